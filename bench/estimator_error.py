@@ -1,0 +1,157 @@
+"""Estimator error against published peak-memory measurements.
+
+    python bench/estimator_error.py [--csv FILE] [--verbose]
+
+Each row of the CSV (see ../shared/memory/README.md for the sources) is mapped to an EstimateInput
+for the same configuration and stack (loss implementation, adapter dtype), and the estimate is compared
+with the metric the source measured: max_memory_allocated / "active" → peak_allocated, reserved →
+allocated + allocator slack, nvidia-smi-like or unstated-tool figures → peak (with CUDA context).
+Rows the estimator cannot represent (CPU offload, optimizer-in-backward, suspect/derived figures,
+Unsloth's custom kernels, unknown flags) are listed as skipped, with the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+import statistics
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ftwizard.core.catalog import find_preset  # noqa: E402
+from ftwizard.core.memory import ALLOCATOR_SLACK, GIB, EstimateInput, estimate  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_CSVS = [HERE / "data" / "published_measurements.csv"]
+
+SKIP_RULES = [
+    ("measured_or_estimated", "suspect", "source figure is below the static minimum (suspect)"),
+    ("measured_or_estimated", "derived", "derived/extrapolated, not measured"),
+    ("measured_or_estimated", "flags unknown", "run flags unknown"),
+    ("measured_or_estimated", "caveat", "paged optimizer + optimizer-in-backward: outside allocator stats"),
+    ("optimizer", "optimizer_in", "optimizer step fused into backward (not in HF Trainer)"),
+    ("grad_ckpt", "offload", "activation offloading to CPU (not modelled)"),
+    ("framework", "Unsloth", "Unsloth custom kernels"),
+    ("seq_len", "unpacked", "padded per batch to an unstated longest sample"),
+]
+
+
+def skip_reason(row: dict[str, str]) -> str | None:
+    for col, needle, why in SKIP_RULES:
+        if needle.lower() in row[col].lower():
+            return why
+    return None
+
+
+def row_to_input(row: dict[str, str]) -> tuple[EstimateInput, str]:
+    """Map a CSV row to (EstimateInput, which metric to compare)."""
+    facts = find_preset(row["model"])
+    if facts is None:
+        raise KeyError(f"no preset for {row['model']}")
+    m = row["method"].lower()
+    method = "full" if m.startswith("full") else "qlora" if m.startswith("qlora") else "lora"
+    tm = row["target_modules"].lower()
+    if method == "full":
+        targets: tuple[str, ...] = ()
+    elif tm.replace(" ", "") in ("q,v", "unknown") or tm.startswith("q,v (config"):
+        targets = tuple(facts.resolve_targets("minimal"))
+    elif tm.startswith("q,v,o"):
+        targets = tuple(t for t in facts.resolve_targets("all-linear") if t != "k_proj")
+    else:
+        targets = tuple(facts.resolve_targets("all-linear"))
+    if "head" in tm.split(","):  # LitGPT's lora_head: LoRA on the output layer as well
+        targets += ("lm_head",)
+    prec = row["precision"].lower()
+    precision = "bf16-mixed" if "mixed" in prec else "fp16" if "fp16" in prec else "bf16"
+    if method == "qlora":
+        precision = "fp16" if "fp16" in prec else "bf16"
+    o = row["optimizer"].lower()
+    optim = "paged_adamw_32bit" if "paged" in o and "8bit" not in o else "adamw_bnb_8bit" if "8bit" in o else "adamw_torch"
+    fw = row["framework"].lower()
+    litgpt = "litgpt" in fw
+    torchtune = "torchtune" in fw
+    chunked = litgpt or "chunked" in fw
+    seq = int(re.search(r"\d+", row["seq_len"]).group())  # type: ignore[union-attr]
+    attention = "flash" if "flash" in row["attention"].lower() else "sdpa"
+    inp = EstimateInput(
+        method=method, rank=int(row["lora_r"] or 16), targets=targets, batch=int(row["micro_batch"]),
+        seq=seq, grad_ckpt=row["grad_ckpt"].lower().startswith(("on", "likely on")), optim=optim,
+        precision=precision, attention=attention,
+        loss="chunked" if chunked else "full",
+        adapter_dtype="model" if (litgpt or torchtune) else "fp32",
+        lora_dropout=0.05 if (litgpt or method != "full") else 0.0,
+        double_quant="dq" in prec or not litgpt,
+    )
+    how = row["measured_or_estimated"].lower()
+    if "reserved" in how:
+        metric = "reserved"
+    elif "allocated" in how or "active" in how or "stat unstated" in how or "torchtune" in fw:
+        metric = "allocated"
+    else:
+        metric = "peak"  # tool unstated / nvidia-smi-like
+    return inp, metric
+
+
+def predicted_gb(row: dict[str, str]) -> tuple[float, str]:
+    inp, metric = row_to_input(row)
+    facts = find_preset(row["model"])
+    assert facts is not None
+    est = estimate(facts, inp)
+    if metric == "allocated":
+        val = est.peak_allocated_bytes
+    elif metric == "reserved":
+        val = est.peak_allocated_bytes * (1 + ALLOCATOR_SLACK)
+    else:
+        val = est.peak_bytes
+    return val / 1e9, metric
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--csv", action="append", type=Path, help="measurement CSV (repeatable)")
+    ap.add_argument("--verbose", "-v", action="store_true")
+    args = ap.parse_args(argv)
+    errors: list[float] = []
+    by_fw: dict[str, list[float]] = {}
+    skipped: list[tuple[str, str]] = []
+    lines = []
+    for path in args.csv or DEFAULT_CSVS:
+        with open(path, newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                why = skip_reason(row)
+                if why:
+                    skipped.append((row["id"], why))
+                    continue
+                try:
+                    pred, metric = predicted_gb(row)
+                except KeyError as exc:
+                    skipped.append((row["id"], str(exc)))
+                    continue
+                meas = float(row["peak_gb"])
+                err = 100.0 * (pred - meas) / meas
+                errors.append(err)
+                fw = row["framework"].split(" ")[0].split("(")[0]
+                by_fw.setdefault("HF stack" if fw in ("HF", "LLaMA-Factory") else fw, []).append(abs(err))
+                lines.append(f"{row['id']:>4} {row['model'][:26]:26} {row['method'][:6]:6} b={row['micro_batch']:>2} "
+                             f"s={row['seq_len'][:6]:6} {row['framework'][:22]:22} {metric:9} "
+                             f"meas {meas:6.2f}  est {pred:6.2f}  {err:+6.1f}%")
+    if args.verbose:
+        print("\n".join(lines))
+        for rid, why in skipped:
+            print(f"skip {rid:>4}: {why}")
+    abs_err = sorted(abs(e) for e in errors)
+    print(f"rows compared: {len(errors)}  skipped: {len(skipped)}")
+    print(f"median |error|: {statistics.median(abs_err):.1f}%   worst |error|: {max(abs_err):.1f}%   "
+          f"mean signed error: {statistics.mean(errors):+.1f}%   within 10%: "
+          f"{sum(e <= 10 for e in abs_err)}/{len(abs_err)}   within 25%: {sum(e <= 25 for e in abs_err)}/{len(abs_err)}")
+    for fw, errs in sorted(by_fw.items()):
+        print(f"  {fw:12} n={len(errs):2}  median {statistics.median(errs):5.1f}%  worst {max(errs):5.1f}%")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Pure core: no torch, no Textual. Everything here imports in milliseconds."""

@@ -1,0 +1,254 @@
+"""GPU probe: real NVML (nvidia-ml-py) by default, a fake backend from JSON/YAML for tests and demos.
+
+No driver, no GPU and NVML errors are normal outcomes: the probe returns no GPUs and a plain reason.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class GPU:
+    index: int
+    name: str
+    total_bytes: int
+    free_bytes: int
+    used_bytes: int
+    compute_capability: tuple[int, int] | None = None
+    driver_version: str | None = None
+    cuda_driver_version: str | None = None
+    mig_mode: bool | None = None
+    power_w: float | None = None
+    power_limit_w: float | None = None
+    temperature_c: int | None = None
+    utilization_pct: int | None = None
+
+    @property
+    def total_gib(self) -> float:
+        return self.total_bytes / GIB
+
+    @property
+    def free_gib(self) -> float:
+        return self.free_bytes / GIB
+
+    @property
+    def bf16(self) -> bool:
+        """bf16 tensor-core math needs Ampere (compute capability 8.0) or newer."""
+        return self.compute_capability is not None and self.compute_capability >= (8, 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["compute_capability"] = (
+            f"{self.compute_capability[0]}.{self.compute_capability[1]}" if self.compute_capability else None
+        )
+        d["total_gib"] = round(self.total_gib, 2)
+        d["free_gib"] = round(self.free_gib, 2)
+        d["used_gib"] = round(self.used_bytes / GIB, 2)
+        d["bf16"] = self.bf16
+        return d
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    gpus: list[GPU] = field(default_factory=list)
+    backend: str = "nvml"
+    reason: str | None = None  # why there are no GPUs, in plain words
+
+    @property
+    def count(self) -> int:
+        return len(self.gpus)
+
+    @property
+    def min_total_gib(self) -> float:
+        return min((g.total_gib for g in self.gpus), default=0.0)
+
+    @property
+    def bf16(self) -> bool:
+        return bool(self.gpus) and all(g.bf16 for g in self.gpus)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend,
+            "count": self.count,
+            "gpus": [g.to_dict() for g in self.gpus],
+            "reason": self.reason,
+        }
+
+
+class GpuProbe(Protocol):
+    def probe(self) -> ProbeResult: ...
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class NvmlProbe:
+    """Reads the local NVIDIA GPUs through NVML. Every optional field is best effort."""
+
+    def __init__(self, nvml: Any = None) -> None:
+        self._nvml = nvml
+
+    def probe(self) -> ProbeResult:
+        try:
+            nv = self._nvml
+            if nv is None:
+                import pynvml as nv  # nvidia-ml-py
+        except ImportError:
+            return ProbeResult(reason="nvidia-ml-py is not installed, so GPUs cannot be read.")
+        try:
+            nv.nvmlInit()
+        except Exception as exc:  # NVMLError_LibraryNotFound, DriverNotLoaded, …
+            return ProbeResult(reason=_no_driver_reason(exc))
+        try:
+            count = nv.nvmlDeviceGetCount()
+            driver = _try(lambda: _s(nv.nvmlSystemGetDriverVersion()))
+            cuda = _try(lambda: _cuda_version(nv.nvmlSystemGetCudaDriverVersion_v2()))
+            gpus = [self._one(nv, i, driver, cuda) for i in range(count)]
+        except Exception as exc:
+            return ProbeResult(reason=f"NVML answered with an error while reading the GPUs: {exc}")
+        finally:
+            _try(nv.nvmlShutdown)
+        if not gpus:
+            return ProbeResult(reason="The NVIDIA driver is loaded but reports no GPUs.")
+        return ProbeResult(gpus=gpus)
+
+    @staticmethod
+    def _one(nv: Any, i: int, driver: str | None, cuda: str | None) -> GPU:
+        h = nv.nvmlDeviceGetHandleByIndex(i)
+        mem = nv.nvmlDeviceGetMemoryInfo(h)
+        cc = _try(lambda: tuple(nv.nvmlDeviceGetCudaComputeCapability(h)))
+        mig = _try(lambda: nv.nvmlDeviceGetMigMode(h)[0] == 1)
+        power = _try(lambda: nv.nvmlDeviceGetPowerUsage(h) / 1000.0)
+        limit = _try(lambda: nv.nvmlDeviceGetEnforcedPowerLimit(h) / 1000.0)
+        temp = _try(lambda: int(nv.nvmlDeviceGetTemperature(h, 0)))  # NVML_TEMPERATURE_GPU
+        util = _try(lambda: int(nv.nvmlDeviceGetUtilizationRates(h).gpu))
+        return GPU(
+            index=i, name=_s(nv.nvmlDeviceGetName(h)), total_bytes=int(mem.total),
+            free_bytes=int(mem.free), used_bytes=int(mem.used),
+            compute_capability=(int(cc[0]), int(cc[1])) if cc else None,
+            driver_version=driver, cuda_driver_version=cuda, mig_mode=mig,
+            power_w=power, power_limit_w=limit, temperature_c=temp, utilization_pct=util,
+        )
+
+
+def _cuda_version(v: int) -> str:
+    return f"{v // 1000}.{(v % 1000) // 10}"
+
+
+def _try(fn: Any) -> Any:
+    try:
+        return fn()
+    except Exception:
+        return None
+
+
+def _no_driver_reason(exc: Exception) -> str:
+    name = type(exc).__name__
+    if "LibraryNotFound" in name:
+        return "No NVIDIA driver was found on this machine (libnvidia-ml is missing), so there is no GPU to use."
+    if "DriverNotLoaded" in name:
+        return "The NVIDIA driver is installed but not loaded; no GPU is available right now."
+    if "NoPermission" in name:
+        return "This user may not read the NVIDIA GPUs (permission denied)."
+    return f"NVML could not start ({name}: {exc}); no GPU can be used."
+
+
+# ---- fake backend ----------------------------------------------------------------------------------
+
+# Known cards: name → (total GiB, compute capability)
+KNOWN_GPUS: dict[str, tuple[float, tuple[int, int]]] = {
+    "NVIDIA GeForce RTX 3060": (12.0, (8, 6)),
+    "NVIDIA GeForce RTX 3090": (24.0, (8, 6)),
+    "NVIDIA GeForce RTX 4070": (12.0, (8, 9)),
+    "NVIDIA GeForce RTX 4080": (16.0, (8, 9)),
+    "NVIDIA GeForce RTX 4090": (24.0, (8, 9)),
+    "NVIDIA GeForce RTX 5090": (32.0, (12, 0)),
+    "NVIDIA RTX A6000": (48.0, (8, 6)),
+    "NVIDIA L4": (22.5, (8, 9)),
+    "NVIDIA A10G": (22.5, (8, 6)),
+    "NVIDIA L40S": (45.0, (8, 9)),
+    "Tesla T4": (15.0, (7, 5)),
+    "Tesla V100-SXM2-16GB": (16.0, (7, 0)),
+    "NVIDIA A100-SXM4-40GB": (40.0, (8, 0)),
+    "NVIDIA A100-SXM4-80GB": (80.0, (8, 0)),
+    "NVIDIA H100 80GB HBM3": (79.6, (9, 0)),
+    "NVIDIA H200": (140.0, (9, 0)),
+}
+
+
+def gpu_from_name(name: str, index: int = 0) -> GPU:
+    """A fake GPU for 'plan for this GPU': matches a known card by substring (e.g. '4090', 'A100-80')."""
+    tokens = [t for t in re.split(r"[^a-z0-9]+", name.lower()) if t]
+    for full, (gib, cc) in KNOWN_GPUS.items():
+        if tokens and all(t in full.lower() for t in tokens):
+            total = int(gib * GIB)
+            return GPU(index=index, name=full, total_bytes=total, free_bytes=total, used_bytes=0,
+                       compute_capability=cc)
+    raise ValueError(f"unknown GPU '{name}'; known: {', '.join(KNOWN_GPUS)}")
+
+
+class FakeProbe:
+    """GPUs from a description: `{"gpus": [{"name": …, "total_gib": …, "count": 2, …}]}` or `{"reason": …}`."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> FakeProbe:
+        text = Path(path).read_text(encoding="utf-8")
+        if str(path).endswith((".yaml", ".yml")):
+            import yaml
+
+            return cls(yaml.safe_load(text) or {})
+        return cls(json.loads(text))
+
+    @classmethod
+    def of(cls, name: str, count: int = 1) -> FakeProbe:
+        return cls({"gpus": [{"name": name, "count": count}]})
+
+    def probe(self) -> ProbeResult:
+        gpus: list[GPU] = []
+        for entry in self.spec.get("gpus", []):
+            for _ in range(int(entry.get("count", 1))):
+                gpus.append(self._gpu(entry, len(gpus)))
+        reason = self.spec.get("reason")
+        if not gpus and not reason:
+            reason = "The fake description lists no GPUs."
+        return ProbeResult(gpus=gpus, backend="fake", reason=reason)
+
+    @staticmethod
+    def _gpu(entry: dict[str, Any], index: int) -> GPU:
+        name = str(entry["name"])
+        base = None
+        if "total_gib" not in entry:
+            base = gpu_from_name(name, index)
+        total = int(float(entry["total_gib"]) * GIB) if "total_gib" in entry else base.total_bytes  # type: ignore[union-attr]
+        used = int(float(entry.get("used_gib", 0.0)) * GIB)
+        cc_raw = entry.get("compute_capability")
+        if cc_raw is not None:
+            major, minor = str(cc_raw).split(".")
+            cc: tuple[int, int] | None = (int(major), int(minor))
+        else:
+            cc = base.compute_capability if base else None
+        return GPU(
+            index=index, name=base.name if base else name, total_bytes=total,
+            free_bytes=max(total - used, 0), used_bytes=used, compute_capability=cc,
+            driver_version=entry.get("driver_version", "fake"), cuda_driver_version=entry.get("cuda", None),
+            mig_mode=entry.get("mig_mode", False),
+        )
+
+
+def default_probe(fake: str | Path | None = None) -> GpuProbe:
+    """The real NVML probe unless a fake description file is given (or FTWIZARD_FAKE_GPUS is set)."""
+    import os
+
+    fake = fake or os.environ.get("FTWIZARD_FAKE_GPUS")
+    return FakeProbe.from_file(fake) if fake else NvmlProbe()

@@ -1,0 +1,1 @@
+"""The Textual app. Imports no torch: training runs in its own process."""
