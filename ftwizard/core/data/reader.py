@@ -1,0 +1,231 @@
+"""Read records from local files, folders or Hub datasets, keeping where each came from.
+
+Tolerates what real files have: a UTF-8 BOM, CRLF line ends, blank lines, pretty-printed JSON arrays,
+a JSON object wrapping the list (`{"data": [...]}`). Problems are collected, never raised mid-file,
+so one bad line does not hide the others.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SUPPORTED = (".jsonl", ".json", ".csv", ".parquet", ".txt", ".ndjson")
+
+
+class DataError(ValueError):
+    """The dataset cannot be read at all (missing path, unsupported type)."""
+
+
+@dataclass
+class Record:
+    file: str
+    loc: int  # 1-based line (JSONL, CSV) or record index (JSON array, Parquet)
+    data: dict[str, Any]
+    loc_kind: str = "line"  # line | record | row
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.loc}" if self.loc_kind == "line" else f"{self.file} {self.loc_kind} {self.loc}"
+
+
+@dataclass
+class Problem:
+    file: str
+    loc: int | None
+    message: str
+    loc_kind: str = "line"
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"file": self.file, "line": self.loc, "message": self.message}
+        if self.loc_kind != "line":
+            d["location"] = f"{self.loc_kind} {self.loc}"
+        return d
+
+    def __str__(self) -> str:
+        where = self.file if self.loc is None else (
+            f"{self.file}:{self.loc}" if self.loc_kind == "line" else f"{self.file} {self.loc_kind} {self.loc}")
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class ReadResult:
+    records: list[Record] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+
+def _decode(raw: bytes, name: str, res: ReadResult) -> str | None:
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        res.problems.append(Problem(name, line, f"invalid UTF-8 (byte 0x{raw[exc.start]:02x}); "
+                                                "save the file as UTF-8"))
+        return raw.decode("utf-8", errors="replace")
+
+
+def _read_jsonl(path: Path, res: ReadResult) -> None:
+    name = str(path)
+    raw = path.read_bytes()
+    # decode line by line so an invalid byte is pinned to its line and the rest still reads
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    lines = raw.split(b"\n")
+    if not raw.strip():
+        res.problems.append(Problem(name, None, "the file is empty"))
+        return
+    for i, bline in enumerate(lines, start=1):
+        bline = bline.rstrip(b"\r")
+        if not bline.strip():
+            continue
+        try:
+            line = bline.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            res.problems.append(Problem(name, i, f"invalid UTF-8 (byte 0x{bline[exc.start]:02x} at column "
+                                                 f"{exc.start + 1}); save the file as UTF-8"))
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            res.problems.append(Problem(name, i, f"invalid JSON: {exc.msg} at column {exc.colno}"))
+            continue
+        if not isinstance(obj, dict):
+            res.problems.append(Problem(name, i, f"expected a JSON object, got {type(obj).__name__}"))
+            continue
+        res.records.append(Record(name, i, obj))
+
+
+def _read_json(path: Path, res: ReadResult) -> None:
+    name = str(path)
+    text = _decode(path.read_bytes(), name, res)
+    if text is None:
+        return
+    if not text.strip():
+        res.problems.append(Problem(name, None, "the file is empty"))
+        return
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        # maybe it is really JSONL with a .json name
+        if text.lstrip().startswith("{") and "\n{" in text:
+            _read_jsonl(path, res)
+            return
+        res.problems.append(Problem(name, exc.lineno, f"invalid JSON: {exc.msg} at column {exc.colno}"))
+        return
+    if isinstance(obj, dict):
+        lists = [v for v in obj.values() if isinstance(v, list) and v and isinstance(v[0], dict)]
+        if len(lists) == 1:
+            obj = lists[0]
+        else:
+            obj = [obj]
+    if not isinstance(obj, list):
+        res.problems.append(Problem(name, None, "expected a JSON array of objects"))
+        return
+    if not obj:
+        res.problems.append(Problem(name, None, "the JSON array is empty"))
+    for i, item in enumerate(obj, start=1):
+        if not isinstance(item, dict):
+            res.problems.append(Problem(name, i, f"expected an object, got {type(item).__name__}", "record"))
+            continue
+        res.records.append(Record(name, i, item, "record"))
+
+
+def _read_csv(path: Path, res: ReadResult) -> None:
+    name = str(path)
+    text = _decode(path.read_bytes(), name, res)
+    if text is None:
+        return
+    if not text.strip():
+        res.problems.append(Problem(name, None, "the file is empty"))
+        return
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    for row in reader:
+        line = reader.line_num  # physical line where the row ended
+        if None in row:
+            res.problems.append(Problem(name, line, "more values than column headers"))
+            continue
+        if not any((v or "").strip() for v in row.values()):
+            continue
+        res.records.append(Record(name, line, {k.strip(): v for k, v in row.items() if k is not None}))
+
+
+def _read_parquet(path: Path, res: ReadResult) -> None:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        res.problems.append(Problem(str(path), None, "reading Parquet needs pyarrow (pip install pyarrow)"))
+        return
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:  # corrupt file
+        res.problems.append(Problem(str(path), None, f"cannot read Parquet: {exc}"))
+        return
+    for i, row in enumerate(table.to_pylist(), start=1):
+        res.records.append(Record(str(path), i, row, "row"))
+
+
+def _read_text(path: Path, res: ReadResult) -> None:
+    name = str(path)
+    text = _decode(path.read_bytes(), name, res)
+    if text is None or not text.strip():
+        res.problems.append(Problem(name, None, "the file is empty"))
+        return
+    # paragraphs separated by blank lines are documents
+    line = 1
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        if block.strip():
+            res.records.append(Record(name, line + (len(block) - len(block.lstrip("\n"))), {"text": block.strip()}))
+        line += block.count("\n") + 2
+
+
+_READERS = {".jsonl": _read_jsonl, ".ndjson": _read_jsonl, ".json": _read_json, ".csv": _read_csv,
+            ".parquet": _read_parquet, ".txt": _read_text}
+
+
+def read_records(source: str, split: str = "train", allow_download: bool = False) -> ReadResult:
+    """Read a file, a folder of files, or a Hub dataset id (`org/name`)."""
+    res = ReadResult()
+    path = Path(source).expanduser()
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in SUPPORTED and p.is_file())
+        if not files:
+            raise DataError(f"{path} has no {', '.join(SUPPORTED)} files")
+    elif path.is_file():
+        if path.suffix.lower() not in _READERS:
+            raise DataError(f"{path}: unsupported file type '{path.suffix}' (use {', '.join(SUPPORTED)})")
+        files = [path]
+    elif "/" in source and not path.exists() and not source.startswith((".", "/")):
+        return _read_hub(source, split, allow_download)
+    else:
+        raise DataError(f"{source}: no such file or folder")
+    for f in files:
+        res.files.append(str(f))
+        _READERS[f.suffix.lower()](f, res)
+    return res
+
+
+def _read_hub(repo_id: str, split: str, allow_download: bool) -> ReadResult:
+    import os
+
+    res = ReadResult(files=[repo_id])
+    try:
+        import datasets
+    except ImportError as exc:
+        raise DataError("reading a Hub dataset needs the `datasets` package") from exc
+    if not allow_download:
+        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    try:
+        ds = datasets.load_dataset(repo_id, split=split)
+    except Exception as exc:
+        hint = "" if allow_download else " (offline: only datasets already in the local cache; pass --allow-download)"
+        raise DataError(f"cannot load Hub dataset '{repo_id}' split '{split}': {exc}{hint}") from exc
+    for i, row in enumerate(ds, start=1):
+        res.records.append(Record(repo_id, i, dict(row), "row"))
+    return res
