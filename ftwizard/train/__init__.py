@@ -1,0 +1,1 @@
+"""The training subprocess: `python -m ftwizard.train RUN [--resume]`. Imports torch; never Textual."""
