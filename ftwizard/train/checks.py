@@ -79,8 +79,8 @@ def run_checks(run: str | Path, limit: int = 200) -> dict[str, Any]:
         samples[name] = preds
         loss = _loss(model, tok, rows, torch)
         results[name] = {
-            "exact_match": round(sum(p == r for p, r in zip(preds, refs)) / max(len(refs), 1), 4),
-            "rouge_l": round(sum(_rouge_l(p, r) for p, r in zip(preds, refs)) / max(len(refs), 1), 4),
+            "exact_match": round(sum(p == r for p, r in zip(preds, refs, strict=True)) / max(len(refs), 1), 4),
+            "rouge_l": round(sum(_rouge_l(p, r) for p, r in zip(preds, refs, strict=True)) / max(len(refs), 1), 4),
             "loss": round(loss, 4), "perplexity": round(math.exp(min(loss, 50)), 3), "n": len(refs),
         }
     results["samples"] = [{"prompt": prompts[i][-1]["content"], "expected": refs[i], "base": samples["baseline"][i],

@@ -234,7 +234,7 @@ def train(cfg: RunConfig, rd: RunDir, resume: bool) -> str:
         eval_steps=cfg.eval_steps, bf16=prec == "bf16", fp16=prec == "fp16",
         gradient_checkpointing=cfg.gradient_checkpointing, optim=cfg.optimizer, report_to=[], seed=cfg.seed,
         disable_tqdm=True, include_num_input_tokens_seen=True, use_cpu=not torch.cuda.is_available(),
-        dataloader_num_workers=0, max_length=cfg.max_seq_length,
+        dataloader_num_workers=0, max_length=cfg.max_seq_length, logging_nan_inf_filter=False,
     )
     callback = make_callback(rd, cfg, torch)
     if cfg.trainer == "dpo":
