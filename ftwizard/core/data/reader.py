@@ -59,7 +59,7 @@ class ReadResult:
     files: list[str] = field(default_factory=list)
 
 
-def _decode(raw: bytes, name: str, res: ReadResult) -> str | None:
+def _decode(raw: bytes, name: str, res: ReadResult) -> str:
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     try:
@@ -69,6 +69,15 @@ def _decode(raw: bytes, name: str, res: ReadResult) -> str | None:
         res.problems.append(Problem(name, line, f"invalid UTF-8 (byte 0x{raw[exc.start]:02x}); "
                                                 "save the file as UTF-8"))
         return raw.decode("utf-8", errors="replace")
+
+
+def _read_nonempty_text(path: Path, res: ReadResult) -> str | None:
+    """The file's text (BOM stripped, bad bytes reported), or None after reporting an empty file."""
+    text = _decode(path.read_bytes(), str(path), res)
+    if not text.strip():
+        res.problems.append(Problem(str(path), None, "the file is empty"))
+        return None
+    return text
 
 
 def _read_jsonl(path: Path, res: ReadResult) -> None:
@@ -104,11 +113,8 @@ def _read_jsonl(path: Path, res: ReadResult) -> None:
 
 def _read_json(path: Path, res: ReadResult) -> None:
     name = str(path)
-    text = _decode(path.read_bytes(), name, res)
+    text = _read_nonempty_text(path, res)
     if text is None:
-        return
-    if not text.strip():
-        res.problems.append(Problem(name, None, "the file is empty"))
         return
     try:
         obj = json.loads(text)
@@ -139,11 +145,8 @@ def _read_json(path: Path, res: ReadResult) -> None:
 
 def _read_csv(path: Path, res: ReadResult) -> None:
     name = str(path)
-    text = _decode(path.read_bytes(), name, res)
+    text = _read_nonempty_text(path, res)
     if text is None:
-        return
-    if not text.strip():
-        res.problems.append(Problem(name, None, "the file is empty"))
         return
     reader = csv.DictReader(io.StringIO(text, newline=""))
     for row in reader:
@@ -173,9 +176,8 @@ def _read_parquet(path: Path, res: ReadResult) -> None:
 
 def _read_text(path: Path, res: ReadResult) -> None:
     name = str(path)
-    text = _decode(path.read_bytes(), name, res)
-    if text is None or not text.strip():
-        res.problems.append(Problem(name, None, "the file is empty"))
+    text = _read_nonempty_text(path, res)
+    if text is None:
         return
     # paragraphs separated by blank lines are documents
     line = 1
