@@ -220,7 +220,6 @@ def estimate(facts: ModelFacts, inp: EstimateInput) -> Estimate:
         elif engine != "ddp":
             raise ValueError(f"unknown engine {engine!r}")
         if engine == "ddp":
-            grads *= 1.0 + (0.0 if inp.method != "full" else 0.0)
             notes.append("DDP keeps a full copy of the model on every GPU")
 
     # ---- activations -----------------------------------------------------------------------------
