@@ -34,7 +34,7 @@ PLAIN = textwrap.dedent("""
                      learning_rate=3e-3, max_steps=steps, logging_steps=10, save_strategy="no", report_to=[],
                      use_cpu=True, max_length=64, assistant_only_loss=True, disable_tqdm=True, seed=42,
                      include_num_input_tokens_seen=True, lr_scheduler_type="cosine", warmup_steps=0.05,
-                     weight_decay=0.0, dataloader_num_workers=0)
+                     weight_decay=0.0, dataloader_num_workers=0, optim="adamw_torch")
     tr = SFTTrainer(model=model, args=args, train_dataset=ds["train"], processing_class=tok)
     res = tr.train()
     print("RESULT", json.dumps({"tokens": tr.state.num_input_tokens_seen, "runtime": res.metrics["train_runtime"]}))

@@ -194,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="ftwizard", description="Fine-tuning wizard. No command: open the app.")
     ap.add_argument("--version", action="version", version=f"ftwizard {__version__}")
     ap.add_argument("--fake-gpus", dest="fake_app", help="(app) use a fake GPU description file")
+    ap.add_argument("--preset", dest="preset_app", help="(app) start from answers saved as a preset YAML")
     sub = ap.add_subparsers(dest="cmd")
 
     p = sub.add_parser("probe", help="list local NVIDIA GPUs (NVML)")
@@ -262,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "cmd", None):
         from ftwizard.ui.app import run_app
 
-        return run_app(fake_gpus=args.fake_app)
+        return run_app(fake_gpus=args.fake_app, preset=args.preset_app)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -33,9 +33,12 @@ def register(sub: Any) -> None:
     p.add_argument("--once", action="store_true", help="print the current state and exit")
     p.set_defaults(func=cmd_monitor)
 
-    p = sub.add_parser("check", help="after-training checks: base vs tuned on the test split")
+    p = sub.add_parser("check", help="after-training checks: base vs tuned, template/EOS, merge, run card …")
     p.add_argument("run")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print checks.json")
+    p.add_argument("--only", help="comma-separated: compare,template,merge,general,gguf,card (default: all)")
+    p.add_argument("--general", metavar="FILE", help="a general chat set for the forgetting check")
+    p.add_argument("--limit", type=int, default=200, help="test rows to evaluate (default 200)")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("stop", help="stop a run gracefully (checkpoint saved)")
@@ -72,54 +75,77 @@ def write_exports(rd: Any, cfg: Any) -> None:
     name = f"trl_{cfg.trainer}.yaml"
     (rd.path / name).write_text(yaml.safe_dump(trl_cfg, sort_keys=False), encoding="utf-8")
     n = max(1, cfg.num_gpus)
+    conf = ""
+    if n > 1:
+        from ftwizard.core.launcher import prepare_accelerate
+
+        conf = f"--config_file {prepare_accelerate(rd.path, n)} "
     (rd.path / "launch.sh").write_text(
         "#!/usr/bin/env bash\n# The same training without ftwizard:\n"
-        f"accelerate launch --num_processes {n} -m trl {cfg.trainer} --config {rd.path / name}\n"
+        f"accelerate launch {conf}--num_processes {n} -m trl {cfg.trainer} --config {rd.path / name}\n"
         f"# or, with ftwizard: ftwizard train {rd.config_path} --out {rd.path}\n", encoding="utf-8")
 
 
 def follow(run: Path, proc: Any = None, quiet: bool = False) -> dict:
-    """Print events as they arrive until the run ends. Ctrl-C detaches (training continues)."""
+    """Print events as they arrive (with a live progress bar on a terminal) until the run ends.
+    Ctrl-C detaches: training continues."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
     from ftwizard.core.launcher import TERMINAL, reconcile
     from ftwizard.core.rundir import EventTail, RunDir
 
     rd = RunDir(run)
     tail = EventTail(rd.events_path)
+    live = console.is_terminal and not quiet
+    progress = Progress(TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True, disable=not live)
+    task = progress.add_task("train", total=None, info="")
+
+    def show(events: list[dict]) -> None:
+        for ev in events:
+            if not quiet:
+                _print_event(ev, progress.console)
+            if ev.get("max_steps"):
+                progress.update(task, total=ev["max_steps"])
+            if isinstance(ev.get("step"), int) and ev.get("type") in ("log", "eval", "checkpoint"):
+                info = f"loss {ev['loss']:.4f}" if isinstance(ev.get("loss"), int | float) else ""
+                progress.update(task, completed=ev["step"], info=info)
+
     try:
-        while True:
-            for ev in tail.poll():
-                if not quiet:
-                    _print_event(ev)
-            rc = proc.poll() if proc is not None else None
-            st = reconcile(run, rc) if (proc is None or rc is not None) else rd.status()
-            if st.get("state") in TERMINAL and (proc is None or rc is not None):
-                for ev in tail.poll():
-                    if not quiet:
-                        _print_event(ev)
-                return st
-            time.sleep(0.3)
+        with progress:
+            while True:
+                show(tail.poll())
+                rc = proc.poll() if proc is not None else None
+                st = reconcile(run, rc) if (proc is None or rc is not None) else rd.status()
+                if st.get("state") in TERMINAL and (proc is None or rc is not None):
+                    show(tail.poll())
+                    return st
+                time.sleep(0.3)
     except KeyboardInterrupt:
         console.print(f"\nDetached. Training continues; reattach with: ftwizard monitor {run}")
         raise SystemExit(0) from None
 
 
-def _print_event(ev: dict) -> None:
+def _print_event(ev: dict, out: Any = None) -> None:
+    out = out or console
     t = ev.get("type")
     if t == "log" and "loss" in ev:
         ms = ev.get("max_steps") or 0
         tps = f"  {ev['tokens_per_s']:.0f} tok/s" if ev.get("tokens_per_s") else ""
-        console.print(f"step {ev['step']}/{ms}  loss {ev['loss']:.4f}  lr {ev.get('learning_rate', 0):.2e}{tps}")
+        out.print(f"step {ev['step']}/{ms}  loss {ev['loss']:.4f}  lr {ev.get('learning_rate', 0):.2e}{tps}")
     elif t == "eval":
-        console.print(f"[cyan]eval[/] step {ev['step']}  eval_loss {ev['eval_loss']:.4f}")
+        out.print(f"[cyan]eval[/] step {ev['step']}  eval_loss {ev['eval_loss']:.4f}")
     elif t == "warning":
-        console.print(f"[yellow]warning:[/] {ev['message']} → {ev['fix']}")
+        out.print(f"[yellow]warning:[/] {ev['message']} → {ev['fix']}")
     elif t == "failed":
-        console.print(f"[red]failed:[/] {ev['message']} → {ev['fix']}")
+        out.print(f"[red]failed:[/] {ev['message']} → {ev['fix']}")
     elif t == "preflight":
-        console.print(f"preflight on the longest batch ({ev['longest_tokens']} tokens): ok"
+        out.print(f"preflight on the longest batch ({ev['longest_tokens']} tokens): ok"
                       + (f", peak {ev['measured_peak_allocated_gib']} GiB" if ev.get("measured_peak_allocated_gib") else ""))
+    elif t == "note":
+        out.print(f"[dim]note:[/] {ev.get('message')}")
     elif t in ("checkpoint", "done", "resume", "train_begin"):
-        console.print(f"[dim]{t}: {json.dumps({k: v for k, v in ev.items() if k not in ('type', 'time')})[:150]}[/]")
+        out.print(f"[dim]{t}: {json.dumps({k: v for k, v in ev.items() if k not in ('type', 'time')})[:150]}[/]")
 
 
 def _report_end(st: dict, run: Path) -> int:
@@ -199,7 +225,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from ftwizard.train.checks import run_checks
 
     console.print("checking base vs tuned on held-out dates …")
-    res = run_checks(run)
+    res = run_checks(run, only=["compare"])
     for s in res["samples"][:4]:
         console.print(f"  {s['prompt']} → base {s['base']!r:14} tuned {s['tuned']!r:14} expected {s['expected']!r}")
     console.print(f"exact match: base {res['baseline']['exact_match']:.2f} → tuned {res['tuned']['exact_match']:.2f} "
@@ -226,14 +252,34 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from ftwizard.core.checklist import ITEMS, load_state
+    from ftwizard.core.rundir import RunDir
+
+    rd = RunDir(args.run)
+    if not rd.config_path.exists():
+        console.print(f"[red]error:[/] {args.run} is not a run directory (no config.yaml)")
+        return 2
+    if not (rd.adapter.exists() or (rd.path / "model").exists()):
+        console.print(f"[red]error:[/] {args.run} has no trained adapter or model yet (state: "
+                      f"{rd.status().get('state', '?')}); wait for the run to finish")
+        return 2
+    only = [x.strip() for x in args.only.split(",") if x.strip()] if args.only else None
     from ftwizard.train.checks import run_checks
 
-    res = run_checks(args.run)
+    try:
+        res = run_checks(args.run, only=only, general_file=args.general, limit=args.limit)
+    except ValueError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 2
     if args.json:
-        sys.stdout.write(json.dumps(res, indent=2) + "\n")
-    else:
-        for k in ("baseline", "tuned"):
-            console.print(f"{k}: " + ", ".join(f"{m} {v}" for m, v in res[k].items()))
+        sys.stdout.write(json.dumps(res, indent=2, ensure_ascii=False) + "\n")
+        return 0
+    state = load_state(args.run)
+    for item in ITEMS:
+        st = state.get(item.id, {})
+        box = "[green]✔[/]" if st.get("done") else "☐"
+        console.print(f"{box} {item.title}" + (f"\n    {st['result']}" if st.get("result") else
+                                                ("" if item.action else f"\n    [dim]{item.why}[/]")))
     return 0
 
 

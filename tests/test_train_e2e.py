@@ -166,3 +166,40 @@ def test_accelerate_cpu_ddp_two_processes(tmp_path, tiny):
     st = wait(launch(run, num_gpus=2, cpu_multi=True), run)
     assert st["state"] == "done", (run / "stdout.log").read_text()[-3000:]
     assert RunDir(run).adapter.exists()
+
+
+def test_disk_full_is_diagnosed_and_nothing_written_is_lost(tmp_path, tiny):
+    run, st = _run(tmp_path, tiny, "disk", method="lora", rank=4, alpha=8, debug_disk_full_at_step=8)
+    assert st["state"] == "failed" and st["diagnosis"]["kind"] == "disk_full", st
+    assert "space" in st["diagnosis"]["summary"].lower() or "disk" in st["diagnosis"]["summary"].lower()
+    rd = RunDir(run)
+    evs = rd.read_events()
+    assert [e["step"] for e in evs if e["type"] == "log" and "loss" in e][:3] == [2, 4, 6]
+    assert evs[-1]["type"] == "failed" and rd.last_checkpoint() is not None  # checkpoint-6 survives
+
+
+def test_checks_on_a_lora_run_merge_and_template(tmp_path, tiny):
+    run, st = _run(tmp_path, tiny, "checks", method="lora", rank=4, alpha=8)
+    assert st["state"] == "done"
+    from ftwizard.train.checks import run_checks
+
+    res = run_checks(run, only=["compare", "template", "merge", "card"], limit=20)
+    for side in ("baseline", "tuned"):
+        assert {"exact_match", "rouge_l", "perplexity", "loss"} <= set(res[side])
+        assert 0 <= res[side]["exact_match"] <= 1 and res[side]["perplexity"] >= 1
+    assert res["template"]["chat_template"] and "stopped_at_eos" in res["template"]
+    merged = Path(res["merged"]["path"])
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(str(merged))
+    tok = AutoTokenizer.from_pretrained(str(merged))
+    ids = tok.apply_chat_template([{"role": "user", "content": "2001-02-03"}], add_generation_prompt=True,
+                                  return_tensors="pt", return_dict=True)
+    out = model.generate(**ids, max_new_tokens=5, do_sample=False)
+    assert out.shape[1] > ids["input_ids"].shape[1]
+    assert (run / "RUN_CARD.md").exists() and json.loads((run / "run_card.json").read_text())["versions"]["peft"]
+    state = json.loads((run / "checklist.json").read_text())["items"]
+    assert state["compare"]["done"] and state["merge"]["done"]
+    out = subprocess.run([sys.executable, "-m", "ftwizard", "check", str(run), "--only", "card", "--json"],
+                         capture_output=True, text=True, check=True)
+    assert {"baseline", "tuned", "merged", "card"} <= set(json.loads(out.stdout))

@@ -228,8 +228,11 @@ class FakeProbe:
     def _gpu(entry: dict[str, Any], index: int) -> GPU:
         name = str(entry["name"])
         base = None
-        if "total_gib" not in entry:
+        try:  # a known card fills in what the description leaves out (memory, compute capability)
             base = gpu_from_name(name, index)
+        except ValueError:
+            if "total_gib" not in entry:
+                raise
         total = int(float(entry["total_gib"]) * GIB) if "total_gib" in entry else base.total_bytes  # type: ignore[union-attr]
         used = int(float(entry.get("used_gib", 0.0)) * GIB)
         cc_raw = entry.get("compute_capability")
@@ -239,7 +242,7 @@ class FakeProbe:
         else:
             cc = base.compute_capability if base else None
         return GPU(
-            index=index, name=base.name if base else name, total_bytes=total,
+            index=index, name=name if "total_gib" in entry or base is None else base.name, total_bytes=total,
             free_bytes=max(total - used, 0), used_bytes=used, compute_capability=cc,
             driver_version=entry.get("driver_version", "fake"), cuda_driver_version=entry.get("cuda", None),
             mig_mode=entry.get("mig_mode", False),

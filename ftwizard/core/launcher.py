@@ -17,19 +17,44 @@ from ftwizard.core.rundir import RunDir
 TERMINAL = ("stopped", "done", "failed")
 
 
-def trainer_command(run: str | Path, resume: bool = False, num_gpus: int = 1) -> list[str]:
+def trainer_command(run: str | Path, resume: bool = False, num_gpus: int = 1,
+                    config_file: str | Path | None = None) -> list[str]:
     tail = ["-m", "ftwizard.train", str(run)] + (["--resume"] if resume else [])
     if num_gpus > 1:
-        return [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(num_gpus), *tail]
+        conf = ["--config_file", str(config_file)] if config_file else []
+        return [sys.executable, "-m", "accelerate.commands.launch", *conf, "--num_processes", str(num_gpus), *tail]
     return [sys.executable, *tail]
+
+
+def prepare_accelerate(run: str | Path, num_gpus: int) -> Path | None:
+    """Write <run>/accelerate.yaml (DDP / FSDP / DeepSpeed) for a multi-GPU run; note any fallback in status."""
+    import json
+
+    from ftwizard.core.accel import write_accelerate_config
+
+    if num_gpus <= 1:
+        return None
+    rd = RunDir(run)
+    cfg = rd.config()
+    model_type = None
+    cfg_json = Path(cfg.model) / "config.json"
+    if cfg_json.exists():
+        model_type = json.loads(cfg_json.read_text(encoding="utf-8")).get("model_type")
+    path = rd.path / "accelerate.yaml"
+    note = write_accelerate_config(path, cfg.engine, cfg.method, num_gpus, cfg.precision, model_type)
+    if note:
+        rd.append_event({"type": "note", "message": note})
+    return path
 
 
 def launch(run: str | Path, resume: bool = False, num_gpus: int = 1, extra_env: dict[str, str] | None = None,
            cpu_multi: bool = False) -> subprocess.Popen[bytes]:
     rd = RunDir(run)
-    cmd = trainer_command(run, resume, num_gpus)
-    if cpu_multi and num_gpus > 1:
+    if cpu_multi and num_gpus > 1:  # gloo on the CPU (tests): accelerate's own defaults
+        cmd = trainer_command(run, resume, num_gpus)
         cmd.insert(cmd.index("--num_processes"), "--cpu")
+    else:
+        cmd = trainer_command(run, resume, num_gpus, prepare_accelerate(run, num_gpus))
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     env.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -63,6 +63,7 @@ class RunConfig:
     # test hooks (never set by the app): inject a fault to exercise the diagnosis path
     debug_inject_nan_at_step: int | None = None
     debug_sleep_per_step: float = 0.0
+    debug_disk_full_at_step: int | None = None
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(asdict(self), sort_keys=False)

@@ -17,6 +17,7 @@ from typing import Any
 
 from ftwizard.core.diagnosis import diagnose
 from ftwizard.core.rundir import RunConfig, RunDir
+from ftwizard.core.watch import TrainingWatch
 
 IS_MAIN = int(os.environ.get("RANK", "0")) == 0
 
@@ -81,19 +82,11 @@ def make_callback(rd: RunDir, cfg: RunConfig, torch: Any) -> Any:
             self.t0 = time.time()
             self.last_t = self.t0
             self.last_tokens = 0
-            self.losses: list[float] = []
-            self.grad_norms: list[float] = []
-            self.evals: list[tuple[float, float]] = []  # (eval_loss, train loss at that time)
-            self.warned: set[str] = set()
+            self.watch = TrainingWatch()
 
         def _emit(self, **ev: Any) -> None:
             if IS_MAIN:
                 rd.append_event(ev)
-
-        def _warn(self, kind: str, message: str, fix: str) -> None:
-            if kind not in self.warned:
-                self.warned.add(kind)
-                self._emit(type="warning", kind=kind, message=message, fix=fix)
 
         def on_train_begin(self, args, state, control, **kw):  # noqa: ANN001, ANN201
             self._emit(type="train_begin", step=state.global_step, max_steps=state.max_steps,
@@ -118,29 +111,12 @@ def make_callback(rd: RunDir, cfg: RunConfig, torch: Any) -> Any:
             loss = logs.get("loss")
             if loss is not None and not math.isfinite(float(loss)):
                 raise FloatingPointError(f"loss is NaN/inf at step {state.global_step}: training diverged (not finite)")
-            if loss is not None:
-                self.losses.append(float(loss))
-                if len(self.losses) >= 8 and min(self.losses[-4:]) >= 0.99 * min(self.losses[:4]):
-                    self._warn("not_learning", "The loss is not going down.",
-                               "Raise the learning rate, check that answers are in the data, or train longer.")
-                if len(self.losses) >= 3 and self.losses[-1] > 3 * sorted(self.losses)[len(self.losses) // 2]:
-                    self._warn("loss_spike", "The loss jumped up sharply.",
-                               "Lower the learning rate; check for corrupt rows in the data.")
             gn = logs.get("grad_norm")
-            if gn is not None and math.isfinite(float(gn)):
-                self.grad_norms.append(float(gn))
-                med = sorted(self.grad_norms)[len(self.grad_norms) // 2]
-                if len(self.grad_norms) >= 5 and float(gn) > 10 * med:
-                    self._warn("grad_explosion", f"Gradient norm exploded ({gn:.1f}, median {med:.2f}).",
-                               "Lower the learning rate or set max_grad_norm lower.")
-            if "eval_loss" in logs and self.losses:
-                self.evals.append((float(logs["eval_loss"]), self.losses[-1]))
-                if len(self.evals) >= 3:
-                    (e1, t1), (e2, t2), (e3, t3) = self.evals[-3:]
-                    if e3 > e2 > e1 and t3 < t1:
-                        self._warn("overfitting", "Validation loss is rising while training loss falls: overfitting.",
-                                   "Stop early (use the best checkpoint), train fewer epochs, add data, "
-                                   "or raise dropout / lower the rank.")
+            found = self.watch.on_log(float(loss) if loss is not None else None, float(gn) if gn is not None else None)
+            if "eval_loss" in logs:
+                found += self.watch.on_eval(float(logs["eval_loss"]))
+            for w in found:
+                self._emit(**w.to_event(), step=state.global_step)
 
         def on_step_end(self, args, state, control, **kw):  # noqa: ANN001, ANN201
             if cfg.debug_sleep_per_step:
@@ -151,6 +127,10 @@ def make_callback(rd: RunDir, cfg: RunConfig, torch: Any) -> Any:
                     for p in model.parameters():
                         if p.requires_grad:
                             p.fill_(float("nan"))
+            if cfg.debug_disk_full_at_step and state.global_step == cfg.debug_disk_full_at_step:
+                import errno
+
+                raise OSError(errno.ENOSPC, "No space left on device", str(rd.checkpoints))
             if _StopFlag.requested:
                 control.should_save = True
                 control.should_training_stop = True

@@ -1,28 +1,29 @@
-"""Welcome / decide: the decision tree as questions; outcomes end with advice and a way back."""
+"""Welcome / decide: the decision tree as questions; outcomes that are not fine-tuning end with advice and
+a way back. A fine-tuning outcome sets the task kind for the next step."""
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Static
+from textual.widgets import Button, Static
 
 from ftwizard.core.decision import Outcome, Question, Walk
+from ftwizard.ui.screens.base import StepScreen
 
 
-class DecideScreen(Screen[None]):
+class DecideScreen(StepScreen):
+    STEP = "decide"
     BINDINGS = [Binding("y", "answer(True)", "Yes", id="decide.yes"), Binding("n", "answer(False)", "No", id="decide.no"),
-                Binding("b", "back", "Back", id="decide.back")]
+                Binding("b", "back", "Previous question", id="decide.back")]
 
     def __init__(self) -> None:
         super().__init__()
         self.walk = Walk()
 
-    def compose(self) -> ComposeResult:
-        yield Header()
+    def compose_body(self) -> ComposeResult:
         with VerticalScroll():
-            yield Static("Should you fine-tune? Answer a few questions.", classes="muted")
+            yield Static("Should you fine-tune? A few yes/no questions first (y / n, b to go back).", classes="muted")
             yield Static(id="question", classes="title")
             yield Static(id="why", classes="why")
             yield Static(id="advice", classes="advice")
@@ -30,8 +31,8 @@ class DecideScreen(Screen[None]):
                 yield Button("Yes (y)", id="yes", variant="success")
                 yield Button("No (n)", id="no", variant="error")
                 yield Button("Back (b)", id="back")
-                yield Button("Estimate memory (e)", id="to-estimator", variant="primary")
-        yield Footer()
+                yield Button("Continue → (ctrl+n)", id="continue", variant="primary")
+                yield Button("Estimate memory (e)", id="to-estimator")
 
     def on_mount(self) -> None:
         self.refresh_node()
@@ -42,9 +43,11 @@ class DecideScreen(Screen[None]):
         why = self.query_one("#why", Static)
         adv = self.query_one("#advice", Static)
         is_q = isinstance(node, Question)
+        ft = isinstance(node, Outcome) and node.fine_tune
         self.query_one("#yes").display = is_q
         self.query_one("#no").display = is_q
-        self.query_one("#to-estimator").display = isinstance(node, Outcome) and node.fine_tune
+        self.query_one("#continue").display = ft
+        self.query_one("#to-estimator").display = ft
         if isinstance(node, Question):
             q.update(node.text)
             why.update(node.why)
@@ -53,8 +56,20 @@ class DecideScreen(Screen[None]):
             q.update(f"→ {node.title}")
             why.update("")
             adv.update("\n".join(f"• {a}" for a in node.advice) +
-                       ("\n\nNext: check what fits your GPU (press e)." if node.fine_tune else
-                        "\n\nPress b to go back and change an answer."))
+                       ("\n\nNext: describe the task and your data (ctrl+n)." if ft else
+                        "\n\nFine-tuning is not the first tool here. Press b to change an answer."))
+        if isinstance(node, Outcome) and node.fine_tune:
+            self.wizard.answers.decide = dict(self.walk.answers)
+            if node.task_kind:
+                self.wizard.answers.task_kind = node.task_kind
+
+    def can_leave(self) -> str | None:
+        node = self.walk.node
+        if isinstance(node, Outcome) and not node.fine_tune:
+            return "The answers point away from fine-tuning; press b to change one, or pick a step from the palette."
+        if isinstance(node, Question):
+            self.notify("Skipping the remaining questions.", timeout=2)
+        return None
 
     def action_answer(self, yes: bool) -> None:
         if isinstance(self.walk.node, Question):
@@ -66,11 +81,14 @@ class DecideScreen(Screen[None]):
         self.refresh_node()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "yes":
-            self.action_answer(True)
-        elif event.button.id == "no":
-            self.action_answer(False)
-        elif event.button.id == "back":
-            self.action_back()
-        elif event.button.id == "to-estimator":
-            self.app.switch_mode("estimator")
+        match event.button.id:
+            case "yes":
+                self.action_answer(True)
+            case "no":
+                self.action_answer(False)
+            case "back":
+                self.action_back()
+            case "continue":
+                self.action_next_step()
+            case "to-estimator":
+                self.app.switch_mode("estimator")

@@ -23,3 +23,12 @@ def stacked_bar(parts_gib: dict[str, float], total_gib: float, width: int = 50) 
             out.append(f"[{PART_STYLES.get(name, 'white')}]{'█' * n}[/]")
     out.append("░" * (width - used))
     return "".join(out)
+
+
+def fmt_gib(v: float) -> str:
+    """GiB with the precision that matters: 12.3 · 1.25 · 512M."""
+    return f"{v:.1f}" if v >= 10 else (f"{v:.2f}" if v >= 0.1 else f"{v * 1024:.0f}M")
+
+
+def fmt_count(n: int) -> str:
+    return f"{n / 1e9:.2f} B" if n >= 1e9 else (f"{n / 1e6:.1f} M" if n >= 1e6 else f"{n / 1e3:.0f} K")

@@ -1,0 +1,223 @@
+"""What the monitor shows, computed from events: series, progress, ETA, warnings — pure and O(1) per event.
+
+All points are kept (memory ~ 16 bytes per point per series); `downsample` picks what is drawn, so a plot
+of 100k points costs the same as one of 500.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from array import array
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Series:
+    xs: array = field(default_factory=lambda: array("d"))
+    ys: array = field(default_factory=lambda: array("d"))
+
+    def add(self, x: float, y: float) -> None:
+        self.xs.append(x)
+        self.ys.append(y)
+
+    def __len__(self) -> int:
+        return len(self.xs)
+
+
+def downsample(xs: Any, ys: Any, max_points: int = 600) -> tuple[list[float], list[float]]:
+    """Min/max per bucket, in x order: spikes survive (a mean would hide a NaN-ish jump)."""
+    n = len(xs)
+    if n <= max_points:
+        return list(xs), list(ys)
+    buckets = max(1, max_points // 2)
+    size = n / buckets
+    ox: list[float] = []
+    oy: list[float] = []
+    for b in range(buckets):
+        lo, hi = int(b * size), min(n, int((b + 1) * size))
+        if hi <= lo:
+            continue
+        seg = range(lo, hi)
+        i_min = min(seg, key=ys.__getitem__)
+        i_max = max(seg, key=ys.__getitem__)
+        for i in sorted({i_min, i_max}):
+            ox.append(xs[i])
+            oy.append(ys[i])
+    return ox, oy
+
+
+def ema(ys: list[float], weight: float = 0.9) -> list[float]:
+    """TensorBoard-style exponential smoothing with debiasing."""
+    out, last, num = [], 0.0, 0
+    for y in ys:
+        num += 1
+        last = last * weight + (1 - weight) * y
+        out.append(last / (1 - weight**num))
+    return out
+
+
+@dataclass
+class RunState:
+    loss: Series = field(default_factory=Series)
+    eval_loss: Series = field(default_factory=Series)
+    lr: Series = field(default_factory=Series)
+    grad_norm: Series = field(default_factory=Series)
+    step: int = 0
+    max_steps: int = 0
+    epoch: float = 0.0
+    tokens_per_s: float | None = None
+    started: float | None = None  # wall time of the first event of this (possibly resumed) run
+    last_time: float | None = None
+    elapsed_s: float = 0.0
+    gpu: dict[str, float] = field(default_factory=dict)
+    preflight: dict[str, Any] | None = None
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    failure: dict[str, Any] | None = None
+    done: dict[str, Any] | None = None
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    events: int = 0
+    version: int = 0  # bumps when something changed (the UI redraws only then)
+    _rate: list[tuple[float, int]] = field(default_factory=list)  # (time, step) for the ETA window
+
+    def add(self, ev: dict[str, Any]) -> None:
+        self.events += 1
+        self.version += 1
+        t = ev.get("type")
+        now = ev.get("time")
+        if isinstance(now, int | float):
+            if self.started is None:
+                self.started = now
+            self.last_time = now
+        step = ev.get("step")
+        if isinstance(step, int):
+            self.step = max(self.step, step) if t != "resume" else self.step
+        if ev.get("max_steps"):
+            self.max_steps = int(ev["max_steps"])
+        if isinstance(ev.get("epoch"), int | float):
+            self.epoch = float(ev["epoch"])
+        if isinstance(ev.get("elapsed_s"), int | float):
+            self.elapsed_s = float(ev["elapsed_s"])
+        gpu = {k: v for k, v in ev.items() if k.startswith("gpu_") and isinstance(v, int | float)}
+        if gpu:
+            self.gpu.update(gpu)
+        if t == "log":
+            s = float(ev.get("step", 0))
+            if _num(ev.get("loss")) is not None:
+                self.loss.add(s, float(ev["loss"]))
+            if _num(ev.get("learning_rate")) is not None:
+                self.lr.add(s, float(ev["learning_rate"]))
+            if _num(ev.get("grad_norm")) is not None:
+                self.grad_norm.add(s, float(ev["grad_norm"]))
+            if _num(ev.get("tokens_per_s")) is not None:
+                self.tokens_per_s = float(ev["tokens_per_s"])
+            if isinstance(now, int | float) and isinstance(step, int):
+                self._rate.append((now, step))
+                if len(self._rate) > 20:
+                    del self._rate[0]
+        elif t == "eval" and _num(ev.get("eval_loss")) is not None:
+            self.eval_loss.add(float(ev.get("step", 0)), float(ev["eval_loss"]))
+        elif t == "warning":
+            self.warnings.append(ev)
+        elif t == "failed":
+            self.failure = ev
+        elif t == "done":
+            self.done = ev
+        elif t == "preflight":
+            self.preflight = ev
+        elif t == "checkpoint":
+            self.checkpoints.append(ev)
+        elif t == "resume":
+            self._rate.clear()
+
+    def add_many(self, events: list[dict[str, Any]]) -> None:
+        for ev in events:
+            self.add(ev)
+
+    @property
+    def steps_per_s(self) -> float | None:
+        if len(self._rate) < 2:
+            return None
+        (t0, s0), (t1, s1) = self._rate[0], self._rate[-1]
+        return (s1 - s0) / (t1 - t0) if t1 > t0 and s1 > s0 else None
+
+    def eta_s(self) -> float | None:
+        rate = self.steps_per_s
+        if not rate or not self.max_steps or self.done:
+            return 0.0 if self.done else None
+        return max(0.0, (self.max_steps - self.step) / rate)
+
+    @property
+    def best_eval(self) -> float | None:
+        return min(self.eval_loss.ys) if len(self.eval_loss) else None
+
+    def progress(self) -> float:
+        return min(1.0, self.step / self.max_steps) if self.max_steps else 0.0
+
+
+def _num(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    return float(v)
+
+
+def fmt_duration(s: float | None) -> str:
+    if s is None:
+        return "—"
+    s = int(s)
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}h{m:02d}m" if h else (f"{m}m{sec:02d}s" if m else f"{sec}s")
+
+
+@dataclass
+class RunSummary:
+    path: str
+    state: str
+    model: str
+    method: str
+    trainer: str
+    step: int
+    max_steps: int
+    best_eval: float | None
+    updated: float
+
+
+def summarize_run(run: str | Path) -> RunSummary | None:
+    """One row of the runs list, from config/status and a scan of eval events (small runs) — no tailing."""
+    from ftwizard.core.rundir import RunDir
+
+    rd = RunDir(run)
+    if not rd.config_path.exists():
+        return None
+    try:
+        cfg = rd.config()
+    except (OSError, ValueError, TypeError):
+        return None
+    st = rd.status()
+    best = None
+    try:
+        with open(rd.events_path, "rb") as fh:
+            for line in fh:
+                if b'"eval_loss"' in line:
+                    try:
+                        v = json.loads(line).get("eval_loss")
+                    except ValueError:
+                        continue
+                    if isinstance(v, int | float) and (best is None or v < best):
+                        best = float(v)
+    except OSError:
+        pass
+    return RunSummary(str(rd.path), str(st.get("state", "new")), Path(cfg.model).name or cfg.model, cfg.method,
+                      cfg.trainer, int(st.get("last_step") or 0), int(st.get("max_steps") or 0), best,
+                      float(st.get("updated") or rd.config_path.stat().st_mtime or time.time()))
+
+
+def list_runs(root: str | Path = "runs", limit: int = 50) -> list[RunSummary]:
+    base = Path(root)
+    if not base.is_dir():
+        return []
+    out = [s for p in base.iterdir() if p.is_dir() and (s := summarize_run(p)) is not None]
+    return sorted(out, key=lambda s: -s.updated)[:limit]

@@ -1,0 +1,71 @@
+"""Live training warnings as pure rules: fed the logged numbers, they return warnings once each.
+
+The trainer's callback feeds them (and writes each warning as an event); tests feed them numbers directly.
+Thresholds follow the reference failure-mode tables: loss flat over a window, a 3× spike over the running
+median, grad-norm 10× its median, eval loss rising for two evaluations while train loss falls.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Warning_:
+    kind: str
+    message: str
+    fix: str
+
+    def to_event(self) -> dict[str, str]:
+        return {"type": "warning", "kind": self.kind, "message": self.message, "fix": self.fix}
+
+
+@dataclass
+class TrainingWatch:
+    losses: list[float] = field(default_factory=list)
+    grad_norms: list[float] = field(default_factory=list)
+    evals: list[tuple[float, float]] = field(default_factory=list)  # (eval loss, train loss at that time)
+    warned: set[str] = field(default_factory=set)
+
+    def _once(self, w: Warning_) -> list[Warning_]:
+        if w.kind in self.warned:
+            return []
+        self.warned.add(w.kind)
+        return [w]
+
+    def on_log(self, loss: float | None = None, grad_norm: float | None = None) -> list[Warning_]:
+        out: list[Warning_] = []
+        if loss is not None and math.isfinite(loss):
+            self.losses.append(loss)
+            ls = self.losses
+            if len(ls) >= 8 and min(ls[-4:]) >= 0.99 * min(ls[:4]):
+                out += self._once(Warning_(
+                    "not_learning", "The loss is not going down.",
+                    "Raise the learning rate (e.g. 2e-4 for LoRA), check that the answers are in the data, "
+                    "or train longer."))
+            if len(ls) >= 3 and ls[-1] > 3 * sorted(ls[:-1])[(len(ls) - 1) // 2]:
+                out += self._once(Warning_(
+                    "loss_spike", f"The loss jumped up sharply ({ls[-1]:.3g}).",
+                    "Lower the learning rate (halve it) or add warmup; check the data for corrupt or very long rows."))
+        if grad_norm is not None and math.isfinite(grad_norm):
+            self.grad_norms.append(grad_norm)
+            med = sorted(self.grad_norms)[len(self.grad_norms) // 2]
+            if len(self.grad_norms) >= 5 and grad_norm > 10 * med:
+                out += self._once(Warning_(
+                    "grad_explosion", f"Gradient norm exploded ({grad_norm:.1f}, median {med:.2f}).",
+                    "Lower the learning rate, or clip gradients harder (max_grad_norm 0.3)."))
+        return out
+
+    def on_eval(self, eval_loss: float) -> list[Warning_]:
+        if not self.losses or not math.isfinite(eval_loss):
+            return []
+        self.evals.append((eval_loss, self.losses[-1]))
+        if len(self.evals) >= 3:
+            (e1, t1), (e2, _), (e3, t3) = self.evals[-3:]
+            if e3 > e2 > e1 and t3 < t1:
+                return self._once(Warning_(
+                    "overfitting", "Validation loss is rising while training loss falls: the model is memorizing.",
+                    "Stop now and use the best checkpoint; next time train fewer epochs, add data, "
+                    "or raise dropout / lower the rank."))
+        return []

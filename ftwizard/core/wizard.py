@@ -1,0 +1,324 @@
+"""The wizard's answers and the editable plan — pure, so the app, the CLI and tests share one path.
+
+Answers (decision, task, GPU, model, data, the user's plan edits) save to and load from a preset YAML.
+`make_plan` turns answers + model facts + the probed GPUs into a `PlanView`: the recommendation with the
+user's edits applied, each value with its reason, the memory estimate in parts, and one-key fixes when the
+plan does not fit. `to_run_config` turns it into the RunConfig that the trainer reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ftwizard.core.hardware import GPU, KNOWN_GPUS, ProbeResult, gpu_from_name
+from ftwizard.core.memory import SAFETY_MARGIN, Estimate, EstimateInput, estimate, max_micro_batch
+from ftwizard.core.model_facts import ModelFacts
+from ftwizard.core.recommend import Plan, recommend
+from ftwizard.core.rundir import RunConfig
+
+METHODS = ("lora", "qlora", "dora", "full")
+OPTIMIZERS = ("adamw_torch_fused", "adamw_torch", "adamw_bnb_8bit", "paged_adamw_8bit", "adafactor")
+PRECISIONS = ("bf16", "fp16", "fp32")
+SCHEDULERS = ("cosine", "linear", "constant_with_warmup")
+
+# The plan's editable fields: name → (type, label). Order = display order.
+FIELDS: dict[str, tuple[type, str]] = {
+    "method": (str, "Method"),
+    "rank": (int, "LoRA rank"),
+    "alpha": (int, "LoRA alpha"),
+    "dropout": (float, "LoRA dropout"),
+    "target_modules": (list, "Target modules"),
+    "max_seq_length": (int, "Max sequence length"),
+    "micro_batch": (int, "Micro-batch (per GPU)"),
+    "gradient_accumulation": (int, "Gradient accumulation"),
+    "learning_rate": (float, "Learning rate"),
+    "epochs": (float, "Epochs"),
+    "gradient_checkpointing": (bool, "Gradient checkpointing"),
+    "optimizer": (str, "Optimizer"),
+    "precision": (str, "Precision"),
+    "warmup_ratio": (float, "Warmup ratio"),
+    "lr_scheduler": (str, "LR schedule"),
+    "weight_decay": (float, "Weight decay"),
+}
+CHOICES: dict[str, tuple[str, ...]] = {"method": METHODS, "optimizer": OPTIMIZERS, "precision": PRECISIONS,
+                                        "lr_scheduler": SCHEDULERS}
+ADAPTER_ONLY = ("rank", "alpha", "dropout", "target_modules")
+GPU_CHOICES = ("local", "cpu", *KNOWN_GPUS)
+
+
+@dataclass
+class Answers:
+    """Everything the person chose in the wizard. Saved as a preset YAML (`ftwizard` → Save)."""
+
+    decide: dict[str, bool] = field(default_factory=dict)
+    task_kind: str = "format"
+    gpu: str = "local"  # "local" (what NVML found), "cpu", or a known card to plan for
+    gpu_count: int = 1
+    model: str = ""
+    data: str = ""
+    data_format: str | None = None
+    rows: int | None = None  # from the dataset report
+    seq_p99: int | None = None
+    data_errors: int | None = None  # None = not analyzed yet
+    overrides: dict[str, Any] = field(default_factory=dict)
+    trust_remote_code: bool = False
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump({"ftwizard_answers": 1, **asdict(self)}, sort_keys=False)
+
+    @classmethod
+    def from_yaml(cls, text: str) -> Answers:
+        raw = yaml.safe_load(text) or {}
+        if not isinstance(raw, dict):
+            raise ValueError("a preset must be a YAML mapping")
+        raw.pop("ftwizard_answers", None)
+        known = {f.name for f in fields(cls)}
+        unknown = set(raw) - known
+        if unknown:
+            raise ValueError(f"unknown preset keys: {', '.join(sorted(unknown))}")
+        ans = cls(**raw)
+        for key, value in list(ans.overrides.items()):
+            ans.overrides[key] = parse_value(key, value)
+        return ans
+
+    def save(self, path: str | Path) -> Path:
+        p = Path(path).expanduser()
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(self.to_yaml(), encoding="utf-8")
+        return p
+
+    @classmethod
+    def load(cls, path: str | Path) -> Answers:
+        return cls.from_yaml(Path(path).expanduser().read_text(encoding="utf-8"))
+
+
+def parse_value(key: str, value: Any) -> Any:
+    """Parse a typed plan value from text (or pass a typed one through); ValueError in plain words."""
+    if key not in FIELDS:
+        raise ValueError(f"'{key}' is not a plan setting")
+    typ, label = FIELDS[key]
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{label}: say yes or no")
+    if typ is list:
+        if isinstance(value, list | tuple):
+            items = [str(v).strip() for v in value]
+        else:
+            text = str(value).strip()
+            if text in ("all-linear", "minimal", "attention"):
+                return text
+            items = [t.strip() for t in text.replace(" ", ",").split(",")]
+        items = [t for t in items if t]
+        if not items:
+            raise ValueError(f"{label}: name at least one module, or all-linear")
+        return items
+    if typ is str:
+        text = str(value).strip()
+        allowed = CHOICES.get(key)
+        if allowed and text not in allowed:
+            raise ValueError(f"{label}: choose one of {', '.join(allowed)}")
+        return text
+    try:
+        num = typ(value) if not isinstance(value, str) else (int(value.strip()) if typ is int else float(value.strip()))
+    except (TypeError, ValueError):
+        raise ValueError(f"{label}: '{value}' is not a {'whole ' if typ is int else ''}number") from None
+    if typ is int and num < 1:
+        raise ValueError(f"{label}: must be at least 1")
+    if typ is float and (num < 0 or num != num):
+        raise ValueError(f"{label}: must be zero or more")
+    if key == "dropout" and num >= 1:
+        raise ValueError(f"{label}: must be below 1")
+    if key == "learning_rate" and not 0 < num < 1:
+        raise ValueError(f"{label}: a fine-tuning learning rate is between 0 and 1 (e.g. 2e-4)")
+    if key == "warmup_ratio" and num >= 1:
+        raise ValueError(f"{label}: a ratio of the steps, below 1 (e.g. 0.03)")
+    if key == "epochs" and num <= 0:
+        raise ValueError(f"{label}: must be more than 0")
+    return num
+
+
+def planning_probe(ans: Answers, local: ProbeResult) -> ProbeResult:
+    """The GPUs to plan for: the local ones, none (CPU), or a chosen card × count."""
+    if ans.gpu == "local":
+        return local
+    if ans.gpu == "cpu":
+        return ProbeResult(gpus=[], backend="cpu", reason="You chose CPU-only: only tiny models are practical.")
+    n = max(1, ans.gpu_count)
+    gpus: list[GPU] = [gpu_from_name(ans.gpu, i) for i in range(n)]
+    return ProbeResult(gpus=gpus, backend="planned", reason=None)
+
+
+@dataclass
+class Fix:
+    key: str  # the one key that applies it
+    label: str
+    changes: dict[str, Any]
+    peak_gib: float
+
+
+@dataclass
+class PlanView:
+    recommendation: Plan
+    values: dict[str, Any]
+    reasons: dict[str, str]
+    edited: set[str]
+    estimate: Estimate
+    gpu_name: str | None
+    gpu_gib: float | None
+    gpus: int
+    max_micro_batch: int | None
+    fixes: list[Fix]
+    warnings: list[str]
+
+    @property
+    def fits(self) -> bool:
+        return self.gpu_gib is None or self.estimate.peak_gib <= self.gpu_gib * SAFETY_MARGIN
+
+    @property
+    def is_adapter(self) -> bool:
+        return self.values["method"] != "full"
+
+
+def _estimate_input(facts: ModelFacts, v: dict[str, Any], gpus: int, has_gpu: bool) -> EstimateInput:
+    method = v["method"]
+    targets: tuple[str, ...] = ()
+    if method != "full":
+        targets = tuple(facts.resolve_targets(v.get("target_modules") or "all-linear"))
+    precision = v.get("precision") or "bf16"
+    return EstimateInput(method=method, rank=int(v.get("rank") or 16), targets=targets, batch=int(v["micro_batch"]),
+                         seq=int(v["max_seq_length"]), grad_ckpt=bool(v["gradient_checkpointing"]),
+                         optim=str(v["optimizer"]), precision=precision if has_gpu else "fp32",
+                         gpus=max(1, gpus), engine=str(v.get("engine") or "auto"),
+                         lora_dropout=float(v.get("dropout") or 0.0))
+
+
+def make_plan(ans: Answers, facts: ModelFacts, local: ProbeResult) -> PlanView:
+    probe = planning_probe(ans, local)
+    rec = recommend(facts, probe, task_kind=ans.task_kind, rows=ans.rows or 1000, seq_len=ans.seq_p99,
+                    method=ans.overrides.get("method"))
+    values: dict[str, Any] = {k: c.value for k, c in rec.choices.items()}
+    reasons: dict[str, str] = {k: c.reason for k, c in rec.choices.items()}
+    # adapter fields exist in the recommendation only for adapter methods: fill them for an edit to full→lora
+    if "rank" not in values:
+        from ftwizard.core.decision import TASK_KINDS
+
+        r = TASK_KINDS.get(ans.task_kind, TASK_KINDS["domain"]).rank
+        values.update(rank=r, alpha=2 * r, dropout=0.05, target_modules="all-linear")
+        for k in ADAPTER_ONLY:
+            reasons[k] = "used only by adapter methods"
+    edited: set[str] = set()
+    for key, val in ans.overrides.items():
+        if key in FIELDS and val is not None:
+            if values.get(key) != val:
+                edited.add(key)
+            values[key] = val
+            reasons[key] = "you set this" if key in edited else reasons.get(key, "")
+    if "micro_batch" in edited and "gradient_accumulation" not in ans.overrides:
+        rec_eff = int(rec.value("micro_batch")) * int(rec.value("gradient_accumulation"))
+        values["gradient_accumulation"] = max(1, -(-rec_eff // int(values["micro_batch"])))
+        reasons["gradient_accumulation"] = f"keeps the effective batch near the recommended {rec_eff}"
+    if values["method"] == "qlora" and "optimizer" not in ans.overrides and "8bit" not in str(values["optimizer"]):
+        values["optimizer"] = "paged_adamw_8bit"
+        reasons["optimizer"] = "paged 8-bit AdamW, the QLoRA recipe"
+    has_gpu = probe.count > 0
+    inp = _estimate_input(facts, values, probe.count, has_gpu)
+    est = estimate(facts, inp)
+    gib = probe.min_total_gib if has_gpu else None
+    warnings = list(rec.warnings)
+    mb = max_micro_batch(facts, inp, gib) if gib else None
+    too_big = bool(gib) and est.peak_gib > gib * SAFETY_MARGIN  # type: ignore[operator]
+    fixes = fit_fixes(facts, values, inp, gib, "gradient_accumulation" in ans.overrides) if too_big else []  # type: ignore[arg-type]
+    if too_big:
+        warnings.insert(0, f"Predicted peak {est.peak_gib:.1f} GiB does not fit in {gib * SAFETY_MARGIN:.1f} GiB "
+                           f"(90% of {gib:.0f} GiB): training would run out of memory. Apply a fix below.")
+    if values["method"] == "qlora" and has_gpu and not probe.bf16 and values.get("precision") == "bf16":
+        warnings.append("This GPU has no bf16: use fp16 precision.")
+    return PlanView(rec, values, reasons, edited, est, probe.gpus[0].name if has_gpu else None, gib, probe.count,
+                    mb, fixes, warnings)
+
+
+def fit_fixes(facts: ModelFacts, v: dict[str, Any], inp: EstimateInput, gpu_gib: float,
+              accum_pinned: bool = False) -> list[Fix]:
+    """Single changes that lower the peak, best first; each is one key in the plan screen. A smaller
+    micro-batch raises gradient accumulation to keep the effective batch (explicitly when the user pinned it)."""
+    budget = gpu_gib * SAFETY_MARGIN
+    cands: list[tuple[str, dict[str, Any], EstimateInput]] = []
+    if inp.batch > 1:
+        mb = max(1, max_micro_batch(facts, inp, gpu_gib)) if max_micro_batch(facts, inp, gpu_gib) else 1
+        accum = int(v["gradient_accumulation"]) * inp.batch // mb
+        ch: dict[str, Any] = {"micro_batch": mb, "gradient_accumulation": accum} if accum_pinned else {"micro_batch": mb}
+        cands.append((f"micro-batch {mb} with gradient accumulation {accum} (same effective batch)", ch,
+                      replace(inp, batch=mb)))
+    if not inp.grad_ckpt:
+        cands.append(("turn on gradient checkpointing (~30% slower)", {"gradient_checkpointing": True},
+                      replace(inp, grad_ckpt=True)))
+    if "8bit" not in inp.optim:
+        cands.append(("8-bit AdamW optimizer", {"optimizer": "adamw_bnb_8bit"}, replace(inp, optim="adamw_bnb_8bit")))
+    if inp.method in ("full", "lora", "dora"):
+        targets = inp.targets or tuple(facts.resolve_targets("all-linear"))
+        changes: dict[str, Any] = {"method": "qlora", "optimizer": "paged_adamw_8bit"}
+        if inp.method == "full":
+            changes.update(learning_rate=2e-4)
+        cands.append(("QLoRA: the base model in 4-bit", changes,
+                      replace(inp, method="qlora", targets=targets, optim="paged_adamw_8bit")))
+    if inp.seq > 256:
+        cands.append((f"shorter sequences: {inp.seq // 2} tokens (long examples get cut)",
+                      {"max_seq_length": inp.seq // 2}, replace(inp, seq=inp.seq // 2)))
+    scored = [(label, ch, estimate(facts, e).peak_gib) for label, ch, e in cands]
+    # changes that fit on their own come first (cheapest in quality first = the order above), then by peak
+    fitting = [s for s in scored if s[2] <= budget]
+    rest = sorted((s for s in scored if s[2] > budget), key=lambda s: s[2])
+    out = []
+    for i, (label, ch, peak) in enumerate(fitting + rest):
+        out.append(Fix(str(i + 1), label, ch, round(peak, 2)))
+    return out
+
+
+def apply_fix(ans: Answers, fix: Fix) -> None:
+    for k, val in fix.changes.items():
+        ans.overrides[k] = val
+
+
+def to_run_config(ans: Answers, view: PlanView, facts: ModelFacts) -> RunConfig:
+    """The RunConfig the trainer reads. Model = the local folder or the Hub id (presets use their Hub id)."""
+    v = view.values
+    adapter = v["method"] != "full"
+    targets = v.get("target_modules", "all-linear")
+    if isinstance(targets, list) and facts.module_names() and set(targets) == set(facts.resolve_targets("all-linear")):
+        targets = "all-linear"
+    model = ans.model
+    if not Path(model).expanduser().is_dir():
+        model = facts.name  # a preset key → its Hub id
+    cfg = RunConfig(
+        model=model, data=ans.data, data_format=ans.data_format, trainer="dpo" if ans.data_format == "preference" else "sft",
+        method=v["method"], max_seq_length=int(v["max_seq_length"]), micro_batch=int(v["micro_batch"]),
+        gradient_accumulation=int(v["gradient_accumulation"]), learning_rate=float(v["learning_rate"]),
+        epochs=float(v["epochs"]), warmup_ratio=float(v["warmup_ratio"]), lr_scheduler=str(v["lr_scheduler"]),
+        weight_decay=float(v["weight_decay"]), gradient_checkpointing=bool(v["gradient_checkpointing"]),
+        optimizer=str(v["optimizer"]), precision=str(v.get("precision") or "auto") if view.gpus else "auto",
+        engine=str(v.get("engine") or "auto"), num_gpus=max(1, view.gpus),
+        trust_remote_code=ans.trust_remote_code, estimate_gib=round(view.estimate.peak_allocated_gib, 2))
+    if adapter:
+        cfg.rank, cfg.alpha, cfg.dropout, cfg.target_modules = int(v["rank"]), int(v["alpha"]), float(v["dropout"]), targets
+    return cfg
+
+
+def auto_fit(ans: Answers, facts: ModelFacts, local: ProbeResult, max_steps: int = 8) -> PlanView:
+    """Apply the best fix, re-plan, repeat until the plan fits (or nothing more helps)."""
+    view = make_plan(ans, facts, local)
+    for _ in range(max_steps):
+        if view.fits or not view.fixes:
+            break
+        apply_fix(ans, view.fixes[0])
+        view = make_plan(ans, facts, local)
+    return view

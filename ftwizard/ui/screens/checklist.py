@@ -1,0 +1,111 @@
+"""After-training checklist: automatic items are buttons that run `ftwizard check RUN --only X` in their own
+process (the app never imports torch) and record the result; the rest are tick boxes. State persists in
+<run>/checklist.json; results in <run>/checks.json."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, Checkbox, Footer, Header, Static
+
+from ftwizard.core.checklist import ITEMS, load_state, mark
+
+
+def samples_text(checks: dict[str, Any]) -> str:
+    rows = checks.get("samples") or []
+    if not rows:
+        return ""
+    out = ["[b]Samples (prompt → expected | base | tuned)[/b]"]
+    for s in rows[:6]:
+        ok = "[$success]✔[/]" if s["tuned"] == s["expected"] else "[$error]✘[/]"
+        out.append(f"{ok} {s['prompt'][:40]!r} → {s['expected'][:30]!r} | base {s['base'][:30]!r} | "
+                   f"tuned {s['tuned'][:30]!r}")
+    return "\n".join(out)
+
+
+class ChecklistScreen(Screen[None]):
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="checklist-title", classes="title")
+        with VerticalScroll(id="checklist"):
+            for item in ITEMS:
+                with Horizontal(classes="check-row"):
+                    if item.action:
+                        yield Button("Run", id=f"run-{item.id}", classes="check-run")
+                    yield Checkbox(item.title, id=f"tick-{item.id}")
+                yield Static(item.why, id=f"result-{item.id}", classes="why check-result")
+            yield Static(id="samples")
+        yield Footer()
+
+    @property
+    def run(self) -> Path | None:
+        return self.app.active_run  # type: ignore[attr-defined]
+
+    def on_mount(self) -> None:
+        self.refresh_state()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_state()
+
+    def refresh_state(self) -> None:
+        run = self.run
+        title = self.query_one("#checklist-title", Static)
+        if run is None:
+            title.update("No run open: pick one in Runs (l) or finish a training run first.")
+            return
+        trained = (run / "adapter").exists() or (run / "model").exists()
+        title.update(f"After training — {run}" + ("" if trained else "  [b $warning](no trained weights yet)[/]"))
+        state = load_state(run)
+        self._loading = True
+        for item in ITEMS:
+            st = state.get(item.id, {})
+            self.query_one(f"#tick-{item.id}", Checkbox).value = bool(st.get("done"))
+            res = st.get("result")
+            self.query_one(f"#result-{item.id}", Static).update(f"→ {res}" if res else item.why)
+            if item.action:
+                self.query_one(f"#run-{item.id}", Button).disabled = not trained
+        self.call_after_refresh(self._loaded)
+        checks_path = run / "checks.json"
+        if checks_path.exists():
+            try:
+                self.query_one("#samples", Static).update(samples_text(json.loads(checks_path.read_text("utf-8"))))
+            except ValueError:
+                pass
+
+    def _loaded(self) -> None:
+        self._loading = False
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        if getattr(self, "_loading", False) or self.run is None or not event.checkbox.id:
+            return
+        mark(self.run, event.checkbox.id.removeprefix("tick-"), event.value)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        bid = event.button.id or ""
+        if bid.startswith("run-") and self.run is not None:
+            action = bid.removeprefix("run-")
+            event.button.disabled = True
+            self.query_one(f"#result-{action}", Static).update("running … (its own process; the app stays responsive)")
+            self.run_check(str(self.run), action)
+
+    @work(thread=True, group="checks", exit_on_error=False)
+    def run_check(self, run: str, action: str) -> None:
+        cmd = [sys.executable, "-m", "ftwizard", "check", run, "--only", action]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        self.app.call_from_thread(self._check_done, action, proc.returncode, proc.stdout + proc.stderr)
+
+    def _check_done(self, action: str, rc: int, output: str) -> None:
+        if rc != 0:
+            tail = output.strip().splitlines()[-1] if output.strip() else f"exit {rc}"
+            self.query_one(f"#result-{action}", Static).update(f"[b $error]failed:[/] {tail}")
+            self.query_one(f"#run-{action}", Button).disabled = False
+            return
+        self.refresh_state()

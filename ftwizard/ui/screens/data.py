@@ -1,0 +1,129 @@
+"""Data: pick a file (or Hub id), read and validate it in a worker, show the report; errors block launch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Button, Input, Label, Static
+
+from ftwizard.ui.modals.file_picker import FilePicker
+from ftwizard.ui.screens.base import StepScreen
+from ftwizard.ui.widgets.bars import usage_bar
+
+
+def histogram_text(hist: list[dict[str, int]], width: int = 30) -> str:
+    if not hist:
+        return ""
+    top = max(h["count"] for h in hist) or 1
+    return "\n".join(f"{h['from']:>6}–{h['to']:<6} {usage_bar(h['count'] / top, width).replace('░', ' ')} {h['count']}"
+                     for h in hist)
+
+
+def report_text(rep: dict[str, Any]) -> str:
+    lines = [f"[b]{rep['path']}[/b]: format [b]{rep.get('format') or 'unknown'}[/b], {rep['rows']:,} usable rows"]
+    n_err = rep.get("error_count", len(rep.get("errors", [])))
+    if n_err:
+        lines.append(f"[b $error]{n_err} problem(s) — fix them before training:[/]")
+        for e in rep["errors"][:15]:
+            where = e["file"] + (f":{e['line']}" if e.get("line") is not None and "location" not in e else
+                                 (f" {e['location']}" if e.get("location") else ""))
+            lines.append(f"  {where}: {e['message']}")
+        if n_err > 15:
+            lines.append(f"  … and {n_err - 15} more (`ftwizard data {rep['path']}` lists them)")
+    st = rep.get("stats") or {}
+    tok = st.get("tokens")
+    if tok:
+        lines.append(f"\ntokens per example ({tok['method']}): p50 {tok['p50']} · p90 {tok['p90']} · p99 {tok['p99']} · "
+                     f"max {tok['max']} · total {tok['total']:,}")
+        lines.append(histogram_text(tok.get("histogram", [])))
+    if st.get("duplicates"):
+        d = st["duplicates"]
+        lines.append(f"duplicates: {d['exact']} exact, {d['near']} near")
+    pii = {k: v["count"] for k, v in (st.get("pii") or {}).items() if v["count"]}
+    if pii:
+        lines.append("[b $warning]possible personal data:[/] " + ", ".join(f"{k.replace('_', ' ')} {c}" for k, c in pii.items()))
+    for w in rep.get("warnings", []):
+        lines.append(f"[$warning]⚠[/] {w}")
+    return "\n".join(lines)
+
+
+class DataScreen(StepScreen):
+    STEP = "data"
+    AUTO_FOCUS = "#data-path"
+
+    def compose_body(self) -> ComposeResult:
+        ans = self.wizard.answers
+        with VerticalScroll():
+            yield Static("Your training data", classes="title")
+            yield Static("JSONL/JSON/CSV/Parquet/text in Alpaca, ShareGPT, OpenAI chat, prompt/completion, "
+                         "preference (chosen/rejected) or plain-text form — detected for you.", classes="why")
+            yield Label("File, folder, or Hub id")
+            with Horizontal(classes="row"):
+                yield Input(ans.data, placeholder="data/train.jsonl", id="data-path")
+                yield Button("Browse…", id="browse")
+                yield Button("Check", id="analyze", variant="primary")
+            yield Static(id="report")
+
+    def on_mount(self) -> None:
+        if self.wizard.last_report and self.wizard.last_report.get("path") == self.wizard.answers.data:
+            self.query_one("#report", Static).update(report_text(self.wizard.last_report))
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "browse":
+            self.app.push_screen(FilePicker("."), self._picked)
+        elif event.button.id == "analyze":
+            self.analyze(self.query_one("#data-path", Input).value)
+
+    def _picked(self, path: str | None) -> None:
+        if path:
+            self.query_one("#data-path", Input).value = path
+            self.analyze(path)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "data-path":
+            self.analyze(event.value)
+
+    def analyze(self, path: str) -> None:
+        path = path.strip()
+        if not path:
+            self.notify("Type a path or pick a file first.", severity="warning")
+            return
+        ans = self.wizard.answers
+        ans.data, ans.data_errors = path, None
+        self.query_one("#report", Static).update(f"Reading {path} …")
+        self._analyze(path)
+
+    @work(thread=True, exclusive=True, group="analyze", exit_on_error=False)
+    def _analyze(self, path: str) -> None:
+        from ftwizard.core.data.report import analyze
+
+        try:
+            rep = analyze(path, max_seq=int(self.wizard.answers.overrides.get("max_seq_length", 2048)),
+                          task=self.wizard.answers.task_kind).to_dict()
+        except Exception as exc:  # noqa: BLE001 - shown to the user in words
+            rep = {"path": path, "format": None, "family": None, "rows": 0, "error_count": 1, "warnings": [],
+                   "errors": [{"file": path, "line": None, "message": str(exc)}], "stats": {}}
+        self.app.call_from_thread(self.show_report, rep)
+
+    def show_report(self, rep: dict[str, Any]) -> None:
+        ans = self.wizard.answers
+        if rep["path"] != ans.data:
+            return  # an older analysis finished late
+        self.wizard.last_report = rep
+        ans.data_errors = int(rep.get("error_count", 0))
+        ans.data_format = rep.get("family")
+        if rep["rows"]:
+            ans.rows = rep["rows"]
+            ans.seq_p99 = (rep.get("stats") or {}).get("tokens", {}).get("p99") or None
+        self.query_one("#report", Static).update(report_text(rep))
+
+    def can_leave(self) -> str | None:
+        ans = self.wizard.answers
+        if ans.data and ans.data_errors is None:
+            return "Press Check (or Enter) to read the dataset first."
+        if ans.data_errors:
+            return f"The dataset has {ans.data_errors} problem(s); fix them (lines are listed) and check again."
+        return None

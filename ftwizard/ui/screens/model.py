@@ -1,0 +1,101 @@
+"""Model: a preset, or a local folder / Hub id typed in; its facts (params, layers, vocab, chat template)."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Input, Label, Select, Static, Switch
+
+from ftwizard.core.catalog import load_catalog
+from ftwizard.core.model_facts import ModelFacts, ModelFactsError, load_model_facts
+from ftwizard.ui.screens.base import StepScreen
+from ftwizard.ui.widgets.bars import fmt_count
+
+
+def facts_text(f: ModelFacts) -> str:
+    tmpl = {True: "yes", False: "[b $warning]no[/] — the loss falls back to the whole text; a base model needs one",
+            None: "unknown"}[f.has_chat_template]
+    moe = f" · {f.num_experts} experts ({f.experts_per_token} active)" if f.num_experts > 1 else ""
+    return (f"[b]{f.name}[/b]  ({f.family}, {f.architecture})\n"
+            f"parameters {fmt_count(f.param_count)} · layers {f.layers} · hidden {f.hidden_size} · "
+            f"heads {f.heads} (kv {f.kv_heads}) · vocab {f.vocab_size:,}{moe}\n"
+            f"context {f.max_positions or '?'} tokens · chat template: {tmpl}\n"
+            f"LoRA targets (all-linear): {', '.join(f.resolve_targets('all-linear'))}\n[dim]{f.source}[/dim]")
+
+
+class ModelScreen(StepScreen):
+    STEP = "model"
+    AUTO_FOCUS = "#preset"
+
+    def compose_body(self) -> ComposeResult:
+        ans = self.wizard.answers
+        cat = load_catalog()
+        with VerticalScroll():
+            yield Static("Which model do you want to fine-tune?", classes="title")
+            yield Label("A popular model (type to search)")
+            preset = ans.model if ans.model in cat else Select.NULL
+            yield Select([(f"{k}  ({p.published_params_b:g}B)", k) for k, p in cat.items()], value=preset, id="preset",
+                         prompt="pick a preset")
+            yield Label("…or a local folder with config.json, or a Hub id in your local cache")
+            yield Input("" if ans.model in cat else ans.model, placeholder="./my-model or org/name", id="model-path")
+            with Horizontal(classes="row"):
+                yield Switch(value=ans.trust_remote_code, id="remote-code")
+                yield Static("trust remote code (runs Python from the model repo: only for repos you trust)",
+                             classes="muted")
+            yield Static(id="facts", classes="card")
+
+    def on_mount(self) -> None:
+        self.show_facts()
+
+    def refresh_from_answers(self) -> None:
+        self.show_facts()
+
+    def show_facts(self) -> None:
+        box = self.query_one("#facts", Static)
+        model = self.wizard.answers.model
+        if not model:
+            box.update("[dim]No model chosen yet.[/dim]")
+            return
+        try:
+            facts = self.wizard.model_facts()
+        except ModelFactsError as exc:
+            box.update(f"[b $error]Cannot read this model[/]: {exc}")
+            return
+        if facts is not None:
+            box.update(facts_text(facts))
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "preset" and event.value is not Select.NULL:
+            self.wizard.answers.model = str(event.value)
+            self.query_one("#model-path", Input).value = ""
+            self.show_facts()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self._take_path(event.value)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "model-path" and event.value.strip():
+            self._take_path(event.value)
+
+    def _take_path(self, text: str) -> None:
+        text = text.strip()
+        if not text:
+            return
+        self.wizard.answers.model = text
+        self.show_facts()
+
+    def on_switch_changed(self, event: Switch.Changed) -> None:
+        if event.switch.id == "remote-code":
+            self.wizard.answers.trust_remote_code = event.value
+
+    def can_leave(self) -> str | None:
+        if not self.wizard.answers.model:
+            return "Choose a model first."
+        try:
+            self.wizard.model_facts()
+        except ModelFactsError as exc:
+            return str(exc)
+        return None
+
+
+__all__ = ["ModelScreen", "facts_text", "load_model_facts"]

@@ -1,0 +1,210 @@
+"""Live training monitor: status banner, progress/ETA, GPU memory, loss/eval, LR and grad-norm plots,
+warnings with their fix, Stop / Resume, and one-key relaunch after a failure.
+
+The events are tailed by a worker the App owns (it survives switching screens); this screen only reads
+the App's RunState on a timer and redraws when its version changed.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, ProgressBar, Static
+
+from ftwizard.core.runstate import RunState, fmt_duration
+from ftwizard.ui.widgets.bars import usage_bar
+from ftwizard.ui.widgets.plots import CurvePlot
+
+
+def _style(color: str) -> str:
+    return color.removeprefix("ansi_") if color else "white"
+
+
+def banner_text(status: dict[str, Any], state: RunState, run: str) -> tuple[str, str]:
+    """(markup, css class) for the status banner."""
+    s = status.get("state", "starting")
+    if s == "failed":
+        d = status.get("diagnosis") or {}
+        return (f"[b]FAILED[/b] — {d.get('summary', 'the trainer stopped with an error')}\n"
+                f"[b]Try:[/b] {d.get('fix', 'see stdout.log')}\nLog: {run}/stdout.log · "
+                "press f to relaunch with the suggested fix", "banner-error")
+    if s == "done":
+        return f"[b]DONE[/b] — the adapter is saved in {run}. Press c for the after-training checklist.", "banner-ok"
+    if s == "stopped":
+        return "[b]STOPPED[/b] — a checkpoint was saved. Press r to resume.", "banner-warn"
+    if s == "stopping":
+        return "[b]STOPPING[/b] — finishing the step and saving a checkpoint …", "banner-warn"
+    text = f"[b]{s.upper()}[/b] — {run}"
+    if state.warnings:
+        w = state.warnings[-1]
+        text += f"\n[b]⚠ {w.get('message')}[/b]  {w.get('fix')}"
+        return text, "banner-warn"
+    return text + "\nClosing the app does not stop training; reattach with `ftwizard monitor RUN`.", "banner-info"
+
+
+class MonitorScreen(Screen[None]):
+    AUTO_FOCUS = "#stop"
+    BINDINGS = [
+        Binding("x", "stop_run", "Stop", id="monitor.stop", priority=True),
+        Binding("r", "resume_run", "Resume", id="monitor.resume", priority=True),
+        Binding("s", "toggle_smooth", "Smooth", id="monitor.smooth", priority=True),
+        Binding("f", "relaunch_fix", "Relaunch with fix", id="monitor.fix", priority=True),
+        Binding("c", "checklist", "Checklist", id="monitor.checklist", priority=True),
+        Binding("l", "runs", "Runs", id="monitor.runs", priority=True),
+        Binding("p", "cycle_plots", "Plots", id="monitor.plots", priority=True),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.smooth = False
+        self.show_small = False  # on short terminals: loss plot, or LR + grad-norm plots (p switches)
+        self._drawn_version = -1
+        self._drawn_status: dict[str, Any] = {}
+        self._last_gpu_poll = 0.0
+        self._gpu_text = ""
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="banner", classes="banner-info")
+        with Horizontal(id="progress-row"):
+            yield ProgressBar(total=100, show_eta=False, id="progress")
+            yield Static(id="progress-text")
+        yield Static(id="memory-text")
+        with Vertical(id="plots"):
+            yield CurvePlot("loss", id="plot-loss")
+            with Horizontal(id="small-plots"):
+                yield CurvePlot("learning rate", id="plot-lr")
+                yield CurvePlot("grad norm", id="plot-grad")
+        with Horizontal(classes="row", id="monitor-buttons"):
+            yield Button("Stop (x)", id="stop", variant="error")
+            yield Button("Resume (r)", id="resume", variant="primary")
+            yield Button("Checklist (c)", id="checklist")
+            yield Button("Runs (l)", id="runs")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.set_interval(0.5, self.redraw)
+        self.redraw()
+
+    def on_resize(self) -> None:
+        self._layout_plots()
+
+    def _layout_plots(self) -> None:
+        roomy = self.size.height >= 30
+        self.query_one("#plot-loss").display = roomy or not self.show_small
+        self.query_one("#small-plots").display = roomy or self.show_small
+        self.query_one("#small-plots").styles.height = "40%" if roomy else "1fr"
+
+    def action_cycle_plots(self) -> None:
+        self.show_small = not self.show_small
+        self._layout_plots()
+
+    def on_screen_resume(self) -> None:
+        self._drawn_version = -1
+        self.redraw()
+
+    @property
+    def wizard(self) -> Any:
+        return self.app
+
+    def redraw(self) -> None:
+        app = self.wizard
+        state: RunState | None = app.run_state
+        status: dict[str, Any] = dict(app.run_status)
+        run = str(app.active_run) if app.active_run else ""
+        if state is None:
+            self.query_one("#banner", Static).update(
+                "No run selected. Launch one from the wizard, open one from Runs (l), or "
+                "`ftwizard monitor RUN`.")
+            return
+        if state.version == self._drawn_version and status == self._drawn_status:
+            self._poll_gpu(state)
+            return
+        self._drawn_version, self._drawn_status = state.version, status
+        with self.app.batch_update():
+            text, cls = banner_text(status, state, run)
+            banner = self.query_one("#banner", Static)
+            banner.update(text)
+            banner.set_classes(cls)
+            total = state.max_steps or 0
+            bar = self.query_one("#progress", ProgressBar)
+            bar.update(total=total or None, progress=state.step)
+            tps = f" · {state.tokens_per_s:,.0f} tok/s" if state.tokens_per_s else ""
+            sps = f" · {state.steps_per_s:.2f} step/s" if state.steps_per_s else ""
+            self.query_one("#progress-text", Static).update(
+                f" step {state.step}/{total or '?'} · epoch {state.epoch:.2f}{sps}{tps} · "
+                f"elapsed {fmt_duration(state.elapsed_s)} · ETA {fmt_duration(state.eta_s())}")
+            self._poll_gpu(state, force=True)
+            theme = self.app.current_theme
+            primary, accent = _style(theme.primary), _style(theme.accent or "yellow")
+            self.query_one("#plot-loss", CurvePlot).draw(
+                [("train", state.loss, primary), ("eval", state.eval_loss, accent)], smooth=self.smooth)
+            self.query_one("#plot-lr", CurvePlot).draw([("lr", state.lr, _style(theme.secondary or "green"))])
+            self.query_one("#plot-grad", CurvePlot).draw([("grad", state.grad_norm, _style(theme.warning or "yellow"))])
+            s = status.get("state")
+            self.query_one("#stop", Button).disabled = s not in ("starting", "running")
+            self.query_one("#resume", Button).disabled = s not in ("stopped", "failed")
+
+    def _poll_gpu(self, state: RunState, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_gpu_poll < 2.0:
+            return
+        self._last_gpu_poll = now
+        app = self.wizard
+        lines = []
+        cfg = app.run_config
+        est = getattr(cfg, "estimate_gib", None) if cfg else None
+        measured = (state.preflight or {}).get("measured_peak_allocated_gib") or state.gpu.get("gpu_peak_gib")
+        if est or measured:
+            lines.append(f"peak memory: predicted {f'{est:.2f} GiB' if est is not None else '—'} · measured "
+                         f"{f'{measured:.2f} GiB' if measured is not None else '— (not on a GPU)'}")
+        if state.gpu:
+            lines.append(f"trainer: allocated {state.gpu.get('gpu_allocated_gib', 0):.1f} GiB · reserved "
+                         f"{state.gpu.get('gpu_reserved_gib', 0):.1f} GiB")
+        res = app.probe_backend.probe() if app.probe_result.gpus else None
+        for g in (res.gpus if res else []):
+            util = f" · util {g.utilization_pct}%" if g.utilization_pct is not None else ""
+            lines.append(f"GPU {g.index} {usage_bar(g.used_bytes / max(g.total_bytes, 1), 20)} "
+                         f"{g.used_bytes / 2**30:.1f}/{g.total_gib:.0f} GiB{util}")
+        text = "\n".join(lines)
+        if text != self._gpu_text:
+            self._gpu_text = text
+            self.query_one("#memory-text", Static).update(text)
+
+    # ---- actions ---------------------------------------------------------------------------------
+    def action_toggle_smooth(self) -> None:
+        self.smooth = not self.smooth
+        self._drawn_version = -1
+        self.notify("smoothing on" if self.smooth else "smoothing off", timeout=1.5)
+        self.redraw()
+
+    def action_stop_run(self) -> None:
+        self.wizard.stop_active_run()
+
+    def action_resume_run(self) -> None:
+        self.wizard.resume_active_run()
+
+    def action_relaunch_fix(self) -> None:
+        self.wizard.relaunch_with_fix()
+
+    def action_checklist(self) -> None:
+        self.app.switch_mode("checklist")
+
+    def action_runs(self) -> None:
+        self.app.switch_mode("runs")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        match event.button.id:
+            case "stop":
+                self.action_stop_run()
+            case "resume":
+                self.action_resume_run()
+            case "checklist":
+                self.action_checklist()
+            case "runs":
+                self.action_runs()

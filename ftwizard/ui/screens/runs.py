@@ -1,0 +1,45 @@
+"""Runs: recent run directories (state, method, model, best eval loss); Enter opens one in the monitor."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from ftwizard.core.runstate import list_runs
+
+
+class RunsScreen(Screen[None]):
+    BINDINGS = [Binding("g", "reload", "Refresh", id="runs.reload")]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="runs-title", classes="title")
+        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("run", "state", "trainer", "method", "model", "step", "best eval loss")
+        self.action_reload()
+
+    def on_screen_resume(self) -> None:
+        self.action_reload()
+
+    def action_reload(self) -> None:
+        root = self.app.runs_root  # type: ignore[attr-defined]
+        runs = list_runs(root)
+        table = self.query_one(DataTable)
+        table.clear()
+        for r in runs:
+            best = f"{r.best_eval:.4f}" if r.best_eval is not None else "—"
+            table.add_row(r.path, r.state, r.trainer, r.method, r.model, f"{r.step}/{r.max_steps or '?'}", best,
+                          key=r.path)
+        self.query_one("#runs-title", Static).update(
+            f"Runs in {root}/ — Enter opens one in the monitor" if runs else
+            f"No runs in {root}/ yet. Launch one from the wizard, or `ftwizard demo`.")
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value:
+            self.app.open_run(event.row_key.value)  # type: ignore[attr-defined]

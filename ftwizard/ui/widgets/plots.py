@@ -1,0 +1,41 @@
+"""Training curves on textual-plot, fed from a RunState; redrawn on a timer with downsampled points."""
+
+from __future__ import annotations
+
+from textual_plot import HiResMode, PlotWidget
+
+from ftwizard.core.runstate import Series, downsample, ema
+
+MAX_POINTS = 400
+
+
+class CurvePlot(PlotWidget):
+    """A plot of one or two series. `draw` is cheap: at most MAX_POINTS points per series."""
+
+    DEFAULT_CSS = "CurvePlot { height: 1fr; min-height: 6; }"
+
+    def __init__(self, title: str, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
+        super().__init__(id=id, allow_pan_and_zoom=True)
+        self.title = title
+        self.drawn_points = 0
+
+    def on_mount(self) -> None:
+        self.set_ylabel(self.title)
+
+    def draw(self, series: list[tuple[str, Series, str]], smooth: bool = False) -> None:
+        self.clear()
+        total = 0
+        for label, s, style in series:
+            if not len(s):
+                continue
+            xs, ys = downsample(s.xs, s.ys, MAX_POINTS)
+            if smooth and len(ys) > 3:
+                ys = ema(ys)
+            total += len(xs)
+            if len(xs) == 1:
+                self.scatter(xs, ys, marker="●", marker_style=style, label=label)
+            else:
+                self.plot(xs, ys, line_style=style, hires_mode=HiResMode.BRAILLE, label=label)
+        self.drawn_points = total
+        if len(series) > 1:
+            self.show_legend()

@@ -1,0 +1,258 @@
+"""The whole wizard driven with Pilot: fake 24 GB GPU, a tiny local model and dataset, up to Launch; the
+monitor fed by a run directory the test appends to; the checklist; presets; the command palette."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from ftwizard.core.hardware import FakeProbe
+from ftwizard.core.rundir import RunConfig, RunDir
+from ftwizard.core.wizard import Answers
+from ftwizard.ui.app import make_app
+
+
+@pytest.fixture(scope="module")
+def tiny_files(tmp_path_factory):
+    from ftwizard.train.tiny import build_tiny, date_examples, write_jsonl
+
+    root = tmp_path_factory.mktemp("ui")
+    model = build_tiny(root / "model", layers=2, hidden=64)
+    data = write_jsonl(date_examples(300, seed=5), root / "dates.jsonl")
+    bad = root / "bad.jsonl"
+    lines = data.read_text().splitlines()
+    lines[3] = "{not json"
+    bad.write_text("\n".join(lines) + "\n")
+    return model, data, bad
+
+
+class RecordingLauncher:
+    def __init__(self) -> None:
+        self.calls: list[tuple[Path, bool]] = []
+
+    def __call__(self, run, resume=False, num_gpus=1):  # noqa: ANN001, ANN204
+        self.calls.append((Path(run), resume))
+        RunDir(run).write_status(state="starting", pid=None)
+        return None
+
+
+async def _wait(pilot, cond, timeout=10.0):
+    t = time.monotonic()
+    while not cond():
+        if time.monotonic() - t > timeout:
+            raise AssertionError("condition not reached")
+        await pilot.pause(0.05)
+
+
+async def test_walk_the_whole_wizard_to_launch(tmp_path, tiny_files):
+    model, data, bad = tiny_files
+    launcher = RecordingLauncher()
+    app = make_app(FakeProbe.of("4090"), launcher=launcher, runs_root=tmp_path / "runs")
+    app.stamp = lambda: "fixed"
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.press("n", "n", "y", "n", "n", "ctrl+n")  # … behaviour, not a small change, a new task
+        assert app.current_mode == "task" and app.answers.decide == {"start": False, "knowledge": False,
+                                                                      "behaviour": True, "task_kind": False,
+                                                                      "task_depth": False}
+        assert app.answers.task_kind == "complex"
+        app.screen.query_one("#rows").value = "5"
+        await pilot.pause()
+        assert "below the minimum" in str(app.screen.query_one("#expect").render())
+        await pilot.press("ctrl+n")
+        assert app.current_mode == "hardware"
+        await pilot.press("ctrl+n")
+        # model: Next is blocked until a model is chosen, then the facts show
+        await pilot.press("ctrl+n")
+        assert app.current_mode == "model"
+        app.screen.query_one("#model-path").value = str(model)
+        await pilot.pause()
+        facts = str(app.screen.query_one("#facts").render())
+        assert "layers 2" in facts and "chat template: yes" in facts
+        await pilot.press("ctrl+n")
+        assert app.current_mode == "data"
+        # data with a broken line: the report names the line and Next is blocked
+        app.screen.analyze(str(bad))
+        await _wait(pilot, lambda: app.answers.data_errors is not None)
+        assert app.answers.data_errors == 1 and f"{bad.name}:4" in str(app.screen.query_one("#report").render())
+        await pilot.press("ctrl+n")
+        assert app.current_mode == "data"
+        app.screen.analyze(str(data))
+        await _wait(pilot, lambda: app.answers.data_errors == 0)
+        assert app.answers.rows == 300 and app.answers.data_format == "openai"
+        await pilot.press("ctrl+n")
+        assert app.current_mode == "plan"
+        plan = app.screen
+        assert "fits" in str(plan.query_one("#plan-summary").render())
+        plan.query_one("#f-learning_rate").value = "1e-3"
+        await pilot.pause()
+        assert app.answers.overrides["learning_rate"] == 1e-3
+        await pilot.press("escape")  # back to data and forward again: nothing lost
+        assert app.current_mode == "data"
+        await pilot.press("ctrl+n")
+        assert app.screen.query_one("#f-learning_rate").value == "0.001"
+        await pilot.press("ctrl+n")
+        assert app.current_mode == "launch"
+        assert not app.screen.query_one("#launch").disabled
+        assert "ftwizard train" in str(app.screen.query_one("#cli").render())
+        await pilot.click("#launch")
+        await pilot.pause()
+        run = tmp_path / "runs" / "model-fixed"
+        assert launcher.calls == [(run, False)]
+        cfg = RunConfig.load(run / "config.yaml")
+        assert cfg.model == str(model) and cfg.data == str(data) and cfg.learning_rate == 1e-3
+        assert cfg.method == app.plan_view().values["method"] and cfg.trust_remote_code is False
+        assert (run / "trl_sft.yaml").exists() and (run / "launch.sh").exists()
+        assert Answers.load(run / "answers.yaml").overrides["learning_rate"] == 1e-3
+        assert app.current_mode == "monitor"
+
+
+async def test_plan_one_key_fix_and_make_it_fit():
+    app = make_app(FakeProbe.of("4090"), answers=Answers(model="llama-3.1-8b", rows=3000), start="plan")
+    async with app.run_test(size=(100, 32)) as pilot:
+        screen = app.screen
+        screen.query_one("#f-micro_batch").value = "16"
+        await pilot.pause()
+        assert "does not fit" in str(screen.query_one("#plan-summary").render())
+        assert screen.query("Button.fix")
+        screen.set_focus(None)
+        await pilot.press("1")
+        await pilot.pause()
+        assert app.answers.overrides["micro_batch"] < 16
+        app.answers.overrides.update(method="full")
+        screen.recompute(sync_widgets=True)
+        await pilot.pause()
+        await pilot.press("ctrl+f")
+        await pilot.pause()
+        assert screen.view.fits and "fits" in str(screen.query_one("#plan-summary").render())
+
+
+async def test_launch_blocked_without_data_and_preset_save_load(tmp_path):
+    app = make_app(FakeProbe.of("4090"), answers=Answers(model="llama-3.1-8b"), start="launch")
+    async with app.run_test(size=(100, 32)) as pilot:
+        assert app.screen.query_one("#launch").disabled
+        assert "no dataset chosen" in str(app.screen.query_one("#blockers").render())
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        inp = app.screen.query_one("#path")
+        inp.value = str(tmp_path / "mine.yaml")
+        await pilot.press("enter")
+        await pilot.pause()
+    assert Answers.load(tmp_path / "mine.yaml").model == "llama-3.1-8b"
+    app2 = make_app(FakeProbe.of("4090"))
+    async with app2.run_test() as pilot:
+        assert app2.load_answers(tmp_path / "mine.yaml") and app2.answers.model == "llama-3.1-8b"
+        assert not app2.load_answers(tmp_path / "missing.yaml")
+
+
+async def test_command_palette_lists_screens_and_theme():
+    app = make_app(FakeProbe.of("4090"))
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"estimator")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.current_mode == "estimator"
+        app.theme = "ftwizard-ansi"
+        await pilot.pause()
+        app.theme = "ftwizard-light"
+
+
+# ---- monitor ------------------------------------------------------------------------------------------
+def _fake_run(tmp_path) -> RunDir:
+    rd = RunDir(tmp_path / "run").create(RunConfig(model="m", data="d", estimate_gib=3.5))
+    rd.write_status(state="running", pid=os.getpid(), max_steps=400)  # a live pid: the run is "alive"
+    rd.append_event({"type": "train_begin", "step": 0, "max_steps": 400, "time": 1000.0})
+    return rd
+
+
+async def test_monitor_follows_a_growing_run(tmp_path):
+    rd = _fake_run(tmp_path)
+    app = make_app(FakeProbe.of("4090"), launcher=RecordingLauncher(), runs_root=tmp_path)
+    async with app.run_test(size=(100, 32)) as pilot:
+        app.open_run(rd.path)
+        t = 1000.0
+        with open(rd.events_path, "a") as fh:  # thousands of events, written fast
+            for step in range(1, 3001):
+                fh.write(json.dumps({"type": "log", "step": step // 10, "max_steps": 400, "loss": 3 / (1 + step / 300),
+                                     "learning_rate": 1e-4, "grad_norm": 1.0, "time": t + step / 10,
+                                     "tokens_per_s": 900.0, "epoch": step / 3000}) + "\n")
+        await _wait(pilot, lambda: app.run_state.events >= 3001)
+        await pilot.pause(0.7)
+        screen = app.screen
+        assert 0 < screen.query_one("#plot-loss").drawn_points <= 2 * 400
+        text = str(screen.query_one("#progress-text").render())
+        assert "step 300/400" in text and "ETA" in text and "ETA —" not in text
+        rd.append_event({"type": "warning", "kind": "overfitting", "message": "Validation loss is rising",
+                         "fix": "Stop now and use the best checkpoint"})
+        await _wait(pilot, lambda: bool(app.run_state.warnings))
+        await pilot.pause(0.7)
+        assert "Validation loss is rising" in str(screen.query_one("#banner").render())
+        assert "banner-warn" in screen.query_one("#banner").classes
+        rd.append_event({"type": "failed", "kind": "oom", "message": "out of memory", "fix": "micro-batch 2"})
+        rd.write_status(state="failed", diagnosis={"kind": "oom", "summary": "The GPU ran out of memory.",
+                                                   "fix": "try micro-batch 2 with gradient accumulation 8"})
+        await _wait(pilot, lambda: app.run_status.get("state") == "failed")
+        await pilot.pause(0.7)
+        banner = str(screen.query_one("#banner").render())
+        assert "FAILED" in banner and "micro-batch 2" in banner and "banner-error" in screen.query_one("#banner").classes
+        await pilot.press("f")  # relaunch with the fix: half the micro-batch, double accumulation
+        await pilot.pause()
+        new = RunConfig.load(tmp_path / "run-fix" / "config.yaml")
+        old = rd.config()
+        assert new.micro_batch == max(1, old.micro_batch // 2) and new.gradient_checkpointing
+        assert app.launcher.calls[-1] == (tmp_path / "run-fix", False)
+
+
+async def test_reattach_to_finished_run_and_runs_list(tmp_path):
+    rd = _fake_run(tmp_path)
+    for s in range(1, 41):
+        rd.append_event({"type": "log", "step": s * 10, "max_steps": 400, "loss": 2 - s / 40, "learning_rate": 1e-4,
+                         "time": 1000.0 + s})
+    rd.append_event({"type": "eval", "step": 400, "eval_loss": 1.1})
+    rd.append_event({"type": "done", "step": 400})
+    rd.write_status(state="done")
+    app = make_app(FakeProbe.of("4090"), runs_root=tmp_path, start="runs")
+    async with app.run_test(size=(100, 32)) as pilot:
+        table = app.screen.query_one("#runs-table")
+        assert table.row_count == 1
+        await pilot.press("enter")
+        await _wait(pilot, lambda: app.run_state is not None and app.run_state.done is not None)
+        await pilot.pause(0.7)
+        assert app.current_mode == "monitor"
+        assert "DONE" in str(app.screen.query_one("#banner").render())
+        assert "step 400/400" in str(app.screen.query_one("#progress-text").render())
+        await pilot.press("c")
+        await pilot.pause()
+        assert app.current_mode == "checklist"
+        app.screen.query_one("#tick-safety").value = True
+        await pilot.pause()
+    assert json.loads((rd.path / "checklist.json").read_text())["items"]["safety"]["done"] is True
+
+
+@pytest.mark.slow
+async def test_stop_and_resume_buttons_drive_a_real_run(tmp_path, tiny_files):
+    model, data, _ = tiny_files
+    cfg = RunConfig(model=str(model), data=str(data), max_seq_length=48, micro_batch=4, gradient_accumulation=1,
+                    learning_rate=2e-3, epochs=1, max_steps=60, logging_steps=2, eval_steps=30, save_steps=1000,
+                    method="lora", rank=4, alpha=8, debug_sleep_per_step=0.15)
+    rd = RunDir(tmp_path / "real").create(cfg)
+    app = make_app(FakeProbe({"gpus": []}), runs_root=tmp_path)
+    async with app.run_test(size=(100, 32)) as pilot:
+        app._start(rd.path, resume=False)
+        await _wait(pilot, lambda: app.run_state.step >= 4, timeout=120)
+        await pilot.pause(0.6)
+        await pilot.click("#stop")
+        await _wait(pilot, lambda: app.run_status.get("state") == "stopped", timeout=120)
+        assert rd.last_checkpoint() is not None
+        stopped_at = app.run_state.step
+        await pilot.pause(0.6)
+        await pilot.click("#resume")
+        await _wait(pilot, lambda: app.run_status.get("state") == "done", timeout=180)
+        assert app.run_state.step == 60 > stopped_at
+    assert (rd.path / "adapter").exists()

@@ -1,0 +1,155 @@
+"""Pure wizard core: answers/presets, the editable plan and its fixes, live-warning rules, run state, checklist."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from ftwizard.core.catalog import find_preset
+from ftwizard.core.checklist import ITEMS, load_state, mark
+from ftwizard.core.hardware import FakeProbe, ProbeResult
+from ftwizard.core.rundir import RunConfig, RunDir
+from ftwizard.core.runstate import RunState, Series, downsample, ema, list_runs
+from ftwizard.core.watch import TrainingWatch
+from ftwizard.core.wizard import Answers, apply_fix, auto_fit, make_plan, parse_value, planning_probe, to_run_config
+
+LLAMA8 = find_preset("llama-3.1-8b")
+RTX4090 = FakeProbe.of("4090").probe()
+
+
+def test_answers_round_trip_through_preset_yaml(tmp_path):
+    a = Answers(decide={"start": False}, task_kind="domain", gpu="NVIDIA A100-SXM4-80GB", gpu_count=2,
+                model="llama-3.1-8b", data="d.jsonl", rows=3000, overrides={"micro_batch": 4, "method": "qlora"})
+    path = a.save(tmp_path / "p.yaml")
+    assert Answers.load(path) == a
+    with pytest.raises(ValueError, match="unknown preset keys"):
+        Answers.from_yaml("model: x\nbogus: 1\n")
+    with pytest.raises(ValueError, match="Method"):
+        Answers.from_yaml("overrides: {method: sgd}\n")
+
+
+@pytest.mark.parametrize(("key", "raw", "want"), [
+    ("micro_batch", "4", 4), ("learning_rate", "2e-4", 2e-4), ("gradient_checkpointing", "yes", True),
+    ("target_modules", "q_proj, v_proj", ["q_proj", "v_proj"]), ("target_modules", "all-linear", "all-linear"),
+])
+def test_parse_value(key, raw, want):
+    assert parse_value(key, raw) == want
+
+
+@pytest.mark.parametrize(("key", "raw", "msg"), [
+    ("micro_batch", "0", "at least 1"), ("micro_batch", "two", "not a whole number"),
+    ("learning_rate", "3", "between 0 and 1"), ("dropout", "1.5", "below 1"), ("method", "sgd", "choose one of"),
+])
+def test_parse_value_errors_are_plain(key, raw, msg):
+    with pytest.raises(ValueError, match=msg):
+        parse_value(key, raw)
+
+
+def test_plan_fits_then_edit_breaks_it_and_fixes_repair_it():
+    ans = Answers(task_kind="domain", model="llama-3.1-8b", rows=3000, seq_p99=900)
+    view = make_plan(ans, LLAMA8, RTX4090)
+    assert view.fits and view.gpu_gib == pytest.approx(24.0) and not view.fixes
+    ans.overrides.update(micro_batch=16, gradient_checkpointing=False)
+    view = make_plan(ans, LLAMA8, RTX4090)
+    assert not view.fits and view.fixes and "does not fit" in view.warnings[0]
+    assert view.edited == {"micro_batch", "gradient_checkpointing"}
+    # editing the micro-batch keeps the recommended effective batch
+    rec = view.recommendation
+    eff = rec.value("micro_batch") * rec.value("gradient_accumulation")
+    assert view.values["micro_batch"] * view.values["gradient_accumulation"] >= eff
+    peaks = [f.peak_gib for f in view.fixes]
+    assert all(p < view.estimate.peak_gib for p in peaks)
+    apply_fix(ans, view.fixes[0])
+    assert make_plan(ans, LLAMA8, RTX4090).estimate.peak_gib == pytest.approx(peaks[0], abs=0.01)
+    view = auto_fit(ans, LLAMA8, RTX4090)
+    assert view.fits
+
+
+def test_full_finetune_of_8b_auto_fits_by_going_qlora():
+    ans = Answers(task_kind="complex", model="llama-3.1-8b", rows=20000, overrides={"method": "full"})
+    assert not make_plan(ans, LLAMA8, RTX4090).fits
+    view = auto_fit(ans, LLAMA8, RTX4090)
+    assert view.fits and view.values["method"] == "qlora" and view.values["learning_rate"] == 2e-4
+
+
+def test_planning_probe_and_run_config():
+    local = ProbeResult(gpus=[], reason="no driver")
+    ans = Answers(gpu="A100-80", gpu_count=2, model="llama-3.1-8b", data="x.jsonl", data_format="openai")
+    probe = planning_probe(ans, local)
+    assert probe.count == 2 and probe.gpus[0].total_gib == pytest.approx(80)
+    assert planning_probe(Answers(gpu="cpu"), local).count == 0
+    view = make_plan(ans, LLAMA8, local)
+    cfg = to_run_config(ans, view, LLAMA8)
+    assert cfg.model == "meta-llama/Llama-3.1-8B-Instruct" and cfg.num_gpus == 2 and cfg.trainer == "sft"
+    assert cfg.estimate_gib and cfg.method == view.values["method"]
+    assert RunConfig.from_dict(json.loads(json.dumps(cfg.__dict__))) == cfg
+    ans.data_format = "preference"
+    assert to_run_config(ans, view, LLAMA8).trainer == "dpo"
+
+
+# ---- live warnings ------------------------------------------------------------------------------------
+def test_watch_overfitting():
+    w = TrainingWatch()
+    found = []
+    for train, ev in [(2.0, 1.9), (1.5, 1.7), (1.0, 1.8), (0.6, 2.0)]:
+        found += w.on_log(train, 1.0)
+        found += w.on_eval(ev)
+    assert [x.kind for x in found] == ["overfitting"] and "fewer epochs" in found[0].fix
+    assert w.on_eval(2.5) == []  # said once
+
+
+def test_watch_loss_spike_not_learning_grad_explosion():
+    w = TrainingWatch()
+    kinds = [x.kind for loss in [2.0, 1.9, 1.8, 9.0] for x in w.on_log(loss)]
+    assert kinds == ["loss_spike"]
+    w = TrainingWatch()
+    kinds = [x.kind for loss in [2.0] * 10 for x in w.on_log(loss)]
+    assert kinds == ["not_learning"]
+    w = TrainingWatch()
+    kinds = [x.kind for g in [1.0, 1.1, 0.9, 1.0, 1.2, 50.0] for x in w.on_log(None, g)]
+    assert kinds == ["grad_explosion"]
+    w = TrainingWatch()
+    assert [x for loss in [2.0, 1.5, 1.2, 1.0, 0.8, 0.7, 0.6, 0.5, 0.45] for x in w.on_log(loss, 1.0)] == []
+
+
+# ---- run state ------------------------------------------------------------------------------------------
+def test_run_state_progress_eta_and_series():
+    s = RunState()
+    t0 = 1000.0
+    s.add({"type": "train_begin", "step": 0, "max_steps": 100, "time": t0})
+    for step in range(10, 60, 10):
+        s.add({"type": "log", "step": step, "max_steps": 100, "epoch": step / 100, "loss": 3 - step / 50,
+               "learning_rate": 1e-4, "grad_norm": 1.0, "tokens_per_s": 500.0, "time": t0 + step, "elapsed_s": step})
+    s.add({"type": "eval", "step": 50, "eval_loss": 2.5, "time": t0 + 50})
+    s.add({"type": "warning", "kind": "overfitting", "message": "m", "fix": "f"})
+    assert s.step == 50 and s.progress() == 0.5 and s.steps_per_s == pytest.approx(1.0)
+    assert s.eta_s() == pytest.approx(50.0) and s.best_eval == 2.5 and len(s.loss) == 5 and s.warnings
+    s.add({"type": "done", "step": 100})
+    assert s.eta_s() == 0.0
+
+
+def test_downsample_keeps_spikes_and_bounds_points():
+    ser = Series()
+    for i in range(100_000):
+        ser.add(i, 1.0 + (i % 7) * 0.01)
+    ser.ys[54_321] = 99.0
+    xs, ys = downsample(ser.xs, ser.ys, 500)
+    assert len(xs) <= 500 and max(ys) == 99.0 and xs == sorted(xs)
+    assert ema([1.0, 1.0, 1.0]) == pytest.approx([1.0, 1.0, 1.0])
+
+
+def test_runs_list_and_checklist_state(tmp_path):
+    for name, state in (("a", "done"), ("b", "failed")):
+        rd = RunDir(tmp_path / name).create(RunConfig(model="m", method="lora"))
+        rd.write_status(state=state, last_step=5, max_steps=10)
+        rd.append_event({"type": "eval", "step": 5, "eval_loss": 1.25 if name == "a" else 2.0})
+        time.sleep(0.01)
+    runs = list_runs(tmp_path)
+    assert [r.state for r in runs] == ["failed", "done"] and runs[1].best_eval == 1.25
+    mark(tmp_path / "a", "safety", True)
+    mark(tmp_path / "a", "compare", True, "exact match 0.0 → 1.0")
+    st = load_state(tmp_path / "a")
+    assert st["safety"]["done"] and st["compare"]["result"].startswith("exact")
+    assert {i.id for i in ITEMS} >= {"compare", "merge", "template", "card", "gguf", "general"}
