@@ -27,6 +27,13 @@ def _load(model_path: str, adapter: Path | None, torch: Any, remote: bool = Fals
     return model.eval()
 
 
+def _load_tuned(rd: RunDir, cfg: Any, torch: Any):  # noqa: ANN202
+    """The trained result: base + adapter, or the fully fine-tuned model in <run>/model."""
+    if rd.adapter.exists():
+        return _load(cfg.model, rd.adapter, torch, cfg.trust_remote_code)
+    return _load(str(rd.path / "model"), None, torch, cfg.trust_remote_code)
+
+
 def _generate(model: Any, tok: Any, prompts: list[list[dict]], max_new: int, torch: Any, bs: int = 64) -> list[str]:
     tok.padding_side = "left"
     outs: list[str] = []
@@ -117,12 +124,10 @@ def compare(run: str | Path, limit: int = 200) -> dict[str, Any]:
         return _save(rd, {"compare": {"skipped": "the test split has no chat rows to generate from"}})
     tok = AutoTokenizer.from_pretrained(cfg.model, trust_remote_code=cfg.trust_remote_code)
     max_new = min(256, max(len(tok(x, add_special_tokens=False)["input_ids"]) for x in refs) + 8)
-    tuned_path = rd.adapter if rd.adapter.exists() else rd.path / "model"
     results: dict[str, Any] = {}
     samples: dict[str, list[str]] = {}
-    for name, model in (("baseline", _load(cfg.model, None, torch)),
-                        ("tuned", _load(cfg.model, tuned_path, torch) if tuned_path == rd.adapter
-                         else _load(str(tuned_path), None, torch))):
+    for name, model in (("baseline", _load(cfg.model, None, torch, cfg.trust_remote_code)),
+                        ("tuned", _load_tuned(rd, cfg, torch))):
         preds = _generate(model, tok, prompts, max_new, torch)
         samples[name] = preds
         loss = _loss(model, tok, rows, torch)
@@ -164,8 +169,7 @@ def check_template(run: str | Path, n: int = 8) -> dict[str, Any]:
     stopped, total = 0, 0
     _, prompts, refs = _test_rows(rd, n)
     if prompts and base_tok.eos_token_id is not None:
-        model = _load(cfg.model, rd.adapter, torch, cfg.trust_remote_code) if rd.adapter.exists() else \
-            _load(str(out_dir), None, torch, cfg.trust_remote_code)
+        model = _load_tuned(rd, cfg, torch)
         ref_len = max(len(base_tok(r, add_special_tokens=False)["input_ids"]) for r in refs)
         max_new = min(512, 2 * ref_len + 16)
         tok = base_tok
@@ -238,11 +242,9 @@ def general(run: str | Path, general_file: str | None = None, limit: int = 200) 
     rows = [to_trl(rep.family, r.data) for r in rep.valid][:limit]  # type: ignore[arg-type]
     rows = [r for r in rows if "messages" in r]
     tok = AutoTokenizer.from_pretrained(cfg.model, trust_remote_code=cfg.trust_remote_code)
-    tuned_path = rd.adapter if rd.adapter.exists() else rd.path / "model"
     out: dict[str, Any] = {"file": src, "n": len(rows)}
     for name, model in (("baseline", _load(cfg.model, None, torch, cfg.trust_remote_code)),
-                        ("tuned", _load(cfg.model, tuned_path, torch, cfg.trust_remote_code) if rd.adapter.exists()
-                         else _load(str(tuned_path), None, torch, cfg.trust_remote_code))):
+                        ("tuned", _load_tuned(rd, cfg, torch))):
         loss = _loss(model, tok, rows, torch)
         out[name] = {"loss": round(loss, 4), "perplexity": round(math.exp(min(loss, 50)), 3)}
     out["forgetting"] = out["tuned"]["perplexity"] > 1.1 * out["baseline"]["perplexity"]
