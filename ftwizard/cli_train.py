@@ -86,16 +86,24 @@ def write_exports(rd: Any, cfg: Any) -> None:
         f"# or, with ftwizard: ftwizard train {rd.config_path} --out {rd.path}\n", encoding="utf-8")
 
 
+def create_run(path: str | Path, cfg: Any) -> Any:
+    """Write a new run directory: config.yaml plus the TRL config and launch.sh to leave ftwizard."""
+    from ftwizard.core.rundir import RunDir
+
+    rd = RunDir(path).create(cfg)
+    write_exports(rd, cfg)
+    return rd
+
+
 def follow(run: Path, proc: Any = None, quiet: bool = False) -> dict:
     """Print events as they arrive (with a live progress bar on a terminal) until the run ends.
     Ctrl-C detaches: training continues."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from ftwizard.core.launcher import TERMINAL, reconcile
+    from ftwizard.core.launcher import TERMINAL, current_status
     from ftwizard.core.rundir import EventTail, RunDir
 
-    rd = RunDir(run)
-    tail = EventTail(rd.events_path)
+    tail = EventTail(RunDir(run).events_path)
     live = console.is_terminal and not quiet
     progress = Progress(TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                         TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True, disable=not live)
@@ -115,9 +123,8 @@ def follow(run: Path, proc: Any = None, quiet: bool = False) -> dict:
         with progress:
             while True:
                 show(tail.poll())
-                rc = proc.poll() if proc is not None else None
-                st = reconcile(run, rc) if (proc is None or rc is not None) else rd.status()
-                if st.get("state") in TERMINAL and (proc is None or rc is not None):
+                st = current_status(run, proc)
+                if st.get("state") in TERMINAL and (proc is None or proc.poll() is not None):
                     show(tail.poll())
                     return st
                 time.sleep(0.3)
@@ -181,8 +188,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             console.print(f"[red]error:[/] {args.config}: {exc}")
             return 2
         run = Path(args.out) if args.out else _new_run_dir()
-        rd = RunDir(run).create(cfg)
-        write_exports(rd, cfg)
+        create_run(run, cfg)
         proc = launch(run, num_gpus=cfg.num_gpus)
     console.print(f"run directory: {run}  (pid {proc.pid}; `ftwizard monitor {run}` to reattach)")
     if args.detach:
@@ -192,7 +198,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def make_demo_run(out: Path, examples: int = 4000) -> Path:
     """Build the tiny model, the date task and a config for it in `out`."""
-    from ftwizard.core.rundir import RunConfig, RunDir
+    from ftwizard.core.rundir import RunConfig
     from ftwizard.train.tiny import build_tiny, date_examples, write_jsonl
 
     out.mkdir(parents=True, exist_ok=True)
@@ -204,8 +210,7 @@ def make_demo_run(out: Path, examples: int = 4000) -> Path:
                     gradient_accumulation=1, learning_rate=3e-3, epochs=3, warmup_ratio=0.05,
                     weight_decay=0.0, logging_steps=10, eval_steps=100, save_steps=200, split=[1 - 0.01 - test, 0.01, test],
                     preflight_steps=1, optimizer="adamw_torch")
-    rd = RunDir(out).create(cfg)
-    write_exports(rd, cfg)
+    create_run(out, cfg)
     return out
 
 

@@ -153,3 +153,16 @@ def test_runs_list_and_checklist_state(tmp_path):
     st = load_state(tmp_path / "a")
     assert st["safety"]["done"] and st["compare"]["result"].startswith("exact")
     assert {i.id for i in ITEMS} >= {"compare", "merge", "template", "card", "gguf", "general"}
+
+
+def test_fix_changes_behind_relaunch():
+    from ftwizard.core.diagnosis import fix_changes
+
+    cfg = {"micro_batch": 8, "gradient_accumulation": 2, "gradient_checkpointing": False, "method": "lora",
+           "learning_rate": 2e-4}
+    assert fix_changes("oom", cfg) == {"micro_batch": 4, "gradient_accumulation": 4, "gradient_checkpointing": True}
+    at_floor = {**cfg, "micro_batch": 1, "gradient_checkpointing": True}
+    assert fix_changes("oom", at_floor) == {"method": "qlora", "optimizer": "paged_adamw_8bit"}
+    assert fix_changes("oom", {**at_floor, "method": "qlora", "optimizer": "paged_adamw_8bit"}) is None
+    assert fix_changes("nan", cfg) == {"learning_rate": 1e-4}
+    assert fix_changes("bad_data", cfg) is None

@@ -71,3 +71,21 @@ def killed_process_diagnosis(returncode: int | None) -> Diagnosis:
     if sig == 9:
         text += " (SIGKILL: killed)"
     return diagnose(text)
+
+
+def fix_changes(kind: str | None, cfg: dict[str, Any]) -> dict[str, Any] | None:
+    """The config changes behind a diagnosis' fix, for "relaunch with the fix" (None: no automatic fix).
+    OOM: half the micro-batch with twice the accumulation and gradient checkpointing; at micro-batch 1 with
+    checkpointing already on, a LoRA/DoRA run moves to QLoRA. NaN: half the learning rate."""
+    if kind == "oom":
+        mb = int(cfg.get("micro_batch", 1) or 1)
+        ga = int(cfg.get("gradient_accumulation", 1) or 1)
+        changes: dict[str, Any] = {"micro_batch": max(1, mb // 2), "gradient_accumulation": ga * (2 if mb > 1 else 1),
+                                   "gradient_checkpointing": True}
+        if mb == 1 and cfg.get("gradient_checkpointing") and cfg.get("method") in ("lora", "dora"):
+            changes.update(method="qlora", optimizer="paged_adamw_8bit")
+    elif kind == "nan":
+        changes = {"learning_rate": float(cfg.get("learning_rate") or 2e-4) / 2}
+    else:
+        return None
+    return {k: v for k, v in changes.items() if cfg.get(k) != v} or None

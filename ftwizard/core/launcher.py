@@ -96,6 +96,15 @@ def reconcile(run: str | Path, returncode: int | None = None) -> dict:
     return rd.write_status(state="failed", diagnosis=diag.to_dict())
 
 
+def current_status(run: str | Path, proc: subprocess.Popen[bytes] | None = None) -> dict:
+    """status.json, reconciled when the trainer is gone: with our own child, once it has exited (reaping it);
+    for a run started elsewhere (reattach), whenever its pid is no longer alive."""
+    rc = proc.poll() if proc is not None else None
+    if proc is None or rc is not None:
+        return reconcile(run, rc)
+    return RunDir(run).status()
+
+
 def wait(proc: subprocess.Popen[bytes], run: str | Path) -> dict:
     rc = proc.wait()
     return reconcile(run, rc)

@@ -19,7 +19,7 @@ from ftwizard.core.rundir import EventTail, RunConfig, RunDir
 from ftwizard.core.runstate import RunState
 from ftwizard.core.wizard import Answers, PlanView, make_plan, to_run_config
 from ftwizard.ui.commands import WizardCommands
-from ftwizard.ui.screens.base import STEPS
+from ftwizard.ui.screens.base import STEPS, StepScreen
 from ftwizard.ui.screens.checklist import ChecklistScreen
 from ftwizard.ui.screens.data import DataScreen
 from ftwizard.ui.screens.decide import DecideScreen
@@ -139,12 +139,13 @@ class WizardApp(App[None]):
             self.notify(f"Could not load {path}: {exc}", severity="error")
             return False
         self.notify(f"Loaded answers from {path}")
-        self.screen.refresh_from_answers() if hasattr(self.screen, "refresh_from_answers") else None
+        if isinstance(self.screen, StepScreen):
+            self.screen.refresh_from_answers()
         return True
 
     # ---- runs ------------------------------------------------------------------------------------
     def launch_run(self, run_dir: str | Path) -> Path | None:
-        from ftwizard.cli_train import write_exports
+        from ftwizard.cli_train import create_run
 
         facts = self.model_facts()
         view = self.plan_view()
@@ -156,8 +157,7 @@ class WizardApp(App[None]):
         if (run / "config.yaml").exists():
             self.notify(f"{run} already holds a run; choose another directory.", severity="error")
             return None
-        rd = RunDir(run).create(cfg)
-        write_exports(rd, cfg)
+        create_run(run, cfg)
         self.answers.save(run / "answers.yaml")
         self._start(run, resume=False, num_gpus=cfg.num_gpus)
         return run
@@ -172,7 +172,6 @@ class WizardApp(App[None]):
         run = Path(run)
         if not (keep_state and self.active_run == run and self.run_state is not None):
             self.run_state = RunState()
-            self._tail_offset = 0
         self.active_run = run
         try:
             self.run_config = RunDir(run).config()
@@ -186,18 +185,15 @@ class WizardApp(App[None]):
     def tail_run(self, run: Path, state: RunState) -> None:
         """Incremental tail of events.jsonl + status.json; updates `state` in place (the screen redraws on
         a timer). Reads only new bytes each poll, so thousands of events per second are fine."""
-        from ftwizard.core.launcher import reconcile
+        from ftwizard.core.launcher import current_status
 
         worker = get_current_worker()
-        rd = RunDir(run)
-        tail = EventTail(rd.events_path)
+        tail = EventTail(RunDir(run).events_path)
         while not worker.is_cancelled:
             events = tail.poll()
             if events:
                 state.add_many(events)
-            proc = self.procs.get(str(run))
-            rc = proc.poll() if proc is not None else None
-            st = reconcile(run, rc) if (proc is None or rc is not None) else rd.status()
+            st = current_status(run, self.procs.get(str(run)))
             if st != self.run_status:
                 self.run_status = st
                 state.version += 1
@@ -229,36 +225,29 @@ class WizardApp(App[None]):
         self.notify("Resuming from the last checkpoint.")
 
     def relaunch_with_fix(self) -> None:
-        """After a failure: a new run with the diagnosis' suggested change (OOM → half the micro-batch, twice
-        the accumulation, checkpointing on; NaN → half the learning rate)."""
+        """After a failure: a new run with the diagnosis' suggested change (core.diagnosis.fix_changes)."""
         from dataclasses import replace
 
+        from ftwizard.cli_train import create_run
+        from ftwizard.core.diagnosis import fix_changes
+
         run = self.active_run
-        if run is None or RunDir(run).status().get("state") != "failed":
+        st = RunDir(run).status() if run is not None else {}
+        if run is None or st.get("state") != "failed":
             self.notify("Only a failed run can be relaunched with a fix.", severity="warning")
             return
         cfg = RunDir(run).config()
-        kind = (RunDir(run).status().get("diagnosis") or {}).get("kind")
-        if kind == "oom":
-            new = replace(cfg, micro_batch=max(1, cfg.micro_batch // 2),
-                          gradient_accumulation=cfg.gradient_accumulation * (2 if cfg.micro_batch > 1 else 1),
-                          gradient_checkpointing=True)
-            if cfg.micro_batch == 1 and cfg.gradient_checkpointing and cfg.method in ("lora", "dora"):
-                new = replace(new, method="qlora", optimizer="paged_adamw_8bit")
-        elif kind in ("nan", "loss_spike"):
-            new = replace(cfg, learning_rate=cfg.learning_rate / 2)
-        else:
+        changes = fix_changes((st.get("diagnosis") or {}).get("kind"), cfg.__dict__)
+        if not changes:
             self.notify("No automatic fix for this failure; read the diagnosis and the log.", severity="warning")
             return
+        new = replace(cfg, **changes)
         new_run = run.with_name(run.name + "-fix")
         n = 2
         while new_run.exists():
             new_run = run.with_name(f"{run.name}-fix{n}")
             n += 1
-        from ftwizard.cli_train import write_exports
-
-        rd = RunDir(new_run).create(new)
-        write_exports(rd, new)
+        create_run(new_run, new)
         self._start(new_run, resume=False, num_gpus=new.num_gpus)
         self.notify(f"Relaunched as {new_run}")
 
