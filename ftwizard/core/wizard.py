@@ -237,7 +237,7 @@ def make_plan(ans: Answers, facts: ModelFacts, local: ProbeResult) -> PlanView:
     warnings = list(rec.warnings)
     mb = max_micro_batch(facts, inp, gib) if gib else None
     too_big = bool(gib) and est.peak_gib > gib * SAFETY_MARGIN  # type: ignore[operator]
-    fixes = fit_fixes(facts, values, inp, gib, "gradient_accumulation" in ans.overrides) if too_big else []  # type: ignore[arg-type]
+    fixes = fit_fixes(facts, values, inp, gib, "gradient_accumulation" in ans.overrides, mb) if too_big else []  # type: ignore[arg-type]
     if too_big:
         warnings.insert(0, f"Predicted peak {est.peak_gib:.1f} GiB does not fit in {gib * SAFETY_MARGIN:.1f} GiB "
                            f"(90% of {gib:.0f} GiB): training would run out of memory. Apply a fix below.")
@@ -248,13 +248,16 @@ def make_plan(ans: Answers, facts: ModelFacts, local: ProbeResult) -> PlanView:
 
 
 def fit_fixes(facts: ModelFacts, v: dict[str, Any], inp: EstimateInput, gpu_gib: float,
-              accum_pinned: bool = False) -> list[Fix]:
+              accum_pinned: bool = False, largest_batch: int | None = None) -> list[Fix]:
     """Single changes that lower the peak, best first; each is one key in the plan screen. A smaller
-    micro-batch raises gradient accumulation to keep the effective batch (explicitly when the user pinned it)."""
+    micro-batch raises gradient accumulation to keep the effective batch (explicitly when the user pinned it).
+    `largest_batch` is max_micro_batch(facts, inp, gpu_gib) when the caller has it already."""
     budget = gpu_gib * SAFETY_MARGIN
     cands: list[tuple[str, dict[str, Any], EstimateInput]] = []
     if inp.batch > 1:
-        mb = max(1, max_micro_batch(facts, inp, gpu_gib)) if max_micro_batch(facts, inp, gpu_gib) else 1
+        if largest_batch is None:
+            largest_batch = max_micro_batch(facts, inp, gpu_gib)
+        mb = max(1, largest_batch)
         accum = int(v["gradient_accumulation"]) * inp.batch // mb
         ch: dict[str, Any] = {"micro_batch": mb, "gradient_accumulation": accum} if accum_pinned else {"micro_batch": mb}
         cands.append((f"micro-batch {mb} with gradient accumulation {accum} (same effective batch)", ch,
@@ -285,8 +288,7 @@ def fit_fixes(facts: ModelFacts, v: dict[str, Any], inp: EstimateInput, gpu_gib:
 
 
 def apply_fix(ans: Answers, fix: Fix) -> None:
-    for k, val in fix.changes.items():
-        ans.overrides[k] = val
+    ans.overrides.update(fix.changes)
 
 
 def to_run_config(ans: Answers, view: PlanView, facts: ModelFacts) -> RunConfig:

@@ -3,8 +3,11 @@ base vs tuned, with side-by-side samples. Results go to <run>/checks.json."""
 
 from __future__ import annotations
 
+import gc
 import json
 import math
+from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +30,36 @@ def _load(model_path: str, adapter: Path | None, torch: Any, remote: bool = Fals
     return model.eval()
 
 
+def _tuned_dir(rd: RunDir) -> Path:
+    """Where the trained result lives: the adapter, or the fully fine-tuned model."""
+    return rd.adapter if rd.adapter.exists() else rd.path / "model"
+
+
 def _load_tuned(rd: RunDir, cfg: Any, torch: Any):  # noqa: ANN202
     """The trained result: base + adapter, or the fully fine-tuned model in <run>/model."""
     if rd.adapter.exists():
         return _load(cfg.model, rd.adapter, torch, cfg.trust_remote_code)
-    return _load(str(rd.path / "model"), None, torch, cfg.trust_remote_code)
+    return _load(str(_tuned_dir(rd)), None, torch, cfg.trust_remote_code)
+
+
+def _base_then_tuned(rd: RunDir, cfg: Any, torch: Any) -> Iterator[tuple[str, Any]]:
+    """("baseline", model) then ("tuned", model), one at a time, so a GPU never holds two copies of the base
+    model. The caller must drop its reference (`del model`) at the end of each loop body."""
+    for name in ("baseline", "tuned"):
+        yield name, (_load(cfg.model, None, torch, cfg.trust_remote_code) if name == "baseline"
+                     else _load_tuned(rd, cfg, torch))
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def _max_new_tokens(tok: Any, refs: list[str]) -> int:
+    """Room for the longest reference answer plus a little."""
+    return min(256, max(len(tok(x, add_special_tokens=False)["input_ids"]) for x in refs) + 8)
+
+
+def _perplexity(loss: float) -> float:
+    return round(math.exp(min(loss, 50)), 3)
 
 
 def _generate(model: Any, tok: Any, prompts: list[list[dict]], max_new: int, torch: Any, bs: int = 64) -> list[str]:
@@ -71,11 +99,16 @@ def _loss(model: Any, tok: Any, rows: list[dict], torch: Any) -> float:
     return total / max(n, 1)
 
 
+@lru_cache(maxsize=1)
+def _rouge_scorer() -> Any:
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rougeL"])
+
+
 def _rouge_l(pred: str, ref: str) -> float:
     try:
-        from rouge_score import rouge_scorer
-
-        return rouge_scorer.RougeScorer(["rougeL"]).score(ref, pred)["rougeL"].fmeasure
+        return _rouge_scorer().score(ref, pred)["rougeL"].fmeasure
     except ImportError:  # pragma: no cover
         return float(pred == ref)
 
@@ -123,16 +156,15 @@ def compare(run: str | Path, limit: int = 200) -> dict[str, Any]:
     if not rows:
         return _save(rd, {"compare": {"skipped": "the test split has no chat rows to generate from"}})
     tok = AutoTokenizer.from_pretrained(cfg.model, trust_remote_code=cfg.trust_remote_code)
-    max_new = min(256, max(len(tok(x, add_special_tokens=False)["input_ids"]) for x in refs) + 8)
+    max_new = _max_new_tokens(tok, refs)
     results: dict[str, Any] = {}
     samples: dict[str, list[str]] = {}
-    for name, model in (("baseline", _load(cfg.model, None, torch, cfg.trust_remote_code)),
-                        ("tuned", _load_tuned(rd, cfg, torch))):
+    for name, model in _base_then_tuned(rd, cfg, torch):
         preds = _generate(model, tok, prompts, max_new, torch)
         samples[name] = preds
         loss = _loss(model, tok, rows, torch)
-        results[name] = {**_metrics(preds, refs), "loss": round(loss, 4),
-                         "perplexity": round(math.exp(min(loss, 50)), 3), "n": len(refs)}
+        results[name] = {**_metrics(preds, refs), "loss": round(loss, 4), "perplexity": _perplexity(loss), "n": len(refs)}
+        del model
     results["samples"] = [{"prompt": prompts[i][-1]["content"], "expected": refs[i], "base": samples["baseline"][i],
                            "tuned": samples["tuned"][i]} for i in range(min(8, len(refs)))]
     return _save(rd, results)
@@ -146,7 +178,7 @@ def check_template(run: str | Path, n: int = 8) -> dict[str, Any]:
 
     rd = RunDir(run)
     cfg = rd.config()
-    out_dir = rd.adapter if rd.adapter.exists() else rd.path / "model"
+    out_dir = _tuned_dir(rd)
     problems: list[str] = []
     base_tok = AutoTokenizer.from_pretrained(cfg.model, trust_remote_code=cfg.trust_remote_code)
     try:
@@ -195,7 +227,7 @@ def check_template(run: str | Path, n: int = 8) -> dict[str, Any]:
 def merge(run: str | Path, limit: int = 100) -> dict[str, Any]:
     """merge_and_unload into the 16-bit base, save to <run>/merged with the tokenizer, reload and re-measure."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     rd = RunDir(run)
     cfg = rd.config()
@@ -209,14 +241,11 @@ def merge(run: str | Path, limit: int = 100) -> dict[str, Any]:
                                         trust_remote_code=cfg.trust_remote_code)
     tok.save_pretrained(str(out))
     del model, merged
-    reloaded = AutoModelForCausalLM.from_pretrained(str(out), dtype=torch.float32 if not torch.cuda.is_available()
-                                                    else torch.bfloat16, trust_remote_code=cfg.trust_remote_code,
-                                                    device_map="cuda" if torch.cuda.is_available() else None).eval()
+    reloaded = _load(str(out), None, torch, cfg.trust_remote_code)
     res: dict[str, Any] = {"path": str(out)}
     _, prompts, refs = _test_rows(rd, limit)
     if prompts:
-        max_new = min(256, max(len(tok(x, add_special_tokens=False)["input_ids"]) for x in refs) + 8)
-        preds = _generate(reloaded, tok, prompts, max_new, torch)
+        preds = _generate(reloaded, tok, prompts, _max_new_tokens(tok, refs), torch)
         res.update(_metrics(preds, refs), n=len(refs), sample=preds[0])
     return _save(rd, {"merged": res})
 
@@ -243,10 +272,10 @@ def general(run: str | Path, general_file: str | None = None, limit: int = 200) 
     rows = [r for r in rows if "messages" in r]
     tok = AutoTokenizer.from_pretrained(cfg.model, trust_remote_code=cfg.trust_remote_code)
     out: dict[str, Any] = {"file": src, "n": len(rows)}
-    for name, model in (("baseline", _load(cfg.model, None, torch, cfg.trust_remote_code)),
-                        ("tuned", _load_tuned(rd, cfg, torch))):
+    for name, model in _base_then_tuned(rd, cfg, torch):
         loss = _loss(model, tok, rows, torch)
-        out[name] = {"loss": round(loss, 4), "perplexity": round(math.exp(min(loss, 50)), 3)}
+        out[name] = {"loss": round(loss, 4), "perplexity": _perplexity(loss)}
+        del model
     out["forgetting"] = out["tuned"]["perplexity"] > 1.1 * out["baseline"]["perplexity"]
     return _save(rd, {"general": out})
 

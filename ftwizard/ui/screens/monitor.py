@@ -64,7 +64,6 @@ class MonitorScreen(Screen[None]):
         self.smooth = False
         self.show_small = False  # on short terminals: loss plot, or LR + grad-norm plots (p switches)
         self._drawn_version = -1
-        self._drawn_status: dict[str, Any] = {}
         self._last_gpu_poll = 0.0
         self._gpu_text = ""
 
@@ -115,17 +114,19 @@ class MonitorScreen(Screen[None]):
     def redraw(self) -> None:
         app = self.wizard
         state: RunState | None = app.run_state
-        status: dict[str, Any] = dict(app.run_status)
         run = str(app.active_run) if app.active_run else ""
         if state is None:
             self.query_one("#banner", Static).update(
                 "No run selected. Launch one from the wizard, open one from Runs (l), or "
                 "`ftwizard monitor RUN`.")
             return
-        if state.version == self._drawn_version and status == self._drawn_status:
+        # the tail worker bumps the version on every event batch and status change; read it before the status
+        version = state.version
+        if version == self._drawn_version:
             self._poll_gpu(state)
             return
-        self._drawn_version, self._drawn_status = state.version, status
+        self._drawn_version = version
+        status: dict[str, Any] = dict(app.run_status)
         with self.app.batch_update():
             text, cls = banner_text(status, state, run)
             banner = self.query_one("#banner", Static)
