@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ftwizard.core.catalog import find_preset  # noqa: E402
-from ftwizard.core.memory import ALLOCATOR_SLACK, EstimateInput, estimate  # noqa: E402
+from ftwizard.core.plan.catalog import find_preset  # noqa: E402
+from ftwizard.core.plan.memory import ALLOCATOR_SLACK, EstimateInput, estimate  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_CSVS = [HERE / "data" / "published_measurements.csv"]

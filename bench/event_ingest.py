@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ftwizard.core.rundir import EventTail  # noqa: E402
-from ftwizard.core.runstate import RunState, downsample  # noqa: E402
+from ftwizard.core.run.layout import EventTail  # noqa: E402
+from ftwizard.core.run.state import RunState, downsample  # noqa: E402
 
 
 def main() -> int:

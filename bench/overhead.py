@@ -86,8 +86,8 @@ def run_plain(model: Path, data: Path, out: Path, steps: int) -> tuple[float, fl
 
 
 def run_wizard(model: Path, data: Path, out: Path, steps: int, i: int) -> tuple[float, float]:
-    from ftwizard.core.launcher import launch, wait
-    from ftwizard.core.rundir import RunConfig, RunDir
+    from ftwizard.core.run.launcher import launch, wait
+    from ftwizard.core.run.layout import RunConfig, RunDir
 
     cfg = RunConfig(model=str(model), data=str(data), method="full", max_seq_length=64, micro_batch=32,
                     gradient_accumulation=1, learning_rate=3e-3, max_steps=steps, warmup_ratio=0.05, weight_decay=0.0,

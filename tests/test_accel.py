@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import yaml
 
-from ftwizard.core.accel import accelerate_config, deepspeed_available, resolve_engine
-from ftwizard.core.launcher import prepare_accelerate, trainer_command
-from ftwizard.core.rundir import RunConfig, RunDir
+from ftwizard.core.run.accel import accelerate_config, deepspeed_available, resolve_engine
+from ftwizard.core.run.launcher import prepare_accelerate, trainer_command
+from ftwizard.core.run.layout import RunConfig, RunDir
 
 
 def test_engines():

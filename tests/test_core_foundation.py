@@ -8,12 +8,12 @@ import sys
 
 import pytest
 
-from ftwizard.core import decision
-from ftwizard.core.catalog import find_preset, load_catalog
-from ftwizard.core.hardware import FakeProbe, NvmlProbe, gpu_from_name
-from ftwizard.core.memory import EstimateInput, estimate, fit_advice, max_micro_batch
-from ftwizard.core.model_facts import ModelFactsError, facts_from_config, load_model_facts
-from ftwizard.core.recommend import recommend
+from ftwizard.core.plan import decision
+from ftwizard.core.plan.catalog import find_preset, load_catalog
+from ftwizard.core.plan.hardware import FakeProbe, NvmlProbe, gpu_from_name
+from ftwizard.core.plan.memory import EstimateInput, estimate, fit_advice, max_micro_batch
+from ftwizard.core.plan.model_facts import ModelFactsError, facts_from_config, load_model_facts
+from ftwizard.core.plan.recommend import recommend
 
 
 # ---- probe -------------------------------------------------------------------------------------------
@@ -273,8 +273,8 @@ def test_every_node_reachable_and_links_valid():
 
 # ---- purity ------------------------------------------------------------------------------------------------
 def test_core_imports_no_torch_or_textual():
-    code = ("import sys, ftwizard.core.memory, ftwizard.core.recommend, ftwizard.core.hardware, "
-            "ftwizard.core.decision, ftwizard.core.catalog, ftwizard.cli;"
+    code = ("import sys, ftwizard.core.plan.memory, ftwizard.core.plan.recommend, ftwizard.core.plan.hardware, "
+            "ftwizard.core.plan.decision, ftwizard.core.plan.catalog, ftwizard.cli;"
             "bad=[m for m in ('torch','textual','transformers','peft','trl') if m in sys.modules];"
             "print(','.join(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from ftwizard.core.launcher import launch, reconcile, wait
-from ftwizard.core.rundir import RunConfig, RunDir
+from ftwizard.core.run.launcher import launch, reconcile, wait
+from ftwizard.core.run.layout import RunConfig, RunDir
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from ftwizard.core.hardware import FakeProbe
+from ftwizard.core.plan.hardware import FakeProbe
 from ftwizard.ui.app import make_app
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ftwizard.core.hardware import FakeProbe
-from ftwizard.core.rundir import RunConfig, RunDir
-from ftwizard.core.wizard import Answers
+from ftwizard.core.plan.hardware import FakeProbe
+from ftwizard.core.run.layout import RunConfig, RunDir
+from ftwizard.core.plan.wizard import Answers
 from ftwizard.ui.app import make_app
 
 

@@ -7,13 +7,13 @@ import time
 
 import pytest
 
-from ftwizard.core.catalog import find_preset
-from ftwizard.core.checklist import ITEMS, load_state, mark
-from ftwizard.core.hardware import FakeProbe, ProbeResult
-from ftwizard.core.rundir import RunConfig, RunDir
-from ftwizard.core.runstate import RunState, Series, downsample, ema, list_runs
-from ftwizard.core.watch import TrainingWatch
-from ftwizard.core.wizard import Answers, apply_fix, auto_fit, make_plan, parse_value, planning_probe, to_run_config
+from ftwizard.core.plan.catalog import find_preset
+from ftwizard.core.run.checklist import ITEMS, load_state, mark
+from ftwizard.core.plan.hardware import FakeProbe, ProbeResult
+from ftwizard.core.run.layout import RunConfig, RunDir
+from ftwizard.core.run.state import RunState, Series, downsample, ema, list_runs
+from ftwizard.core.run.watch import TrainingWatch
+from ftwizard.core.plan.wizard import Answers, apply_fix, auto_fit, make_plan, parse_value, planning_probe, to_run_config
 
 LLAMA8 = find_preset("llama-3.1-8b")
 RTX4090 = FakeProbe.of("4090").probe()
@@ -156,7 +156,7 @@ def test_runs_list_and_checklist_state(tmp_path):
 
 
 def test_fix_changes_behind_relaunch():
-    from ftwizard.core.diagnosis import fix_changes
+    from ftwizard.core.run.diagnosis import fix_changes
 
     cfg = {"micro_batch": 8, "gradient_accumulation": 2, "gradient_checkpointing": False, "method": "lora",
            "learning_rate": 2e-4}

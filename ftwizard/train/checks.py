@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ftwizard.core.rundir import RunDir
+from ftwizard.core.run.layout import RunDir
 
 
 def _load(model_path: str, adapter: Path | None, torch: Any, remote: bool = False):  # noqa: ANN202
@@ -375,7 +375,7 @@ def summary_line(action: str, checks: dict[str, Any]) -> str:
 def run_checks(run: str | Path, only: list[str] | None = None, general_file: str | None = None,
                limit: int = 200) -> dict[str, Any]:
     """Run the automatic checklist items (all, or `only`), record each in checklist.json; return checks.json."""
-    from ftwizard.core.checklist import ACTIONS, mark
+    from ftwizard.core.run.checklist import ACTIONS, mark
 
     todo = only or list(ACTIONS)
     _quiet()

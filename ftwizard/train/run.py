@@ -15,9 +15,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from ftwizard.core.diagnosis import diagnose
-from ftwizard.core.rundir import RunConfig, RunDir
-from ftwizard.core.watch import TrainingWatch
+from ftwizard.core.run.diagnosis import diagnose
+from ftwizard.core.run.layout import RunConfig, RunDir
+from ftwizard.core.run.watch import TrainingWatch
 
 IS_MAIN = int(os.environ.get("RANK", "0")) == 0
 

@@ -13,11 +13,11 @@ from textual.app import App
 from textual.binding import Binding
 from textual.worker import get_current_worker
 
-from ftwizard.core.hardware import GpuProbe, ProbeResult, default_probe
-from ftwizard.core.model_facts import ModelFacts, load_model_facts
-from ftwizard.core.rundir import EventTail, RunConfig, RunDir
-from ftwizard.core.runstate import RunState
-from ftwizard.core.wizard import Answers, PlanView, make_plan, to_run_config
+from ftwizard.core.plan.hardware import GpuProbe, ProbeResult, default_probe
+from ftwizard.core.plan.model_facts import ModelFacts, load_model_facts
+from ftwizard.core.run.layout import EventTail, RunConfig, RunDir
+from ftwizard.core.run.state import RunState
+from ftwizard.core.plan.wizard import Answers, PlanView, make_plan, to_run_config
 from ftwizard.ui.commands import WizardCommands
 from ftwizard.ui.screens.base import STEPS, StepScreen
 from ftwizard.ui.screens.checklist import ChecklistScreen
@@ -37,7 +37,7 @@ Launcher = Callable[..., Any]  # (run, resume=False, num_gpus=1) -> Popen-like
 
 
 def _real_launcher(run: str | Path, resume: bool = False, num_gpus: int = 1) -> Any:
-    from ftwizard.core.launcher import launch
+    from ftwizard.core.run.launcher import launch
 
     return launch(run, resume=resume, num_gpus=num_gpus)
 
@@ -145,7 +145,7 @@ class WizardApp(App[None]):
 
     # ---- runs ------------------------------------------------------------------------------------
     def launch_run(self, run_dir: str | Path) -> Path | None:
-        from ftwizard.cli_train import create_run
+        from ftwizard.cli.train import create_run
 
         facts = self.model_facts()
         view = self.plan_view()
@@ -185,7 +185,7 @@ class WizardApp(App[None]):
     def tail_run(self, run: Path, state: RunState) -> None:
         """Incremental tail of events.jsonl + status.json; updates `state` in place (the screen redraws on
         a timer). Reads only new bytes each poll, so thousands of events per second are fine."""
-        from ftwizard.core.launcher import current_status
+        from ftwizard.core.run.launcher import current_status
 
         worker = get_current_worker()
         tail = EventTail(RunDir(run).events_path)
@@ -201,7 +201,7 @@ class WizardApp(App[None]):
                 time.sleep(0.25)
 
     def stop_active_run(self) -> None:
-        from ftwizard.core.launcher import stop
+        from ftwizard.core.run.launcher import stop
 
         if self.active_run is None:
             self.notify("No run is open.", severity="warning")
@@ -228,8 +228,8 @@ class WizardApp(App[None]):
         """After a failure: a new run with the diagnosis' suggested change (core.diagnosis.fix_changes)."""
         from dataclasses import replace
 
-        from ftwizard.cli_train import create_run
-        from ftwizard.core.diagnosis import fix_changes
+        from ftwizard.cli.train import create_run
+        from ftwizard.core.run.diagnosis import fix_changes
 
         run = self.active_run
         st = RunDir(run).status() if run is not None else {}
@@ -257,7 +257,7 @@ class WizardApp(App[None]):
 
     @work(thread=True, exclusive=True, group="demo", exit_on_error=False)
     def _build_demo(self) -> None:
-        from ftwizard.cli_train import make_demo_run
+        from ftwizard.cli.train import make_demo_run
 
         run = make_demo_run(self.runs_root / f"demo-{self.stamp()}")
         self.call_from_thread(self._start, run, False, 1)

@@ -16,7 +16,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Header, Static
 
-from ftwizard.core.checklist import ITEMS, load_state, mark
+from ftwizard.core.run.checklist import ITEMS, load_state, mark
 
 
 def samples_text(checks: dict[str, Any]) -> str:

@@ -8,7 +8,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Static
 
-from ftwizard.core.decision import Outcome, Question, Walk
+from ftwizard.core.plan.decision import Outcome, Question, Walk
 from ftwizard.ui.screens.base import StepScreen
 
 

@@ -7,9 +7,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, Select, Static, Switch
 
-from ftwizard.core.catalog import load_catalog
-from ftwizard.core.hardware import KNOWN_GPUS
-from ftwizard.core.memory import EstimateInput, estimate, fit_advice, max_micro_batch
+from ftwizard.core.plan.catalog import load_catalog
+from ftwizard.core.plan.hardware import KNOWN_GPUS
+from ftwizard.core.plan.memory import EstimateInput, estimate, fit_advice, max_micro_batch
 from ftwizard.ui.widgets.bars import PART_STYLES, stacked_bar
 
 

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, Select, Static
 
-from ftwizard.core.hardware import KNOWN_GPUS
+from ftwizard.core.plan.hardware import KNOWN_GPUS
 from ftwizard.ui.screens.base import StepScreen
 from ftwizard.ui.widgets.bars import usage_bar
 

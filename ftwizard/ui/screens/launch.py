@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, Static
 
-from ftwizard.core.model_facts import ModelFactsError
+from ftwizard.core.plan.model_facts import ModelFactsError
 from ftwizard.ui.screens.base import StepScreen
 
 

@@ -6,8 +6,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Input, Label, Select, Static, Switch
 
-from ftwizard.core.catalog import load_catalog
-from ftwizard.core.model_facts import ModelFacts, ModelFactsError, load_model_facts
+from ftwizard.core.plan.catalog import load_catalog
+from ftwizard.core.plan.model_facts import ModelFacts, ModelFactsError, load_model_facts
 from ftwizard.ui.screens.base import StepScreen
 from ftwizard.ui.widgets.bars import fmt_count
 

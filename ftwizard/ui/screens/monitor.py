@@ -16,7 +16,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, ProgressBar, Static
 
-from ftwizard.core.runstate import RunState, fmt_duration
+from ftwizard.core.run.state import RunState, fmt_duration
 from ftwizard.ui.widgets.bars import usage_bar
 from ftwizard.ui.widgets.plots import CurvePlot
 

@@ -10,8 +10,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, Select, Static, Switch
 
-from ftwizard.core.model_facts import ModelFactsError
-from ftwizard.core.wizard import ADAPTER_ONLY, CHOICES, FIELDS, PlanView, apply_fix, auto_fit, parse_value
+from ftwizard.core.plan.model_facts import ModelFactsError
+from ftwizard.core.plan.wizard import ADAPTER_ONLY, CHOICES, FIELDS, PlanView, apply_fix, auto_fit, parse_value
 from ftwizard.ui.screens.base import StepScreen
 from ftwizard.ui.widgets.bars import PART_STYLES, fmt_count, fmt_gib, stacked_bar
 

@@ -7,7 +7,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from ftwizard.core.runstate import list_runs
+from ftwizard.core.run.state import list_runs
 
 
 class RunsScreen(Screen[None]):

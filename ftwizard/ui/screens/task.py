@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Input, Label, RadioButton, RadioSet, Static
 
-from ftwizard.core.decision import TASK_KINDS
+from ftwizard.core.plan.decision import TASK_KINDS
 from ftwizard.ui.screens.base import StepScreen
 
 

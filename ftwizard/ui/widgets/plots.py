@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual_plot import HiResMode, PlotWidget
 
-from ftwizard.core.runstate import Series, downsample, ema
+from ftwizard.core.run.state import Series, downsample, ema
 
 MAX_POINTS = 400
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from ftwizard.core.model_facts import ModelFacts
+from ftwizard.core.plan.model_facts import ModelFacts
 
 GIB = 1024**3
 METHODS = ("full", "lora", "qlora", "dora")

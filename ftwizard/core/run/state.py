@@ -187,7 +187,7 @@ class RunSummary:
 
 def summarize_run(run: str | Path) -> RunSummary | None:
     """One row of the runs list, from config/status and a scan of eval events (small runs) — no tailing."""
-    from ftwizard.core.rundir import RunDir
+    from ftwizard.core.run.layout import RunDir
 
     rd = RunDir(run)
     if not rd.config_path.exists():

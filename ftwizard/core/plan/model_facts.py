@@ -320,7 +320,7 @@ def load_model_facts(model: str, allow_download: bool = False) -> ModelFacts:
         cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
         facts = facts_from_config(cfg, name=str(path), source=f"local: {cfg_path}")
         return replace(facts, has_chat_template=_has_chat_template(path))
-    from ftwizard.core.catalog import find_preset
+    from ftwizard.core.plan.catalog import find_preset
 
     preset = find_preset(model)
     if preset is not None:

@@ -14,11 +14,11 @@ from typing import Any
 
 import yaml
 
-from ftwizard.core.hardware import GPU, KNOWN_GPUS, ProbeResult, gpu_from_name
-from ftwizard.core.memory import SAFETY_MARGIN, Estimate, EstimateInput, estimate, max_micro_batch
-from ftwizard.core.model_facts import ModelFacts
-from ftwizard.core.recommend import Plan, recommend
-from ftwizard.core.rundir import RunConfig
+from ftwizard.core.plan.hardware import GPU, KNOWN_GPUS, ProbeResult, gpu_from_name
+from ftwizard.core.plan.memory import SAFETY_MARGIN, Estimate, EstimateInput, estimate, max_micro_batch
+from ftwizard.core.plan.model_facts import ModelFacts
+from ftwizard.core.plan.recommend import Plan, recommend
+from ftwizard.core.run.layout import RunConfig
 
 METHODS = ("lora", "qlora", "dora", "full")
 OPTIMIZERS = ("adamw_torch_fused", "adamw_torch", "adamw_bnb_8bit", "paged_adamw_8bit", "adafactor")
@@ -210,7 +210,7 @@ def make_plan(ans: Answers, facts: ModelFacts, local: ProbeResult) -> PlanView:
     reasons: dict[str, str] = {k: c.reason for k, c in rec.choices.items()}
     # adapter fields exist in the recommendation only for adapter methods: fill them for an edit to full→lora
     if "rank" not in values:
-        from ftwizard.core.decision import TASK_KINDS
+        from ftwizard.core.plan.decision import TASK_KINDS
 
         r = TASK_KINDS.get(ans.task_kind, TASK_KINDS["domain"]).rank
         values.update(rank=r, alpha=2 * r, dropout=0.05, target_modules="all-linear")

@@ -77,7 +77,7 @@ def write_exports(rd: Any, cfg: Any) -> None:
     n = max(1, cfg.num_gpus)
     conf = ""
     if n > 1:
-        from ftwizard.core.launcher import prepare_accelerate
+        from ftwizard.core.run.launcher import prepare_accelerate
 
         conf = f"--config_file {prepare_accelerate(rd.path, n)} "
     (rd.path / "launch.sh").write_text(
@@ -88,7 +88,7 @@ def write_exports(rd: Any, cfg: Any) -> None:
 
 def create_run(path: str | Path, cfg: Any) -> Any:
     """Write a new run directory: config.yaml plus the TRL config and launch.sh to leave ftwizard."""
-    from ftwizard.core.rundir import RunDir
+    from ftwizard.core.run.layout import RunDir
 
     rd = RunDir(path).create(cfg)
     write_exports(rd, cfg)
@@ -100,8 +100,8 @@ def follow(run: Path, proc: Any = None, quiet: bool = False) -> dict:
     Ctrl-C detaches: training continues."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from ftwizard.core.launcher import TERMINAL, current_status
-    from ftwizard.core.rundir import EventTail, RunDir
+    from ftwizard.core.run.launcher import TERMINAL, current_status
+    from ftwizard.core.run.layout import EventTail, RunDir
 
     tail = EventTail(RunDir(run).events_path)
     live = console.is_terminal and not quiet
@@ -169,8 +169,8 @@ def _report_end(st: dict, run: Path) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ftwizard.core.launcher import launch
-    from ftwizard.core.rundir import RunConfig, RunDir
+    from ftwizard.core.run.launcher import launch
+    from ftwizard.core.run.layout import RunConfig, RunDir
 
     if args.resume:
         run = Path(args.resume)
@@ -198,7 +198,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def make_demo_run(out: Path, examples: int = 4000) -> Path:
     """Build the tiny model, the date task and a config for it in `out`."""
-    from ftwizard.core.rundir import RunConfig
+    from ftwizard.core.run.layout import RunConfig
     from ftwizard.train.tiny import build_tiny, date_examples, write_jsonl
 
     out.mkdir(parents=True, exist_ok=True)
@@ -215,7 +215,7 @@ def make_demo_run(out: Path, examples: int = 4000) -> Path:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ftwizard.core.launcher import launch
+    from ftwizard.core.run.launcher import launch
 
     if not args.headless:
         from ftwizard.ui.app import run_app
@@ -239,7 +239,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    from ftwizard.core.launcher import reconcile
+    from ftwizard.core.run.launcher import reconcile
 
     run = Path(args.run)
     if not (run / "config.yaml").exists():
@@ -257,8 +257,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from ftwizard.core.checklist import ITEMS, load_state
-    from ftwizard.core.rundir import RunDir
+    from ftwizard.core.run.checklist import ITEMS, load_state
+    from ftwizard.core.run.layout import RunDir
 
     rd = RunDir(args.run)
     if not rd.config_path.exists():
@@ -289,7 +289,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from ftwizard.core.launcher import stop
+    from ftwizard.core.run.launcher import stop
 
     ok = stop(args.run)
     console.print("stop requested: the trainer saves a checkpoint and exits" if ok else "the run is not running")

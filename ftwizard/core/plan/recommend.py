@@ -12,10 +12,10 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ftwizard.core.decision import TASK_KINDS
-from ftwizard.core.hardware import ProbeResult
-from ftwizard.core.memory import SAFETY_MARGIN, Estimate, EstimateInput, estimate
-from ftwizard.core.model_facts import ModelFacts
+from ftwizard.core.plan.decision import TASK_KINDS
+from ftwizard.core.plan.hardware import ProbeResult
+from ftwizard.core.plan.memory import SAFETY_MARGIN, Estimate, EstimateInput, estimate
+from ftwizard.core.plan.model_facts import ModelFacts
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from ftwizard.core.model_facts import ModelFacts, facts_from_config
+from ftwizard.core.plan.model_facts import ModelFacts, facts_from_config
 from ftwizard.core.resources import data_dir
 
 

@@ -25,7 +25,7 @@ def _print_json(obj: Any) -> None:
 
 # ---- probe --------------------------------------------------------------------------------------------
 def cmd_probe(args: argparse.Namespace) -> int:
-    from ftwizard.core.hardware import default_probe
+    from ftwizard.core.plan.hardware import default_probe
 
     result = default_probe(args.fake).probe()
     if args.json:
@@ -51,7 +51,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 # ---- estimate -----------------------------------------------------------------------------------------
 def _facts(model: str, allow_download: bool = False):  # noqa: ANN202
-    from ftwizard.core.model_facts import ModelFactsError, load_model_facts
+    from ftwizard.core.plan.model_facts import ModelFactsError, load_model_facts
 
     try:
         return load_model_facts(model, allow_download=allow_download)
@@ -61,7 +61,7 @@ def _facts(model: str, allow_download: bool = False):  # noqa: ANN202
 
 
 def _gpu_gib(args: argparse.Namespace) -> tuple[str | None, float | None, int]:
-    from ftwizard.core.hardware import default_probe, gpu_from_name
+    from ftwizard.core.plan.hardware import default_probe, gpu_from_name
 
     if getattr(args, "gpu", None):
         g = gpu_from_name(args.gpu)
@@ -75,8 +75,8 @@ def _gpu_gib(args: argparse.Namespace) -> tuple[str | None, float | None, int]:
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
-    from ftwizard.core.memory import EstimateInput, estimate, fit_advice, max_micro_batch
-    from ftwizard.core.model_facts import ModelFactsError
+    from ftwizard.core.plan.memory import EstimateInput, estimate, fit_advice, max_micro_batch
+    from ftwizard.core.plan.model_facts import ModelFactsError
 
     facts = _facts(args.model, args.allow_download)
     try:
@@ -125,7 +125,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 # ---- models, plan ---------------------------------------------------------------------------------------
 def cmd_models(args: argparse.Namespace) -> int:
-    from ftwizard.core.catalog import load_catalog
+    from ftwizard.core.plan.catalog import load_catalog
 
     cat = load_catalog()
     if args.json:
@@ -156,8 +156,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from ftwizard.core.hardware import FakeProbe, default_probe
-    from ftwizard.core.recommend import recommend
+    from ftwizard.core.plan.hardware import FakeProbe, default_probe
+    from ftwizard.core.plan.recommend import recommend
 
     facts = _facts(args.model, args.allow_download)
     probe = FakeProbe.of(args.gpu, args.gpus or 1).probe() if args.gpu else default_probe(args.fake).probe()
@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extra_commands(sub: Any) -> None:
     """Data, training and monitoring commands live in their own modules."""
-    from ftwizard import cli_data, cli_train
+    from ftwizard.cli import data as cli_data, train as cli_train
 
     cli_data.register(sub)
     cli_train.register(sub)

@@ -11,8 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ftwizard.core.diagnosis import killed_process_diagnosis
-from ftwizard.core.rundir import RunDir
+from ftwizard.core.run.diagnosis import killed_process_diagnosis
+from ftwizard.core.run.layout import RunDir
 
 TERMINAL = ("stopped", "done", "failed")
 
@@ -30,7 +30,7 @@ def prepare_accelerate(run: str | Path, num_gpus: int) -> Path | None:
     """Write <run>/accelerate.yaml (DDP / FSDP / DeepSpeed) for a multi-GPU run; note any fallback in status."""
     import json
 
-    from ftwizard.core.accel import write_accelerate_config
+    from ftwizard.core.run.accel import write_accelerate_config
 
     if num_gpus <= 1:
         return None

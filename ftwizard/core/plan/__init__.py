@@ -1,0 +1,1 @@
+"""Planning: model facts, hardware, memory estimate, recommendation, decision tree, wizard answers."""

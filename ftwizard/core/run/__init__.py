@@ -1,0 +1,1 @@
+"""The run: typed config, run-directory layout, event/status schemas, launcher, service, diagnosis."""
