@@ -251,7 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extra_commands(sub: Any) -> None:
     """Data, training and monitoring commands live in their own modules."""
-    from ftwizard.cli import data as cli_data, train as cli_train
+    from ftwizard.cli import data as cli_data
+    from ftwizard.cli import train as cli_train
 
     cli_data.register(sub)
     cli_train.register(sub)

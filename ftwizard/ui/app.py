@@ -15,9 +15,9 @@ from textual.worker import get_current_worker
 
 from ftwizard.core.plan.hardware import GpuProbe, ProbeResult, default_probe
 from ftwizard.core.plan.model_facts import ModelFacts, load_model_facts
+from ftwizard.core.plan.wizard import Answers, PlanView, make_plan, to_run_config
 from ftwizard.core.run.layout import EventTail, RunConfig, RunDir
 from ftwizard.core.run.state import RunState
-from ftwizard.core.plan.wizard import Answers, PlanView, make_plan, to_run_config
 from ftwizard.ui.commands import WizardCommands
 from ftwizard.ui.screens.base import STEPS, StepScreen
 from ftwizard.ui.screens.checklist import ChecklistScreen

@@ -18,15 +18,6 @@ from ftwizard.core.run.layout import RunConfig, RunDir
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    from ftwizard.train.tiny import build_tiny, date_examples, write_jsonl
-
-    root = tmp_path_factory.mktemp("tiny")
-    model = build_tiny(root / "model", layers=2, hidden=64)
-    data = write_jsonl(date_examples(300, seed=3), root / "dates.jsonl")
-    return model, data
-
 
 def _run(tmp_path, tiny, name, **kw) -> tuple[Path, dict]:
     model, data = tiny

@@ -11,17 +11,17 @@ from pathlib import Path
 import pytest
 
 from ftwizard.core.plan.hardware import FakeProbe
-from ftwizard.core.run.layout import RunConfig, RunDir
 from ftwizard.core.plan.wizard import Answers
+from ftwizard.core.run.layout import RunConfig, RunDir
 from ftwizard.ui.app import make_app
 
 
 @pytest.fixture(scope="module")
-def tiny_files(tmp_path_factory):
-    from ftwizard.train.tiny import build_tiny, date_examples, write_jsonl
+def tiny_files(tmp_path_factory, tiny_model):
+    from ftwizard.train.tiny import date_examples, write_jsonl
 
     root = tmp_path_factory.mktemp("ui")
-    model = build_tiny(root / "model", layers=2, hidden=64)
+    model = tiny_model
     data = write_jsonl(date_examples(300, seed=5), root / "dates.jsonl")
     bad = root / "bad.jsonl"
     lines = data.read_text().splitlines()

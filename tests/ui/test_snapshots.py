@@ -1,5 +1,5 @@
 """Snapshot tests of each screen (pytest-textual-snapshot). Update with `pytest --snapshot-update` after an
-intended layout change, and look at the SVGs in tests/__snapshots__/ before committing."""
+intended layout change, and look at the SVGs in tests/ui/__snapshots__/ before committing."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import os
 import pytest
 
 from ftwizard.core.plan.hardware import FakeProbe
-from ftwizard.core.run.layout import RunConfig, RunDir
 from ftwizard.core.plan.wizard import Answers
+from ftwizard.core.run.layout import RunConfig, RunDir
 from ftwizard.ui.app import make_app
 
 SIZE = (100, 32)

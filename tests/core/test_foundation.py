@@ -194,7 +194,7 @@ def test_calibration_error_within_goal():
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parent.parent / "bench" / "estimator_error.py"
+    path = Path(__file__).resolve().parent.parent.parent / "bench" / "estimator_error.py"
     spec = importlib.util.spec_from_file_location("estimator_error", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)  # type: ignore[union-attr]

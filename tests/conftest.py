@@ -1,0 +1,28 @@
+"""Shared fixtures: a tiny Llama and a date-format dataset built here (nothing is downloaded)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A 2-layer, 64-wide Llama with a character-level tokenizer whose chat template marks assistant turns."""
+    from ftwizard.train.tiny import build_tiny
+
+    return build_tiny(tmp_path_factory.mktemp("tiny") / "model", layers=2, hidden=64)
+
+
+@pytest.fixture(scope="session")
+def date_data(tmp_path_factory) -> Path:
+    """300 date-format chat rows (seeded)."""
+    from ftwizard.train.tiny import date_examples, write_jsonl
+
+    return write_jsonl(date_examples(300, seed=3), tmp_path_factory.mktemp("data") / "dates.jsonl")
+
+
+@pytest.fixture(scope="session")
+def tiny(tiny_model: Path, date_data: Path) -> tuple[Path, Path]:
+    return tiny_model, date_data
