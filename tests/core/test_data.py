@@ -12,6 +12,11 @@ import pytest
 from ftwizard.core.data.report import analyze, split_and_write
 
 
+def check(path: str, **kw):
+    """analyze() without the rows-for-a-split check, for the small files that test formats and errors."""
+    return analyze(path, split_ratios=None, **kw)
+
+
 def w(tmp: Path, name: str, content: str | bytes) -> str:
     p = tmp / name
     p.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
@@ -25,6 +30,8 @@ def jl(*rows) -> str:
 ALPACA = {"instruction": "Classify the sentiment.", "input": "Great product!", "output": "Positive"}
 OPENAI = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
                        {"role": "assistant", "content": "Hello!", "weight": 1}]}
+CHATS = [{"messages": [{"role": "user", "content": f"Hi {i}"}, {"role": "assistant", "content": f"Hello {i}!"}]}
+         for i in range(12)]
 SHAREGPT = {"conversations": [{"from": "system", "value": "sys"}, {"from": "human", "value": "What is LoRA?"},
                               {"from": "gpt", "value": "Low-rank adaptation."}]}
 
@@ -66,7 +73,7 @@ SHAREGPT = {"conversations": [{"from": "system", "value": "sys"}, {"from": "huma
     ],
 )
 def test_formats_detected(tmp_path, name, content, family, fmt):
-    rep = analyze(w(tmp_path, name, content))
+    rep = check(w(tmp_path, name, content))
     assert rep.errors == [], [str(e) for e in rep.errors]
     assert (rep.family, rep.format) == (family, fmt)
     assert rep.rows >= 1
@@ -80,13 +87,13 @@ def test_parquet_and_folder(tmp_path):
     d.mkdir()
     pq.write_table(pa.Table.from_pylist([ALPACA, ALPACA | {"output": "Negative"}]), d / "a.parquet")
     (d / "b.jsonl").write_text(jl(ALPACA))
-    rep = analyze(str(d))
+    rep = check(str(d))
     assert rep.family == "alpaca" and rep.rows == 3 and rep.errors == []
 
 
 def test_tolerates_bom_crlf_blank_lines(tmp_path):
     content = b"\xef\xbb\xbf" + jl(ALPACA).replace("\n", "\r\n").encode() + b"\r\n\r\n" + jl(ALPACA).encode()
-    rep = analyze(w(tmp_path, "x.jsonl", content))
+    rep = check(w(tmp_path, "x.jsonl", content))
     assert rep.errors == [] and rep.rows == 2
 
 
@@ -105,7 +112,7 @@ def test_each_error_kind_names_file_and_line(tmp_path):
         "",                                                 # 7 blank line: fine
         "[1, 2]",                                           # 8 not an object
     ) + '{"instruction": "a", "output": "b"}\n')           # 9 ok
-    rep = analyze(path)
+    rep = check(path)
     errs = dict(_errs(rep))
     assert "invalid JSON" in errs[2]
     assert errs[3] == "field 'output' is empty"
@@ -119,13 +126,13 @@ def test_each_error_kind_names_file_and_line(tmp_path):
 
 def test_invalid_utf8_line(tmp_path):
     content = jl(ALPACA).encode() + b'{"instruction": "caf\xe9", "output": "x"}\n' + jl(ALPACA).encode()
-    rep = analyze(w(tmp_path, "latin1.jsonl", content))
+    rep = check(w(tmp_path, "latin1.jsonl", content))
     assert _errs(rep)[0][0] == 2 and "invalid UTF-8" in _errs(rep)[0][1]
     assert rep.rows == 2
 
 
 def test_conversation_errors(tmp_path):
-    rep = analyze(w(tmp_path, "chat.jsonl", jl(
+    rep = check(w(tmp_path, "chat.jsonl", jl(
         OPENAI,
         {"messages": [{"role": "user", "content": "hi"}]},                                       # 2 no assistant
         {"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"},
@@ -145,29 +152,29 @@ def test_conversation_errors(tmp_path):
 
 
 def test_sharegpt_array_uses_record_index(tmp_path):
-    rep = analyze(w(tmp_path, "sg.json", json.dumps([SHAREGPT, {"conversations": [{"from": "human", "value": "x"}]}],
+    rep = check(w(tmp_path, "sg.json", json.dumps([SHAREGPT, {"conversations": [{"from": "human", "value": "x"}]}],
                                                     indent=2)))
     assert rep.errors[0].loc == 2 and rep.errors[0].loc_kind == "record"
     assert "no assistant turn" in rep.errors[0].message
 
 
 def test_csv_rows_use_physical_lines(tmp_path):
-    rep = analyze(w(tmp_path, "d.csv", 'instruction,output\n"multi\nline",ok\nsecond,\n'))
+    rep = check(w(tmp_path, "d.csv", 'instruction,output\n"multi\nline",ok\nsecond,\n'))
     assert _errs(rep) == [(4, "field 'output' is empty")]
 
 
 def test_preference_and_kto_errors(tmp_path):
-    rep = analyze(w(tmp_path, "p.jsonl", jl({"prompt": "Q", "chosen": "same", "rejected": "same"},
+    rep = check(w(tmp_path, "p.jsonl", jl({"prompt": "Q", "chosen": "same", "rejected": "same"},
                                             {"prompt": "Q", "chosen": "a"} | {"rejected": ""})))
     assert "identical" in _errs(rep)[0][1] and _errs(rep)[1] == (2, "field 'rejected' is empty")
-    rep = analyze(w(tmp_path, "k.jsonl", jl({"prompt": "Q", "completion": "A", "label": "yes"})))
+    rep = check(w(tmp_path, "k.jsonl", jl({"prompt": "Q", "completion": "A", "label": "yes"})))
     assert "true or false" in _errs(rep)[0][1]
 
 
 def test_empty_file_and_unknown_format(tmp_path):
-    rep = analyze(w(tmp_path, "e.jsonl", ""))
+    rep = check(w(tmp_path, "e.jsonl", ""))
     assert "empty" in rep.errors[0].message and not rep.usable
-    rep = analyze(w(tmp_path, "u.jsonl", jl({"foo": 1})))
+    rep = check(w(tmp_path, "u.jsonl", jl({"foo": 1})))
     assert "could not recognise the format" in rep.errors[0].message
 
 
@@ -182,7 +189,7 @@ def test_report_stats(tmp_path):
     assert st["pii"]["api_key"]["count"] == 1 and st["pii"]["email"]["examples"][0]["where"].endswith(":43")
     assert st["tokens"]["over_max_seq"] > 0 and "approximate" in st["tokens"]["method"]
     assert "Positive" in st["class_balance"]
-    assert len(st["sample"]) == 3 and "messages" in st["sample"][0]["record"]
+    assert len(st["sample"]) == 3 and "completion" in st["sample"][0]["record"]
 
 
 def test_split_is_deterministic_and_hashed(tmp_path):
@@ -193,18 +200,18 @@ def test_split_is_deterministic_and_hashed(tmp_path):
     assert [m1["splits"][k]["rows"] for k in ("train", "validation", "test")] == [80, 10, 10]
     assert m1["splits"] == m2["splits"]
     first = json.loads((tmp_path / "s1" / "train.jsonl").read_text().splitlines()[0])
-    assert first["messages"][-1]["role"] == "assistant"
+    assert first["completion"][-1]["role"] == "assistant" and first["prompt"][-1]["role"] == "user"
     m3 = split_and_write(rep, tmp_path / "s3", seed=8)
     assert m3["splits"]["test"]["sha256"] != m1["splits"]["test"]["sha256"]
 
 
 def test_cli_json_contract(tmp_path):
-    good = w(tmp_path, "g.jsonl", jl(OPENAI, OPENAI | {"id": 2}))
+    good = w(tmp_path, "g.jsonl", jl(*CHATS))
     out = subprocess.run([sys.executable, "-m", "ftwizard", "data", good, "--json"], capture_output=True, text=True)
     d = json.loads(out.stdout)
     assert out.returncode == 0
     assert {"path", "format", "family", "rows", "errors", "warnings", "stats"} <= set(d)
-    bad = w(tmp_path, "b.jsonl", jl(OPENAI) + "{oops\n")
+    bad = w(tmp_path, "b.jsonl", jl(OPENAI) + "{oops\n" + jl(*CHATS))
     out = subprocess.run([sys.executable, "-m", "ftwizard", "data", bad, "--json"], capture_output=True, text=True)
     d = json.loads(out.stdout)
     assert out.returncode == 1 and d["errors"][0]["line"] == 2

@@ -10,15 +10,20 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from ftwizard.core.data.errors import DataError
+
+if TYPE_CHECKING:
+    from ftwizard.core.data.hub import HubOptions
 
 SUPPORTED = (".jsonl", ".json", ".csv", ".parquet", ".txt", ".ndjson")
 
 
-class DataError(ValueError):
-    """The dataset cannot be read at all (missing path, unsupported type)."""
+__all__ = ["SUPPORTED", "DataError", "Problem", "ReadResult", "Record", "read_records"]
 
 
 @dataclass
@@ -105,6 +110,9 @@ def _read_jsonl(path: Path, res: ReadResult) -> None:
         except json.JSONDecodeError as exc:
             res.problems.append(Problem(name, i, f"invalid JSON: {exc.msg} at column {exc.colno}"))
             continue
+        except RecursionError:
+            res.problems.append(Problem(name, i, TOO_DEEP))
+            continue
         if not isinstance(obj, dict):
             res.problems.append(Problem(name, i, f"expected a JSON object, got {type(obj).__name__}"))
             continue
@@ -124,6 +132,9 @@ def _read_json(path: Path, res: ReadResult) -> None:
             _read_jsonl(path, res)
             return
         res.problems.append(Problem(name, exc.lineno, f"invalid JSON: {exc.msg} at column {exc.colno}"))
+        return
+    except RecursionError:
+        res.problems.append(Problem(name, None, TOO_DEEP))
         return
     if isinstance(obj, dict):
         lists = [v for v in obj.values() if isinstance(v, list) and v and isinstance(v[0], dict)]
@@ -187,12 +198,26 @@ def _read_text(path: Path, res: ReadResult) -> None:
         line += block.count("\n") + 2
 
 
+TOO_DEEP = ("JSON nested too deeply to read (hundreds of levels of [ or {); a training row needs only a few: "
+            "flatten it or remove the row")
+
+
+def _unreadable(path: Path, exc: OSError) -> Problem:
+    why = "permission denied" if isinstance(exc, PermissionError) else (
+        "it is a folder" if isinstance(exc, IsADirectoryError) else (exc.strerror or type(exc).__name__).lower())
+    return Problem(str(path), None, f"cannot read the file ({why}): check it exists and is readable "
+                                    f"(e.g. chmod u+r), or move it out of the dataset")
+
+
 _READERS = {".jsonl": _read_jsonl, ".ndjson": _read_jsonl, ".json": _read_json, ".csv": _read_csv,
             ".parquet": _read_parquet, ".txt": _read_text}
 
 
-def read_records(source: str, split: str = "train", allow_download: bool = False) -> ReadResult:
-    """Read a file, a folder of files, or a Hub dataset id (`org/name`)."""
+def read_records(source: str, split: str = "train", allow_download: bool = False,
+                 hub: HubOptions | None = None, on_size: Callable[[int | None], None] | None = None) -> ReadResult:
+    """Read a file, a folder of files, or a Hub dataset id (`org/name`; `hub` picks subset/split/revision,
+    else `split` and `allow_download` are used). A file that cannot be read is reported and the rest of a
+    folder is still read."""
     res = ReadResult()
     path = Path(source).expanduser()
     if path.is_dir():
@@ -203,31 +228,25 @@ def read_records(source: str, split: str = "train", allow_download: bool = False
         if path.suffix.lower() not in _READERS:
             raise DataError(f"{path}: unsupported file type '{path.suffix}' (use {', '.join(SUPPORTED)})")
         files = [path]
-    elif "/" in source and not path.exists() and not source.startswith((".", "/")):
-        return _read_hub(source, split, allow_download)
     else:
-        raise DataError(f"{source}: no such file or folder")
+        from ftwizard.core.data.hub import HubOptions, looks_like_hub_id
+
+        if path.exists() or not looks_like_hub_id(source):
+            raise DataError(f"{source}: no such file or folder")
+        return _read_hub(source, hub or HubOptions(split=split, allow_download=allow_download), on_size)
     for f in files:
         res.files.append(str(f))
-        _READERS[f.suffix.lower()](f, res)
+        try:
+            _READERS[f.suffix.lower()](f, res)
+        except OSError as exc:
+            res.problems.append(_unreadable(f, exc))
     return res
 
 
-def _read_hub(repo_id: str, split: str, allow_download: bool) -> ReadResult:
-    import os
+def _read_hub(repo_id: str, opts: HubOptions, on_size: Callable[[int | None], None] | None) -> ReadResult:
+    from ftwizard.core.data.hub import load_rows
 
     res = ReadResult(files=[repo_id])
-    try:
-        import datasets
-    except ImportError as exc:
-        raise DataError("reading a Hub dataset needs the `datasets` package") from exc
-    if not allow_download:
-        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    try:
-        ds = datasets.load_dataset(repo_id, split=split)
-    except Exception as exc:
-        hint = "" if allow_download else " (offline: only datasets already in the local cache; pass --allow-download)"
-        raise DataError(f"cannot load Hub dataset '{repo_id}' split '{split}': {exc}{hint}") from exc
-    for i, row in enumerate(ds, start=1):
-        res.records.append(Record(repo_id, i, dict(row), "row"))
+    for i, row in enumerate(load_rows(repo_id, opts, on_size), start=1):
+        res.records.append(Record(repo_id, i, row, "row"))
     return res

@@ -1,5 +1,5 @@
 """The dataset report: validation, counts, token lengths, duplicates, short outputs, balance, PII,
-a random sample — and the deterministic train/validation/test split written with hashes."""
+a random sample — and the deterministic, duplicate-free train/validation/test split written with hashes."""
 
 from __future__ import annotations
 
@@ -12,36 +12,31 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ftwizard.core.data import formats
+from ftwizard.core.data.pii import PII_PATTERNS, PiiScan
 from ftwizard.core.data.reader import Problem, Record, read_records
+from ftwizard.core.data.split import (
+    DEFAULT_RATIOS,
+    SPLITS,
+    SplitError,
+    assign,
+    check_ratios,
+    describe_need,
+    row_key,
+    rows_needed,
+    unique_indices,
+)
+from ftwizard.core.data.tokens import APPROX_METHOD, TokenCountError, approx_tokens, count_with_tokenizer
+
+if TYPE_CHECKING:
+    from ftwizard.core.data.hub import HubOptions
+
+__all__ = ["MIN_ROWS", "PII_PATTERNS", "DatasetReport", "analyze", "approx_tokens", "split_and_write"]
 
 MIN_ROWS = {"classification": 50, "extraction": 100, "style": 200, "domain": 500, "code": 1000}
 MAX_ERRORS_LISTED = 200
-
-PII_PATTERNS = {
-    "email": re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b"),
-    "phone": re.compile(r"(?<![\w.])(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]\d{3,4}\b"),
-    "credit_card": re.compile(r"\b(?:\d[ -]?){13,19}\b"),
-    "api_key": re.compile(r"\b(?:sk-[A-Za-z0-9_-]{20,}|hf_[A-Za-z0-9]{30,}|AKIA[0-9A-Z]{16}|ghp_[A-Za-z0-9]{36}"
-                          r"|xox[bap]-[A-Za-z0-9-]{10,})\b"),
-}
-
-
-def _luhn(digits: str) -> bool:
-    total, alt = 0, False
-    for ch in reversed(digits):
-        d = ord(ch) - 48
-        if alt:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-        alt = not alt
-    return total % 10 == 0
-
-
-def _mask(s: str) -> str:
-    return s[:3] + "…" + s[-2:] if len(s) > 6 else "…"
 
 
 @dataclass
@@ -54,20 +49,21 @@ class DatasetReport:
     warnings: list[str] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
     valid: list[Record] = field(default_factory=list, repr=False)
+    duplicates_removed: int = 0  # exact duplicates (of the converted row) the split leaves out
 
     @property
     def usable(self) -> bool:
         return not self.errors and self.rows > 0
 
+    @property
+    def unique_rows(self) -> int:
+        return self.rows - self.duplicates_removed
+
     def to_dict(self) -> dict[str, Any]:
         errs = [e.to_dict() for e in self.errors[:MAX_ERRORS_LISTED]]
         return {"path": self.path, "format": self.format, "family": self.family, "rows": self.rows,
+                "unique_rows": self.unique_rows, "duplicates_removed": self.duplicates_removed,
                 "errors": errs, "error_count": len(self.errors), "warnings": self.warnings, "stats": self.stats}
-
-
-def approx_tokens(text: str) -> int:
-    """~4 characters per token for English with BPE tokenizers (stated as an approximation)."""
-    return max(1, (len(text) + 3) // 4)
 
 
 def _norm_near(text: str) -> str:
@@ -81,6 +77,37 @@ def _pctl(sorted_vals: list[int], p: float) -> int:
     return sorted_vals[k]
 
 
+def _validate_all(family: str, records: list[Record], rep: DatasetReport) -> list[Record]:
+    valid: list[Record] = []
+    for r in records:
+        try:
+            problems = formats.validate(family, r.data)
+        except RecursionError:
+            problems = ["a field is nested too deeply to check; a training row needs only a few levels"]
+        for msg in problems:
+            rep.errors.append(Problem(r.file, r.loc, msg, r.loc_kind))
+        if not problems:
+            valid.append(r)
+    rep.errors.sort(key=lambda e: (e.file, e.loc or 0))
+    return valid
+
+
+def _lengths(rows: list[dict[str, Any]], pairs: list[tuple[str, str]], count_tokens: Callable[[str], int] | None,
+             tokenizer: str | None, tokenizer_name: str | None, warnings: list[str]) -> tuple[list[int], list[int], str]:
+    """(full lengths, answer lengths, method) with the model's tokenizer when given, else chars/4."""
+    if tokenizer:
+        try:
+            tc = count_with_tokenizer(tokenizer, rows)
+            return tc.full, [max(0, f - p) if p else f for f, p in zip(tc.full, tc.prompt, strict=True)], tc.method
+        except TokenCountError as exc:
+            warnings.append(f"token lengths are approximate (characters / 4): {exc}")
+    counter = count_tokens or approx_tokens
+    full = [counter(f"{p}\n{t}") for p, t in pairs]
+    target = [counter(t) if t else 0 for _, t in pairs]
+    method = f"tokenizer: {tokenizer_name}" if count_tokens else APPROX_METHOD
+    return full, target, method
+
+
 def analyze(
     source: str,
     fmt: str | None = None,
@@ -91,105 +118,116 @@ def analyze(
     allow_download: bool = False,
     sample_size: int = 3,
     seed: int = 0,
+    *,
+    tokenizer: str | None = None,
+    hub: HubOptions | None = None,
+    split_ratios: tuple[float, float, float] | None = DEFAULT_RATIOS,
+    on_size: Callable[[int | None], None] | None = None,
 ) -> DatasetReport:
-    res = read_records(source, allow_download=allow_download)
+    """Read, detect, validate and measure a dataset.
+
+    `tokenizer`: a local tokenizer folder or cached Hub id; lengths are then counted with it and its chat
+    template in a subprocess (else ~chars/4, stated in stats.tokens.method). `hub`: subset/split/revision and
+    download permission for a Hub dataset id (`on_size(bytes|None)` is called before a download).
+    `split_ratios`: rows too few for this train/validation/test split are an error (None: no such check).
+    """
+    res = read_records(source, allow_download=allow_download, hub=hub, on_size=on_size)
     recs = [r.data for r in res.records]
     family = fmt or formats.detect_family(recs)
-    if family is not None and family not in formats.FAMILIES:
-        raise ValueError(f"unknown format '{family}'; choose from {', '.join(formats.FAMILIES)}")
+    if family is not None:
+        formats.get_family(family)  # an unknown name is an error listing the known ones
     rep = DatasetReport(path=source, format=None, family=family, rows=0, errors=list(res.problems))
     if family is None:
         if recs:
             keys = sorted({k for r in recs[:20] for k in r})
             rep.errors.append(Problem(source, None, "could not recognise the format from the fields "
                                       f"({', '.join(keys)}); expected e.g. instruction/output (Alpaca), "
-                                      "messages (OpenAI), conversations (ShareGPT), prompt/chosen/rejected"))
+                                      "messages (OpenAI), conversations (ShareGPT), prompt/completion, "
+                                      "prompt/chosen/rejected, text"))
         elif not rep.errors:
             rep.errors.append(Problem(source, None, "no records found"))
         return rep
-    valid: list[Record] = []
-    for r in res.records:
-        problems = formats.validate(family, r.data)
-        for msg in problems:
-            rep.errors.append(Problem(r.file, r.loc, msg, r.loc_kind))
-        if not problems:
-            valid.append(r)
-    rep.errors.sort(key=lambda e: (e.file, e.loc or 0))
+    valid = _validate_all(family, res.records, rep)
     rep.valid = valid
     rep.rows = len(valid)
     rep.format = formats.format_name(family, valid[0].data) if valid else family
-    counter = count_tokens or approx_tokens
-    lengths: list[int] = []
-    target_lens: list[int] = []
-    exact: Counter[str] = Counter()
+    rows = [formats.to_trl(family, r.data) for r in valid]
+    pairs = [formats.row_texts(t) for t in rows]
+    lengths, target_lens, method = _lengths(rows, pairs, count_tokens, tokenizer, tokenizer_name, rep.warnings)
+
+    keys = [row_key(t) for t in rows]
+    exact = Counter(keys)
     near: Counter[str] = Counter()
     outputs: Counter[str] = Counter()
     short: list[str] = []
-    pii: dict[str, dict[str, Any]] = {k: {"count": 0, "examples": []} for k in PII_PATTERNS}
-    for r in valid:
-        prompt, target = formats.texts(family, r.data)
+    pii = PiiScan()
+    for r, (prompt, target) in zip(valid, pairs, strict=True):
         full = f"{prompt}\n{target}"
-        lengths.append(counter(full))
-        target_lens.append(counter(target) if target else 0)
-        exact[hashlib.sha1(full.encode()).hexdigest()] += 1
-        near[hashlib.sha1(_norm_near(full).encode()).hexdigest()] += 1
-        if family != "text":
+        near[hashlib.sha1(_norm_near(full).encode("utf-8", "surrogatepass")).hexdigest()] += 1
+        if family != "text" and target:
             outputs[target.strip()[:200]] += 1
             if not re.search(r"\w", target):
                 short.append(r.where)
-        for kind, pat in PII_PATTERNS.items():
-            for m in pat.finditer(full):
-                s = m.group(0)
-                if kind == "credit_card":
-                    digits = re.sub(r"\D", "", s)
-                    if not (13 <= len(digits) <= 19 and _luhn(digits)):
-                        continue
-                pii[kind]["count"] += 1
-                if len(pii[kind]["examples"]) < 3:
-                    pii[kind]["examples"].append({"where": r.where, "match": _mask(s)})
-    s_len = sorted(lengths)
-    over = sum(1 for x in lengths if x > max_seq)
+        pii.scan(full, r.where)
     dup_exact = sum(c - 1 for c in exact.values() if c > 1)
     dup_near = sum(c - 1 for c in near.values() if c > 1)
+    rep.duplicates_removed = dup_exact
+    s_len = sorted(lengths)
+    over = sum(1 for x in lengths if x > max_seq)
     stats: dict[str, Any] = {
         "files": res.files,
         "valid_rows": len(valid),
+        "unique_rows": len(valid) - dup_exact,
         "invalid_rows": len({(e.file, e.loc) for e in rep.errors if e.loc is not None}),
+        "trl": {"type": formats.trl_type(rows[0]) if rows else None,
+                "conversational": formats.is_conversational(rows[0]) if rows else None},
         "tokens": {
-            "method": f"tokenizer: {tokenizer_name}" if count_tokens else "approximate: characters / 4",
+            "method": method,
             "min": s_len[0] if s_len else 0, "mean": round(statistics.fmean(s_len), 1) if s_len else 0,
             "p50": _pctl(s_len, 50), "p90": _pctl(s_len, 90), "p99": _pctl(s_len, 99),
-            "max": s_len[-1] if s_len else 0, "total": sum(s_len),
+            "max": s_len[-1] if s_len else 0, "total": sum(s_len), "answer_total": sum(target_lens),
             "over_max_seq": over, "max_seq": max_seq,
             "histogram": _histogram(s_len),
         },
-        "duplicates": {"exact": dup_exact, "near": dup_near},
+        "duplicates": {"exact": dup_exact, "near": dup_near, "removed_before_split": dup_exact},
         "short_outputs": {"count": len(short), "examples": short[:5]},
-        "pii": pii,
+        "pii": pii.found,
     }
-    if family != "text" and len(valid) >= 20 and len(outputs) <= max(2, min(20, len(valid) // 5)):
+    if family != "text" and len(valid) >= 20 and outputs and len(outputs) <= max(2, min(20, len(valid) // 5)):
         stats["class_balance"] = dict(outputs.most_common())
         top = outputs.most_common(1)[0][1] / len(valid)
         if top > 0.7:
             rep.warnings.append(f"one output is {top:.0%} of the data: the classes are unbalanced")
     rng = random.Random(seed)
-    pick = rng.sample(valid, min(sample_size, len(valid)))
-    stats["sample"] = [{"where": r.where, "record": formats.to_trl(family, r.data)} for r in pick]
-    kind_min = {"alpaca": 200, "openai": 200, "sharegpt": 200, "preference": 500, "kto": 500,
-                "prompt_completion": 200, "text": 1000}
-    want = MIN_ROWS.get(task or "", kind_min[family])
+    pick = rng.sample(range(len(valid)), min(sample_size, len(valid)))
+    stats["sample"] = [{"where": valid[i].where, "record": rows[i]} for i in pick]
+    want = MIN_ROWS.get(task or "", formats.get_family(family).min_rows)
     stats["min_rows_suggested"] = want
-    if 0 < len(valid) < want:
+    unique = len(valid) - dup_exact
+    if split_ratios is not None and 0 < unique < rows_needed(check_ratios(split_ratios)):
+        dup = f" ({dup_exact} duplicates left out)" if dup_exact else ""
+        rep.errors.append(Problem(source, None, f"only {unique} usable unique rows{dup}: "
+                                  f"{describe_need(check_ratios(split_ratios))}; add rows "
+                                  f"(about {want:,} are suggested for this kind of data)"))
+    elif 0 < len(valid) < want:
         rep.warnings.append(f"{len(valid):,} usable rows; about {want:,}+ is suggested for this kind of data")
-    if over:
+    if lengths and over == len(lengths):
+        i = min(range(len(lengths)), key=lengths.__getitem__)
+        r = valid[i]
+        rep.errors.append(Problem(r.file, r.loc, f"every row is longer than the max sequence length ({max_seq} "
+                                  f"tokens; {method}); the shortest, here, has {lengths[i]}: raise the max sequence "
+                                  f"length to at least {_pctl(s_len, 90)} (90% of rows fit) or shorten the rows",
+                                  r.loc_kind))
+    elif over:
         rep.warnings.append(f"{over:,} rows are longer than {max_seq} tokens and would be truncated")
     if dup_exact:
-        rep.warnings.append(f"{dup_exact:,} exact duplicate rows (the model will memorise them)")
+        rep.warnings.append(f"{dup_exact:,} exact duplicate rows: they are left out of the split so no test row "
+                            "is also trained on")
     elif dup_near:
         rep.warnings.append(f"{dup_near:,} near-duplicate rows (same text up to case/punctuation)")
     if short:
         rep.warnings.append(f"{len(short):,} rows have an answer with no letters or digits")
-    for kind, v in pii.items():
+    for kind, v in pii.found.items():
         if v["count"]:
             rep.warnings.append(f"possible PII: {v['count']} {kind.replace('_', ' ')} match(es), "
                                 f"e.g. {v['examples'][0]['where']}")
@@ -209,32 +247,35 @@ def _histogram(sorted_lens: list[int], bins: int = 10) -> list[dict[str, int]]:
 
 
 # ---- split --------------------------------------------------------------------------------------------------
-def split_and_write(rep: DatasetReport, out_dir: str | Path, ratios: tuple[float, float, float] = (0.8, 0.1, 0.1),
-                    seed: int = 42) -> dict[str, Any]:
-    """Seeded split of the valid rows, converted to TRL shape, written as JSONL with SHA-256 hashes."""
+def make_split(rep: DatasetReport, ratios: tuple[float, float, float] = DEFAULT_RATIOS,
+               seed: int = 42) -> tuple[dict[str, list[dict[str, Any]]], int]:
+    """({split name: converted rows}, duplicates removed): exact duplicates go first, then a seeded split."""
     if rep.family is None:
-        raise ValueError("cannot split a dataset whose format was not recognised")
-    if abs(sum(ratios) - 1.0) > 1e-6:
-        raise ValueError(f"split ratios must add up to 1, got {ratios}")
+        raise SplitError("cannot split a dataset whose format was not recognised")
+    r = check_ratios(ratios)
+    rows = [formats.to_trl(rep.family, rec.data) for rec in rep.valid]
+    keep = unique_indices(rows)
+    unique = [rows[i] for i in keep]
+    if len(unique) < rows_needed(r):
+        raise SplitError(f"only {len(unique)} usable unique rows: {describe_need(r)}")
+    parts = assign(len(unique), r, seed)
+    return {name: [unique[i] for i in parts[name]] for name in SPLITS}, len(rows) - len(unique)
+
+
+def split_and_write(rep: DatasetReport, out_dir: str | Path, ratios: tuple[float, float, float] = DEFAULT_RATIOS,
+                    seed: int = 42) -> dict[str, Any]:
+    """Seeded split of the valid rows (exact duplicates removed first), converted to TRL shape, written as
+    JSONL with SHA-256 hashes and a split.json manifest."""
+    parts, removed = make_split(rep, ratios, seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rows = [formats.to_trl(rep.family, r.data) for r in rep.valid]
-    order = list(range(len(rows)))
-    random.Random(seed).shuffle(order)
-    n = len(rows)
-    n_val = int(round(n * ratios[1])) if ratios[1] else 0
-    n_test = int(round(n * ratios[2])) if ratios[2] else 0
-    if n >= 3:
-        n_val = max(n_val, 1 if ratios[1] else 0)
-        n_test = max(n_test, 1 if ratios[2] else 0)
-    parts = {"test": order[:n_test], "validation": order[n_test:n_test + n_val], "train": order[n_test + n_val:]}
     manifest: dict[str, Any] = {"source": rep.path, "format": rep.format, "family": rep.family, "seed": seed,
-                                "ratios": list(ratios), "splits": {}}
-    for name, idx in parts.items():
+                                "ratios": list(ratios), "duplicates_removed": removed, "splits": {}}
+    for name, rows in parts.items():
         path = out / f"{name}.jsonl"
-        data = "".join(json.dumps(rows[i], ensure_ascii=False) + "\n" for i in sorted(idx))
+        data = "".join(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in rows)
         path.write_text(data, encoding="utf-8")
-        manifest["splits"][name] = {"file": path.name, "rows": len(idx),
+        manifest["splits"][name] = {"file": path.name, "rows": len(rows),
                                     "sha256": hashlib.sha256(data.encode()).hexdigest()}
     src_hash = hashlib.sha256()
     for f in rep.stats.get("files", []):

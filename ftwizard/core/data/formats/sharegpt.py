@@ -1,0 +1,42 @@
+"""ShareGPT: {"conversations": [{"from": "human"|"gpt"|…, "value"}], "system"?, "tools"?}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ftwizard.core.data.formats.base import Family, Row, check_messages
+
+SHAREGPT_ROLES = {
+    "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "chatgpt": "assistant",
+    "bing": "assistant", "bard": "assistant", "model": "assistant", "system": "system",
+    "function_call": "assistant", "observation": "tool", "tool": "tool", "function": "tool",
+}
+
+
+def sharegpt_messages(conv: list[dict[str, Any]]) -> list[dict[str, str]]:
+    return [{"role": SHAREGPT_ROLES[str(m["from"]).lower()], "content": str(m.get("value", ""))} for m in conv]
+
+
+def detect(rec: Row) -> bool:
+    return "conversations" in rec
+
+
+def validate(rec: Row) -> list[str]:
+    errors: list[str] = []
+    check_messages(rec["conversations"], "conversations", errors, "from", "value", SHAREGPT_ROLES)
+    return errors
+
+
+def convert(rec: Row) -> Row:
+    msgs = sharegpt_messages(rec["conversations"])
+    if rec.get("system"):
+        msgs.insert(0, {"role": "system", "content": rec["system"]})
+    return {"messages": msgs}
+
+
+def variant(rec: Row) -> str:
+    return "sharegpt_tools" if "tools" in rec else "sharegpt"
+
+
+FAMILY = Family("sharegpt", detect, validate, convert, required=(("conversations",),), variant=variant,
+                description="ShareGPT conversations (from/value)")

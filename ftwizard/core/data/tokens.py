@@ -1,0 +1,54 @@
+"""Token lengths: with the model's own tokenizer and chat template when it is available locally
+(counted in a subprocess, `python -m ftwizard.train.tokcount`, so this package never imports
+transformers), else ~4 characters per token as a stated approximation."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+APPROX_METHOD = "approximate: characters / 4"
+
+
+class TokenCountError(RuntimeError):
+    """The tokenizer could not be used (not local, broken, timed out)."""
+
+
+def approx_tokens(text: str) -> int:
+    """~4 characters per token for English with BPE tokenizers (stated as an approximation)."""
+    return max(1, (len(text) + 3) // 4)
+
+
+@dataclass
+class TokenCounts:
+    full: list[int]     # the whole row as trained (template applied)
+    prompt: list[int]   # the prompt part (0 for plain text rows)
+    method: str
+
+
+def count_with_tokenizer(tokenizer: str, rows: list[dict[str, Any]], timeout_s: float = 600) -> TokenCounts:
+    """Count each TRL row with `tokenizer` (a local folder or a cached Hub id) and its chat template."""
+    with tempfile.TemporaryDirectory(prefix="ftwizard-tok-") as d:
+        src, dst = Path(d) / "rows.jsonl", Path(d) / "counts.jsonl"
+        with src.open("w", encoding="utf-8") as f:
+            for r in rows:
+                f.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
+        cmd = [sys.executable, "-m", "ftwizard.train.tokcount", tokenizer, str(src), str(dst)]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise TokenCountError(f"counting tokens with {tokenizer} took over {timeout_s:.0f} s") from exc
+        if proc.returncode != 0 or not dst.exists():
+            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            raise TokenCountError(f"cannot use tokenizer {tokenizer}: {last}")
+        lines = dst.read_text(encoding="utf-8").splitlines()
+    head = json.loads(lines[0])
+    counts = [json.loads(x) for x in lines[1:]]
+    if len(counts) != len(rows):
+        raise TokenCountError(f"tokenizer {tokenizer} counted {len(counts)} of {len(rows)} rows")
+    return TokenCounts([c[0] for c in counts], [c[1] for c in counts], head["method"])
