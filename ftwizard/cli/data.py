@@ -1,65 +1,128 @@
-"""`ftwizard data PATH [--json]`: detect, validate, report, and optionally split a dataset."""
+"""`ftwizard data PATH [--json]`: detect, validate, report, and optionally split or export a dataset.
+
+Every input it cannot use ends in one line naming the file (and line) and what to do, with exit code 1
+(2 for bad options), never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from typing import Any
 
+_RATIOS = re.compile(r"^\s*[\d.]+\s*,\s*[\d.]+\s*,\s*[\d.]+\s*$")
+
 
 def register(sub: Any) -> None:
+    from ftwizard.core.data.formats import FAMILIES
+
     p = sub.add_parser("data", help="detect, validate and report on a dataset (file, folder or Hub id)")
     p.add_argument("path", help="a .jsonl/.json/.csv/.parquet/.txt file, a folder of them, or a Hub dataset id")
-    p.add_argument("--format", choices=["alpaca", "sharegpt", "openai", "preference", "kto",
-                                        "prompt_completion", "text"], help="override detection")
+    p.add_argument("--format", choices=list(FAMILIES), help="override detection")
     p.add_argument("--max-seq", type=int, default=2048, help="max sequence length in tokens")
-    p.add_argument("--tokenizer", help="count tokens with this tokenizer (local folder or cached Hub id)")
+    p.add_argument("--tokenizer", help="count tokens with this model's tokenizer and chat template "
+                                       "(a local folder or a cached Hub id; else ~characters/4)")
     p.add_argument("--task", choices=["classification", "extraction", "style", "domain", "code"])
     p.add_argument("--split-out", help="write train/validation/test JSONL (TRL format) + split.json here")
-    p.add_argument("--split", default="0.8,0.1,0.1", help="train,validation,test ratios")
+    p.add_argument("--ratios", default="0.8,0.1,0.1", help="train,validation,test ratios of the split")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--allow-download", action="store_true", help="allow fetching a Hub dataset")
+    hub = p.add_argument_group("Hub datasets")
+    hub.add_argument("--subset", help="the dataset's subset (configuration) name")
+    hub.add_argument("--split", default="train",
+                     help="which split of a Hub dataset to read (default train); a ratio list such as 0.8,0.1,0.1 "
+                          "is still read as --ratios")
+    hub.add_argument("--revision", help="a branch, tag or commit of the Hub dataset")
+    hub.add_argument("--allow-download", action="store_true",
+                     help="download a Hub dataset that is not in the local cache (its size is shown first)")
+    api = p.add_argument_group("API fine-tuning")
+    api.add_argument("--export-openai", metavar="OUT.jsonl",
+                     help="write the train split as OpenAI fine-tuning chat JSONL, checked against its rules")
+    api.add_argument("--epochs", type=int, default=3, help="epochs of the API job, for its token count (default 3)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_data)
 
 
-def _tokenizer_counter(name: str):  # noqa: ANN202
-    from transformers import AutoTokenizer
+def _fail(args: argparse.Namespace, message: str, code: int = 1) -> int:
+    if args.json:
+        sys.stdout.write(json.dumps({"path": args.path, "format": None, "family": None, "rows": 0,
+                                     "errors": [{"line": None, "message": message}], "warnings": [],
+                                     "stats": {}}) + "\n")
+    else:
+        from rich.console import Console
 
-    tok = AutoTokenizer.from_pretrained(name, local_files_only=True)
-    return lambda text: len(tok(text, add_special_tokens=False)["input_ids"])
+        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/] {message}", markup=True, highlight=False)
+    return code
+
+
+def _ratios(args: argparse.Namespace) -> tuple[float, float, float]:
+    text = args.split if _RATIOS.match(args.split or "") else args.ratios
+    try:
+        return tuple(float(x) for x in text.split(","))  # type: ignore[return-value]
+    except ValueError as exc:
+        raise ValueError(f"--ratios: expected three numbers like 0.8,0.1,0.1, got {text!r}") from exc
 
 
 def cmd_data(args: argparse.Namespace) -> int:
+    from ftwizard.core.data.errors import DataError
+    from ftwizard.core.data.hub import HubOptions, human_size
+    from ftwizard.core.data.report import analyze
+    from ftwizard.core.data.split import SplitError, check_ratios
+
+    try:
+        ratios = check_ratios(_ratios(args))
+    except ValueError as exc:
+        return _fail(args, str(exc), 2)
+    hub_split = "train" if _RATIOS.match(args.split or "") else args.split
+    hub = HubOptions(subset=args.subset, split=hub_split, revision=args.revision, allow_download=args.allow_download)
+
+    def on_size(n: int | None) -> None:
+        sys.stderr.write(f"downloading {hub.describe(args.path)}: "
+                         f"{human_size(n) if n else 'size not given by the Hub'}\n")
+
+    try:
+        rep = analyze(args.path, fmt=args.format, max_seq=args.max_seq, task=args.task, tokenizer=args.tokenizer,
+                      hub=hub, split_ratios=ratios, on_size=on_size)
+    except (DataError, SplitError, ValueError) as exc:
+        return _fail(args, str(exc))
+    out = rep.to_dict()
+    try:
+        if args.split_out and rep.usable:
+            from ftwizard.core.data.report import split_and_write
+
+            out["split"] = split_and_write(rep, args.split_out, ratios, args.seed)
+        if args.export_openai and rep.usable:
+            out["export_openai"] = _export(rep, ratios, args)
+    except (SplitError, ValueError, OSError) as exc:
+        return _fail(args, str(exc))
+    ok = rep.usable and out.get("export_openai", {}).get("problems", []) == []
+    if args.json:
+        sys.stdout.write(json.dumps(out, indent=2, ensure_ascii=False, default=str) + "\n")
+        return 0 if ok else 1
+    _print(rep, out, args)
+    return 0 if ok else 1
+
+
+def _export(rep: Any, ratios: tuple[float, float, float], args: argparse.Namespace) -> dict[str, Any]:
+    from ftwizard.core.data.api_export import export_openai
+    from ftwizard.core.data.report import make_split
+
+    parts, removed = make_split(rep, ratios, args.seed)
+    res = export_openai(parts["train"], args.export_openai, epochs=args.epochs)
+    d = res.to_dict()
+    d["split"] = {"train": len(parts["train"]), "validation": len(parts["validation"]), "test": len(parts["test"]),
+                  "duplicates_removed": removed, "seed": args.seed}
+    return d
+
+
+def _print(rep: Any, out: dict[str, Any], args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from ftwizard.core.data.reader import DataError
-    from ftwizard.core.data.report import analyze, split_and_write
-
     console = Console()
-    counter = _tokenizer_counter(args.tokenizer) if args.tokenizer else None
-    try:
-        rep = analyze(args.path, fmt=args.format, max_seq=args.max_seq, count_tokens=counter,
-                      tokenizer_name=args.tokenizer, task=args.task, allow_download=args.allow_download)
-    except DataError as exc:
-        if args.json:
-            sys.stdout.write(json.dumps({"path": args.path, "format": None, "family": None, "rows": 0,
-                                         "errors": [{"line": None, "message": str(exc)}], "warnings": [],
-                                         "stats": {}}) + "\n")
-        else:
-            Console(stderr=True, soft_wrap=True).print(f"[red]error:[/] {exc}")
-        return 1
-    out = rep.to_dict()
-    if args.split_out and rep.usable:
-        ratios = tuple(float(x) for x in args.split.split(","))
-        out["split"] = split_and_write(rep, args.split_out, ratios, args.seed)  # type: ignore[arg-type]
-    if args.json:
-        sys.stdout.write(json.dumps(out, indent=2, ensure_ascii=False, default=str) + "\n")
-        return 0 if rep.usable else 1
     console.print(f"[b]{args.path}[/]: format [cyan]{rep.format}[/] (family {rep.family}), "
-                  f"{rep.rows:,} usable rows")
+                  f"{rep.rows:,} usable rows", highlight=False)
     if rep.errors:
         console.print(f"[red]{len(rep.errors)} problem(s):[/]")
         for e in rep.errors[:30]:
@@ -78,18 +141,40 @@ def cmd_data(args: argparse.Namespace) -> int:
         peak = max((b["count"] for b in tk["histogram"]), default=1) or 1
         for b in tk["histogram"]:
             console.print(f"  {b['from']:>6}–{b['to']:<6} {'█' * round(30 * b['count'] / peak)} {b['count']}")
-        console.print(f"duplicates: {st['duplicates']['exact']} exact, {st['duplicates']['near']} near; "
-                      f"short answers: {st['short_outputs']['count']}; "
-                      + "PII: " + ", ".join(f"{k} {v['count']}" for k, v in st["pii"].items()))
+        console.print(f"TRL type: {st['trl']['type']} ({'conversational' if st['trl']['conversational'] else 'standard'})"
+                      f"; duplicates: {st['duplicates']['exact']} exact (left out of the split), "
+                      f"{st['duplicates']['near']} near; short answers: {st['short_outputs']['count']}; "
+                      + "PII: " + ", ".join(f"{k} {v['count']}" for k, v in st["pii"].items()), highlight=False)
         if "class_balance" in st:
             console.print("classes: " + ", ".join(f"{k!r}: {v}" for k, v in list(st["class_balance"].items())[:10]))
         for s in st.get("sample", []):
             console.print(f"[dim]sample {s['where']}:[/] " + json.dumps(s["record"], ensure_ascii=False)[:300],
                           markup=True, highlight=False)
     for w in rep.warnings:
-        console.print(f"[yellow]warning:[/] {w}")
+        console.print(f"[yellow]warning:[/] {w}", highlight=False)
     if "split" in out:
         sp = out["split"]["splits"]
-        console.print(f"split written to {args.split_out}: " + ", ".join(f"{k} {v['rows']}" for k, v in sp.items()))
+        console.print(f"split written to {args.split_out}: " + ", ".join(f"{k} {v['rows']}" for k, v in sp.items())
+                      + f" ({out['split']['duplicates_removed']} duplicates removed first)")
+    if "export_openai" in out:
+        _print_export(console, out["export_openai"], args)
     console.print("[green]usable[/]" if rep.usable else "[red]fix the problems above before training[/]")
-    return 0 if rep.usable else 1
+
+
+def _print_export(console: Any, ex: dict[str, Any], args: argparse.Namespace) -> None:
+    for p in ex["problems"][:20]:
+        console.print("  [red]✗[/] ", end="")
+        console.print(f"{args.export_openai}: {p}", markup=False, highlight=False)
+    for w in ex["warnings"]:
+        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+    if ex["path"]:
+        console.print(f"OpenAI fine-tuning file: {ex['path']} — {ex['examples']:,} examples (the train split; "
+                      f"{ex['split']['validation']} validation and {ex['split']['test']} test rows held out)",
+                      highlight=False)
+    else:
+        console.print(f"[red]not written:[/] {len(ex['problems'])} rule(s) of the API failed (listed above)")
+    costs = ", ".join(f"{m} ${c:,.2f}" for m, c in ex["cost_usd"].items())
+    console.print(f"job tokens: {ex['tokens_per_epoch']:,} per epoch × {ex['epochs']} epochs = "
+                  f"{ex['billed_tokens']:,} billed tokens (largest example {ex['max_example_tokens']:,} of "
+                  f"{ex['token_limit']:,} allowed; {ex['token_method']}); cost at reference sheet 004 prices: "
+                  f"{costs}", highlight=False)

@@ -32,7 +32,7 @@ def _load(model_path: str, adapter: Path | None, torch: Any, remote: bool = Fals
 
 def _tuned_dir(rd: RunDir) -> Path:
     """Where the trained result lives: the adapter, or the fully fine-tuned model."""
-    return rd.adapter if rd.adapter.exists() else rd.path / "model"
+    return rd.result
 
 
 def _load_tuned(rd: RunDir, cfg: Any, torch: Any):  # noqa: ANN202
@@ -235,7 +235,7 @@ def merge(run: str | Path, limit: int = 100) -> dict[str, Any]:
         return _save(rd, {"merge": {"skipped": "full fine-tuning: the model in <run>/model is already merged"}})
     model = _load(cfg.model, rd.adapter, torch, cfg.trust_remote_code)
     merged = model.merge_and_unload()
-    out = rd.path / "merged"
+    out = rd.merged
     merged.save_pretrained(str(out))
     tok = AutoTokenizer.from_pretrained(str(rd.adapter) if (rd.adapter / "tokenizer_config.json").exists() else cfg.model,
                                         trust_remote_code=cfg.trust_remote_code)
@@ -293,7 +293,7 @@ def gguf(run: str | Path) -> dict[str, Any]:
     import sys
 
     rd = RunDir(run)
-    src = rd.path / "merged" if (rd.path / "merged").exists() else rd.path / "model"
+    src = rd.merged if (rd.merged).exists() else rd.full_model
     script = None
     if os.environ.get("LLAMA_CPP_DIR"):
         cand = Path(os.environ["LLAMA_CPP_DIR"]) / "convert_hf_to_gguf.py"
@@ -325,14 +325,14 @@ def run_card(run: str | Path) -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             versions[pkg] = None
     split = {}
-    if (rd.data_dir / "split.json").exists():
-        split = json.loads((rd.data_dir / "split.json").read_text(encoding="utf-8"))
+    if (rd.split_manifest).exists():
+        split = json.loads((rd.split_manifest).read_text(encoding="utf-8"))
     checks = json.loads(rd.checks_path.read_text(encoding="utf-8")) if rd.checks_path.exists() else {}
     memory = json.loads(rd.memory_path.read_text(encoding="utf-8")) if rd.memory_path.exists() else {}
     card = {"config": cfg.__dict__, "data": split, "results": {k: v for k, v in checks.items() if k != "samples"},
             "memory": memory, "status": rd.status(), "versions": versions,
             "python": platform.python_version(), "platform": platform.platform()}
-    (rd.path / "run_card.json").write_text(json.dumps(card, indent=2, default=str), encoding="utf-8")
+    (rd.card_json).write_text(json.dumps(card, indent=2, default=str), encoding="utf-8")
     lines = [f"# Run card: {rd.path.name}", "", f"- base model: `{cfg.model}`", f"- method: {cfg.method} "
              f"(rank {cfg.rank}, alpha {cfg.alpha})" if cfg.method != "full" else f"- method: {cfg.method}",
              f"- data: `{cfg.data}` ({split.get('format', '?')}); split seed {split.get('seed', cfg.seed)}"]
@@ -343,8 +343,8 @@ def run_card(run: str | Path) -> dict[str, Any]:
         if isinstance(checks.get(k), dict):
             lines.append(f"- {k}: " + ", ".join(f"{m} {v}" for m, v in checks[k].items() if not isinstance(v, str)))
     lines += ["", "## Environment", *(f"- {k} {v}" for k, v in versions.items()), f"- python {platform.python_version()}"]
-    (rd.path / "RUN_CARD.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return _save(rd, {"card": {"path": str(rd.path / "RUN_CARD.md")}})
+    (rd.card_md).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return _save(rd, {"card": {"path": str(rd.card_md)}})
 
 
 def summary_line(action: str, checks: dict[str, Any]) -> str:

@@ -16,7 +16,9 @@ from textual.worker import get_current_worker
 from ftwizard.core.plan.hardware import GpuProbe, ProbeResult, default_probe
 from ftwizard.core.plan.model_facts import ModelFacts, load_model_facts
 from ftwizard.core.plan.wizard import Answers, PlanView, make_plan, to_run_config
-from ftwizard.core.run.layout import EventTail, RunConfig, RunDir
+from ftwizard.core.run.config import RunConfig
+from ftwizard.core.run.events import EventTail
+from ftwizard.core.run.layout import RunDir
 from ftwizard.core.run.state import RunState
 from ftwizard.ui.commands import WizardCommands
 from ftwizard.ui.screens.base import STEPS, StepScreen
@@ -145,22 +147,22 @@ class WizardApp(App[None]):
 
     # ---- runs ------------------------------------------------------------------------------------
     def launch_run(self, run_dir: str | Path) -> Path | None:
-        from ftwizard.cli.train import create_run
+        from ftwizard.core.run.service import RunError, create_run
 
         facts = self.model_facts()
         view = self.plan_view()
         if facts is None or view is None:
             self.notify("Choose a model first.", severity="error")
             return None
-        cfg = to_run_config(self.answers, view, facts)
-        run = Path(run_dir)
-        if (run / "config.yaml").exists():
-            self.notify(f"{run} already holds a run; choose another directory.", severity="error")
+        try:
+            cfg = to_run_config(self.answers, view, facts)
+            rd = create_run(run_dir, cfg)
+        except (RunError, ValueError, OSError) as exc:
+            self.notify(str(exc), severity="error")
             return None
-        create_run(run, cfg)
-        self.answers.save(run / "answers.yaml")
-        self._start(run, resume=False, num_gpus=cfg.num_gpus)
-        return run
+        self.answers.save(rd.answers_path)
+        self._start(rd.path, resume=False, num_gpus=cfg.num_gpus)
+        return rd.path
 
     def _start(self, run: Path, resume: bool, num_gpus: int = 1) -> None:
         proc = self.launcher(run, resume=resume, num_gpus=num_gpus)
@@ -225,29 +227,19 @@ class WizardApp(App[None]):
         self.notify("Resuming from the last checkpoint.")
 
     def relaunch_with_fix(self) -> None:
-        """After a failure: a new run with the diagnosis' suggested change (core.diagnosis.fix_changes)."""
-        from dataclasses import replace
-
-        from ftwizard.cli.train import create_run
-        from ftwizard.core.run.diagnosis import fix_changes
+        """After a failure: a new run with the diagnosis' suggested change (core.run.diagnosis.fix_changes)."""
+        from ftwizard.core.run.service import RunError, create_run, fixed_config, relaunch_dir
 
         run = self.active_run
-        st = RunDir(run).status() if run is not None else {}
-        if run is None or st.get("state") != "failed":
+        if run is None:
             self.notify("Only a failed run can be relaunched with a fix.", severity="warning")
             return
-        cfg = RunDir(run).config()
-        changes = fix_changes((st.get("diagnosis") or {}).get("kind"), cfg.__dict__)
-        if not changes:
-            self.notify("No automatic fix for this failure; read the diagnosis and the log.", severity="warning")
+        try:
+            new, _changes = fixed_config(run)
+            new_run = create_run(relaunch_dir(run), new).path
+        except (RunError, OSError) as exc:
+            self.notify(str(exc), severity="warning")
             return
-        new = replace(cfg, **changes)
-        new_run = run.with_name(run.name + "-fix")
-        n = 2
-        while new_run.exists():
-            new_run = run.with_name(f"{run.name}-fix{n}")
-            n += 1
-        create_run(new_run, new)
         self._start(new_run, resume=False, num_gpus=new.num_gpus)
         self.notify(f"Relaunched as {new_run}")
 
@@ -257,9 +249,9 @@ class WizardApp(App[None]):
 
     @work(thread=True, exclusive=True, group="demo", exit_on_error=False)
     def _build_demo(self) -> None:
-        from ftwizard.cli.train import make_demo_run
+        from ftwizard.core.run.service import build_demo
 
-        run = make_demo_run(self.runs_root / f"demo-{self.stamp()}")
+        run = build_demo(self.runs_root / f"demo-{self.stamp()}")
         self.call_from_thread(self._start, run, False, 1)
 
     def running_run_message(self) -> str | None:

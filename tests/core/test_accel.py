@@ -5,8 +5,9 @@ from __future__ import annotations
 import yaml
 
 from ftwizard.core.run.accel import accelerate_config, deepspeed_available, resolve_engine
+from ftwizard.core.run.config import RunConfig
 from ftwizard.core.run.launcher import prepare_accelerate, trainer_command
-from ftwizard.core.run.layout import RunConfig, RunDir
+from ftwizard.core.run.layout import RunDir
 
 
 def test_engines():

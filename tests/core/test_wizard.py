@@ -11,7 +11,8 @@ from ftwizard.core.plan.catalog import find_preset
 from ftwizard.core.plan.hardware import FakeProbe, ProbeResult
 from ftwizard.core.plan.wizard import Answers, apply_fix, auto_fit, make_plan, parse_value, planning_probe, to_run_config
 from ftwizard.core.run.checklist import ITEMS, load_state, mark
-from ftwizard.core.run.layout import RunConfig, RunDir
+from ftwizard.core.run.config import RunConfig
+from ftwizard.core.run.layout import RunDir
 from ftwizard.core.run.state import RunState, Series, downsample, ema, list_runs
 from ftwizard.core.run.watch import TrainingWatch
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from ftwizard.core.run.config import RunConfig
 from ftwizard.core.run.launcher import launch, reconcile, wait
-from ftwizard.core.run.layout import RunConfig, RunDir
+from ftwizard.core.run.layout import RunDir
 
 pytestmark = pytest.mark.slow
 

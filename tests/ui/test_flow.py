@@ -12,7 +12,8 @@ import pytest
 
 from ftwizard.core.plan.hardware import FakeProbe
 from ftwizard.core.plan.wizard import Answers
-from ftwizard.core.run.layout import RunConfig, RunDir
+from ftwizard.core.run.config import RunConfig
+from ftwizard.core.run.layout import RunDir
 from ftwizard.ui.app import make_app
 
 

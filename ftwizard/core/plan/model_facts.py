@@ -1,45 +1,22 @@
 """Model facts from a `config.json` (no weights loaded): sizes, parameter count, LoRA target modules.
 
-The parameter count is computed from the list of linear layers each architecture family has, plus
-embeddings and norms, so the same description also gives LoRA's trainable-parameter count and the
-per-module shapes the memory estimator needs.
+The block layout of each `model_type` comes from the families table (`families.py`); a decoder that is not
+in it gets a Llama-style estimate from the standard config fields, with a note, refined by an exact count
+built on the meta device in a subprocess (`meta.py`) when transformers knows the architecture. The same
+description gives LoRA's trainable-parameter count and the per-module shapes the memory estimator needs.
+Encoder-only and encoder-decoder configs are refused: ftwizard trains causal LMs.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-# model_type → family. Families share a layer layout.
-_FAMILY = {
-    "llama": "llama", "mistral": "llama", "mixtral": "llama", "qwen2": "llama", "qwen3": "llama",
-    "gemma": "llama", "gemma2": "llama", "gemma3_text": "llama", "smollm3": "llama", "olmo2": "llama",
-    "granite": "llama", "cohere": "llama", "starcoder2": "llama", "internlm2": "llama",
-    "phi3": "phi3", "phi": "phi", "gpt_neox": "gpt_neox", "stablelm_alpha": "gpt_neox",
-    "gpt2": "gpt2", "falcon": "falcon", "qwen": "qwen1",
-}
-
-TARGETS_ALL = {
-    "llama": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-    "phi3": ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"],
-    "phi": ["q_proj", "k_proj", "v_proj", "dense", "fc1", "fc2"],
-    "gpt_neox": ["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"],
-    "falcon": ["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"],
-    "gpt2": ["c_attn", "c_proj", "c_fc"],
-    "qwen1": ["c_attn", "c_proj", "w1", "w2"],
-}
-TARGETS_MINIMAL = {
-    "llama": ["q_proj", "v_proj"],
-    "phi3": ["qkv_proj"],
-    "phi": ["q_proj", "v_proj"],
-    "gpt_neox": ["query_key_value"],
-    "falcon": ["query_key_value"],
-    "gpt2": ["c_attn"],
-    "qwen1": ["c_attn"],
-}
+from ftwizard.core.plan import families as fam_table
+from ftwizard.core.plan.families import ENCODER_DECODER, ENCODER_ONLY, LLAMA, Family, Layout, Lin, MoE
 
 
 class ModelFactsError(ValueError):
@@ -48,16 +25,19 @@ class ModelFactsError(ValueError):
 
 @dataclass(frozen=True)
 class Linear:
-    """One linear layer inside a transformer block (repeated `layers` times)."""
+    """A linear layer inside a transformer block: `count` copies (experts) in `layers` blocks (None = all)."""
 
     name: str
     in_features: int
     out_features: int
     bias: bool = False
-    part: str = "attn"  # attn | mlp
+    part: str = "attn"  # attn | mlp | expert | router
+    count: int = 1
+    layers: int | None = None
 
     @property
     def params(self) -> int:
+        """Parameters of one copy."""
         return self.in_features * self.out_features + (self.out_features if self.bias else 0)
 
 
@@ -69,7 +49,7 @@ class ModelFacts:
     architecture: str
     layers: int
     hidden_size: int
-    intermediate_size: int
+    intermediate_size: int  # the MLP's (for MoE: one expert's) intermediate size
     heads: int
     kv_heads: int
     head_dim: int
@@ -78,14 +58,18 @@ class ModelFacts:
     max_positions: int | None
     gated_mlp: bool
     norm_params_per_layer: int
-    parallel_block: bool = False  # attention and MLP read the same normed input (phi, falcon)
+    parallel_block: bool = False  # attention and MLP read the same normed input (phi, falcon, cohere)
     upcasts_logits: bool = True  # transformers' loss upcasts logits to fp32; some remote code does not
-    extra_params: int = 0  # position embeddings, final norm, lm_head bias …
+    extra_params: int = 0  # final norm, position embeddings, routers, lm_head bias …
     has_chat_template: bool | None = None
     source: str = ""
     num_experts: int = 1
     experts_per_token: int = 1
     linears: tuple[Linear, ...] = field(default=(), repr=False)
+    layer_class: str | None = None  # decoder-layer class (FSDP auto-wrap)
+    count_source: str = "formula"  # formula | meta-device
+    notes: tuple[str, ...] = ()
+    target_sets: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False, hash=False, compare=False)
 
     # ---- derived -------------------------------------------------------------------------------
     @property
@@ -96,40 +80,46 @@ class ModelFacts:
     def lm_head_params(self) -> int:
         return 0 if self.tied_embeddings else self.vocab_size * self.hidden_size
 
+    def _n(self, lin: Linear) -> int:
+        return lin.count * (self.layers if lin.layers is None else lin.layers)
+
     @property
     def block_linear_params(self) -> int:
-        """Parameters in the blocks' linear layers (what 4-bit quantization compresses)."""
-        return self.layers * sum(lin.params for lin in self.linears)
+        """Parameters in the blocks' linear layers and experts (what 4-bit quantization compresses)."""
+        return sum(lin.params * self._n(lin) for lin in self.linears)
 
     @property
     def param_count(self) -> int:
-        return (
-            self.embedding_params
-            + self.lm_head_params
-            + self.block_linear_params
-            + self.layers * self.norm_params_per_layer
-            + self.extra_params
-        )
+        return (self.embedding_params + self.lm_head_params + self.block_linear_params
+                + self.layers * self.norm_params_per_layer + self.extra_params)
 
     @property
     def params_b(self) -> float:
         return self.param_count / 1e9
 
+    @property
+    def active_param_count(self) -> int:
+        """Parameters one token goes through: all but the experts it is not routed to."""
+        idle = 0
+        if self.num_experts > 1:
+            idle_share = 1 - self.experts_per_token / self.num_experts
+            idle = sum(int(lin.params * self._n(lin) * idle_share) for lin in self.linears if lin.part == "expert")
+        return self.param_count - idle
+
     def module_names(self) -> list[str]:
+        """Names of the nn.Linear modules PEFT can wrap (3-D expert weights excluded)."""
         seen: list[str] = []
         for lin in self.linears:
-            if lin.name not in seen:
+            if lin.part != "expert" and lin.name not in seen:
                 seen.append(lin.name)
         return seen
 
     def resolve_targets(self, targets: str | list[str] | None) -> list[str]:
         """'minimal' | 'all-linear' | 'attention' | explicit names → the module names PEFT should wrap."""
-        if targets is None or targets == "all-linear":
-            return TARGETS_ALL[self.family]
-        if targets == "minimal":
-            return TARGETS_MINIMAL[self.family]
-        if targets == "attention":
-            return [lin.name for lin in self.linears if lin.part == "attn"]
+        if targets is None:
+            targets = "all-linear"
+        if isinstance(targets, str) and targets in self.target_sets:
+            return list(self.target_sets[targets])
         names = [t.strip() for t in targets.split(",")] if isinstance(targets, str) else list(targets)
         names = [n for n in names if n]
         known = set(self.module_names()) | {"lm_head"}
@@ -142,27 +132,33 @@ class ModelFacts:
         return names
 
     def targeted_linears(self, targets: list[str]) -> list[Linear]:
-        return [lin for lin in self.linears if lin.name in targets]
+        return [lin for lin in self.linears if lin.name in targets and lin.part != "expert"]
 
     def lora_params(self, rank: int, targets: list[str], dora: bool = False) -> int:
-        per_layer = sum(rank * (lin.in_features + lin.out_features) for lin in self.targeted_linears(targets))
-        if dora:  # one magnitude vector per wrapped module
-            per_layer += sum(lin.out_features for lin in self.targeted_linears(targets))
-        head = 0
+        total = 0
+        for lin in self.targeted_linears(targets):
+            per = rank * (lin.in_features + lin.out_features) + (lin.out_features if dora else 0)
+            total += per * self._n(lin)
         if "lm_head" in targets:
-            head = rank * (self.hidden_size + self.vocab_size) + (self.vocab_size if dora else 0)
-        return self.layers * per_layer + head
+            total += rank * (self.hidden_size + self.vocab_size) + (self.vocab_size if dora else 0)
+        return total
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("linears")
+        d.pop("target_sets")
+        d["notes"] = list(self.notes)
         d["param_count"] = self.param_count
         d["params_b"] = round(self.params_b, 3)
-        d["target_modules_all_linear"] = TARGETS_ALL[self.family]
-        d["target_modules_minimal"] = TARGETS_MINIMAL[self.family]
+        if self.num_experts > 1:
+            d["active_param_count"] = self.active_param_count
+            d["active_params_b"] = round(self.active_param_count / 1e9, 3)
+        d["target_modules_all_linear"] = self.resolve_targets("all-linear")
+        d["target_modules_minimal"] = self.resolve_targets("minimal")
         return d
 
 
+# ---- reading a config ---------------------------------------------------------------------------------
 def _get(cfg: dict[str, Any], *names: str, default: Any = None) -> Any:
     for n in names:
         if n in cfg and cfg[n] is not None:
@@ -170,111 +166,231 @@ def _get(cfg: dict[str, Any], *names: str, default: Any = None) -> Any:
     return default
 
 
+def _ev(expr: str, dims: dict[str, int]) -> int:
+    """Evaluate a families-table expression: a sum of products of dimension names and integers."""
+    total = 0
+    for term in expr.replace(" ", "").split("+"):
+        prod = 1
+        for factor in term.split("*"):
+            prod *= int(factor) if factor.isdigit() else dims[factor]
+        total += prod
+    return total
+
+
+def _text_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Multimodal wrappers (gemma3, llama4, mistral3 …): the language model's config."""
+    text = cfg.get("text_config")
+    if isinstance(text, dict) and _get(cfg, "hidden_size", "n_embd", "d_model") is None:
+        merged = dict(text)
+        merged.setdefault("architectures", cfg.get("architectures"))
+        if "tie_word_embeddings" not in merged and "tie_word_embeddings" in cfg:
+            merged["tie_word_embeddings"] = cfg["tie_word_embeddings"]
+        merged.setdefault("_name_or_path", cfg.get("_name_or_path"))
+        merged["_wrapper"] = cfg.get("model_type")
+        return merged
+    return cfg
+
+
+def refusal(cfg: dict[str, Any]) -> str | None:
+    """One line when the config is not a causal LM (encoder-only or encoder-decoder), else None."""
+    mt = str(cfg.get("model_type", "")).lower()
+    archs = [str(a) for a in cfg.get("architectures") or []]
+    name = mt or (archs[0] if archs else "this model")
+    causal = any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs)
+    if mt in ENCODER_DECODER or (cfg.get("is_encoder_decoder") and not causal):
+        kind = "an encoder-decoder"
+    elif mt in ENCODER_ONLY or (archs and not causal and any(
+            a.endswith(("ForMaskedLM", "ForSequenceClassification", "ForTokenClassification")) for a in archs)):
+        kind = "an encoder"
+    else:
+        return None
+    return f"not supported: ftwizard trains causal LMs (decoder-only); {name} is {kind} model"
+
+
+def dims_from_config(cfg: dict[str, Any], model_type: str = "") -> dict[str, int]:
+    """The dimensions the families table's expressions use, read from standard config field names."""
+    h = int(_get(cfg, "hidden_size", "n_embd", "d_model", "n_embed", "dim"))
+    heads = int(_get(cfg, "num_attention_heads", "n_head", "n_heads", "num_heads"))
+    hd = int(_get(cfg, "head_dim", default=0) or h // heads)
+    kvh = int(_get(cfg, "num_key_value_heads", "num_kv_heads", "multi_query_group_num", default=heads))
+    if model_type == "falcon":
+        kvh = int(_get(cfg, "num_kv_heads", default=heads)) if cfg.get("new_decoder_architecture") else (
+            1 if cfg.get("multi_query", True) else heads)
+    elif model_type == "gpt_bigcode":
+        kvh = 1 if cfg.get("multi_query", True) else heads
+    inter = _get(cfg, "intermediate_size", "n_inner", "ffn_dim", "ffn_hidden_size", "d_ff")
+    if inter is None:
+        inter = int(cfg.get("expansion_ratio", 4) * h)
+    inter = int(inter)
+    if model_type == "qwen":  # Qwen (v1): intermediate_size counts w1 and w2 together
+        inter //= 2
+    experts = int(_get(cfg, "num_local_experts", "num_experts", "n_routed_experts", default=1) or 1)
+    ei = int(_get(cfg, "moe_intermediate_size", default=inter))
+    shared = int(_get(cfg, "n_shared_experts", "num_shared_experts", default=1) or 1)
+    si = int(_get(cfg, "shared_expert_intermediate_size", default=ei * shared))
+    pos = int(_get(cfg, "max_position_embeddings", "n_positions", "max_seq_len", "seq_length", default=0) or 0)
+    if model_type == "opt":
+        pos += 2  # OPT's learned positions carry an offset of 2
+    nope = int(_get(cfg, "qk_nope_head_dim", default=0) or 0)
+    rope = int(_get(cfg, "qk_rope_head_dim", default=0) or 0)
+    return {
+        "h": h, "nh": heads, "hd": hd, "q": heads * hd, "kv": kvh * hd, "kvh": kvh, "i": inter,
+        "V": int(_get(cfg, "vocab_size", "padded_vocab_size")), "P": pos, "E": experts, "ei": ei, "si": si,
+        "i_mlp": int(_get(cfg, "intermediate_size_mlp", default=inter)),
+        "qr": int(_get(cfg, "q_lora_rank", default=0) or 0), "kvr": int(_get(cfg, "kv_lora_rank", default=0) or 0),
+        "nope": nope, "rope": rope, "qkd": nope + rope, "vd": int(_get(cfg, "v_head_dim", default=0) or 0),
+    }
+
+
+def _moe_layer_count(cfg: dict[str, Any], layers: int) -> int:
+    """How many blocks carry experts (the rest have a dense MLP)."""
+    if isinstance(cfg.get("moe_layers"), list):
+        return len(cfg["moe_layers"])
+    if cfg.get("first_k_dense_replace") is not None:
+        k = int(cfg["first_k_dense_replace"])
+        freq = int(cfg.get("moe_layer_freq") or 1)
+        return sum(1 for i in range(layers) if i >= k and i % freq == 0)
+    if cfg.get("interleave_moe_layer_step"):
+        step = int(cfg["interleave_moe_layer_step"])
+        return len(range(step - 1, layers, step))
+    only = set(cfg.get("mlp_only_layers") or [])
+    step = int(cfg.get("decoder_sparse_step") or 1)
+    return sum(1 for i in range(layers) if i not in only and (i + 1) % step == 0)
+
+
+def _bias(spec: bool | str, cfg: dict[str, Any]) -> bool:
+    return spec if isinstance(spec, bool) else bool(cfg.get(spec, False))
+
+
+def _generic_family(cfg: dict[str, Any], arch: str, experts: int) -> Family:
+    cls = arch.replace("ForCausalLM", "DecoderLayer") if arch.endswith("ForCausalLM") else None
+    if experts > 1:
+        shared = fam_table._gated(False, "si") if _get(cfg, "n_shared_experts", "shared_expert_intermediate_size") else ()
+        return Family(Layout(LLAMA.attn, ()), cls or "", moe=MoE(shared=shared))
+    return Family(LLAMA, cls or "")
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ModelFactsError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from exc
+    except OSError as exc:
+        raise ModelFactsError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if not isinstance(cfg, dict):
+        raise ModelFactsError(f"{path} is not a JSON object — is it a model's config.json?")
+    return cfg
+
+
 def facts_from_config(cfg: dict[str, Any], name: str = "", source: str = "") -> ModelFacts:
-    """Build ModelFacts from a Hugging Face `config.json` dictionary."""
-    if "text_config" in cfg and "hidden_size" not in cfg:  # multimodal wrappers: use the language model
-        cfg = {**cfg["text_config"], "architectures": cfg.get("architectures")}
-    model_type = str(cfg.get("model_type", "")).lower()
-    family = _FAMILY.get(model_type)
-    if family is None:
-        raise ModelFactsError(
-            f"architecture '{model_type or '?'}' is not known to ftwizard yet "
-            f"(known: {', '.join(sorted(_FAMILY))})"
-        )
-    arch = (cfg.get("architectures") or [model_type])[0]
-    h = int(_get(cfg, "hidden_size", "n_embd", "d_model"))
-    layers = int(_get(cfg, "num_hidden_layers", "n_layer", "num_layers"))
-    heads = int(_get(cfg, "num_attention_heads", "n_head"))
-    vocab = int(_get(cfg, "vocab_size", "padded_vocab_size"))
-    head_dim = int(_get(cfg, "head_dim", default=h // heads))
-    kv = int(_get(cfg, "num_key_value_heads", "num_kv_heads", default=heads))
-    tied = bool(cfg.get("tie_word_embeddings", family in ("gpt2",)))
-    max_pos = _get(cfg, "max_position_embeddings", "n_positions", "seq_length")
-    inter = _get(cfg, "intermediate_size", "n_inner", "ffn_hidden_size")
-    extra = 0
-    parallel = False
-    upcast = True
-    q_out = heads * head_dim
-    kv_out = kv * head_dim
-    L = Linear
-    experts = int(_get(cfg, "num_local_experts", "num_experts", default=1) or 1)
-    topk = int(_get(cfg, "num_experts_per_tok", default=1) or 1)
+    """Build ModelFacts from a Hugging Face `config.json` dictionary (pure, fast, no subprocess)."""
+    where = source.split(": ", 1)[-1] if source else "config.json"
+    no = refusal(cfg)
+    if no:
+        raise ModelFactsError(no)
+    cfg = _text_config(cfg)
+    no = refusal(cfg)
+    if no:
+        raise ModelFactsError(no)
+    archs = cfg.get("architectures") or []
+    model_type = str(cfg.get("model_type") or "").lower()
+    arch = str(archs[0] if archs else model_type or "?")
+    if _get(cfg, "hidden_size", "n_embd", "d_model", "n_embed", "dim") is None:
+        raise ModelFactsError(f"{where}: no hidden size (hidden_size, n_embd or d_model) — is it a model's config.json?")
+    for what, keys in (("number of layers", ("num_hidden_layers", "n_layer", "num_layers", "n_layers")),
+                       ("number of attention heads", ("num_attention_heads", "n_head", "n_heads", "num_heads")),
+                       ("vocabulary size", ("vocab_size", "padded_vocab_size"))):
+        if _get(cfg, *keys) is None:
+            raise ModelFactsError(f"{where}: no {what} ({' or '.join(keys[:2])}) — is it a model's config.json?")
+    dims = dims_from_config(cfg, model_type)
+    layers = int(_get(cfg, "num_hidden_layers", "n_layer", "num_layers", "n_layers"))
+    experts, topk = dims["E"], int(_get(cfg, "num_experts_per_tok", "experts_per_token", "moe_topk", default=1) or 1)
+    notes: list[str] = []
+    fam = fam_table.family(model_type)
+    family_name = model_type
+    if fam is not None and fam.moe is None and experts > 1:
+        fam = None  # an MoE variant of a dense family: count it generically
+    if fam is None:
+        fam = _generic_family(cfg, arch, experts)
+        family_name = "generic"
+        notes.append(f"'{model_type or arch}' is not in ftwizard's family table: estimated from the standard config "
+                     "fields as a Llama-style block (q/k/v/o + gated MLP)")
+    if model_type == "deepseek_v3" or model_type == "deepseek_v2":
+        if not dims["qr"]:
+            fam = replace(fam, layout=fam_table.MLA_NO_QLORA)
+    lay = fam.layout
+    tied = bool(cfg.get("tie_word_embeddings", fam.tied))
 
-    if family == "llama":
-        inter = int(inter)
-        bias = bool(cfg.get("attention_bias", model_type == "qwen2"))
-        linears = [
-            L("q_proj", h, q_out, bias), L("k_proj", h, kv_out, bias), L("v_proj", h, kv_out, bias),
-            L("o_proj", q_out, h, bool(cfg.get("attention_bias", False)) and model_type != "qwen2"),
-        ]
-        mlp = [L("gate_proj", h, inter, part="mlp"), L("up_proj", h, inter, part="mlp"),
-               L("down_proj", inter, h, part="mlp")]
-        linears += mlp * experts
-        norms = 2 * h + (2 * h if model_type in ("gemma2", "gemma3_text") else 0)
-        norms += 2 * head_dim if model_type in ("qwen3", "gemma3_text") else 0
-        if experts > 1:
-            extra += layers * h * experts  # router
-        extra += h  # final norm
-        gated = True
-    elif family == "phi3":
-        inter = int(inter)
-        linears = [L("qkv_proj", h, q_out + 2 * kv_out), L("o_proj", q_out, h),
-                   L("gate_up_proj", h, 2 * inter, part="mlp"), L("down_proj", inter, h, part="mlp")]
-        norms, extra, gated = 2 * h, h, True
-    elif family == "phi":
-        inter = int(inter)
-        linears = [L("q_proj", h, q_out, True), L("k_proj", h, kv_out, True), L("v_proj", h, kv_out, True),
-                   L("dense", q_out, h, True), L("fc1", h, inter, True, "mlp"), L("fc2", inter, h, True, "mlp")]
-        norms, extra, gated = 2 * h, 2 * h + vocab, False  # one LayerNorm per block; final LN; lm_head bias
-        parallel = True
-    elif family == "gpt_neox":
-        inter = int(inter or 4 * h)
-        linears = [L("query_key_value", h, 3 * h, True), L("dense", h, h, True),
-                   L("dense_h_to_4h", h, inter, True, "mlp"), L("dense_4h_to_h", inter, h, True, "mlp")]
-        norms, extra, gated = 4 * h, 2 * h, False
-        tied = bool(cfg.get("tie_word_embeddings", False))
-    elif family == "falcon":
-        inter = int(inter or 4 * h)
-        if cfg.get("multi_query", False) and not cfg.get("new_decoder_architecture", False):
-            kv = 1
-        elif cfg.get("new_decoder_architecture", False):
-            kv = int(_get(cfg, "num_kv_heads", default=heads))
-        kv_out = kv * head_dim
-        linears = [L("query_key_value", h, q_out + 2 * kv_out, bool(cfg.get("bias", False))),
-                   L("dense", q_out, h, bool(cfg.get("bias", False))),
-                   L("dense_h_to_4h", h, inter, bool(cfg.get("bias", False)), "mlp"),
-                   L("dense_4h_to_h", inter, h, bool(cfg.get("bias", False)), "mlp")]
-        two_ln = cfg.get("new_decoder_architecture", False) or not cfg.get("parallel_attn", True)
-        norms, extra, gated = (4 * h if two_ln else 2 * h), 2 * h, False
-        parallel = not two_ln
-        tied = bool(cfg.get("tie_word_embeddings", True))
-    elif family == "gpt2":
-        inter = int(inter or 4 * h)
-        linears = [L("c_attn", h, 3 * h, True), L("c_proj", h, h, True),
-                   L("c_fc", h, inter, True, "mlp"), L("c_proj", inter, h, True, "mlp")]
-        norms, gated = 4 * h, False
-        extra = int(max_pos or 1024) * h + 2 * h
-        tied = bool(cfg.get("tie_word_embeddings", True))
-    else:  # qwen1 (QWenLMHeadModel): intermediate_size is w1+w2 together
-        half = int(inter) // 2
-        inter = half
-        linears = [L("c_attn", h, 3 * h, True), L("c_proj", h, h),
-                   L("w1", h, half, part="mlp"), L("w2", h, half, part="mlp"), L("c_proj", half, h, part="mlp")]
-        norms, extra, gated = 2 * h, h, True
-        tied = False
-        upcast = False  # Qwen (v1) remote code computes the loss on 16-bit logits
+    linears = [Linear(s.name, _ev(s.inp, dims), _ev(s.out, dims), _bias(s.bias, cfg), s.part) for s in lay.attn]
+    extra = _ev(lay.final, dims)
+    inter = dims["i"]
+    gated = lay.gated
+    if fam.moe is not None and experts > 1:
+        moe = fam.moe
+        n_moe = _moe_layer_count(cfg, layers)
+        n_dense = layers - n_moe
+        h, ei = dims["h"], dims["ei"]
+        linears += [Linear("experts.gate_up_proj", h, 2 * ei, moe.expert_bias, "expert", experts, n_moe),
+                    Linear("experts.down_proj", ei, h, moe.expert_bias, "expert", experts, n_moe)]
+        linears += [Linear(s.name, _ev(s.inp, dims), _ev(s.out, dims), _bias(s.bias, cfg), s.part, 1, n_moe)
+                    for s in moe.shared]
+        if n_dense:
+            dense = lay.mlp or fam_table._gated(False, moe.dense_mlp_inter)
+            linears += [Linear(s.name, _ev(s.inp, dims), _ev(s.out, dims), _bias(s.bias, cfg), s.part, 1, n_dense)
+                        for s in dense]
+        extra += n_moe * _ev(moe.router, dims)
+        inter, gated = ei, True
+    else:
+        experts = topk = 1
+        linears += [Linear(s.name, _ev(s.inp, dims), _ev(s.out, dims), _bias(s.bias, cfg), s.part) for s in lay.mlp]
+    notes.extend(fam.notes)
 
+    all_linear = [n for n in dict.fromkeys(lin.name for lin in linears) if
+                  all(x.part not in ("expert", "router") for x in linears if x.name == n)]
+    target_sets = {
+        "all-linear": tuple(all_linear),
+        "attention": tuple(dict.fromkeys(lin.name for lin in linears if lin.part == "attn")),
+        "minimal": tuple(n for n in lay.minimal if n in all_linear) or tuple(all_linear[:1]),
+    }
+    max_pos = _get(cfg, "max_position_embeddings", "n_positions", "max_seq_len", "seq_length")
     return ModelFacts(
         name=name or str(cfg.get("_name_or_path") or arch),
-        model_type=model_type, family=family, architecture=arch, layers=layers, hidden_size=h,
-        intermediate_size=int(inter), heads=heads, kv_heads=kv, head_dim=head_dim, vocab_size=vocab,
+        model_type=model_type, family=family_name, architecture=arch, layers=layers, hidden_size=dims["h"],
+        intermediate_size=inter, heads=dims["nh"], kv_heads=dims["kvh"], head_dim=dims["hd"], vocab_size=dims["V"],
         tied_embeddings=tied, max_positions=int(max_pos) if max_pos else None, gated_mlp=gated,
-        norm_params_per_layer=norms, extra_params=extra, source=source,
-        parallel_block=parallel, upcasts_logits=upcast,
+        norm_params_per_layer=_ev(lay.norms, dims), extra_params=extra, source=source,
+        parallel_block=lay.parallel, upcasts_logits=fam.upcasts_logits,
         num_experts=experts, experts_per_token=topk, linears=tuple(linears),
+        layer_class=fam.layer_class or None, notes=tuple(notes), target_sets=target_sets,
     )
 
 
+def with_exact_count(facts: ModelFacts, meta: dict[str, Any]) -> ModelFacts:
+    """Apply a meta-device count (see `meta.exact_count`): the exact total, and for a family ftwizard does
+    not know, the real linear layers of one decoder block (names, shapes) and the real layer class."""
+    if not meta or "total_params" not in meta:
+        return facts
+    out = facts
+    block = meta.get("block_linears") or []
+    if facts.family == "generic" and block and facts.num_experts <= 1:
+        lins = tuple(Linear(b["name"], int(b["in"]), int(b["out"]), bool(b["bias"]), b["part"]) for b in block)
+        names = list(dict.fromkeys(lin.name for lin in lins if lin.part != "router"))
+        attn = tuple(dict.fromkeys(lin.name for lin in lins if lin.part == "attn"))
+        sets = {"all-linear": tuple(names), "attention": attn or tuple(names),
+                "minimal": tuple(n for n in ("q_proj", "v_proj") if n in names) or (attn or tuple(names))[:1]}
+        out = replace(out, linears=lins, target_sets=sets)
+    if meta.get("tied") is not None:
+        out = replace(out, tied_embeddings=bool(meta["tied"]))
+    out = replace(out, layer_class=meta.get("layer_class") or out.layer_class)
+    diff = int(meta["total_params"]) - out.param_count
+    notes = [n for n in out.notes if "not in ftwizard's family table" not in n]
+    if facts.family == "generic":
+        notes.insert(0, f"'{facts.model_type}' is not in ftwizard's family table: layers and count read from the "
+                        "model built on the meta device")
+    return replace(out, extra_params=out.extra_params + diff, count_source="meta-device", notes=tuple(notes))
+
+
+# ---- finding a model ------------------------------------------------------------------------------------
 def _hf_cache_dirs() -> list[Path]:
     roots = []
     if os.environ.get("HF_HUB_CACHE"):
@@ -284,15 +400,25 @@ def _hf_cache_dirs() -> list[Path]:
     return roots
 
 
-def find_cached_config(hub_id: str) -> Path | None:
-    """Find `config.json` for a Hub id in the local HF cache, without any network access."""
-    folder = "models--" + hub_id.replace("/", "--")
+def find_cached_config(hub_id: str, revision: str | None = None) -> Path | None:
+    """`config.json` of a Hub id in the local HF cache, at the commit `refs/<revision or main>` points to;
+    a cache with one snapshot and no refs (copied caches) uses that snapshot. No network access."""
+    if "/" not in hub_id or hub_id.count("/") > 1:
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
     for root in _hf_cache_dirs():
-        snaps = root / folder / "snapshots"
-        if snaps.is_dir():
-            cands = sorted(snaps.glob("*/config.json"), key=lambda p: p.stat().st_mtime, reverse=True)
-            if cands:
-                return cands[0]
+        try:
+            hit = try_to_load_from_cache(hub_id, "config.json", cache_dir=str(root), revision=revision)
+        except ValueError:  # not a valid repo id
+            return None
+        if isinstance(hit, str):
+            return Path(hit)
+        snaps = root / ("models--" + hub_id.replace("/", "--")) / "snapshots"
+        if revision is None and not (snaps.parent / "refs").is_dir() and snaps.is_dir():
+            found = [p for p in snaps.glob("*/config.json")]
+            if len(found) == 1:
+                return found[0]
     return None
 
 
@@ -308,18 +434,29 @@ def _has_chat_template(model_dir: Path) -> bool:
     return False
 
 
-def load_model_facts(model: str, allow_download: bool = False) -> ModelFacts:
-    """Resolve `model` as a local directory, a preset name, or a Hub id in the local cache."""
-    from dataclasses import replace
+def _facts_from_file(cfg_path: Path, name: str, source: str, exact: bool | None) -> ModelFacts:
+    cfg = _read_config_file(cfg_path)
+    facts = facts_from_config(cfg, name=name, source=source)
+    if exact or (exact is None and facts.family == "generic"):
+        from ftwizard.core.plan.meta import exact_count
 
+        facts = with_exact_count(facts, exact_count(cfg))
+    return replace(facts, has_chat_template=_has_chat_template(cfg_path.parent))
+
+
+def load_model_facts(model: str, allow_download: bool = False, exact: bool | None = None) -> ModelFacts:
+    """Resolve `model` as a local folder (or config.json), a preset name, or a Hub id in the local cache.
+
+    exact: build the model on the meta device (subprocess, cached) for the exact count; None = only for
+    architectures not in the families table."""
     path = Path(model).expanduser()
+    if path.is_file() and path.suffix == ".json":
+        return _facts_from_file(path, path.stem, f"local: {path}", exact)
     if path.is_dir():
         cfg_path = path / "config.json"
         if not cfg_path.exists():
             raise ModelFactsError(f"{path} has no config.json — is it a Hugging Face model folder?")
-        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-        facts = facts_from_config(cfg, name=str(path), source=f"local: {cfg_path}")
-        return replace(facts, has_chat_template=_has_chat_template(path))
+        return _facts_from_file(cfg_path, str(path), f"local: {cfg_path}", exact)
     from ftwizard.core.plan.catalog import find_preset
 
     preset = find_preset(model)
@@ -327,19 +464,19 @@ def load_model_facts(model: str, allow_download: bool = False) -> ModelFacts:
         return preset
     cached = find_cached_config(model)
     if cached is not None:
-        cfg = json.loads(cached.read_text(encoding="utf-8"))
-        facts = facts_from_config(cfg, name=model, source=f"HF cache: {cached}")
-        return replace(facts, has_chat_template=_has_chat_template(cached.parent))
+        return _facts_from_file(cached, model, f"HF cache: {cached}", exact)
     if allow_download:
-        try:
-            from huggingface_hub import hf_hub_download
+        from ftwizard.core.plan.hub import HubError, fetch_config
 
-            cfg_file = Path(hf_hub_download(model, "config.json"))
-        except Exception as exc:  # network, gated repo, typo …
-            raise ModelFactsError(f"could not fetch config.json for '{model}': {exc}") from exc
-        cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
-        return facts_from_config(cfg, name=model, source=f"Hub: {model}")
+        try:
+            cfg_file, status = fetch_config(model)
+        except HubError as exc:
+            raise ModelFactsError(str(exc)) from exc
+        facts = _facts_from_file(cfg_file, model, f"Hub: {model}", exact)
+        return replace(facts, notes=(status.summary(), *facts.notes))
     raise ModelFactsError(
-        f"'{model}' is not a local folder, a preset, or a model in the local Hugging Face cache. "
-        "Pass a folder with config.json, a preset name (see `ftwizard models`), or allow a download."
+        f"'{model}' is not a local folder, a preset, or a model in the local Hugging Face cache "
+        f"(looked in {', '.join(str(r) for r in _hf_cache_dirs())}). Download it first "
+        f"(`hf download {model}`), allow the download (--allow-download), or pass a folder with config.json "
+        "or a preset name (see `ftwizard models`)."
     )

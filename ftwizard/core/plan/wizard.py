@@ -18,7 +18,7 @@ from ftwizard.core.plan.hardware import GPU, KNOWN_GPUS, ProbeResult, gpu_from_n
 from ftwizard.core.plan.memory import SAFETY_MARGIN, Estimate, EstimateInput, estimate, max_micro_batch
 from ftwizard.core.plan.model_facts import ModelFacts
 from ftwizard.core.plan.recommend import Plan, recommend
-from ftwizard.core.run.layout import RunConfig
+from ftwizard.core.run.config import RunConfig
 
 METHODS = ("lora", "qlora", "dora", "full")
 OPTIMIZERS = ("adamw_torch_fused", "adamw_torch", "adamw_bnb_8bit", "paged_adamw_8bit", "adafactor")

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ftwizard.core.run.layout import RunDir
+
 
 @dataclass(frozen=True)
 class Item:
@@ -51,7 +53,7 @@ ACTIONS = tuple(i.action for i in ITEMS if i.action)
 
 
 def state_path(run: str | Path) -> Path:
-    return Path(run) / "checklist.json"
+    return RunDir(run).checklist_path
 
 
 def load_state(run: str | Path) -> dict[str, dict[str, Any]]:

@@ -12,9 +12,8 @@ import sys
 from pathlib import Path
 
 from ftwizard.core.run.diagnosis import killed_process_diagnosis
+from ftwizard.core.run.events import TERMINAL
 from ftwizard.core.run.layout import RunDir
-
-TERMINAL = ("stopped", "done", "failed")
 
 
 def trainer_command(run: str | Path, resume: bool = False, num_gpus: int = 1,
@@ -40,7 +39,7 @@ def prepare_accelerate(run: str | Path, num_gpus: int) -> Path | None:
     cfg_json = Path(cfg.model) / "config.json"
     if cfg_json.exists():
         model_type = json.loads(cfg_json.read_text(encoding="utf-8")).get("model_type")
-    path = rd.path / "accelerate.yaml"
+    path = rd.accelerate_path
     note = write_accelerate_config(path, cfg.engine, cfg.method, num_gpus, cfg.precision, model_type)
     if note:
         rd.append_event({"type": "note", "message": note})

@@ -13,87 +13,64 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ftwizard.core.run.config import RunConfig
+from ftwizard.core.run.events import STATES, parse_line
 
-STATES = ("starting", "running", "stopping", "stopped", "done", "failed")
 
-
-@dataclass
-class RunConfig:
-    model: str = ""  # local folder or Hub id
-    data: str = ""  # dataset path / Hub id, or a split folder (train.jsonl, validation.jsonl, test.jsonl)
-    data_format: str | None = None
-    trainer: str = "sft"  # sft | dpo
-    method: str = "lora"  # full | lora | qlora | dora
-    rank: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
-    target_modules: str | list[str] = "all-linear"
-    max_seq_length: int = 1024
-    micro_batch: int = 4
-    gradient_accumulation: int = 4
-    learning_rate: float = 2e-4
-    epochs: float = 3.0
-    max_steps: int = -1
-    warmup_ratio: float = 0.03
-    lr_scheduler: str = "cosine"
-    weight_decay: float = 0.01
-    gradient_checkpointing: bool = False
-    optimizer: str = "adamw_torch"
-    precision: str = "auto"  # auto | bf16 | fp16 | fp32
-    packing: bool = False
-    assistant_only_loss: bool = True
-    eval_steps: int = 50
-    logging_steps: int = 5
-    save_steps: int = 100
-    save_total_limit: int = 3
-    split: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])
-    seed: int = 42
-    dpo_beta: float = 0.1
-    dpo_loss_type: str = "sigmoid"
-    engine: str = "auto"  # auto | ddp | fsdp | deepspeed
-    num_gpus: int = 1
-    trust_remote_code: bool = False
-    preflight_steps: int = 2
-    estimate_gib: float | None = None
-    # test hooks (never set by the app): inject a fault to exercise the diagnosis path
-    debug_inject_nan_at_step: int | None = None
-    debug_sleep_per_step: float = 0.0
-    debug_disk_full_at_step: int | None = None
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(asdict(self), sort_keys=False)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown config keys: {', '.join(sorted(unknown))}")
-        return cls(**d)
-
-    @classmethod
-    def load(cls, path: str | Path) -> RunConfig:
-        return cls.from_dict(yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {})
+def _at(name: str) -> property:
+    return property(lambda self: self.path / name)
 
 
 class RunDir:
+    """Every path of the run directory, named once. Other modules never spell a file name of the run directory."""
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
 
-    config_path = property(lambda self: self.path / "config.yaml")
-    events_path = property(lambda self: self.path / "events.jsonl")
-    status_path = property(lambda self: self.path / "status.json")
-    stdout_path = property(lambda self: self.path / "stdout.log")
-    checkpoints = property(lambda self: self.path / "checkpoints")
-    adapter = property(lambda self: self.path / "adapter")
-    data_dir = property(lambda self: self.path / "data")
-    memory_path = property(lambda self: self.path / "memory.json")
-    checks_path = property(lambda self: self.path / "checks.json")
+    # in: written before the trainer starts
+    config_path = _at("config.yaml")  # the RunConfig
+    answers_path = _at("answers.yaml")  # the wizard's answers (app launches)
+    accelerate_path = _at("accelerate.yaml")  # several GPUs: generated DDP/FSDP/DeepSpeed config
+    launch_sh = _at("launch.sh")  # the same run without ftwizard
+    # out: written by the trainer
+    events_path = _at("events.jsonl")
+    status_path = _at("status.json")
+    stdout_path = _at("stdout.log")
+    memory_path = _at("memory.json")  # preflight: measured vs predicted memory
+    lock_path = _at("train.lock")  # the running trainer's pid (one trainer per run)
+    checkpoints = _at("checkpoints")
+    bad_checkpoints = _at("checkpoints-bad")  # incomplete checkpoints moved aside, never deleted
+    adapter = _at("adapter")  # the result of an adapter run
+    full_model = _at("model")  # the result of a full fine-tune
+    data_dir = _at("data")  # train/validation/test.jsonl + split.json
+    # after training
+    checks_path = _at("checks.json")
+    checklist_path = _at("checklist.json")
+    merged = _at("merged")
+    card_md = _at("RUN_CARD.md")
+    card_json = _at("run_card.json")
+    modelfile = _at("Modelfile")  # Ollama
+
+    @property
+    def split_manifest(self) -> Path:
+        return self.data_dir / "split.json"
+
+    def split_file(self, split: str) -> Path:
+        return self.data_dir / f"{split}.jsonl"
+
+    def trl_config(self, trainer: str) -> Path:
+        return self.path / f"trl_{trainer}.yaml"
+
+    @property
+    def result(self) -> Path:
+        """The trained weights: the adapter if there is one, else the full model folder."""
+        return self.adapter if self.adapter.exists() else self.full_model
+
+    def has_result(self) -> bool:
+        return self.adapter.exists() or self.full_model.exists()
 
     def create(self, cfg: RunConfig) -> RunDir:
         self.path.mkdir(parents=True, exist_ok=True)
@@ -133,10 +110,9 @@ class RunDir:
         out = []
         if self.events_path.exists():
             for line in self.events_path.read_text(encoding="utf-8").splitlines():
-                try:
-                    out.append(json.loads(line))
-                except ValueError:
-                    continue  # a line being written right now
+                ev = parse_line(line)
+                if ev is not None:  # else: a line being written right now
+                    out.append(ev)
         return out
 
     def last_checkpoint(self) -> Path | None:
@@ -144,32 +120,3 @@ class RunDir:
             return None
         cks = [p for p in self.checkpoints.glob("checkpoint-*") if p.is_dir()]
         return max(cks, key=lambda p: int(p.name.split("-")[-1])) if cks else None
-
-
-class EventTail:
-    """Incremental reader of events.jsonl: each poll reads only the new bytes (never the whole file)."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.offset = 0
-        self._partial = b""
-
-    def poll(self, max_bytes: int = 8 << 20) -> list[dict[str, Any]]:
-        try:
-            with open(self.path, "rb") as fh:
-                fh.seek(self.offset)
-                chunk = fh.read(max_bytes)
-        except FileNotFoundError:
-            return []
-        self.offset += len(chunk)
-        data = self._partial + chunk
-        lines = data.split(b"\n")
-        self._partial = lines.pop()  # incomplete last line (no newline yet)
-        out = []
-        for line in lines:
-            if line.strip():
-                try:
-                    out.append(json.loads(line))
-                except ValueError:
-                    continue
-        return out

@@ -17,6 +17,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Header, Static
 
 from ftwizard.core.run.checklist import ITEMS, load_state, mark
+from ftwizard.core.run.layout import RunDir
 
 
 def samples_text(checks: dict[str, Any]) -> str:
@@ -61,7 +62,7 @@ class ChecklistScreen(Screen[None]):
         if run is None:
             title.update("No run open: pick one in Runs (l) or finish a training run first.")
             return
-        trained = (run / "adapter").exists() or (run / "model").exists()
+        trained = RunDir(run).has_result()
         title.update(f"After training — {run}" + ("" if trained else "  [b $warning](no trained weights yet)[/]"))
         state = load_state(run)
         self._loading = True
@@ -73,7 +74,7 @@ class ChecklistScreen(Screen[None]):
             if item.action:
                 self.query_one(f"#run-{item.id}", Button).disabled = not trained
         self.call_after_refresh(self._loaded)
-        checks_path = run / "checks.json"
+        checks_path = RunDir(run).checks_path
         if checks_path.exists():
             try:
                 self.query_one("#samples", Static).update(samples_text(json.loads(checks_path.read_text("utf-8"))))

@@ -1,0 +1,148 @@
+"""Shared by the commands: consoles, JSON output, model facts and GPU lookups, following a run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+console = Console()
+err_console = Console(stderr=True, soft_wrap=True)
+
+
+class CliError(Exception):
+    """A known failure: printed as one line (`error: …`) plus an optional hint, exit code 2."""
+
+    def __init__(self, message: str, hint: str | None = None, code: int = 2) -> None:
+        super().__init__(message)
+        self.hint, self.code = hint, code
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", "-m", required=True, help="local folder with config.json, preset name, or cached Hub id")
+    p.add_argument("--allow-download", action="store_true", help="fetch config.json from the Hub if not cached")
+
+
+def load_facts(model: str, allow_download: bool = False):  # noqa: ANN201
+    from ftwizard.core.plan.model_facts import ModelFactsError, load_model_facts
+
+    try:
+        return load_model_facts(model, allow_download=allow_download)
+    except ModelFactsError as exc:
+        raise CliError(str(exc)) from None
+
+
+def gpu_gib(args: argparse.Namespace) -> tuple[str | None, float | None, int]:
+    from ftwizard.core.plan.hardware import default_probe, gpu_from_name
+
+    if getattr(args, "gpu", None):
+        g = gpu_from_name(args.gpu)
+        return g.name, g.total_gib, args.gpus or 1
+    if getattr(args, "gpu_gib", None):
+        return f"{args.gpu_gib} GiB GPU", float(args.gpu_gib), args.gpus or 1
+    res = default_probe(getattr(args, "fake", None)).probe()
+    if res.gpus:
+        return res.gpus[0].name, res.min_total_gib, args.gpus or res.count
+    return None, None, args.gpus or 1
+
+
+def follow(run: Path, proc: Any = None, quiet: bool = False) -> dict:
+    """Print events as they arrive (with a live progress bar on a terminal) until the run ends.
+    Ctrl-C detaches: training continues."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from ftwizard.core.run.events import TERMINAL, EventTail
+    from ftwizard.core.run.launcher import current_status
+    from ftwizard.core.run.layout import RunDir
+
+    tail = EventTail(RunDir(run).events_path)
+    live = console.is_terminal and not quiet
+    progress = Progress(TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True, disable=not live)
+    task = progress.add_task("train", total=None, info="")
+
+    def show(events: list[dict]) -> None:
+        for ev in events:
+            if not quiet:
+                print_event(ev, progress.console)
+            if ev.get("max_steps"):
+                progress.update(task, total=ev["max_steps"])
+            if isinstance(ev.get("step"), int) and ev.get("type") in ("log", "eval", "checkpoint"):
+                info = f"loss {ev['loss']:.4f}" if isinstance(ev.get("loss"), int | float) else ""
+                progress.update(task, completed=ev["step"], info=info)
+
+    try:
+        with progress:
+            while True:
+                show(tail.poll())
+                st = current_status(run, proc)
+                if st.get("state") in TERMINAL and (proc is None or proc.poll() is not None):
+                    show(tail.poll())
+                    return st
+                time.sleep(0.3)
+    except KeyboardInterrupt:
+        console.print(f"\nDetached. Training continues; reattach with: ftwizard monitor {run}")
+        raise SystemExit(0) from None
+
+
+def print_event(ev: dict, out: Any = None) -> None:
+    out = out or console
+    t = ev.get("type")
+    if t == "log" and "loss" in ev:
+        ms = ev.get("max_steps") or 0
+        tps = f"  {ev['tokens_per_s']:.0f} tok/s" if ev.get("tokens_per_s") else ""
+        out.print(f"step {ev['step']}/{ms}  loss {ev['loss']:.4f}  lr {ev.get('learning_rate', 0):.2e}{tps}")
+    elif t == "eval":
+        out.print(f"[cyan]eval[/] step {ev['step']}  eval_loss {ev['eval_loss']:.4f}")
+    elif t == "warning":
+        out.print(f"[yellow]warning:[/] {ev['message']} → {ev['fix']}")
+    elif t == "failed":
+        out.print(f"[red]failed:[/] {ev['message']} → {ev['fix']}")
+    elif t == "preflight":
+        out.print(f"preflight on the longest batch ({ev['longest_tokens']} tokens): ok"
+                      + (f", peak {ev['measured_peak_allocated_gib']} GiB" if ev.get("measured_peak_allocated_gib") else ""))
+    elif t == "note":
+        out.print(f"[dim]note:[/] {ev.get('message')}")
+    elif t in ("checkpoint", "done", "resume", "train_begin"):
+        out.print(f"[dim]{t}: {json.dumps({k: v for k, v in ev.items() if k not in ('type', 'time')})[:150]}[/]")
+
+
+def report_end(st: dict, run: Path) -> int:
+    state = st.get("state")
+    if state == "done":
+        console.print(f"[green]done.[/] Output in {run}")
+        return 0
+    if state == "stopped":
+        console.print(f"[yellow]stopped[/] with a checkpoint. Resume: ftwizard train --resume {run}")
+        return 0
+    d = st.get("diagnosis") or {}
+    console.print(f"[red]failed:[/] {d.get('summary')}\n[b]Try:[/] {d.get('fix')}\nLog: {run / 'stdout.log'}")
+    return 1
+
+
+def known_error(exc: BaseException) -> tuple[str, str]:
+    """One line and a hint for an exception no command caught."""
+    from ftwizard.core.plan.model_facts import ModelFactsError
+
+    if isinstance(exc, ModelFactsError):
+        return str(exc), "check the model path, preset name (ftwizard models) or Hub id"
+    if isinstance(exc, PermissionError):
+        return f"permission denied: {exc.filename or exc}", "check the file's permissions"
+    if isinstance(exc, FileNotFoundError):
+        return f"no such file or folder: {exc.filename or exc}", "check the path"
+    if isinstance(exc, OSError) and exc.errno == 28:
+        return "the disk is full", "free some space (checkpoints and logs already written are kept)"
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc}: {exc.filename or ''}".strip(": "), "check the path and the disk"
+    if isinstance(exc, ValueError):
+        return str(exc), "run the command with --help for the allowed values"
+    return f"{type(exc).__name__}: {exc}", "run again with --debug for the traceback, and report it"

@@ -1,0 +1,83 @@
+"""`ftwizard estimate`: peak GPU memory in parts, the largest micro-batch that fits, and what to change."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from typing import Any
+
+from rich.table import Table
+
+from ftwizard.cli._common import CliError, add_model_args, console, gpu_gib, load_facts, print_json
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("estimate", help="estimate peak GPU memory for a fine-tuning setup")
+    add_model_args(p)
+    p.add_argument("--method", choices=["full", "lora", "qlora", "dora"], default="lora")
+    p.add_argument("--rank", "-r", type=int, default=16)
+    p.add_argument("--targets", default="all-linear", help="minimal | all-linear | attention | q_proj,v_proj,…")
+    p.add_argument("--batch", "-b", type=int, default=1, help="micro-batch per GPU")
+    p.add_argument("--seq", "-s", type=int, default=2048, help="sequence length (tokens)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--grad-ckpt", dest="grad_ckpt", action="store_true", default=True)
+    g.add_argument("--no-grad-ckpt", dest="grad_ckpt", action="store_false")
+    p.add_argument("--optim", help="HF Trainer optim name (default adamw_torch; paged_adamw_8bit for qlora)")
+    p.add_argument("--precision", choices=["bf16", "fp16", "fp32", "bf16-mixed", "fp16-mixed"], default="bf16")
+    p.add_argument("--attention", choices=["sdpa", "flash", "eager"], default="sdpa")
+    p.add_argument("--gpus", type=int, default=None, help="number of GPUs")
+    p.add_argument("--engine", choices=["auto", "ddp", "fsdp", "zero2", "zero3"], default="auto")
+    p.add_argument("--liger", action="store_true", help="fused linear+cross-entropy loss (use_liger_kernel)")
+    p.add_argument("--gpu", help="plan for this GPU (e.g. 4090, A100-80, H100) instead of the local one")
+    p.add_argument("--gpu-gib", type=float, help="plan for a GPU with this much memory")
+    p.add_argument("--fake", help="fake GPU description file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_estimate)
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    from ftwizard.core.plan.memory import EstimateInput, estimate, fit_advice, max_micro_batch
+    from ftwizard.core.plan.model_facts import ModelFactsError
+
+    facts = load_facts(args.model, args.allow_download)
+    try:
+        targets = tuple(facts.resolve_targets(args.targets)) if args.method != "full" else ()
+    except ModelFactsError as exc:
+        raise CliError(str(exc)) from None
+    optim = args.optim or ("paged_adamw_8bit" if args.method == "qlora" else "adamw_torch")
+    inp = EstimateInput(method=args.method, rank=args.rank, targets=targets, batch=args.batch, seq=args.seq,
+                        grad_ckpt=args.grad_ckpt, optim=optim, precision=args.precision,
+                        attention=args.attention, gpus=args.gpus or 1, engine=args.engine,
+                        loss="fused" if args.liger else "full")
+    est = estimate(facts, inp)
+    gpu_name, card_gib, _ = gpu_gib(args)
+    out = est.to_dict()
+    if card_gib:
+        adv = fit_advice(facts, inp, card_gib)
+        out["gpu"] = {"name": gpu_name, "total_gib": round(card_gib, 2)}
+        out["fits"] = adv.fits
+        out["max_micro_batch"] = max_micro_batch(facts, replace(inp, batch=1), card_gib)
+        out["if_it_does_not_fit"] = [{"change": c, "peak_gib": round(p, 2)} for c, p in adv.steps]
+    if args.json:
+        print_json(out)
+        return 0
+    t = Table(title=f"{facts.name}: {args.method}, batch {args.batch} × {args.seq} tokens"
+                    f"{', gradient checkpointing' if args.grad_ckpt else ''}")
+    t.add_column("part")
+    t.add_column("GiB", justify="right")
+    for k, v in out["parts_gib"].items():
+        t.add_row(k, f"{v:.2f}")
+    t.add_row("[b]peak (per GPU)[/]", f"[b]{out['peak_gib']:.2f}[/]")
+    console.print(t)
+    console.print(f"{est.params / 1e9:.2f}B parameters, {est.trainable_params:,} trainable "
+                  f"({out['trainable_pct']}%). Predicts nvidia-smi's peak; "
+                  f"torch max_memory_allocated ≈ {out['peak_allocated_gib']:.2f} GiB.")
+    for n in est.notes:
+        console.print(f"[dim]note: {n}[/]")
+    if card_gib:
+        verdict = "[green]fits[/]" if out["fits"] else "[red]does not fit[/]"
+        console.print(f"{gpu_name} ({card_gib:.1f} GiB): {verdict}; largest micro-batch that fits: "
+                      f"{out['max_micro_batch']}")
+        for step in out["if_it_does_not_fit"]:
+            console.print(f"  → {step['change']}: {step['peak_gib']:.1f} GiB")
+    return 0

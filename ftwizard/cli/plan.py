@@ -1,0 +1,51 @@
+"""`ftwizard plan`: the recommended plan for a model and GPU, each setting with its reason."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rich.table import Table
+
+from ftwizard.cli._common import add_model_args, console, load_facts, print_json
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("plan", help="recommend a full training plan for a model and GPU")
+    add_model_args(p)
+    p.add_argument("--task", choices=["format", "domain", "complex", "knowledge"], default="domain")
+    p.add_argument("--rows", type=int, default=1000, help="training examples")
+    p.add_argument("--seq", type=int, help="longest examples in tokens (p99)")
+    p.add_argument("--method", choices=["full", "lora", "qlora", "dora"])
+    p.add_argument("--gpu", help="plan for this GPU instead of the local one")
+    p.add_argument("--gpus", type=int)
+    p.add_argument("--fake", help="fake GPU description file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_plan)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from ftwizard.core.plan.hardware import FakeProbe, default_probe
+    from ftwizard.core.plan.recommend import recommend
+
+    facts = load_facts(args.model, args.allow_download)
+    probe = FakeProbe.of(args.gpu, args.gpus or 1).probe() if args.gpu else default_probe(args.fake).probe()
+    plan = recommend(facts, probe, task_kind=args.task, rows=args.rows, seq_len=args.seq, method=args.method)
+    if args.json:
+        print_json(plan.to_dict())
+        return 0
+    t = Table(title=f"Plan for {facts.name} on {plan.gpus}× {plan.gpu_name or 'no GPU'}")
+    t.add_column("setting")
+    t.add_column("value")
+    t.add_column("why")
+    for k, c in plan.choices.items():
+        v = ", ".join(c.value) if isinstance(c.value, list) else str(c.value)
+        t.add_row(k, v, c.reason)
+    console.print(t)
+    e = plan.estimate
+    console.print(f"Predicted peak: [b]{e.peak_gib:.1f} GiB[/]" +
+                  (f" of {plan.gpu_gib:.1f} GiB" if plan.gpu_gib else "") +
+                  "  (" + ", ".join(f"{k} {v / 2**30:.1f}" for k, v in e.parts_bytes.items()) + ")")
+    for w in plan.warnings:
+        console.print(f"[yellow]warning:[/] {w}")
+    return 0

@@ -1,0 +1,289 @@
+"""The typed run config: everything the trainer needs, saved as `<run>/config.yaml`.
+
+Like TRL's `*Config` dataclasses and LitGPT's `TrainArgs`: every field has a type, a help text, and the checks
+run when the config is built (`__post_init__`), so a bad value stops *before* anything is loaded, with one line
+that names the field, the value and what is allowed. Numbers that YAML 1.1 reads as strings (`2e-4`) are coerced
+by the field's type. `ftwizard train --check CONFIG` runs exactly these checks.
+"""
+
+from __future__ import annotations
+
+import math
+import types
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+from ftwizard.core.run.trainers import TRAINERS
+
+Method = Literal["full", "lora", "qlora", "dora"]
+Precision = Literal["auto", "bf16", "fp16", "fp32"]
+Engine = Literal["auto", "ddp", "fsdp", "deepspeed", "zero2", "zero3"]
+TargetPreset = Literal["all-linear", "minimal", "attention"]
+
+METHODS: tuple[str, ...] = get_args(Method)
+ADAPTER_METHODS: tuple[str, ...] = tuple(m for m in METHODS if m != "full")
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+ENGINES: tuple[str, ...] = get_args(Engine)
+TARGET_PRESETS: tuple[str, ...] = get_args(TargetPreset)
+# transformers' `OptimizerNames` and `SchedulerType` values (copied: the core imports no transformers)
+OPTIMIZERS = (
+    "adamw_torch", "adamw_torch_fused", "adafactor", "adamw_anyprecision", "adamw_torch_4bit", "adamw_torch_8bit",
+    "ademamix", "sgd", "adagrad", "adamw_bnb_8bit", "adamw_8bit", "ademamix_8bit", "lion_8bit", "lion_32bit",
+    "paged_adamw_32bit", "paged_adamw_8bit", "paged_ademamix_32bit", "paged_ademamix_8bit", "paged_lion_32bit",
+    "paged_lion_8bit", "rmsprop", "rmsprop_bnb", "rmsprop_bnb_8bit", "rmsprop_bnb_32bit", "galore_adamw",
+    "galore_adamw_8bit", "galore_adafactor", "lomo", "adalomo", "grokadamw", "schedule_free_radam",
+    "schedule_free_adamw", "schedule_free_sgd", "apollo_adamw", "stable_adamw",
+)
+SCHEDULERS = (
+    "linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup", "inverse_sqrt",
+    "reduce_lr_on_plateau", "cosine_with_min_lr", "cosine_warmup_with_min_lr", "warmup_stable_decay",
+)
+
+
+class ConfigError(ValueError):
+    """A config value that cannot run. `str()` is the one line to show."""
+
+    def __init__(self, name: str, value: Any, allowed: str) -> None:
+        self.field, self.value, self.allowed = name, value, allowed
+        super().__init__(f"{name}: {value!r} is not allowed — {allowed}")
+
+
+def _help(text: str, default: Any = MISSING, factory: Any = MISSING) -> Any:
+    if factory is not MISSING:
+        return field(default_factory=factory, metadata={"help": text})
+    return field(default=default, metadata={"help": text})
+
+
+@dataclass
+class RunConfig:
+    """One training run. Field order = the order in config.yaml."""
+
+    model: str = _help("Local folder with config.json, or a Hub id (cached, or downloaded when allowed).", "")
+    data: str = _help("Dataset file/folder, a Hub dataset id, or a split folder with train/validation/test.jsonl.", "")
+    data_format: str | None = _help("Dataset family (detected when empty): alpaca, sharegpt, openai, preference, …", None)
+    trainer: str = _help("Training objective: " + ", ".join(TRAINERS) + ".", "sft")
+    method: Method = _help("full (all weights), lora, qlora (4-bit base + LoRA) or dora.", "lora")
+    rank: int = _help("LoRA rank r (1–1024): 8 simple tasks, 16–32 domain, 64+ complex.", 16)
+    alpha: int = _help("LoRA alpha (scaling = alpha / rank); usually 2 × rank.", 32)
+    dropout: float = _help("LoRA dropout in [0, 1).", 0.05)
+    target_modules: str | list[str] = _help("LoRA targets: all-linear, minimal, attention, or module names.", "all-linear")
+    max_seq_length: int = _help("Longest sequence in tokens (longer rows are truncated).", 1024)
+    micro_batch: int = _help("Examples per GPU per forward pass.", 4)
+    gradient_accumulation: int = _help("Micro-batches per optimizer step (effective batch = micro × accum × GPUs).", 4)
+    learning_rate: float = _help("Peak learning rate (SFT LoRA ~2e-4, full ~2e-5, DPO/KTO ~5e-6).", 2e-4)
+    epochs: float = _help("Passes over the training split (> 0).", 3.0)
+    max_steps: int = _help("Stop after this many optimizer steps (-1: use epochs).", -1)
+    warmup_ratio: float = _help("Fraction of steps with a rising learning rate, in [0, 1).", 0.03)
+    lr_scheduler: str = _help("Learning-rate schedule (transformers SchedulerType).", "cosine")
+    weight_decay: float = _help("AdamW weight decay (≥ 0).", 0.01)
+    gradient_checkpointing: bool = _help("Recompute activations in backward: less memory, ~30% slower.", False)
+    optimizer: str = _help("transformers optimizer name (adamw_torch, paged_adamw_8bit, …).", "adamw_torch")
+    precision: Precision = _help("auto (bf16 if the GPU has it, else fp16; fp32 on the CPU), bf16, fp16, fp32.", "auto")
+    packing: bool = _help("Pack several short rows into one sequence (faster on short rows).", False)
+    assistant_only_loss: bool = _help("Compute the loss on the answers only (the prompt is masked).", True)
+    eval_steps: int = _help("Evaluate on the validation split every N steps.", 50)
+    logging_steps: int = _help("Log loss/LR every N steps.", 5)
+    save_steps: int = _help("Save a checkpoint every N steps.", 100)
+    save_total_limit: int = _help("Keep at most N checkpoints (oldest deleted).", 3)
+    split: list[float] = _help("train/validation/test fractions, summing to 1.", factory=lambda: [0.8, 0.1, 0.1])
+    seed: int = _help("Random seed (split, init, data order).", 42)
+    dpo_beta: float = _help("DPO/KTO/ORPO beta: how far the policy may move from the reference (> 0).", 0.1)
+    dpo_loss_type: str = _help("DPO loss type (sigmoid, ipo, hinge, …).", "sigmoid")
+    engine: Engine = _help("Several GPUs: auto, ddp, fsdp, deepspeed (zero2/zero3).", "auto")
+    num_gpus: int = _help("GPUs to use (1–64).", 1)
+    trust_remote_code: bool = _help("Run the model repository's own Python code. Only for authors you trust.", False)
+    preflight_steps: int = _help("Steps on the longest batch before training, to catch an OOM in seconds (0: off).", 2)
+    estimate_gib: float | None = _help("Predicted peak GPU memory (written by the planner).", None)
+    # test hooks (never set by the app): inject a fault to exercise the diagnosis path
+    debug_inject_nan_at_step: int | None = _help("Test hook: make the weights NaN at this step.", None)
+    debug_sleep_per_step: float = _help("Test hook: sleep this many seconds per step.", 0.0)
+    debug_disk_full_at_step: int | None = _help("Test hook: raise 'no space left' at this step.", None)
+
+    def __post_init__(self) -> None:
+        _coerce(self)
+        _check(self)
+
+    # ---- YAML ----
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> RunConfig:
+        if not isinstance(d, dict):
+            raise ConfigError("config", type(d).__name__, "a config is a YAML mapping of `key: value` lines")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            near = ", ".join(unknown)
+            raise ConfigError(unknown[0], d[unknown[0]], f"unknown key{'s' if len(unknown) > 1 else ''} ({near}); "
+                              f"`ftwizard train --help-config` lists the known ones")
+        return cls(**d)
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunConfig:
+        text = Path(path).read_text(encoding="utf-8")
+        try:
+            raw = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            raise ConfigError("config", Path(path).name, f"invalid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        return cls.from_dict(raw if raw is not None else {})
+
+    @classmethod
+    def help_text(cls) -> dict[str, str]:
+        return {f.name: f.metadata.get("help", "") for f in fields(cls)}
+
+    @property
+    def is_adapter(self) -> bool:
+        return self.method in ADAPTER_METHODS
+
+
+# ---- coercion by field type --------------------------------------------------------------------------------
+_HINTS: dict[str, Any] | None = None
+
+
+def _hints() -> dict[str, Any]:
+    global _HINTS
+    if _HINTS is None:
+        _HINTS = get_type_hints(RunConfig)
+    return _HINTS
+
+
+def _options(tp: Any) -> tuple[Any, ...]:
+    return get_args(tp) if get_origin(tp) in (Union, types.UnionType) else (tp,)
+
+
+def _coerce_one(name: str, value: Any, tp: Any) -> Any:
+    opts = _options(tp)
+    if value is None:
+        if type(None) in opts:
+            return None
+        raise ConfigError(name, value, "a value is required")
+    for opt in opts:
+        if opt is type(None):
+            continue
+        origin = get_origin(opt)
+        if origin is Literal:
+            if value in get_args(opt):
+                return value
+            if len(opts) == 1 or all(get_origin(o) is Literal or o is type(None) for o in opts):
+                raise ConfigError(name, value, "one of " + ", ".join(map(str, get_args(opt))))
+            continue
+        if opt is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.strip().lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
+                return value.strip().lower() in ("true", "yes", "on", "1")
+            if len(opts) == 1 or opts == (bool, type(None)):
+                raise ConfigError(name, value, "true or false")
+            continue
+        if opt is int:
+            if isinstance(value, bool):
+                raise ConfigError(name, value, "a whole number")
+            if isinstance(value, int):
+                return value
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            if isinstance(value, str):
+                try:
+                    f = float(value.strip())
+                except ValueError:
+                    f = math.nan
+                if f.is_integer():
+                    return int(f)
+            if not any(o is float for o in opts):
+                raise ConfigError(name, value, "a whole number")
+            continue
+        if opt is float:
+            if isinstance(value, bool):
+                raise ConfigError(name, value, "a number")
+            if isinstance(value, int | float):
+                return float(value)
+            if isinstance(value, str):
+                try:
+                    return float(value.strip())
+                except ValueError:
+                    raise ConfigError(name, value, "a number (e.g. 2e-4)") from None
+            raise ConfigError(name, value, "a number")
+        if opt is str:
+            if isinstance(value, str):
+                return value
+            if not any(get_origin(o) is list for o in opts):
+                raise ConfigError(name, value, "text")
+            continue
+        if origin is list:
+            (item,) = get_args(opt) or (Any,)
+            if isinstance(value, str) and item is str:
+                return [v.strip() for v in value.split(",") if v.strip()]
+            if not isinstance(value, list | tuple):
+                raise ConfigError(name, value, "a list")
+            if item is float:
+                return [_coerce_one(f"{name}[{i}]", v, float) for i, v in enumerate(value)]
+            if item is str:
+                return [str(v) for v in value]
+            return list(value)
+    raise ConfigError(name, value, f"expected {tp}")
+
+
+def _coerce(cfg: RunConfig) -> None:
+    hints = _hints()
+    for f in fields(cfg):
+        setattr(cfg, f.name, _coerce_one(f.name, getattr(cfg, f.name), hints[f.name]))
+
+
+# ---- range checks ------------------------------------------------------------------------------------------
+def _need(ok: bool, name: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(name, value, allowed)
+
+
+def _check(c: RunConfig) -> None:
+    _need(c.trainer in TRAINERS, "trainer", c.trainer, "one of " + ", ".join(TRAINERS))
+    _need(c.optimizer in OPTIMIZERS, "optimizer", c.optimizer, "a transformers optimizer, e.g. adamw_torch, "
+          "adamw_torch_fused, adamw_bnb_8bit, paged_adamw_8bit, adafactor")
+    _need(c.lr_scheduler in SCHEDULERS, "lr_scheduler", c.lr_scheduler, "one of " + ", ".join(SCHEDULERS))
+    _need(1 <= c.rank <= 1024, "rank", c.rank, "a LoRA rank from 1 to 1024 (8–64 is typical)")
+    _need(c.alpha >= 1, "alpha", c.alpha, "a positive number (usually 2 × rank)")
+    _need(0 <= c.dropout < 1, "dropout", c.dropout, "a fraction in [0, 1)")
+    if isinstance(c.target_modules, str):
+        _need(c.target_modules in TARGET_PRESETS or bool(c.target_modules.strip()), "target_modules", c.target_modules,
+              "all-linear, minimal, attention, or a list of module names")
+    else:
+        _need(bool(c.target_modules) and all(t.strip() for t in c.target_modules), "target_modules", c.target_modules,
+              "a non-empty list of module names")
+    _need(8 <= c.max_seq_length <= 1_048_576, "max_seq_length", c.max_seq_length, "tokens, from 8 to 1048576")
+    _need(1 <= c.micro_batch <= 4096, "micro_batch", c.micro_batch, "a whole number from 1 to 4096")
+    _need(1 <= c.gradient_accumulation <= 65536, "gradient_accumulation", c.gradient_accumulation,
+          "a whole number from 1 to 65536")
+    _need(math.isfinite(c.learning_rate) and 0 < c.learning_rate <= 1, "learning_rate", c.learning_rate,
+          "a number in (0, 1], e.g. 2e-4")
+    _need(math.isfinite(c.epochs) and 0 < c.epochs <= 1000, "epochs", c.epochs,
+          "a number of passes > 0 (e.g. 3); use max_steps for a fixed step count")
+    _need(c.max_steps == -1 or c.max_steps >= 1, "max_steps", c.max_steps, "-1 (use epochs) or a positive step count")
+    _need(0 <= c.warmup_ratio < 1, "warmup_ratio", c.warmup_ratio, "a fraction in [0, 1)")
+    _need(c.weight_decay >= 0, "weight_decay", c.weight_decay, "≥ 0")
+    _need(c.eval_steps >= 1, "eval_steps", c.eval_steps, "a positive step count")
+    _need(c.logging_steps >= 1, "logging_steps", c.logging_steps, "a positive step count")
+    _need(c.save_steps >= 1, "save_steps", c.save_steps, "a positive step count")
+    _need(c.save_total_limit >= 1, "save_total_limit", c.save_total_limit, "at least 1 (resume needs a checkpoint)")
+    _need(len(c.split) == 3 and all(0 <= x <= 1 for x in c.split) and abs(sum(c.split) - 1) < 1e-6 and c.split[0] > 0,
+          "split", c.split, "three fractions train, validation, test that sum to 1, e.g. [0.8, 0.1, 0.1]")
+    _need(c.dpo_beta > 0, "dpo_beta", c.dpo_beta, "a positive number (0.1 is typical)")
+    _need(1 <= c.num_gpus <= 64, "num_gpus", c.num_gpus, "a whole number from 1 to 64")
+    _need(0 <= c.preflight_steps <= 100, "preflight_steps", c.preflight_steps, "0 (off) to 100")
+    _need(c.estimate_gib is None or c.estimate_gib >= 0, "estimate_gib", c.estimate_gib, "≥ 0 GiB")
+    _need(c.debug_sleep_per_step >= 0, "debug_sleep_per_step", c.debug_sleep_per_step, "≥ 0 seconds")
+    if c.data_format is not None:
+        _need(bool(c.data_format.strip()), "data_format", c.data_format, "a dataset family name, or leave it out")
+
+
+def check_config_file(path: str | Path) -> RunConfig:
+    """Validate a config file without loading any model or data (the `train --check` job)."""
+    return RunConfig.load(path)

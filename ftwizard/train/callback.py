@@ -1,0 +1,102 @@
+"""The Trainer callback: every log/eval becomes an event; NaN, divergence and overfitting are watched; a stop
+request finishes the step and saves a checkpoint."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from ftwizard.core.run.config import RunConfig
+from ftwizard.core.run.layout import RunDir
+from ftwizard.core.run.watch import TrainingWatch
+
+IS_MAIN = int(os.environ.get("RANK", "0")) == 0
+
+
+class StopFlag:
+    """Set by the SIGTERM/SIGINT handler; the callback turns it into save + stop at the end of the step."""
+
+    requested = False
+
+
+def gpu_mem(torch: Any) -> dict[str, float]:
+    if not torch.cuda.is_available():
+        return {}
+    g = 1024**3
+    return {"gpu_allocated_gib": round(torch.cuda.memory_allocated() / g, 3),
+            "gpu_reserved_gib": round(torch.cuda.memory_reserved() / g, 3),
+            "gpu_peak_gib": round(torch.cuda.max_memory_allocated() / g, 3)}
+
+
+def make_callback(rd: RunDir, cfg: RunConfig, torch: Any) -> Any:
+    from transformers import TrainerCallback
+
+    class EventCallback(TrainerCallback):
+        """Writes every log/eval as an event, watches for NaN, divergence and overfitting, handles stop."""
+
+        def __init__(self) -> None:
+            self.t0 = time.time()
+            self.last_t = self.t0
+            self.last_tokens = 0
+            self.watch = TrainingWatch()
+
+        def _emit(self, **ev: Any) -> None:
+            if IS_MAIN:
+                rd.append_event(ev)
+
+        def on_train_begin(self, args, state, control, **kw):  # noqa: ANN001, ANN201
+            self._emit(type="train_begin", step=state.global_step, max_steps=state.max_steps,
+                       epochs=args.num_train_epochs, **gpu_mem(torch))
+            if IS_MAIN:
+                rd.write_status(state="running", max_steps=state.max_steps)
+
+        def on_log(self, args, state, control, logs=None, **kw):  # noqa: ANN001, ANN201
+            logs = dict(logs or {})
+            now = time.time()
+            ev: dict[str, Any] = {"type": "eval" if "eval_loss" in logs else "log", "step": state.global_step,
+                                  "epoch": state.epoch, "max_steps": state.max_steps, "elapsed_s": round(now - self.t0, 2)}
+            tokens = getattr(state, "num_input_tokens_seen", 0) or 0
+            if tokens and now > self.last_t and "loss" in logs:
+                ev["tokens_per_s"] = round((tokens - self.last_tokens) / (now - self.last_t), 1)
+                self.last_tokens, self.last_t = tokens, now
+            ev.update(logs)
+            ev.update(gpu_mem(torch))
+            self._emit(**ev)
+            if IS_MAIN:
+                rd.write_status(last_step=state.global_step, max_steps=state.max_steps)
+            loss = logs.get("loss")
+            if loss is not None and not math.isfinite(float(loss)):
+                raise FloatingPointError(f"loss is NaN/inf at step {state.global_step}: training diverged (not finite)")
+            gn = logs.get("grad_norm")
+            found = self.watch.on_log(float(loss) if loss is not None else None, float(gn) if gn is not None else None)
+            if "eval_loss" in logs:
+                found += self.watch.on_eval(float(logs["eval_loss"]))
+            for w in found:
+                self._emit(**w.to_event(), step=state.global_step)
+
+        def on_step_end(self, args, state, control, **kw):  # noqa: ANN001, ANN201
+            if cfg.debug_sleep_per_step:
+                time.sleep(cfg.debug_sleep_per_step)
+            if cfg.debug_inject_nan_at_step and state.global_step == cfg.debug_inject_nan_at_step:
+                model = kw.get("model")
+                with torch.no_grad():
+                    for p in model.parameters():
+                        if p.requires_grad:
+                            p.fill_(float("nan"))
+            if cfg.debug_disk_full_at_step and state.global_step == cfg.debug_disk_full_at_step:
+                import errno
+
+                raise OSError(errno.ENOSPC, "No space left on device", str(rd.checkpoints))
+            if StopFlag.requested:
+                control.should_save = True
+                control.should_training_stop = True
+            return control
+
+        def on_save(self, args, state, control, **kw):  # noqa: ANN001, ANN201
+            self._emit(type="checkpoint", step=state.global_step,
+                       path=str(Path(args.output_dir) / f"checkpoint-{state.global_step}"))
+
+    return EventCallback()

@@ -1,0 +1,27 @@
+"""The run's data: split once into <run>/data (reused on resume, so the split never changes under a run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ftwizard.core.run.config import RunConfig
+from ftwizard.core.run.layout import RunDir
+
+
+def prepare_data(cfg: RunConfig, rd: RunDir) -> dict[str, Path]:
+    """Split files in <run>/data (reused on resume, so the split never changes under a run)."""
+    src = Path(cfg.data)
+    if src.is_dir() and (src / "train.jsonl").exists():
+        base = src
+    elif (rd.data_dir / "train.jsonl").exists():
+        base = rd.data_dir
+    else:
+        from ftwizard.core.data.report import analyze, split_and_write
+
+        rep = analyze(cfg.data, fmt=cfg.data_format, max_seq=cfg.max_seq_length)
+        if not rep.usable:
+            first = "; ".join(str(e) for e in rep.errors[:3])
+            raise ValueError(f"dataset error: {len(rep.errors)} problem(s), e.g. {first}")
+        split_and_write(rep, rd.data_dir, tuple(cfg.split), cfg.seed)  # type: ignore[arg-type]
+        base = rd.data_dir
+    return {k: base / f"{k}.jsonl" for k in ("train", "validation", "test") if (base / f"{k}.jsonl").exists()}
