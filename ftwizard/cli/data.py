@@ -120,7 +120,7 @@ def _print(rep: Any, out: dict[str, Any], args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(soft_wrap=True)
     console.print(f"[b]{args.path}[/]: format [cyan]{rep.format}[/] (family {rep.family}), "
                   f"{rep.rows:,} usable rows", highlight=False)
     if rep.errors:

@@ -16,9 +16,11 @@ def prepare_data(cfg: RunConfig, rd: RunDir) -> dict[str, Path]:
     elif (rd.data_dir / "train.jsonl").exists():
         base = rd.data_dir
     else:
+        from ftwizard.core.data.hub import HubOptions
         from ftwizard.core.data.report import analyze, split_and_write
 
-        rep = analyze(cfg.data, fmt=cfg.data_format, max_seq=cfg.max_seq_length)
+        rep = analyze(cfg.data, fmt=cfg.data_format, max_seq=cfg.max_seq_length, hub=HubOptions.from_config(cfg),
+                      split_ratios=tuple(cfg.split))  # type: ignore[arg-type]
         if not rep.usable:
             first = "; ".join(str(e) for e in rep.errors[:3])
             raise ValueError(f"dataset error: {len(rep.errors)} problem(s), e.g. {first}")
