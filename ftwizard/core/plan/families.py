@@ -51,6 +51,7 @@ class Layout:
     gated: bool = True
     parallel: bool = False  # attention and MLP read the same normed input
     minimal: tuple[str, ...] = ("q_proj", "v_proj")
+    norms_if: tuple[tuple[str, str], ...] = ()  # (config key, extra norm expression when it is true; "!key": false)
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ GLM4 = Layout(_qkvo(True, False), (Lin("gate_up_proj", "h", "2*i", part="mlp"), 
               norms="4*h")
 PHI = Layout((Lin("q_proj", "h", "q", True), Lin("k_proj", "h", "kv", True), Lin("v_proj", "h", "kv", True),
               Lin("dense", "q", "h", True)), _plain("fc1", "fc2", True),
-             norms="2*h", final="2*h+V", gated=False, parallel=True)
+             norms="2*h", final="2*h+V", gated=False, parallel=True, norms_if=(("qk_layernorm", "4*hd"),))
 GPT_NEOX = Layout((Lin("query_key_value", "h", "3*h", True), Lin("dense", "h", "h", True)),
                   _plain("dense_h_to_4h", "dense_4h_to_h", True), norms="4*h", final="2*h", gated=False,
                   minimal=("query_key_value",))
@@ -127,11 +128,12 @@ MPT = Layout((Lin("Wqkv", "h", "3*h"), Lin("out_proj", "h", "h")), _plain("up_pr
 STARCODER2 = Layout(_qkvo("use_bias", "use_bias"), _plain("c_fc", "c_proj", "use_bias"), norms="4*h", final="2*h",
                     gated=False)
 STABLELM = Layout(_qkvo("use_qkv_bias", False), _gated(False), norms="4*h", final="2*h")
-COHERE = Layout(_qkvo(), _gated(False), norms="h", final="h", parallel=True)
+COHERE = Layout(_qkvo(), _gated(False), norms="h", final="h", parallel=True, norms_if=(("use_qk_norm", "q+kv"),))
 OLMO = Layout(_qkvo(), _gated(False), norms="0", final="0")  # non-parametric LayerNorm
 FALCON = Layout((Lin("query_key_value", "h", "q+2*kv", "bias"), Lin("dense", "q", "h", "bias")),
                 _plain("dense_h_to_4h", "dense_4h_to_h", "bias"), norms="2*h", final="2*h", gated=False,
-                parallel=True, minimal=("query_key_value",))
+                parallel=True, minimal=("query_key_value",),
+                norms_if=(("new_decoder_architecture", "2*h"), ("!parallel_attn", "2*h")))
 QWEN1 = Layout((Lin("c_attn", "h", "3*h", True), Lin("c_proj", "h", "h")),
                (Lin("w1", "h", "i", part="mlp"), Lin("w2", "h", "i", part="mlp"), Lin("c_proj", "i", "h", part="mlp")),
                minimal=("c_attn",))

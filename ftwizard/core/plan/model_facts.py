@@ -12,11 +12,13 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field, replace
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from ftwizard.core.plan import families as fam_table
-from ftwizard.core.plan.families import ENCODER_DECODER, ENCODER_ONLY, LLAMA, Family, Layout, Lin, MoE
+from ftwizard.core.plan.families import ENCODER_DECODER, ENCODER_ONLY, LLAMA, Family, Layout, MoE
+from ftwizard.core.plan.presets import find_entry, preset_entries
 
 
 class ModelFactsError(ValueError):
@@ -258,6 +260,14 @@ def _moe_layer_count(cfg: dict[str, Any], layers: int) -> int:
     return sum(1 for i in range(layers) if i not in only and (i + 1) % step == 0)
 
 
+def _norms(lay: Layout, cfg: dict[str, Any], dims: dict[str, int]) -> int:
+    total = _ev(lay.norms, dims)
+    for key, expr in lay.norms_if:
+        on = not cfg.get(key[1:], True) if key.startswith("!") else bool(cfg.get(key, False))
+        total += _ev(expr, dims) if on else 0
+    return total
+
+
 def _bias(spec: bool | str, cfg: dict[str, Any]) -> bool:
     return spec if isinstance(spec, bool) else bool(cfg.get(spec, False))
 
@@ -353,13 +363,15 @@ def facts_from_config(cfg: dict[str, Any], name: str = "", source: str = "") -> 
         "minimal": tuple(n for n in lay.minimal if n in all_linear) or tuple(all_linear[:1]),
     }
     max_pos = _get(cfg, "max_position_embeddings", "n_positions", "max_seq_len", "seq_length")
+    # falcon with two LayerNorms per block (40B/180B, or parallel_attn off) runs attention and MLP in sequence
+    parallel = lay.parallel and not (model_type == "falcon" and _norms(lay, cfg, dims) > _ev(lay.norms, dims))
     return ModelFacts(
         name=name or str(cfg.get("_name_or_path") or arch),
         model_type=model_type, family=family_name, architecture=arch, layers=layers, hidden_size=dims["h"],
         intermediate_size=inter, heads=dims["nh"], kv_heads=dims["kvh"], head_dim=dims["hd"], vocab_size=dims["V"],
         tied_embeddings=tied, max_positions=int(max_pos) if max_pos else None, gated_mlp=gated,
-        norm_params_per_layer=_ev(lay.norms, dims), extra_params=extra, source=source,
-        parallel_block=lay.parallel, upcasts_logits=fam.upcasts_logits,
+        norm_params_per_layer=_norms(lay, cfg, dims), extra_params=extra, source=source,
+        parallel_block=parallel, upcasts_logits=fam.upcasts_logits,
         num_experts=experts, experts_per_token=topk, linears=tuple(linears),
         layer_class=fam.layer_class or None, notes=tuple(notes), target_sets=target_sets,
     )
@@ -434,6 +446,14 @@ def _has_chat_template(model_dir: Path) -> bool:
     return False
 
 
+@cache
+def preset_facts(key: str) -> ModelFacts:
+    """ModelFacts of a preset in presets/models.yaml (see `catalog` for the list)."""
+    entry = preset_entries()[key]
+    facts = facts_from_config(entry["config"], name=entry["hub_id"], source=f"preset: {key}")
+    return replace(facts, has_chat_template=entry.get("chat_template"))
+
+
 def _facts_from_file(cfg_path: Path, name: str, source: str, exact: bool | None) -> ModelFacts:
     cfg = _read_config_file(cfg_path)
     facts = facts_from_config(cfg, name=name, source=source)
@@ -457,11 +477,9 @@ def load_model_facts(model: str, allow_download: bool = False, exact: bool | Non
         if not cfg_path.exists():
             raise ModelFactsError(f"{path} has no config.json — is it a Hugging Face model folder?")
         return _facts_from_file(cfg_path, str(path), f"local: {cfg_path}", exact)
-    from ftwizard.core.plan.catalog import find_preset
-
-    preset = find_preset(model)
-    if preset is not None:
-        return preset
+    key = find_entry(model)
+    if key is not None:
+        return preset_facts(key)
     cached = find_cached_config(model)
     if cached is not None:
         return _facts_from_file(cached, model, f"HF cache: {cached}", exact)

@@ -9,12 +9,7 @@ from typing import Any
 
 import yaml
 
-# decoder-layer class per model family, for FSDP auto-wrap
-LAYER_CLASSES = {"llama": "LlamaDecoderLayer", "mistral": "MistralDecoderLayer", "qwen2": "Qwen2DecoderLayer",
-                 "qwen3": "Qwen3DecoderLayer", "gemma": "GemmaDecoderLayer", "gemma2": "Gemma2DecoderLayer",
-                 "gemma3_text": "Gemma3DecoderLayer", "phi3": "Phi3DecoderLayer", "phi": "PhiDecoderLayer",
-                 "gpt_neox": "GPTNeoXLayer", "falcon": "FalconDecoderLayer", "gpt2": "GPT2Block",
-                 "mixtral": "MixtralDecoderLayer", "olmo2": "Olmo2DecoderLayer"}
+from ftwizard.core.plan.families import LAYER_CLASSES  # decoder-layer class per model_type (FSDP auto-wrap)
 
 
 def deepspeed_available() -> bool:
