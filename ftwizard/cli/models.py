@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from rich import box
 from rich.table import Table
 
 from ftwizard.cli._common import console, print_json
@@ -23,12 +24,15 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.json:
         print_json({k: {"hub_id": p.hub_id, **p.facts.to_dict()} for k, p in cat.items()})
         return 0
-    t = Table(title="Model presets (work offline)")
-    for col in ("preset", "Hub id", "params", "layers", "hidden", "vocab", "LoRA targets (all-linear)"):
-        t.add_column(col)
+    # fits 80 columns: Hub ids and LoRA targets are in `ftwizard info PRESET` and --json
+    t = Table(title="Model presets (work offline)", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True,
+              caption="Hub id, LoRA targets: ftwizard info PRESET (or --json)")
+    for col, just in (("preset", "left"), ("params", "right"), ("layers", "right"), ("hidden", "right"),
+                      ("vocab", "right"), ("type", "left"), ("template", "left")):
+        t.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
     for k, p in cat.items():
         f = p.facts
-        t.add_row(k, p.hub_id, f"{f.params_b:.2f}B", str(f.layers), str(f.hidden_size), f"{f.vocab_size:,}",
-                  ",".join(f.resolve_targets("all-linear")))
+        chat = {True: "chat", False: "none"}.get(f.has_chat_template, "?")  # type: ignore[call-overload]
+        t.add_row(k, f"{f.params_b:.2f}B", str(f.layers), str(f.hidden_size), f"{f.vocab_size:,}", f.model_type, chat)
     console.print(t)
     return 0

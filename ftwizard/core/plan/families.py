@@ -165,7 +165,7 @@ FAMILIES: dict[str, Family] = {
     "olmo3": Family(OLMO2, "Olmo3DecoderLayer"),
     "exaone4": Family(QK_NORM, "Exaone4DecoderLayer", tied=True),
     "hunyuan_v1_dense": Family(QK_NORM, "HunYuanDenseV1DecoderLayer", tied=True),
-    "internlm3": Family(Layout(_qkvo("qkv_bias", "bias"), _gated("bias")), "InternLM3DecoderLayer"),
+    "internlm3": Family(Layout(_qkvo("qkv_bias", "bias"), _gated("bias")), "LlamaDecoderLayer"),  # built as Llama
     "internlm2": Family(Layout((Lin("wqkv", "h", "q+2*kv", "bias"), Lin("wo", "q", "h", "bias")),
                                (Lin("w1", "h", "i", part="mlp"), Lin("w3", "h", "i", part="mlp"),
                                 Lin("w2", "i", "h", part="mlp")), minimal=("wqkv",)), "InternLM2DecoderLayer"),
