@@ -55,22 +55,14 @@ def describe_need(ratios: tuple[float, float, float]) -> str:
     return f"a {'/'.join(f'{x:g}' for x in ratios)} split needs at least {rows_needed(ratios)} ({', '.join(parts)})"
 
 
-def _norm(v: Any) -> Any:
-    if isinstance(v, str):
-        return " ".join(v.split())
-    if isinstance(v, list):
-        return [_norm(x) for x in v]
-    if isinstance(v, dict):
-        return {k: _norm(x) for k, x in v.items()}
-    return v
-
-
 def row_key(row: dict[str, Any]) -> str:
-    """A hash of a converted row's content with whitespace runs collapsed (exact duplicates share it)."""
+    """A hash of a converted row's content, whitespace runs collapsed and trimmed (exact duplicates share it)."""
     try:
-        text = json.dumps(_norm(row), sort_keys=True, ensure_ascii=False, default=str)
+        text = json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     except RecursionError:
         text = repr(row)
+    text = text.replace("\\n", " ").replace("\\t", " ").replace("\\r", " ")  # JSON-escaped whitespace
+    text = " ".join(text.split()).replace('" ', '"').replace(' "', '"')
     return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
