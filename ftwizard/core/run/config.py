@@ -92,6 +92,18 @@ class RunConfig:
     seed: int = _help("Random seed (split, init, data order).", 42)
     dpo_beta: float = _help("DPO/KTO/ORPO beta: how far the policy may move from the reference (> 0).", 0.1)
     dpo_loss_type: str = _help("DPO loss type (sigmoid, ipo, hinge, …).", "sigmoid")
+    kto_desirable_weight: float = _help("KTO weight of the good (label true) rows; raise it when they are fewer.", 1.0)
+    kto_undesirable_weight: float = _help("KTO weight of the bad (label false) rows.", 1.0)
+    simpo_gamma: float = _help("SimPO target reward margin (≥ 0; gamma/beta ≈ 0.5).", 0.5)
+    grpo_num_generations: int = _help("GRPO completions per prompt (2–64); micro_batch × accumulation × GPUs must be "
+                                      "a multiple of it.", 8)
+    grpo_max_completion_length: int = _help("GRPO: longest generated completion in tokens (1–32768).", 256)
+    grpo_rewards: list[str] = _help("GRPO rewards: exact_match, char_match, format, regex:PATTERN, length_penalty, "
+                                    "or path/to/module.py:function.", factory=lambda: ["exact_match"])
+    grpo_kl_beta: float = _help("GRPO KL penalty to the starting model (0: none, no reference copy; 0.04 classic).", 0.0)
+    grpo_temperature: float = _help("GRPO sampling temperature (> 0; 1.0 keeps the completions varied).", 1.0)
+    teacher_model: str = _help("GKD teacher: a local folder or Hub id of a larger model with the same tokenizer.", "")
+    gkd_lmbda: float = _help("GKD: share of batches the student generates itself, in [0, 1].", 0.5)
     engine: Engine = _help("Several GPUs: auto, ddp, fsdp, deepspeed (zero2/zero3).", "auto")
     num_gpus: int = _help("GPUs to use (1–64).", 1)
     trust_remote_code: bool = _help("Run the model repository's own Python code. Only for authors you trust.", False)
@@ -277,11 +289,37 @@ def _check(c: RunConfig) -> None:
           "split", c.split, "three fractions train, validation, test that sum to 1, e.g. [0.8, 0.1, 0.1]")
     _need(c.dpo_beta > 0, "dpo_beta", c.dpo_beta, "a positive number (0.1 is typical)")
     _need(1 <= c.num_gpus <= 64, "num_gpus", c.num_gpus, "a whole number from 1 to 64")
+    _check_objectives(c)
     _need(0 <= c.preflight_steps <= 100, "preflight_steps", c.preflight_steps, "0 (off) to 100")
     _need(c.estimate_gib is None or c.estimate_gib >= 0, "estimate_gib", c.estimate_gib, "≥ 0 GiB")
     _need(c.debug_sleep_per_step >= 0, "debug_sleep_per_step", c.debug_sleep_per_step, "≥ 0 seconds")
     if c.data_format is not None:
         _need(bool(c.data_format.strip()), "data_format", c.data_format, "a dataset family name, or leave it out")
+
+
+def _check_objectives(c: RunConfig) -> None:
+    """The fields of the KTO/SimPO/GRPO/GKD objectives (see core/run/trainers.py)."""
+    _need(c.kto_desirable_weight > 0, "kto_desirable_weight", c.kto_desirable_weight, "a positive weight (1.0 typical)")
+    _need(c.kto_undesirable_weight > 0, "kto_undesirable_weight", c.kto_undesirable_weight,
+          "a positive weight (1.0 typical)")
+    _need(c.simpo_gamma >= 0, "simpo_gamma", c.simpo_gamma, "≥ 0 (0.5 typical)")
+    _need(2 <= c.grpo_num_generations <= 64, "grpo_num_generations", c.grpo_num_generations,
+          "2 to 64 completions per prompt (8 typical)")
+    _need(1 <= c.grpo_max_completion_length <= 32768, "grpo_max_completion_length", c.grpo_max_completion_length,
+          "tokens, from 1 to 32768")
+    _need(bool(c.grpo_rewards) and all(r.strip() for r in c.grpo_rewards), "grpo_rewards", c.grpo_rewards,
+          "at least one reward: exact_match, char_match, format, regex:PATTERN, length_penalty or file.py:function")
+    _need(c.grpo_kl_beta >= 0, "grpo_kl_beta", c.grpo_kl_beta, "≥ 0 (0: no KL penalty)")
+    _need(c.grpo_temperature > 0, "grpo_temperature", c.grpo_temperature, "a positive temperature (1.0 typical)")
+    _need(0 <= c.gkd_lmbda <= 1, "gkd_lmbda", c.gkd_lmbda, "a fraction in [0, 1]")
+    if c.trainer == "grpo":
+        batch = c.micro_batch * c.gradient_accumulation * c.num_gpus
+        _need(batch % c.grpo_num_generations == 0, "grpo_num_generations", c.grpo_num_generations,
+              f"a divisor of micro_batch × gradient_accumulation × num_gpus = {batch} (each prompt's completions "
+              "are scored together)")
+    if c.trainer == "gkd":
+        _need(bool(c.teacher_model.strip()), "teacher_model", c.teacher_model,
+              "GKD needs a teacher: a local model folder (or Hub id) with the student's tokenizer")
 
 
 def check_config_file(path: str | Path) -> RunConfig:

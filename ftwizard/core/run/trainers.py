@@ -22,6 +22,9 @@ class TrainerSpec:
     reference_model: bool = False  # keeps a frozen reference copy (full fine-tune only; PEFT disables the adapter)
     generates: bool = False  # generates completions while training (KV cache in the estimate)
     check: str = "compare"  # the after-training check that fits (train/checks)
+    beta: float | None = None  # starting beta (config `dpo_beta`) where the objective has one
+    starts: tuple[tuple[str, object, str], ...] = ()  # (config field, starting value, why) the planner applies
+    needs: str = ""  # a config field that must be set besides the data (never picked by default then)
 
 
 def _register(*specs: TrainerSpec) -> dict[str, TrainerSpec]:
@@ -34,7 +37,40 @@ TRAINERS: dict[str, TrainerSpec] = _register(
     TrainerSpec("dpo", "Direct preference optimization", ("preference",),
                 "prefer the chosen answer over the rejected one (pairs)", 5e-6, 5e-7,
                 metrics=("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies"),
-                reference_model=True, check="preference"),
+                reference_model=True, check="preference", beta=0.1),
+    TrainerSpec("kto", "Kahneman-Tversky optimization", ("kto",),
+                "learn from answers marked good or bad (thumbs up/down), no pairs needed", 5e-6, 5e-7,
+                metrics=("rewards/chosen", "rewards/rejected", "rewards/margins", "kl", "logps/chosen",
+                         "logps/rejected"),
+                reference_model=True, check="preference", beta=0.1,
+                starts=(("kto_desirable_weight", 1.0, "raise it so desirable × weight ≈ undesirable rows "
+                         "(TRL: the ratio should sit in [1, 4/3])"),)),
+    TrainerSpec("orpo", "Odds-ratio preference optimization", ("preference",),
+                "preference pairs in one pass with an SFT term and no reference model (less memory than DPO)",
+                8e-6, 8e-7, metrics=("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies",
+                                     "log_odds_ratio", "nll_loss"),
+                check="preference", beta=0.1),
+    TrainerSpec("simpo", "Simple preference optimization (CPO loss_type=simpo)", ("preference",),
+                "preference pairs with a length-normalized reward and no reference model", 1e-6, 5e-7,
+                metrics=("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies", "nll_loss"),
+                check="preference", beta=2.0,
+                starts=(("simpo_gamma", 0.5, "target reward margin; the SimPO paper uses gamma/beta ≈ 0.5"),)),
+    TrainerSpec("grpo", "Group relative policy optimization", ("prompt_only",),
+                "reinforce answers a reward function scores well (math, formats, checkable tasks)", 1e-5, 1e-6,
+                metrics=("reward", "reward_std", "kl", "completions/mean_length", "completions/clipped_ratio",
+                         "frac_reward_zero_std", "entropy"),
+                generates=True, check="reward",
+                starts=(("grpo_num_generations", 8, "completions per prompt to compare; more = a steadier "
+                         "advantage but generation time and KV cache grow with it"),
+                        ("grpo_max_completion_length", 256, "room for the answer; the KV cache and generation "
+                         "time grow with it, and clipped completions score badly"))),
+    TrainerSpec("cpt", "Continued pre-training", ("text",),
+                "deep domain knowledge from plain documents (loss on every token, packed)", 5e-5, 1e-5,
+                starts=(("packing", True, "documents are packed into full sequences: no padding wasted"),)),
+    TrainerSpec("gkd", "Generalized knowledge distillation", ("openai", "sharegpt"),
+                "a small student imitates a larger teacher's token distribution (teacher_model)", 2e-4, 2e-5,
+                check="compare", beta=0.5, needs="teacher_model",
+                starts=(("gkd_lmbda", 0.5, "share of batches the student generates itself (on-policy)"),)),
 )
 
 
@@ -46,8 +82,17 @@ def trainer_spec(name: str) -> TrainerSpec:
 
 
 def trainer_for_family(family: str | None) -> str:
-    """The default objective for a dataset family (SFT for anything it takes)."""
+    """The default objective for a dataset family: the trainer made for it (its first family), else the first
+    that takes it, else SFT."""
+    for spec in TRAINERS.values():
+        if spec.families[0] == family and spec.name != "sft" and not spec.needs:
+            return spec.name
     for spec in TRAINERS.values():
         if family in spec.families:
             return spec.name
     return "sft"
+
+
+def trainers_for_family(family: str | None) -> list[str]:
+    """Every objective that trains on `family` (what the user may switch to)."""
+    return [s.name for s in TRAINERS.values() if family in s.families]
