@@ -50,6 +50,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
                         attention=args.attention, gpus=args.gpus or 1, engine=args.engine,
                         loss="fused" if args.liger else "full")
     est = estimate(facts, inp)
+    est.notes[:0] = list(facts.notes)  # the model's own notes (generic layout, MoE experts, Hub size …)
     gpu_name, card_gib, _ = gpu_gib(args)
     out = est.to_dict()
     if card_gib:

@@ -108,7 +108,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             out = {"config": path, **count(_config_dict(path))}
         except Exception as exc:  # one bad config must not hide the others' counts
-            out = {"config": path, "error": f"{type(exc).__name__}: {exc}".splitlines()[0][:300]}
+            msg = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            if "Unrecognized model identifier" in msg or "Unrecognized configuration class" in msg:
+                msg = f"transformers {transformers.__version__} cannot build this as a causal LM ({msg[:120]}…)"
+            out = {"config": path, "error": msg[:300]}
             rc = 1
         print(json.dumps(out), flush=True)
     return rc

@@ -145,7 +145,8 @@ MLA_NO_QLORA = Layout((Lin("q_proj", "h", "nh*qkd"),) + MLA.attn[2:], _gated(Fal
                       minimal=("q_proj", "kv_b_proj"))
 
 _MOE_NOTE = ("experts are 3-D parameters: LoRA here adapts attention (and shared experts); PEFT can also adapt "
-             "experts with target_parameters=['experts.gate_up_proj', 'experts.down_proj']")
+             "experts with target_parameters=['experts.gate_up_proj', 'experts.down_proj']; QLoRA's 4-bit "
+             "quantization covers nn.Linear layers only, so the experts stay 16-bit")
 
 FAMILIES: dict[str, Family] = {
     # Llama-style: q/k/v/o + gated MLP

@@ -2,7 +2,8 @@
 
 `exact_count(cfg)` runs `python -m ftwizard.train.meta_count` (transformers stays out of this process) and
 caches its answer under ~/.cache/ftwizard/meta/<sha256 of the config and the transformers version>.json.
-It returns {} when transformers cannot build the model (unknown architecture, remote code only, …).
+It returns {} when transformers cannot build the model (unknown architecture, remote code only, …);
+that answer is cached too, for the same transformers version.
 """
 
 from __future__ import annotations
@@ -66,19 +67,20 @@ def exact_count(cfg: dict[str, Any], use_cache: bool = True) -> dict[str, Any]:
     cached = cache_dir() / f"{key}.json"
     if use_cache and cached.exists():
         try:
-            return json.loads(cached.read_text(encoding="utf-8"))
+            hit = json.loads(cached.read_text(encoding="utf-8"))
+            return {} if "error" in hit else hit
         except ValueError:
             pass
     with tempfile.TemporaryDirectory(prefix="ftwizard-meta-") as tmp:
         path = Path(tmp) / "config.json"
         path.write_text(json.dumps(cfg), encoding="utf-8")
         res = run_meta_count([str(path)])[0]
-    if "error" in res:
-        return {}
     res.pop("config", None)
+    if "error" in res and "timed out" in res["error"]:
+        return {}  # not cached: a later try may finish
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
-        cached.write_text(json.dumps(res), encoding="utf-8")
+        cached.write_text(json.dumps(res), encoding="utf-8")  # "cannot build" is cached too (same version)
     except OSError:
         pass  # a read-only home still gets the answer, just not cached
-    return res
+    return {} if "error" in res else res

@@ -87,12 +87,17 @@ class ModelFacts:
 
     @property
     def block_linear_params(self) -> int:
-        """Parameters in the blocks' linear layers and experts (what 4-bit quantization compresses)."""
-        return sum(lin.params * self._n(lin) for lin in self.linears)
+        """Parameters in the blocks' nn.Linear layers: what 4-bit quantization (bitsandbytes) compresses.
+        MoE experts are 3-D parameters in transformers 5 and stay 16-bit under QLoRA."""
+        return sum(lin.params * self._n(lin) for lin in self.linears if lin.part != "expert")
+
+    @property
+    def expert_params(self) -> int:
+        return sum(lin.params * self._n(lin) for lin in self.linears if lin.part == "expert")
 
     @property
     def param_count(self) -> int:
-        return (self.embedding_params + self.lm_head_params + self.block_linear_params
+        return (self.embedding_params + self.lm_head_params + self.block_linear_params + self.expert_params
                 + self.layers * self.norm_params_per_layer + self.extra_params)
 
     @property
