@@ -264,3 +264,29 @@ def test_models_table_fits_80_columns():
     lines = out.stdout.splitlines()
     assert max(len(line) for line in lines) <= 80
     assert "…" not in out.stdout and "stablelm-base-alpha-3b" in out.stdout
+
+
+def test_remote_code_families_match_published_counts():
+    """chatglm and baichuan need trust_remote_code (off here): checked against their published counts."""
+    for name, published in (("chatglm3-6b", 6.2436e9), ("baichuan2-7b", 7.506e9)):
+        f = facts_from_config(_cfg(name))
+        assert abs(f.param_count / published - 1) < 0.001, (name, f.param_count)
+    assert facts_from_config(_cfg("chatglm3-6b")).resolve_targets("minimal") == ["query_key_value"]
+
+
+def test_presets_within_0_03_percent_of_published():
+    from ftwizard.core.plan.catalog import find_preset, load_catalog
+
+    cat = load_catalog()
+    assert len(cat) >= 37
+    for key, preset in cat.items():
+        assert abs(preset.facts.params_b / preset.published_params_b - 1) < 3e-4, key
+    assert find_preset("Meta-Llama-3-8B") is cat["llama-3.1-8b"].facts
+
+
+def test_hub_summary_shows_size_gate_and_token_state():
+    from ftwizard.core.plan.hub import HubModel
+
+    s = HubModel("meta-llama/Llama-3.1-8B", 16_060_000_000, gated=True, has_token=False).summary()
+    assert s == ("meta-llama/Llama-3.1-8B on the Hub: 16.1 GB of weights, gated (licence must be accepted on "
+                 "the Hub), no Hugging Face token set")

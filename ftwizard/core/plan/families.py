@@ -189,6 +189,12 @@ FAMILIES: dict[str, Family] = {
     "opt": Family(OPT, "OPTDecoderLayer", tied=True),
     "mpt": Family(MPT, "MptBlock", tied=True),
     "qwen": Family(QWEN1, "QWenBlock", upcasts_logits=False),  # Qwen (v1) remote code: 16-bit loss
+    # remote-code only (trust_remote_code): counted from the table, no meta-device cross-check
+    "baichuan": Family(Layout((Lin("W_pack", "h", "3*h"), Lin("o_proj", "h", "h")), _gated(False),
+                              minimal=("W_pack",)), ""),
+    "chatglm": Family(Layout((Lin("query_key_value", "h", "q+2*kv", "add_qkv_bias"), Lin("dense", "q", "h")),
+                             (Lin("dense_h_to_4h", "h", "2*i", part="mlp"), Lin("dense_4h_to_h", "i", "h", part="mlp")),
+                             minimal=("query_key_value",)), "GLMBlock"),
     # mixture of experts
     "mixtral": Family(Layout(_qkvo(), ()), "MixtralDecoderLayer", moe=MoE(), notes=(_MOE_NOTE,)),
     "qwen3_moe": Family(Layout(_qkvo(), (), norms="2*h+2*hd"), "Qwen3MoeDecoderLayer", moe=MoE(),
@@ -233,4 +239,4 @@ def layer_class(model_type: str) -> str | None:
     return fam.layer_class if fam else None
 
 
-LAYER_CLASSES: dict[str, str] = {k: f.layer_class for k, f in FAMILIES.items()}
+LAYER_CLASSES: dict[str, str] = {k: f.layer_class for k, f in FAMILIES.items() if f.layer_class}
