@@ -153,3 +153,11 @@ def test_unknown_format_and_bad_ratios_from_the_cli(tmp_path):
     assert out.returncode == 2 and "add up to 1" in out.stderr and "Traceback" not in out.stderr
     out = _cli(str(p), "--split", "0.8,0.1,0.1")  # the old meaning of --split still works
     assert out.returncode == 0, out.stderr
+
+
+def test_binary_and_utf16_files_are_one_problem_each(tmp_path):
+    (tmp_path / "bin.jsonl").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 50)
+    (tmp_path / "u16.json").write_bytes('[{"text": "hi"}]'.encode("utf-16"))
+    rep = analyze(str(tmp_path), split_ratios=None)
+    msgs = " | ".join(e.message for e in rep.errors)
+    assert len(rep.errors) == 2 and "binary file" in msgs and "UTF-16; save it as UTF-8" in msgs

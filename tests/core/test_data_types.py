@@ -142,3 +142,12 @@ def test_core_data_package_has_no_import_cycle():
             "assert d.analyze is r.analyze and d.FAMILIES; import sys; "
             "assert not any(m.split('.')[0] in ('torch', 'transformers', 'trl') for m in sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_kto_labels_from_a_csv_file(tmp_path):
+    p = tmp_path / "kto.csv"
+    p.write_text("prompt,completion,label\n" + "".join(f"Q{i},A{i},{'true' if i % 2 else 'False'}\n" for i in range(14)))
+    rep = analyze(str(p))
+    assert rep.usable and rep.family == "kto"
+    assert [formats.to_trl("kto", r.data)["label"] for r in rep.valid[:2]] == [False, True]
+    assert "got 'maybe'" in formats.validate("kto", {"prompt": "q", "completion": "a", "label": "maybe"})[0]

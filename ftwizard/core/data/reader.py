@@ -76,9 +76,25 @@ def _decode(raw: bytes, name: str, res: ReadResult) -> str:
         return raw.decode("utf-8", errors="replace")
 
 
+def _binary(raw: bytes, path: Path, res: ReadResult) -> bool:
+    """Report a binary file once (rather than every line as invalid UTF-8)."""
+    head = raw[:8192]
+    if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        res.problems.append(Problem(str(path), None, "this is a binary file, not text: export the data as "
+                                                     f"{path.suffix or 'JSONL'} text (UTF-8)"))
+        return True
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        res.problems.append(Problem(str(path), None, "the file is UTF-16; save it as UTF-8"))
+        return True
+    return False
+
+
 def _read_nonempty_text(path: Path, res: ReadResult) -> str | None:
     """The file's text (BOM stripped, bad bytes reported), or None after reporting an empty file."""
-    text = _decode(path.read_bytes(), str(path), res)
+    raw = path.read_bytes()
+    if _binary(raw, path, res):
+        return None
+    text = _decode(raw, str(path), res)
     if not text.strip():
         res.problems.append(Problem(str(path), None, "the file is empty"))
         return None
@@ -88,6 +104,8 @@ def _read_nonempty_text(path: Path, res: ReadResult) -> str | None:
 def _read_jsonl(path: Path, res: ReadResult) -> None:
     name = str(path)
     raw = path.read_bytes()
+    if _binary(raw, path, res):
+        return
     # decode line by line so an invalid byte is pinned to its line and the rest still reads
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
@@ -179,7 +197,8 @@ def _read_parquet(path: Path, res: ReadResult) -> None:
     try:
         table = pq.read_table(path)
     except Exception as exc:  # corrupt file
-        res.problems.append(Problem(str(path), None, f"cannot read Parquet: {exc}"))
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        res.problems.append(Problem(str(path), None, f"cannot read Parquet ({first}): re-export the file"))
         return
     for i, row in enumerate(table.to_pylist(), start=1):
         res.records.append(Record(str(path), i, row, "row"))

@@ -4,6 +4,19 @@ from __future__ import annotations
 
 from ftwizard.core.data.formats.base import Family, Row, check_same_style, check_text_or_messages, typename
 
+_LABELS = {"true": True, "false": False, "1": True, "0": False}
+
+
+def label_value(v: object) -> bool | None:
+    """The label as a bool: true/false, 1/0, or those words as text (CSV files have no booleans)."""
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, int) and v in (0, 1):
+        return bool(v)
+    if isinstance(v, str):
+        return _LABELS.get(v.strip().lower())
+    return None
+
 
 def detect(rec: Row) -> bool:
     return "completion" in rec and "label" in rec
@@ -15,13 +28,14 @@ def validate(rec: Row) -> list[str]:
     if not errors:
         check_text_or_messages(rec, "prompt", errors, "prompt")
         check_text_or_messages(rec, "completion", errors, "completion")
-    if not isinstance(rec.get("label"), bool):
-        errors.append(f"field 'label' should be true or false, got {typename(rec.get('label'))}")
+    if label_value(rec.get("label")) is None:
+        got = repr(rec["label"]) if isinstance(rec.get("label"), str | int) else typename(rec.get("label"))
+        errors.append(f"field 'label' should be true or false, got {got}")
     return errors
 
 
 def convert(rec: Row) -> Row:
-    return {"prompt": rec["prompt"], "completion": rec["completion"], "label": rec["label"]}
+    return {"prompt": rec["prompt"], "completion": rec["completion"], "label": label_value(rec["label"])}
 
 
 def variant(rec: Row) -> str:
