@@ -62,6 +62,7 @@ class Family:
     moe: MoE | None = None
     upcasts_logits: bool = True
     notes: tuple[str, ...] = field(default=())
+    style: str = ""  # the layout family shown to users ("llama" for Llama-style blocks); default: the model_type
 
     @property
     def all_linear(self) -> list[str]:
@@ -144,35 +145,41 @@ MLA = Layout((Lin("q_a_proj", "h", "qr"), Lin("q_b_proj", "qr", "nh*qkd"), Lin("
 MLA_NO_QLORA = Layout((Lin("q_proj", "h", "nh*qkd"),) + MLA.attn[2:], _gated(False), norms="2*h+kvr",
                       minimal=("q_proj", "kv_b_proj"))
 
+def _llama(layout: Layout, layer_class: str, *, tied: bool = False, moe: MoE | None = None,
+           notes: tuple[str, ...] = ()) -> Family:
+    """A Llama-style block (q/k/v/o attention; gated MLP or experts)."""
+    return Family(layout, layer_class, tied=tied, moe=moe, notes=notes, style="llama")
+
+
 _MOE_NOTE = ("experts are 3-D parameters: LoRA here adapts attention (and shared experts); PEFT can also adapt "
              "experts with target_parameters=['experts.gate_up_proj', 'experts.down_proj']; QLoRA's 4-bit "
              "quantization covers nn.Linear layers only, so the experts stay 16-bit")
 
 FAMILIES: dict[str, Family] = {
     # Llama-style: q/k/v/o + gated MLP
-    "llama": Family(LLAMA, "LlamaDecoderLayer"),
-    "mistral": Family(LLAMA, "MistralDecoderLayer"),
-    "ministral": Family(LLAMA, "MinistralDecoderLayer"),
-    "qwen2": Family(QWEN2, "Qwen2DecoderLayer"),
-    "qwen3": Family(QK_NORM, "Qwen3DecoderLayer"),
-    "gemma": Family(Layout(_qkvo(), _gated(False)), "GemmaDecoderLayer", tied=True),
-    "gemma2": Family(GEMMA2, "Gemma2DecoderLayer", tied=True),
-    "gemma3_text": Family(GEMMA3, "Gemma3DecoderLayer", tied=True),
-    "smollm3": Family(LLAMA, "SmolLM3DecoderLayer", tied=True),
-    "granite": Family(LLAMA, "GraniteDecoderLayer"),
-    "cohere": Family(COHERE, "CohereDecoderLayer", tied=True),
-    "olmo": Family(OLMO, "OlmoDecoderLayer"),
-    "olmo2": Family(OLMO2, "Olmo2DecoderLayer"),
-    "olmo3": Family(OLMO2, "Olmo3DecoderLayer"),
-    "exaone4": Family(QK_NORM, "Exaone4DecoderLayer", tied=True),
-    "hunyuan_v1_dense": Family(QK_NORM, "HunYuanDenseV1DecoderLayer", tied=True),
-    "internlm3": Family(Layout(_qkvo("qkv_bias", "bias"), _gated("bias")), "LlamaDecoderLayer"),  # built as Llama
+    "llama": _llama(LLAMA, "LlamaDecoderLayer"),
+    "mistral": _llama(LLAMA, "MistralDecoderLayer"),
+    "ministral": _llama(LLAMA, "MinistralDecoderLayer"),
+    "qwen2": _llama(QWEN2, "Qwen2DecoderLayer"),
+    "qwen3": _llama(QK_NORM, "Qwen3DecoderLayer"),
+    "gemma": _llama(Layout(_qkvo(), _gated(False)), "GemmaDecoderLayer", tied=True),
+    "gemma2": _llama(GEMMA2, "Gemma2DecoderLayer", tied=True),
+    "gemma3_text": _llama(GEMMA3, "Gemma3DecoderLayer", tied=True),
+    "smollm3": _llama(LLAMA, "SmolLM3DecoderLayer", tied=True),
+    "granite": _llama(LLAMA, "GraniteDecoderLayer"),
+    "cohere": _llama(COHERE, "CohereDecoderLayer", tied=True),
+    "olmo": _llama(OLMO, "OlmoDecoderLayer"),
+    "olmo2": _llama(OLMO2, "Olmo2DecoderLayer"),
+    "olmo3": _llama(OLMO2, "Olmo3DecoderLayer"),
+    "exaone4": _llama(QK_NORM, "Exaone4DecoderLayer", tied=True),
+    "hunyuan_v1_dense": _llama(QK_NORM, "HunYuanDenseV1DecoderLayer", tied=True),
+    "internlm3": _llama(Layout(_qkvo("qkv_bias", "bias"), _gated("bias")), "LlamaDecoderLayer"),  # built as Llama
     "internlm2": Family(Layout((Lin("wqkv", "h", "q+2*kv", "bias"), Lin("wo", "q", "h", "bias")),
                                (Lin("w1", "h", "i", part="mlp"), Lin("w3", "h", "i", part="mlp"),
                                 Lin("w2", "i", "h", part="mlp")), minimal=("wqkv",)), "InternLM2DecoderLayer"),
-    "seed_oss": Family(Layout(_qkvo("attention_bias", "attention_out_bias"), _gated()), "SeedOssDecoderLayer"),
-    "stablelm": Family(STABLELM, "StableLmDecoderLayer"),
-    "glm4": Family(GLM4, "Glm4DecoderLayer"),
+    "seed_oss": _llama(Layout(_qkvo("attention_bias", "attention_out_bias"), _gated()), "SeedOssDecoderLayer"),
+    "stablelm": _llama(STABLELM, "StableLmDecoderLayer"),
+    "glm4": _llama(GLM4, "Glm4DecoderLayer"),
     "apertus": Family(APERTUS, "ApertusDecoderLayer"),
     "arcee": Family(PLAIN_UP_DOWN, "ArceeDecoderLayer"),
     "starcoder2": Family(STARCODER2, "Starcoder2DecoderLayer", tied=True),
@@ -196,17 +203,17 @@ FAMILIES: dict[str, Family] = {
                              (Lin("dense_h_to_4h", "h", "2*i", part="mlp"), Lin("dense_4h_to_h", "i", "h", part="mlp")),
                              minimal=("query_key_value",)), "GLMBlock"),
     # mixture of experts
-    "mixtral": Family(Layout(_qkvo(), ()), "MixtralDecoderLayer", moe=MoE(), notes=(_MOE_NOTE,)),
-    "qwen3_moe": Family(Layout(_qkvo(), (), norms="2*h+2*hd"), "Qwen3MoeDecoderLayer", moe=MoE(),
+    "mixtral": _llama(Layout(_qkvo(), ()), "MixtralDecoderLayer", moe=MoE(), notes=(_MOE_NOTE,)),
+    "qwen3_moe": _llama(Layout(_qkvo(), (), norms="2*h+2*hd"), "Qwen3MoeDecoderLayer", moe=MoE(),
                         notes=(_MOE_NOTE,)),
-    "qwen2_moe": Family(Layout(_qkvo(True, False), ()), "Qwen2MoeDecoderLayer",
+    "qwen2_moe": _llama(Layout(_qkvo(True, False), ()), "Qwen2MoeDecoderLayer",
                         moe=MoE(shared=_gated(False, "si") + (Lin("shared_expert_gate", "h", "1", part="router"),)),
                         notes=(_MOE_NOTE,)),
-    "olmoe": Family(Layout(_qkvo(), (), norms="2*h+h+kv"), "OlmoeDecoderLayer", moe=MoE(), notes=(_MOE_NOTE,)),
-    "granitemoe": Family(Layout(_qkvo(), ()), "GraniteMoeDecoderLayer", tied=True, moe=MoE(), notes=(_MOE_NOTE,)),
+    "olmoe": _llama(Layout(_qkvo(), (), norms="2*h+h+kv"), "OlmoeDecoderLayer", moe=MoE(), notes=(_MOE_NOTE,)),
+    "granitemoe": _llama(Layout(_qkvo(), ()), "GraniteMoeDecoderLayer", tied=True, moe=MoE(), notes=(_MOE_NOTE,)),
     "gpt_oss": Family(Layout(_qkvo(True, True), (), norms="2*h+nh"), "GptOssDecoderLayer",
                       moe=MoE(router="E*h+E", expert_bias=True), notes=(_MOE_NOTE,)),
-    "llama4_text": Family(Layout(_qkvo(), ()), "Llama4TextDecoderLayer",
+    "llama4_text": _llama(Layout(_qkvo(), ()), "Llama4TextDecoderLayer",
                           moe=MoE(router="E*h", shared=_gated(False), dense_mlp_inter="i_mlp"), notes=(_MOE_NOTE,)),
     "deepseek_v3": Family(MLA, "DeepseekV3DecoderLayer", moe=MoE(router="E*h+E", shared=_gated(False, "si")),
                           notes=(_MOE_NOTE,)),

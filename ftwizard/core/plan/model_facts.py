@@ -322,7 +322,7 @@ def facts_from_config(cfg: dict[str, Any], name: str = "", source: str = "") -> 
     experts, topk = dims["E"], int(_get(cfg, "num_experts_per_tok", "experts_per_token", "moe_topk", default=1) or 1)
     notes: list[str] = []
     fam = fam_table.family(model_type)
-    family_name = model_type
+    family_name = (fam.style if fam else "") or model_type
     if fam is not None and fam.moe is None and experts > 1:
         fam = None  # an MoE variant of a dense family: count it generically
     if fam is None:
