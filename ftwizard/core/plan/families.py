@@ -5,6 +5,9 @@ config's dimensions), its norms, the final norm and extra tensors, whether embed
 (transformers' own default for that config class), the decoder-layer class FSDP wraps, the LoRA target
 sets and, for mixture-of-experts models, the expert layout. Adding a family is one entry in FAMILIES.
 
+LoRA target sets: `minimal` as the layout lists it, `attention` = the attention linears, `all-linear` = every
+nn.Linear of the block except routers (3-D expert weights are not modules; see _MOE_NOTE).
+
 Dimension names usable in expressions (see `model_facts.dims_from_config`):
   h hidden size · q heads×head_dim · kv kv_heads×head_dim · hd head_dim · i MLP intermediate size
   V vocab size · P max positions · ei expert intermediate · si shared-expert intermediate · E experts
@@ -64,54 +67,40 @@ class Family:
     notes: tuple[str, ...] = field(default=())
     style: str = ""  # the layout family shown to users ("llama" for Llama-style blocks); default: the model_type
 
-    @property
-    def all_linear(self) -> list[str]:
-        """Module names for LoRA 'all-linear' (routers and 3-D experts excluded)."""
-        lins = list(self.layout.attn) + (list(self.moe.shared) if self.moe else []) + list(self.layout.mlp)
-        out: list[str] = []
-        for lin in lins:
-            if lin.part != "router" and lin.name not in out:
-                out.append(lin.name)
-        return out
-
-    @property
-    def attention(self) -> list[str]:
-        return [lin.name for lin in self.layout.attn]
-
 
 # ---- building blocks ---------------------------------------------------------------------------------
-def _qkvo(qkv_bias: BiasSpec = "attention_bias", o_bias: BiasSpec = "attention_bias") -> tuple[Lin, ...]:
+def qkvo(qkv_bias: BiasSpec = "attention_bias", o_bias: BiasSpec = "attention_bias") -> tuple[Lin, ...]:
     return (Lin("q_proj", "h", "q", qkv_bias), Lin("k_proj", "h", "kv", qkv_bias),
             Lin("v_proj", "h", "kv", qkv_bias), Lin("o_proj", "q", "h", o_bias))
 
 
-def _gated(bias: BiasSpec = "mlp_bias", inter: str = "i") -> tuple[Lin, ...]:
+def gated_mlp(bias: BiasSpec = "mlp_bias", inter: str = "i") -> tuple[Lin, ...]:
     return (Lin("gate_proj", "h", inter, bias, "mlp"), Lin("up_proj", "h", inter, bias, "mlp"),
             Lin("down_proj", inter, "h", bias, "mlp"))
 
 
-def _plain(up: str, down: str, bias: BiasSpec = False) -> tuple[Lin, ...]:
+def plain_mlp(up: str, down: str, bias: BiasSpec = False) -> tuple[Lin, ...]:
     return (Lin(up, "h", "i", bias, "mlp"), Lin(down, "i", "h", bias, "mlp"))
 
 
-LLAMA = Layout(_qkvo(), _gated())
-QWEN2 = Layout(_qkvo(True, False), _gated(False))
-QK_NORM = Layout(_qkvo(), _gated(), norms="2*h+2*hd")  # qwen3, exaone4, hunyuan: per-head q/k norms
-GEMMA2 = Layout(_qkvo(), _gated(False), norms="4*h")
-GEMMA3 = Layout(_qkvo(), _gated(False), norms="4*h+2*hd")
-OLMO2 = Layout(_qkvo(), _gated(False), norms="2*h+q+kv")  # q/k norms over the whole projection
-PLAIN_UP_DOWN = Layout(_qkvo(), _plain("up_proj", "down_proj", "mlp_bias"), gated=False)
-APERTUS = Layout(_qkvo(), _plain("up_proj", "down_proj", "mlp_bias"), norms="2*h+2*hd+2", gated=False)
+LLAMA = Layout(qkvo(), gated_mlp())
+QWEN2 = Layout(qkvo(True, False), gated_mlp(False))
+QK_NORM = Layout(qkvo(), gated_mlp(), norms="2*h+2*hd")  # qwen3, exaone4, hunyuan: per-head q/k norms
+GEMMA2 = Layout(qkvo(), gated_mlp(False), norms="4*h")
+GEMMA3 = Layout(qkvo(), gated_mlp(False), norms="4*h+2*hd")
+OLMO2 = Layout(qkvo(), gated_mlp(False), norms="2*h+q+kv")  # q/k norms over the whole projection
+PLAIN_UP_DOWN = Layout(qkvo(), plain_mlp("up_proj", "down_proj", "mlp_bias"), gated=False)
+APERTUS = Layout(qkvo(), plain_mlp("up_proj", "down_proj", "mlp_bias"), norms="2*h+2*hd+2", gated=False)
 PHI3 = Layout((Lin("qkv_proj", "h", "q+2*kv"), Lin("o_proj", "q", "h")),
               (Lin("gate_up_proj", "h", "2*i", part="mlp"), Lin("down_proj", "i", "h", part="mlp")),
               minimal=("qkv_proj",))
-GLM4 = Layout(_qkvo(True, False), (Lin("gate_up_proj", "h", "2*i", part="mlp"), Lin("down_proj", "i", "h", part="mlp")),
+GLM4 = Layout(qkvo(True, False), (Lin("gate_up_proj", "h", "2*i", part="mlp"), Lin("down_proj", "i", "h", part="mlp")),
               norms="4*h")
 PHI = Layout((Lin("q_proj", "h", "q", True), Lin("k_proj", "h", "kv", True), Lin("v_proj", "h", "kv", True),
-              Lin("dense", "q", "h", True)), _plain("fc1", "fc2", True),
+              Lin("dense", "q", "h", True)), plain_mlp("fc1", "fc2", True),
              norms="2*h", final="2*h+V", gated=False, parallel=True, norms_if=(("qk_layernorm", "4*hd"),))
 GPT_NEOX = Layout((Lin("query_key_value", "h", "3*h", True), Lin("dense", "h", "h", True)),
-                  _plain("dense_h_to_4h", "dense_4h_to_h", True), norms="4*h", final="2*h", gated=False,
+                  plain_mlp("dense_h_to_4h", "dense_4h_to_h", True), norms="4*h", final="2*h", gated=False,
                   minimal=("query_key_value",))
 BLOOM = Layout(GPT_NEOX.attn, GPT_NEOX.mlp, norms="4*h", final="4*h", gated=False, minimal=("query_key_value",))
 GPT2 = Layout((Lin("c_attn", "h", "3*h", True), Lin("c_proj", "h", "h", True)),
@@ -120,19 +109,19 @@ GPT2 = Layout((Lin("c_attn", "h", "3*h", True), Lin("c_proj", "h", "h", True)),
 GPT_BIGCODE = Layout((Lin("c_attn", "h", "q+2*kv", True), Lin("c_proj", "h", "h", True)), GPT2.mlp,
                      norms="4*h", final="P*h+2*h", gated=False, minimal=("c_attn",))
 GPTJ = Layout((Lin("q_proj", "h", "h"), Lin("k_proj", "h", "h"), Lin("v_proj", "h", "h"), Lin("out_proj", "h", "h")),
-              _plain("fc_in", "fc_out", True), norms="2*h", final="2*h+V", gated=False, parallel=True)
+              plain_mlp("fc_in", "fc_out", True), norms="2*h", final="2*h+V", gated=False, parallel=True)
 OPT = Layout((Lin("q_proj", "h", "h", True), Lin("k_proj", "h", "h", True), Lin("v_proj", "h", "h", True),
-              Lin("out_proj", "h", "h", True)), _plain("fc1", "fc2", True),
+              Lin("out_proj", "h", "h", True)), plain_mlp("fc1", "fc2", True),
              norms="4*h", final="P*h+2*h+4*h", gated=False)
-MPT = Layout((Lin("Wqkv", "h", "3*h"), Lin("out_proj", "h", "h")), _plain("up_proj", "down_proj"),
+MPT = Layout((Lin("Wqkv", "h", "3*h"), Lin("out_proj", "h", "h")), plain_mlp("up_proj", "down_proj"),
              norms="2*h", final="h", gated=False, minimal=("Wqkv",))
-STARCODER2 = Layout(_qkvo("use_bias", "use_bias"), _plain("c_fc", "c_proj", "use_bias"), norms="4*h", final="2*h",
+STARCODER2 = Layout(qkvo("use_bias", "use_bias"), plain_mlp("c_fc", "c_proj", "use_bias"), norms="4*h", final="2*h",
                     gated=False)
-STABLELM = Layout(_qkvo("use_qkv_bias", False), _gated(False), norms="4*h", final="2*h")
-COHERE = Layout(_qkvo(), _gated(False), norms="h", final="h", parallel=True, norms_if=(("use_qk_norm", "q+kv"),))
-OLMO = Layout(_qkvo(), _gated(False), norms="0", final="0")  # non-parametric LayerNorm
+STABLELM = Layout(qkvo("use_qkv_bias", False), gated_mlp(False), norms="4*h", final="2*h")
+COHERE = Layout(qkvo(), gated_mlp(False), norms="h", final="h", parallel=True, norms_if=(("use_qk_norm", "q+kv"),))
+OLMO = Layout(qkvo(), gated_mlp(False), norms="0", final="0")  # non-parametric LayerNorm
 FALCON = Layout((Lin("query_key_value", "h", "q+2*kv", "bias"), Lin("dense", "q", "h", "bias")),
-                _plain("dense_h_to_4h", "dense_4h_to_h", "bias"), norms="2*h", final="2*h", gated=False,
+                plain_mlp("dense_h_to_4h", "dense_4h_to_h", "bias"), norms="2*h", final="2*h", gated=False,
                 parallel=True, minimal=("query_key_value",),
                 norms_if=(("new_decoder_architecture", "2*h"), ("!parallel_attn", "2*h")))
 QWEN1 = Layout((Lin("c_attn", "h", "3*h", True), Lin("c_proj", "h", "h")),
@@ -141,8 +130,8 @@ QWEN1 = Layout((Lin("c_attn", "h", "3*h", True), Lin("c_proj", "h", "h")),
 # DeepSeek multi-head latent attention (q_lora_rank set; without it q_proj replaces q_a/q_b)
 MLA = Layout((Lin("q_a_proj", "h", "qr"), Lin("q_b_proj", "qr", "nh*qkd"), Lin("kv_a_proj_with_mqa", "h", "kvr+rope"),
               Lin("kv_b_proj", "kvr", "nh*nope+nh*vd"), Lin("o_proj", "nh*vd", "h")),
-             _gated(False), norms="2*h+qr+kvr", minimal=("q_b_proj", "kv_b_proj"))
-MLA_NO_QLORA = Layout((Lin("q_proj", "h", "nh*qkd"),) + MLA.attn[2:], _gated(False), norms="2*h+kvr",
+             gated_mlp(False), norms="2*h+qr+kvr", minimal=("q_b_proj", "kv_b_proj"))
+MLA_NO_QLORA = Layout((Lin("q_proj", "h", "nh*qkd"),) + MLA.attn[2:], gated_mlp(False), norms="2*h+kvr",
                       minimal=("q_proj", "kv_b_proj"))
 
 def _llama(layout: Layout, layer_class: str, *, tied: bool = False, moe: MoE | None = None,
@@ -162,7 +151,7 @@ FAMILIES: dict[str, Family] = {
     "ministral": _llama(LLAMA, "MinistralDecoderLayer"),
     "qwen2": _llama(QWEN2, "Qwen2DecoderLayer"),
     "qwen3": _llama(QK_NORM, "Qwen3DecoderLayer"),
-    "gemma": _llama(Layout(_qkvo(), _gated(False)), "GemmaDecoderLayer", tied=True),
+    "gemma": _llama(Layout(qkvo(), gated_mlp(False)), "GemmaDecoderLayer", tied=True),
     "gemma2": _llama(GEMMA2, "Gemma2DecoderLayer", tied=True),
     "gemma3_text": _llama(GEMMA3, "Gemma3DecoderLayer", tied=True),
     "smollm3": _llama(LLAMA, "SmolLM3DecoderLayer", tied=True),
@@ -173,11 +162,11 @@ FAMILIES: dict[str, Family] = {
     "olmo3": _llama(OLMO2, "Olmo3DecoderLayer"),
     "exaone4": _llama(QK_NORM, "Exaone4DecoderLayer", tied=True),
     "hunyuan_v1_dense": _llama(QK_NORM, "HunYuanDenseV1DecoderLayer", tied=True),
-    "internlm3": _llama(Layout(_qkvo("qkv_bias", "bias"), _gated("bias")), "LlamaDecoderLayer"),  # built as Llama
+    "internlm3": _llama(Layout(qkvo("qkv_bias", "bias"), gated_mlp("bias")), "LlamaDecoderLayer"),  # built as Llama
     "internlm2": Family(Layout((Lin("wqkv", "h", "q+2*kv", "bias"), Lin("wo", "q", "h", "bias")),
                                (Lin("w1", "h", "i", part="mlp"), Lin("w3", "h", "i", part="mlp"),
                                 Lin("w2", "i", "h", part="mlp")), minimal=("wqkv",)), "InternLM2DecoderLayer"),
-    "seed_oss": _llama(Layout(_qkvo("attention_bias", "attention_out_bias"), _gated()), "SeedOssDecoderLayer"),
+    "seed_oss": _llama(Layout(qkvo("attention_bias", "attention_out_bias"), gated_mlp()), "SeedOssDecoderLayer"),
     "stablelm": _llama(STABLELM, "StableLmDecoderLayer"),
     "glm4": _llama(GLM4, "Glm4DecoderLayer"),
     "apertus": Family(APERTUS, "ApertusDecoderLayer"),
@@ -197,27 +186,27 @@ FAMILIES: dict[str, Family] = {
     "mpt": Family(MPT, "MptBlock", tied=True),
     "qwen": Family(QWEN1, "QWenBlock", upcasts_logits=False),  # Qwen (v1) remote code: 16-bit loss
     # remote-code only (trust_remote_code): counted from the table, no meta-device cross-check
-    "baichuan": Family(Layout((Lin("W_pack", "h", "3*h"), Lin("o_proj", "h", "h")), _gated(False),
+    "baichuan": Family(Layout((Lin("W_pack", "h", "3*h"), Lin("o_proj", "h", "h")), gated_mlp(False),
                               minimal=("W_pack",)), ""),
     "chatglm": Family(Layout((Lin("query_key_value", "h", "q+2*kv", "add_qkv_bias"), Lin("dense", "q", "h")),
                              (Lin("dense_h_to_4h", "h", "2*i", part="mlp"), Lin("dense_4h_to_h", "i", "h", part="mlp")),
                              minimal=("query_key_value",)), "GLMBlock"),
     # mixture of experts
-    "mixtral": _llama(Layout(_qkvo(), ()), "MixtralDecoderLayer", moe=MoE(), notes=(_MOE_NOTE,)),
-    "qwen3_moe": _llama(Layout(_qkvo(), (), norms="2*h+2*hd"), "Qwen3MoeDecoderLayer", moe=MoE(),
+    "mixtral": _llama(Layout(qkvo(), ()), "MixtralDecoderLayer", moe=MoE(), notes=(_MOE_NOTE,)),
+    "qwen3_moe": _llama(Layout(qkvo(), (), norms="2*h+2*hd"), "Qwen3MoeDecoderLayer", moe=MoE(),
                         notes=(_MOE_NOTE,)),
-    "qwen2_moe": _llama(Layout(_qkvo(True, False), ()), "Qwen2MoeDecoderLayer",
-                        moe=MoE(shared=_gated(False, "si") + (Lin("shared_expert_gate", "h", "1", part="router"),)),
+    "qwen2_moe": _llama(Layout(qkvo(True, False), ()), "Qwen2MoeDecoderLayer",
+                        moe=MoE(shared=gated_mlp(False, "si") + (Lin("shared_expert_gate", "h", "1", part="router"),)),
                         notes=(_MOE_NOTE,)),
-    "olmoe": _llama(Layout(_qkvo(), (), norms="2*h+h+kv"), "OlmoeDecoderLayer", moe=MoE(), notes=(_MOE_NOTE,)),
-    "granitemoe": _llama(Layout(_qkvo(), ()), "GraniteMoeDecoderLayer", tied=True, moe=MoE(), notes=(_MOE_NOTE,)),
-    "gpt_oss": Family(Layout(_qkvo(True, True), (), norms="2*h+nh"), "GptOssDecoderLayer",
+    "olmoe": _llama(Layout(qkvo(), (), norms="2*h+h+kv"), "OlmoeDecoderLayer", moe=MoE(), notes=(_MOE_NOTE,)),
+    "granitemoe": _llama(Layout(qkvo(), ()), "GraniteMoeDecoderLayer", tied=True, moe=MoE(), notes=(_MOE_NOTE,)),
+    "gpt_oss": Family(Layout(qkvo(True, True), (), norms="2*h+nh"), "GptOssDecoderLayer",
                       moe=MoE(router="E*h+E", expert_bias=True), notes=(_MOE_NOTE,)),
-    "llama4_text": _llama(Layout(_qkvo(), ()), "Llama4TextDecoderLayer",
-                          moe=MoE(router="E*h", shared=_gated(False), dense_mlp_inter="i_mlp"), notes=(_MOE_NOTE,)),
-    "deepseek_v3": Family(MLA, "DeepseekV3DecoderLayer", moe=MoE(router="E*h+E", shared=_gated(False, "si")),
+    "llama4_text": _llama(Layout(qkvo(), ()), "Llama4TextDecoderLayer",
+                          moe=MoE(router="E*h", shared=gated_mlp(False), dense_mlp_inter="i_mlp"), notes=(_MOE_NOTE,)),
+    "deepseek_v3": Family(MLA, "DeepseekV3DecoderLayer", moe=MoE(router="E*h+E", shared=gated_mlp(False, "si")),
                           notes=(_MOE_NOTE,)),
-    "deepseek_v2": Family(MLA, "DeepseekV2DecoderLayer", moe=MoE(shared=_gated(False, "si")), notes=(_MOE_NOTE,)),
+    "deepseek_v2": Family(MLA, "DeepseekV2DecoderLayer", moe=MoE(shared=gated_mlp(False, "si")), notes=(_MOE_NOTE,)),
 }
 
 # configs that are not causal LMs: refused with one line

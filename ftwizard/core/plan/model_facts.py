@@ -280,7 +280,7 @@ def _bias(spec: bool | str, cfg: dict[str, Any]) -> bool:
 def _generic_family(cfg: dict[str, Any], arch: str, experts: int) -> Family:
     cls = arch.replace("ForCausalLM", "DecoderLayer") if arch.endswith("ForCausalLM") else None
     if experts > 1:
-        shared = fam_table._gated(False, "si") if _get(cfg, "n_shared_experts", "shared_expert_intermediate_size") else ()
+        shared = fam_table.gated_mlp(False, "si") if _get(cfg, "n_shared_experts", "shared_expert_intermediate_size") else ()
         return Family(Layout(LLAMA.attn, ()), cls or "", moe=MoE(shared=shared))
     return Family(LLAMA, cls or "")
 
@@ -310,6 +310,8 @@ def facts_from_config(cfg: dict[str, Any], name: str = "", source: str = "") -> 
     archs = cfg.get("architectures") or []
     model_type = str(cfg.get("model_type") or "").lower()
     arch = str(archs[0] if archs else model_type or "?")
+    if not model_type and arch.endswith("ForCausalLM"):  # older exports without model_type: LlamaForCausalLM → llama
+        model_type = arch.removesuffix("ForCausalLM").lower()
     if _get(cfg, "hidden_size", "n_embd", "d_model", "n_embed", "dim") is None:
         raise ModelFactsError(f"{where}: no hidden size (hidden_size, n_embd or d_model) — is it a model's config.json?")
     for what, keys in (("number of layers", ("num_hidden_layers", "n_layer", "num_layers", "n_layers")),
@@ -350,7 +352,7 @@ def facts_from_config(cfg: dict[str, Any], name: str = "", source: str = "") -> 
         linears += [Linear(s.name, _ev(s.inp, dims), _ev(s.out, dims), _bias(s.bias, cfg), s.part, 1, n_moe)
                     for s in moe.shared]
         if n_dense:
-            dense = lay.mlp or fam_table._gated(False, moe.dense_mlp_inter)
+            dense = lay.mlp or fam_table.gated_mlp(False, moe.dense_mlp_inter)
             linears += [Linear(s.name, _ev(s.inp, dims), _ev(s.out, dims), _bias(s.bias, cfg), s.part, 1, n_dense)
                         for s in dense]
         extra += n_moe * _ev(moe.router, dims)
