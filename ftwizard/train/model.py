@@ -1,7 +1,12 @@
-"""Load the tokenizer and the model for a run (precision, 4-bit for QLoRA) and build its PEFT config."""
+"""Load the tokenizer and the model for a run (precision, 4-bit for QLoRA, a finished run to start from) and build
+its PEFT config (LoRA, QLoRA, DoRA, prefix tuning, prompt tuning, IA3)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ftwizard.core.run.config import RunConfig
@@ -16,16 +21,59 @@ def precision(cfg: RunConfig, torch: Any) -> str:
     return "fp32"
 
 
+# ---- init_from: a finished run, an adapter folder or a model folder ---------------------------------------------
+@dataclass(frozen=True)
+class InitSource:
+    """What `init_from` points at: an adapter (merged into the base, or continued for QLoRA) or a full model."""
+
+    kind: str  # "adapter" | "model"
+    path: Path
+    base: str  # the base model an adapter was trained on (its adapter_config.json), else the model folder
+    continue_adapter: bool = False  # QLoRA keeps training the adapter (merging into 4-bit weights loses precision)
+
+
+def init_source(cfg: RunConfig) -> InitSource | None:
+    """Where `init_from` leads: a run directory → its adapter/ or model/; a folder with adapter_config.json → that
+    adapter; a folder with config.json → that model. ValueError in one line otherwise."""
+    if not cfg.init_from:
+        return None
+    from ftwizard.core.run.layout import RunDir
+
+    path = Path(cfg.init_from)
+    rd = RunDir(path)
+    if rd.config_path.exists():
+        if not rd.has_result():
+            raise ValueError(f"init_from: {path} has no trained result yet (no adapter/ or model/); let it finish first")
+        path = rd.result
+    if (path / "adapter_config.json").exists():
+        base = json.loads((path / "adapter_config.json").read_text(encoding="utf-8")).get("base_model_name_or_path")
+        return InitSource("adapter", path, cfg.model or base or "", continue_adapter=cfg.method == "qlora")
+    if (path / "config.json").exists():
+        return InitSource("model", path, str(path))
+    raise ValueError(f"init_from: {path} is neither a run directory, an adapter (adapter_config.json) nor a model "
+                     "folder (config.json)")
+
+
+def model_path(cfg: RunConfig) -> str:
+    """Where the weights (and tokenizer) to start from are: the init_from model, else `model`."""
+    src = init_source(cfg)
+    return str(src.path) if src is not None and src.kind == "model" else (src.base if src else cfg.model)
+
+
 def load_tokenizer(cfg: RunConfig) -> Any:
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(cfg.model, trust_remote_code=cfg.trust_remote_code)
+    src = init_source(cfg)
+    where = str(src.path) if src is not None and (src.path / "tokenizer_config.json").exists() else model_path(cfg)
+    tok = AutoTokenizer.from_pretrained(where, trust_remote_code=cfg.trust_remote_code)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
 
 
-def load_model(cfg: RunConfig, prec: str, torch: Any) -> Any:
+def load_model(cfg: RunConfig, prec: str, torch: Any, note: Callable[[str], None] = lambda _m: None) -> Any:
+    """The model to train: the base (4-bit for QLoRA), or what `init_from` names — a full model, or an adapter
+    merged into its base (QLoRA: the adapter stays separate and keeps training)."""
     from transformers import AutoModelForCausalLM
 
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(prec, torch.float32)
@@ -38,14 +86,75 @@ def load_model(cfg: RunConfig, prec: str, torch: Any) -> Any:
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=compute)
         load_kw["dtype"] = compute
-    return AutoModelForCausalLM.from_pretrained(cfg.model, **load_kw)
+    model = AutoModelForCausalLM.from_pretrained(model_path(cfg), **load_kw)
+    src = init_source(cfg)
+    if src is not None and src.kind == "adapter":
+        from peft import PeftModel
+
+        if src.continue_adapter:
+            note(f"starting from {src.path}: its adapter keeps training (QLoRA does not merge into 4-bit weights)")
+            return PeftModel.from_pretrained(model, str(src.path), is_trainable=True)
+        model = PeftModel.from_pretrained(model, str(src.path)).merge_and_unload()
+        note(f"starting from {src.path}: its adapter is merged into {src.base}, then a new "
+             f"{cfg.method} run trains on top")
+    elif src is not None:
+        note(f"starting from the model in {src.path}")
+    return model
 
 
-def peft_config(cfg: RunConfig) -> Any:
-    """The PEFT config for an adapter method (None for a full fine-tune)."""
-    if not cfg.is_adapter:
-        return None
+# ---- PEFT configs ---------------------------------------------------------------------------------------------
+def _targets(cfg: RunConfig, model: Any) -> str | list[str]:
+    """LoRA/DoRA/IA3 targets: `all-linear` as PEFT reads it; `minimal`/`attention` resolved for this model."""
+    t = cfg.target_modules
+    if isinstance(t, str) and t in ("minimal", "attention") and model is not None:
+        from ftwizard.core.plan.model_facts import facts_from_config
+
+        return facts_from_config(model.config.to_dict()).resolve_targets(t)
+    return t
+
+
+def _lora(cfg: RunConfig, model: Any) -> Any:
     from peft import LoraConfig
 
-    return LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=cfg.target_modules,
+    return LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=_targets(cfg, model),
                       use_dora=cfg.method == "dora", task_type="CAUSAL_LM", bias="none")
+
+
+def _prefix(cfg: RunConfig, model: Any) -> Any:
+    from peft import PrefixTuningConfig
+
+    return PrefixTuningConfig(num_virtual_tokens=cfg.virtual_tokens, task_type="CAUSAL_LM")
+
+
+def _prompt(cfg: RunConfig, model: Any) -> Any:
+    from peft import PromptTuningConfig
+
+    return PromptTuningConfig(num_virtual_tokens=cfg.virtual_tokens, task_type="CAUSAL_LM")
+
+
+FEEDFORWARD = ("down_proj", "w2", "fc2", "dense_4h_to_h", "c_proj", "mlp.down_proj")
+
+
+def _ia3(cfg: RunConfig, model: Any) -> Any:
+    from peft import IA3Config
+
+    t = _targets(cfg, model)
+    if isinstance(t, list):  # explicit names: the MLP output ones scale the input (IA3's feed-forward rule)
+        return IA3Config(target_modules=t, feedforward_modules=[m for m in t if m in FEEDFORWARD],
+                         task_type="CAUSAL_LM")
+    return IA3Config(task_type="CAUSAL_LM")  # PEFT's per-architecture default (k, v and the MLP output)
+
+
+PEFT_BUILDERS: dict[str, Callable[[RunConfig, Any], Any]] = {
+    "lora": _lora, "qlora": _lora, "dora": _lora, "prefix": _prefix, "prompt": _prompt, "ia3": _ia3,
+}
+
+
+def peft_config(cfg: RunConfig, model: Any = None) -> Any:
+    """The PEFT config for an adapter method (None for a full fine-tune, or when a QLoRA run continues the adapter
+    it started from)."""
+    if not cfg.is_adapter:
+        return None
+    if model is not None and hasattr(model, "peft_config"):
+        return None  # init_from: the adapter it was loaded with keeps training
+    return PEFT_BUILDERS[cfg.method](cfg, model)

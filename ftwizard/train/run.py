@@ -25,7 +25,7 @@ from ftwizard.train.callback import IS_MAIN, StopFlag, make_callback
 def _install_signals(rd: RunDir) -> None:
     def handler(signum: int, _frame: Any) -> None:
         if not StopFlag.requested and IS_MAIN:
-            rd.write_status(state="stopping", stop_signal=signal.Signals(signum).name)
+            rd.try_write_status(state="stopping", stop_signal=signal.Signals(signum).name)
         StopFlag.requested = True
 
     signal.signal(signal.SIGTERM, handler)
@@ -33,8 +33,8 @@ def _install_signals(rd: RunDir) -> None:
 
 
 def training_args(cfg: RunConfig, rd: RunDir, prec: str, has_eval: bool, torch: Any) -> dict[str, Any]:
-    """The TrainingArguments fields every trainer shares."""
-    return dict(
+    """The TrainingArguments fields every trainer shares, with the config's `trainer_args` passed through as is."""
+    args = dict(
         output_dir=str(rd.checkpoints), per_device_train_batch_size=cfg.micro_batch,
         per_device_eval_batch_size=cfg.micro_batch, gradient_accumulation_steps=cfg.gradient_accumulation,
         learning_rate=cfg.learning_rate, num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
@@ -42,10 +42,12 @@ def training_args(cfg: RunConfig, rd: RunDir, prec: str, has_eval: bool, torch: 
         logging_steps=cfg.logging_steps, save_strategy="steps", save_steps=cfg.save_steps,
         save_total_limit=cfg.save_total_limit, eval_strategy="steps" if has_eval else "no",
         eval_steps=cfg.eval_steps, bf16=prec == "bf16", fp16=prec == "fp16",
-        gradient_checkpointing=cfg.gradient_checkpointing, optim=cfg.optimizer, report_to=[], seed=cfg.seed,
+        gradient_checkpointing=cfg.gradient_checkpointing, optim=cfg.optimizer, report_to=list(cfg.report_to), seed=cfg.seed,
         disable_tqdm=True, include_num_input_tokens_seen=True, use_cpu=not torch.cuda.is_available(),
         dataloader_num_workers=0, max_length=cfg.max_seq_length, logging_nan_inf_filter=False,
     )
+    args.update(cfg.trainer_args)  # checked against the TRL config class before the model loads
+    return args
 
 
 def train(cfg: RunConfig, rd: RunDir, resume: bool) -> str:
@@ -58,56 +60,214 @@ def train(cfg: RunConfig, rd: RunDir, resume: bool) -> str:
     from ftwizard.train.trainers import TrainContext, builder
 
     build = builder(cfg.trainer)
+    check_before_load(cfg)
     torch.manual_seed(cfg.seed)
     files = prepare_data(cfg, rd)
     ds = load_dataset("json", data_files={k: str(v) for k, v in files.items()})
     prec = precision(cfg, torch)
     tok = load_tokenizer(cfg)
-    model = load_model(cfg, prec, torch)
-    ctx = TrainContext(cfg=cfg, rd=rd, model=model, tokenizer=tok, peft_config=peft_config(cfg), datasets=ds,
+    model = load_model(cfg, prec, torch, note=lambda m: rd.append_event({"type": "note", "message": m}) if IS_MAIN
+                       else None)
+    from trl.data_utils import is_conversational
+
+    from ftwizard.train.templates import ensure_template
+
+    template_source = ensure_template(tok, cfg.chat_template, is_conversational(ds["train"][0]))
+    pad_token = tok.pad_token  # trainers may set it to EOS; the saved tokenizer keeps the model's own
+    ctx = TrainContext(cfg=cfg, rd=rd, model=model, tokenizer=tok, peft_config=peft_config(cfg, model), datasets=ds,
                        args=training_args(cfg, rd, prec, "validation" in ds, torch),
                        callbacks=[make_callback(rd, cfg, torch)],
-                       emit=lambda ev: rd.append_event(ev) if IS_MAIN else None)
+                       emit=lambda ev: rd.append_event(ev) if IS_MAIN else None, template_source=template_source)
     trainer = build(ctx)
     if not resume:
-        preflight(trainer, cfg, rd, torch)
-    ckpt = rd.last_checkpoint() if resume else None
-    if resume and IS_MAIN:
-        rd.append_event({"type": "resume", "checkpoint": str(ckpt) if ckpt else None})
+        _preflight(trainer, cfg, rd, torch, preflight)
+    if IS_MAIN:
+        _export(trainer, ctx, prec, files)
+    ckpt = rd.last_checkpoint() if resume else None  # main() validated it (bad newer ones moved aside)
     trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
     if StopFlag.requested:
         return "stopped"
-    out = rd.adapter if ctx.peft_config is not None else rd.full_model
+    out = rd.adapter if cfg.is_adapter else rd.full_model
+    _full_state_dict(trainer)
     trainer.save_model(str(out))
+    if tok.pad_token != pad_token:
+        tok.pad_token = pad_token
     tok.save_pretrained(str(out))
     if IS_MAIN:
         final = dict(trainer.state.log_history[-1]) if trainer.state.log_history else {}
         rd.append_event({"type": "done", "step": trainer.state.global_step, "output": str(out), **final})
+        if cfg.push_to_hub:
+            _push(cfg, rd, out)
     return "done"
+
+
+def check_before_load(cfg: RunConfig) -> None:
+    """What must hold on this machine before minutes of loading: trackers/DeepSpeed installed, init_from present,
+    and every `trainer_args` key a field of the real TRL config class."""
+    import dataclasses
+    import importlib
+
+    from ftwizard.core.run.config import ConfigError, check_environment
+    from ftwizard.core.run.trl_import import config_class_path, trainer_args_problem
+
+    check_environment(cfg)
+    if cfg.trainer_args:
+        module, name = config_class_path(cfg.trainer).split(":")
+        cls = getattr(importlib.import_module(module), name)
+        known = frozenset(f.name for f in dataclasses.fields(cls) if f.init)
+        problem = trainer_args_problem(cfg.trainer, cfg.trainer_args, known)
+        if problem:
+            raise ConfigError("trainer_args", sorted(cfg.trainer_args), problem)
+
+
+def _preflight(trainer: Any, cfg: RunConfig, rd: RunDir, torch: Any, preflight: Any) -> None:
+    """The preflight, leaving the random state as it was (dropout in it must not change the data order or the
+    training itself); skipped under FSDP/DeepSpeed, where the model is wrapped only when training starts."""
+    if getattr(trainer, "is_fsdp_enabled", False) or getattr(trainer, "is_deepspeed_enabled", False):
+        if IS_MAIN:
+            rd.append_event({"type": "note", "message": "preflight skipped: under FSDP/DeepSpeed the model is sharded "
+                             "only when training starts; the first steps show the real memory"})
+        return
+    with torch.random.fork_rng(devices=range(torch.cuda.device_count()) if torch.cuda.is_available() else []):
+        preflight(trainer, cfg, rd, torch)
+
+
+def _export(trainer: Any, ctx: Any, prec: str, files: dict[str, Any]) -> None:
+    """Rewrite trl_<trainer>.yaml and launch.sh from the trainer's real config (never fails the run)."""
+    from ftwizard.core.run.exports import write_trl_export
+    from ftwizard.train.exports import caveats, trl_cli_config
+
+    try:
+        data_dir = str(files["train"].parent.resolve())
+        trl = trl_cli_config(trainer, ctx.cfg, ctx.rd, prec, data_dir, ctx.peft_config, "validation" in files)
+        write_trl_export(ctx.rd, ctx.cfg, trl, caveats(ctx.cfg))
+    except Exception as exc:  # noqa: BLE001 - the export is a convenience; training goes on
+        ctx.rd.append_event({"type": "warning", "kind": "export", "message": f"could not write the TRL export: {exc}"})
+
+
+def _full_state_dict(trainer: Any) -> None:
+    """FSDP: gather a full state dict for the final save, so the adapter/model loads anywhere (a sharded one
+    needs the same world size to load)."""
+    if getattr(trainer, "is_fsdp_enabled", False):
+        trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
+
+
+def _push(cfg: RunConfig, rd: RunDir, out: Any) -> None:
+    """Upload the final adapter/model to the Hub (private by default). The token is read the usual huggingface_hub
+    way (HF_TOKEN, or `hf auth login`) and never written. A failed upload is a warning: the result is saved."""
+    from huggingface_hub import HfApi
+
+    try:
+        api = HfApi()
+        repo = api.create_repo(cfg.hub_model_id, private=cfg.hub_private, exist_ok=True)
+        api.upload_folder(repo_id=repo.repo_id, folder_path=str(out), commit_message="ftwizard: trained result")
+        rd.append_event({"type": "note", "message": f"pushed {out.name}/ to https://huggingface.co/{repo.repo_id}"
+                         f"{' (private)' if cfg.hub_private else ''}"})
+    except Exception as exc:  # noqa: BLE001 - saved locally already
+        rd.append_event({"type": "warning", "kind": "push_to_hub", "message": f"could not push to the Hub: "
+                         f"{type(exc).__name__}: {str(exc)[:200]}", "fix": "log in with `hf auth login` (or set "
+                         f"HF_TOKEN), then: hf upload {cfg.hub_model_id} {out}"})
 
 
 def main(argv: list[str]) -> int:
     if not argv:
         print("usage: python -m ftwizard.train RUN [--resume]")
         return 2
+    from ftwizard.core.run import lock
+
     rd = RunDir(argv[0])
     resume = "--resume" in argv
     cfg_dict: dict[str, Any] = {}
     if IS_MAIN:
-        rd.write_status(state="starting", pid=os.getpid(), started=time.time(), ended=None, diagnosis=None)
+        try:  # one trainer per run: a second one touches nothing
+            lock.acquire(rd.path)
+        except lock.RunLocked as exc:
+            print(f"refused: {exc}", flush=True)
+            return 3  # launcher.LOCKED_EXIT
+        if resume and _finished(rd):
+            print(f"{rd.path} has finished; nothing to resume. Start a new run to train more.", flush=True)
+            rd.try_write_status(state="done", pid=None)
+            lock.release(rd.path)
+            return 4  # launcher.FINISHED_EXIT
     _install_signals(rd)
     try:
+        if IS_MAIN:
+            rd.write_status(state="starting", pid=os.getpid(), pid_started=lock.process_start(os.getpid()),
+                            started=time.time(), ended=None, diagnosis=None, stop_signal=None, exit_code=None)
         cfg = rd.config()
         cfg_dict = cfg.to_dict()
+        if resume and IS_MAIN:
+            _announce_resume(rd)
         state = train(cfg, rd, resume)
         if IS_MAIN:
-            rd.write_status(state=state, ended=time.time())
+            rd.write_status(state=state, ended=time.time(), exit_code=0)
         return 0
     except BaseException as exc:  # noqa: BLE001 - every failure must end in a diagnosis
-        text = f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
-        print(text, flush=True)
         if IS_MAIN:
-            diag = diagnose(f"{type(exc).__name__}: {exc}", cfg_dict, cfg_dict.get("estimate_gib"))
-            rd.append_event({"type": "failed", "kind": diag.kind, "message": diag.summary, "fix": diag.fix})
-            rd.write_status(state="failed", ended=time.time(), diagnosis=diag.to_dict())
+            _record_failure(rd, exc, cfg_dict)
+        else:
+            print(f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}", flush=True)
         return 1
+    finally:
+        if IS_MAIN:
+            lock.release(rd.path)
+
+
+def _finished(rd: RunDir) -> bool:
+    """The run already trained to the end (status done, or a `done` event with its result saved)."""
+    if rd.status().get("state") == "done":
+        return True
+    return rd.has_result() and any(e.get("type") == "done" for e in rd.read_events())
+
+
+def _announce_resume(rd: RunDir) -> None:
+    """Validate the checkpoints (bad newer ones moved aside, each with an event), then the `resume` event with
+    the step the log restarts from: readers drop values logged after it before the resume (no double steps)."""
+    from ftwizard.train.checkpoints import choose_checkpoint, step_of
+
+    ckpt = choose_checkpoint(rd, emit=rd.append_event)
+    rd.append_event({"type": "resume", "checkpoint": str(ckpt) if ckpt else None,
+                     "from_step": step_of(ckpt) if ckpt else 0})
+
+
+def _record_failure(rd: RunDir, exc: BaseException, cfg_dict: dict[str, Any]) -> None:
+    """State 'failed' with a diagnosis. Must not fail itself: on a full disk the last good status.json stays,
+    and the failure goes to stderr as one JSON line (reconcile reads the log and the exit code)."""
+    import json
+    import sys
+
+    text = f"{type(exc).__name__}: {exc}"
+    try:
+        print(f"{text}\n{traceback.format_exc()}", flush=True)
+    except OSError:
+        pass
+    diag = diagnose(text, cfg_dict, cfg_dict.get("estimate_gib"))
+    try:
+        diag = _refine(diag, rd, cfg_dict)
+    except Exception:  # noqa: BLE001 - the diagnosis as it is beats none
+        pass
+    ok = rd.try_append_event({"type": "failed", "kind": diag.kind, "message": diag.summary, "fix": diag.fix})
+    st = rd.try_write_status(state="failed", ended=time.time(), diagnosis=diag.to_dict(), exit_code=1)
+    if not ok or st.get("unsaved"):
+        try:
+            sys.stderr.write(json.dumps({"ftwizard_failed": diag.kind, "summary": diag.summary, "fix": diag.fix}) + "\n")
+            sys.stderr.flush()
+        except OSError:
+            pass
+
+
+def _refine(diag: Any, rd: RunDir, cfg: dict[str, Any]) -> Any:
+    """Add what only the run directory knows: a checkpoint's size on a full disk; a dataset that is gone."""
+    from pathlib import Path
+
+    from ftwizard.core.run.diagnosis import Diagnosis, disk_note
+
+    if diag.kind == "disk_full":
+        diag.fix = f"{diag.fix} {disk_note(rd.path)}".strip()
+    data = str(cfg.get("data") or "")
+    looks_local = data.startswith((".", "/", "~")) or Path(data).suffix in (".jsonl", ".json", ".csv", ".parquet")
+    if diag.kind == "crash" and data and looks_local and not Path(data).expanduser().exists() \
+            and not rd.split_file("train").exists():
+        return Diagnosis("bad_data", f"The dataset {data} is gone (moved or deleted after the launch).",
+                         "Put it back (or fix data: in config.yaml), then `ftwizard train --resume <run>`.", diag.detail)
+    return diag

@@ -22,46 +22,60 @@ CHAT_TEMPLATE = (
 )
 SPECIALS = ["<pad>", "<unk>", "<eos>", "<s>", "<u>", "<a>"]
 CHARS = list("0123456789-/: \nabcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.,?!'\"()")
+EXTRA_CHARS = list("<>|_#*")  # for the template variants (ChatML markers written as text)
+# A ChatML template without generation markers, as most real chat models ship (the tiny variant "chatml")
+CHATML_NO_MARKERS = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+TEMPLATES = ("marked", "chatml", "none")
 
 
-def build_tokenizer(out_dir: str | Path):  # noqa: ANN201
+def build_tokenizer(out_dir: str | Path, template: str = "marked"):  # noqa: ANN201
+    """`template`: "marked" (assistant turns in {% generation %}), "chatml" (ChatML special tokens, no markers, like
+    most real chat models) or "none" (a base model: no chat template)."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    vocab = {t: i for i, t in enumerate(SPECIALS + CHARS)}
+    if template not in TEMPLATES:
+        raise ValueError(f"template must be one of {TEMPLATES}")
+    specials = SPECIALS + (["<|im_start|>", "<|im_end|>"] if template == "chatml" else [])
+    vocab = {t: i for i, t in enumerate(specials + CHARS + (EXTRA_CHARS if template != "marked" else []))}
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Split(Regex("[\\s\\S]"), behavior="isolated")
     tok.decoder = decoders.Fuse()
-    tok.add_special_tokens(SPECIALS)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", eos_token="<eos>",
+    tok.add_special_tokens(specials)
+    eos = "<|im_end|>" if template == "chatml" else "<eos>"
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", eos_token=eos,
                                    bos_token=None)
-    fast.chat_template = CHAT_TEMPLATE
+    fast.chat_template = {"marked": CHAT_TEMPLATE, "chatml": CHATML_NO_MARKERS, "none": None}[template]
     fast.save_pretrained(str(out_dir))
     return fast
 
 
-def build_model(out_dir: str | Path, vocab_size: int, layers: int = 4, hidden: int = 128, seed: int = 0):  # noqa: ANN201
+def build_model(out_dir: str | Path, vocab_size: int, layers: int = 4, hidden: int = 128, seed: int = 0,  # noqa: ANN201
+                eos_token_id: int = 2):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
     cfg = LlamaConfig(vocab_size=vocab_size, hidden_size=hidden, intermediate_size=hidden * 2,
                       num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=4,
-                      max_position_embeddings=128, pad_token_id=0, eos_token_id=2, bos_token_id=None,
+                      max_position_embeddings=128, pad_token_id=0, eos_token_id=eos_token_id, bos_token_id=None,
                       tie_word_embeddings=True)
     model = LlamaForCausalLM(cfg)
     model.generation_config.pad_token_id = 0
-    model.generation_config.eos_token_id = 2
+    model.generation_config.eos_token_id = eos_token_id
     model.save_pretrained(str(out_dir))
     return model
 
 
-def build_tiny(out_dir: str | Path, layers: int = 4, hidden: int = 128) -> Path:
+def build_tiny(out_dir: str | Path, layers: int = 4, hidden: int = 128, template: str = "marked") -> Path:
     """Tokenizer + random-init model in `out_dir`; returns the folder."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tok = build_tokenizer(out)
-    build_model(out, len(tok), layers, hidden)
+    tok = build_tokenizer(out, template)
+    build_model(out, len(tok), layers, hidden, eos_token_id=tok.eos_token_id)
     return out
 
 

@@ -29,6 +29,7 @@ class TrainContext:
     datasets: Any  # DatasetDict with train (and validation/test)
     args: dict[str, Any]  # TrainingArguments fields shared by every trainer
     callbacks: list[Any] = field(default_factory=list)
+    template_source: str | None = None  # set when the run gave the tokenizer a chat template
     emit: Callable[[dict[str, Any]], None] = lambda ev: None  # write an event (main process only)
 
     @property

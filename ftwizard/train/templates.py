@@ -1,0 +1,136 @@
+"""Chat templates and loss masking that work for any tokenizer.
+
+Three cases, decided once per run and announced as events (so a person can read what the loss is computed on):
+- the template marks assistant turns (`{% generation %}`), or TRL knows how to patch it (Llama-3, Qwen, Gemma, Phi …
+  via `get_training_chat_template`) → **assistant-only loss** on conversations;
+- it cannot mark them (an unknown template without markers) → conversations become **prompt/completion**: the last
+  assistant turn is the completion, everything before it the prompt, so the prompt is still masked;
+- there is no template at all (base models) → the run's `chat_template` setting: `chatml` (the default) is added with
+  generation markers and saved with the result. Its markers are written as plain text and each answer ends with the
+  tokenizer's own EOS token, so no token is added, no embedding is resized and nothing untrained reaches the model.
+Plain-text data (continued pre-training) needs no template and trains on every token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# ChatML, with the assistant turn inside generation markers; {{ eos_token }} makes generation stop with no new token.
+CHATML = (
+    "{% for m in messages %}"
+    "{% if m['role'] == 'assistant' %}"
+    "<|im_start|>assistant\n{% generation %}{{ m['content'] }}<|im_end|>{{ eos_token }}{% endgeneration %}\n"
+    "{% else %}"
+    "<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+    "{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+BUILTIN = {"chatml": CHATML}
+
+
+@dataclass
+class TemplatePlan:
+    """What the run does with the chat template, and what the loss is computed on."""
+
+    source: str  # "model" | "trl-patched" | "chatml" | a file path | "none"
+    mode: str  # "assistant_only" | "completion_only" | "full_text"
+    message: str  # one line for the events and the app
+
+    def to_event(self) -> dict[str, Any]:
+        return {"type": "note", "kind": "chat_template", "source": self.source, "loss_on": self.mode,
+                "message": self.message}
+
+
+def has_markers(template: Any) -> bool:
+    from trl.chat_template_utils import has_generation_markers
+
+    return bool(template) and has_generation_markers(template)
+
+
+def resolve_template(setting: str) -> tuple[str, str]:
+    """(template text, source name) for the config's `chat_template` value (not `auto`)."""
+    if setting in BUILTIN:
+        return BUILTIN[setting], setting
+    path = Path(setting).expanduser()
+    if path.is_file():
+        return path.read_text(encoding="utf-8"), str(path)
+    raise ValueError(f"chat_template: {setting!r} is neither a built-in template ({', '.join(BUILTIN)}) nor a file")
+
+
+def ensure_template(tok: Any, setting: str, conversational: bool) -> str | None:
+    """Give the tokenizer a chat template when the data needs one. Returns the source name when one was set."""
+    current = getattr(tok, "chat_template", None)
+    if setting not in ("auto", "") and setting != "model":
+        tok.chat_template, source = resolve_template(setting)
+        return source
+    if current or not conversational:
+        return None
+    tok.chat_template = CHATML
+    return "chatml"
+
+
+def training_template(tok: Any) -> str | None:
+    """A TRL-patched training template with markers for a known family, or None when TRL cannot patch it."""
+    from trl.chat_template_utils import get_training_chat_template
+
+    try:
+        return get_training_chat_template(tok)
+    except ValueError:
+        return None
+
+
+def last_turn_as_completion(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """A conversation → conversational prompt/completion: the last assistant turn is the completion."""
+    last = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=None)
+    if last is None:
+        return {"prompt": messages, "completion": []}
+    return {"prompt": messages[:last], "completion": [messages[last]]}
+
+
+def plan_sft(tok: Any, columns: list[str], want_assistant_only: bool, added: str | None = None
+             ) -> tuple[TemplatePlan, bool]:
+    """Decide the loss mode for SFT once `ensure_template` ran (`added`: the template it set, if any).
+    Returns the plan and whether to convert messages → prompt/completion."""
+    conversational = "messages" in columns or "prompt" in columns
+    src = added or ("model" if getattr(tok, "chat_template", None) else "none")
+    if "text" in columns and not conversational:
+        return TemplatePlan("none", "full_text", "Plain text: the loss is computed on every token."), False
+    if "prompt" in columns and "completion" in columns:
+        return TemplatePlan(src, "completion_only", "Prompt/completion data: the loss is computed on the completion "
+                                                    "only (the prompt is masked)."), False
+    if not want_assistant_only:
+        return TemplatePlan(src, "full_text", "assistant_only_loss is off: the loss is computed on the whole "
+                                              "conversation."), False
+    if has_markers(tok.chat_template):
+        how = {"chatml": "No chat template in the model: ChatML was added (markers as plain text, answers end with "
+                         "the model's EOS) and is saved with the result."}.get(src, "The chat template marks "
+                                                                                "assistant turns.")
+        return TemplatePlan(src, "assistant_only", how + " The loss is computed on the assistant's answers only."), False
+    if training_template(tok) is not None:
+        return TemplatePlan("trl-patched", "assistant_only",
+                            "TRL patches this model's chat template with assistant markers for training; the loss "
+                            "is computed on the assistant's answers only."), False
+    return TemplatePlan(src, "completion_only",
+                        "The chat template cannot mark assistant turns, so each conversation becomes prompt → last "
+                        "answer: the loss is computed on the last assistant answer (earlier turns are context)."), True
+
+
+def describe_loss_tokens(trainer: Any, tok: Any, max_chars: int = 300) -> dict[str, Any] | None:
+    """Decode which tokens of the first training row carry loss (labels ≠ -100), for the events and the tests."""
+    ds = getattr(trainer, "train_dataset", None)
+    if ds is None or len(ds) == 0 or "input_ids" not in ds.column_names:
+        return None
+    batch = trainer.data_collator([ds[0]])
+    ids = batch["input_ids"][0].tolist()
+    labels = batch.get("labels")
+    if labels is None:
+        return None
+    lab = labels[0].tolist()
+    trained = [t for t, lb in zip(ids, lab, strict=False) if lb != -100]
+    masked = [t for t, lb in zip(ids, lab, strict=False) if lb == -100]
+    return {"type": "note", "kind": "loss_tokens", "trained_ids": trained, "masked_ids": masked,
+            "trained_text": tok.decode(trained)[:max_chars], "masked_text": tok.decode(masked)[:max_chars],
+            "message": f"Example row: {len(trained)} of {len(ids)} tokens carry loss."}
