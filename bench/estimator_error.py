@@ -76,6 +76,7 @@ def row_to_input(row: dict[str, str]) -> tuple[EstimateInput, str]:
     chunked = litgpt or "chunked" in fw
     seq = int(re.search(r"\d+", row["seq_len"]).group())  # type: ignore[union-attr]
     attention = "flash" if "flash" in row["attention"].lower() else "sdpa"
+    engine = "zero3" if "zero-3" in fw else "zero2" if "zero-2" in fw else "fsdp" if "fsdp" in fw else "auto"
     inp = EstimateInput(
         method=method, rank=int(row["lora_r"] or 16), targets=targets, batch=int(row["micro_batch"]),
         seq=seq, grad_ckpt=row["grad_ckpt"].lower().startswith(("on", "likely on")), optim=optim,
@@ -83,7 +84,7 @@ def row_to_input(row: dict[str, str]) -> tuple[EstimateInput, str]:
         loss="chunked" if chunked else "full",
         adapter_dtype="model" if (litgpt or torchtune) else "fp32",
         lora_dropout=0.05 if (litgpt or method != "full") else 0.0,
-        double_quant="dq" in prec or not litgpt,
+        double_quant="dq" in prec or not litgpt, engine=engine,
     )
     how = row["measured_or_estimated"].lower()
     if "reserved" in how:
@@ -96,6 +97,12 @@ def row_to_input(row: dict[str, str]) -> tuple[EstimateInput, str]:
 
 
 def predicted_gb(row: dict[str, str]) -> tuple[float, str]:
+    """The central estimate (GB) of the metric the source measured."""
+    return predicted_range_gb(row)[0], row_to_input(row)[1]
+
+
+def predicted_range_gb(row: dict[str, str]) -> tuple[float, float]:
+    """(central, high) estimate in GB of the measured metric; high = central × (1 + the estimate's margin)."""
     inp, metric = row_to_input(row)
     facts = find_preset(row["model"])
     assert facts is not None
@@ -106,7 +113,23 @@ def predicted_gb(row: dict[str, str]) -> tuple[float, str]:
         val = est.peak_allocated_bytes * (1 + ALLOCATOR_SLACK)
     else:
         val = est.peak_bytes
-    return val / 1e9, metric
+    return val / 1e9, val * (1 + est.margin) / 1e9
+
+
+def _seq_range(tokens: int) -> str:
+    return "≤1k tok" if tokens <= 1024 else "1k–4k tok" if tokens <= 4096 else ">4k tok"
+
+
+def _engine(row: dict[str, str]) -> str:
+    fw = row["framework"].split(" ")[0].split("(")[0]
+    return "HF stack" if fw in ("HF", "LLaMA-Factory") else fw
+
+
+def summary(errs: list[float]) -> str:
+    a = sorted(abs(e) for e in errs)
+    under = sum(e < -10 for e in errs)
+    return (f"n={len(errs):2}  median {statistics.median(a):5.1f}%  worst {max(a):5.1f}%  "
+            f"under>10%: {under}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--verbose", "-v", action="store_true")
     args = ap.parse_args(argv)
     errors: list[float] = []
-    by_fw: dict[str, list[float]] = {}
+    high_errors: list[float] = []
+    groups: dict[str, dict[str, list[float]]] = {"method": {}, "engine": {}, "tokens per micro-batch": {}}
     skipped: list[tuple[str, str]] = []
     lines = []
     for path in args.csv or DEFAULT_CSVS:
@@ -126,29 +150,37 @@ def main(argv: list[str] | None = None) -> int:
                     skipped.append((row["id"], why))
                     continue
                 try:
-                    pred, metric = predicted_gb(row)
+                    inp, metric = row_to_input(row)
+                    pred, high = predicted_range_gb(row)
                 except KeyError as exc:
                     skipped.append((row["id"], str(exc)))
                     continue
                 meas = float(row["peak_gb"])
                 err = 100.0 * (pred - meas) / meas
                 errors.append(err)
-                fw = row["framework"].split(" ")[0].split("(")[0]
-                by_fw.setdefault("HF stack" if fw in ("HF", "LLaMA-Factory") else fw, []).append(abs(err))
+                high_errors.append(100.0 * (high - meas) / meas)
+                groups["method"].setdefault(inp.method, []).append(err)
+                groups["engine"].setdefault(_engine(row), []).append(err)
+                groups["tokens per micro-batch"].setdefault(_seq_range(inp.batch * inp.seq), []).append(err)
                 lines.append(f"{row['id']:>4} {row['model'][:26]:26} {row['method'][:6]:6} b={row['micro_batch']:>2} "
                              f"s={row['seq_len'][:6]:6} {row['framework'][:22]:22} {metric:9} "
-                             f"meas {meas:6.2f}  est {pred:6.2f}  {err:+6.1f}%")
+                             f"meas {meas:6.2f}  est {pred:6.2f}  {err:+6.1f}%  high {high:6.2f}")
     if args.verbose:
         print("\n".join(lines))
         for rid, why in skipped:
             print(f"skip {rid:>4}: {why}")
     abs_err = sorted(abs(e) for e in errors)
     print(f"rows compared: {len(errors)}  skipped: {len(skipped)}")
-    print(f"median |error|: {statistics.median(abs_err):.1f}%   worst |error|: {max(abs_err):.1f}%   "
-          f"mean signed error: {statistics.mean(errors):+.1f}%   within 10%: "
-          f"{sum(e <= 10 for e in abs_err)}/{len(abs_err)}   within 25%: {sum(e <= 25 for e in abs_err)}/{len(abs_err)}")
-    for fw, errs in sorted(by_fw.items()):
-        print(f"  {fw:12} n={len(errs):2}  median {statistics.median(errs):5.1f}%  worst {max(errs):5.1f}%")
+    print(f"central estimate: median |error| {statistics.median(abs_err):.1f}%   worst {max(abs_err):.1f}%   "
+          f"mean signed {statistics.mean(errors):+.1f}%   within 10%: {sum(e <= 10 for e in abs_err)}/{len(abs_err)}"
+          f"   within 25%: {sum(e <= 25 for e in abs_err)}/{len(abs_err)}   under by >10%: "
+          f"{sum(e < -10 for e in errors)}")
+    print(f"plan figure (high = central × (1 + margin)): {summary(high_errors)}   "
+          f"under at all: {sum(e < 0 for e in high_errors)}")
+    for name, by in groups.items():
+        print(f"by {name} (central):")
+        for key, errs in sorted(by.items()):
+            print(f"  {key:12} {summary(errs)}")
     return 0
 
 

@@ -151,7 +151,8 @@ def test_estimate_parts_and_orderings():
     lora = estimate(f, base)
     qlora = estimate(f, EstimateInput(method="qlora", batch=1, seq=1024, grad_ckpt=True, optim="paged_adamw_8bit"))
     full = estimate(f, EstimateInput(method="full", batch=1, seq=1024, grad_ckpt=True))
-    assert set(lora.parts_bytes) == {"weights", "gradients", "optimizer", "activations", "logits", "overhead"}
+    assert set(lora.parts_bytes) == {"weights", "gradients", "optimizer", "activations", "logits", "optimizer_step",
+                                     "overhead"}
     assert qlora.peak_gib < lora.peak_gib < full.peak_gib
     assert 14.5 < lora.part_gib("weights") < 15.5  # 8.03B × 2 bytes + fp32 adapters
     assert 4.0 < qlora.part_gib("weights") < 6.5
@@ -215,13 +216,13 @@ def test_calibration_error_within_goal():
 # ---- recommender -------------------------------------------------------------------------------------------
 def test_recommender_follows_gpu():
     f = find_preset("llama-3.1-8b")
-    small = recommend(f, FakeProbe.of("3060").probe(), "domain", 3000, 1024)
+    small = recommend(f, FakeProbe.of("4080").probe(), "domain", 3000, 1024)  # 16 GB: 8B needs 4-bit
     big = recommend(f, FakeProbe.of("A100-80").probe(), "domain", 3000, 1024)
     assert small.value("method") == "qlora" and small.fits
     assert big.value("method") == "lora" and big.fits
     assert big.value("micro_batch") >= small.value("micro_batch")
     for plan in (small, big):
-        assert plan.estimate.peak_gib <= plan.gpu_gib * 0.9
+        assert plan.estimate.high_gib <= plan.gpu_gib  # the top of the estimate's range fits
         eff = plan.value("micro_batch") * plan.value("gradient_accumulation")
         assert 32 <= eff < 64
         assert all(c.reason for c in plan.choices.values())

@@ -37,6 +37,24 @@ LOGIT_BYTES_NO_UPCAST = 8.0  # 16-bit logits, shifted copy, 16-bit log-softmax a
 LOGIT_BYTES_CHUNKED = 6.0  # chunked CE (LitGPT, torchtune): 16-bit logits + fp32 log-softmax saved per chunk
 LOGIT_BYTES_FUSED = 0.5  # fused linear+CE (Liger): logits never materialized in full
 LOGIT_BYTES_HEAD_LORA = 4.0  # LoRA on lm_head: the adapter's vocab-sized output and the sum
+QLORA_WORKSPACE_GIB = 1.5  # bitsandbytes/torchao 4-bit: dequantization buffers, quant states, kernel workspaces
+# (QLoRA at short sequences measured 1.5–3.7 GB above the parts; see bench/estimator_error.py)
+DEEPSPEED_EXTRA_BYTES = 4.0  # ZeRO mixed precision: a 16-bit copy of the weights and 16-bit gradients
+# next to the fp32 master weights and fp32 gradient partitions (20 bytes/param instead of 16)
+
+# Uncertainty: the measured/estimated ratio spread per regime on the published measurements
+# (bench/estimator_error.py). `high_gib` = peak × (1 + over) is what "fits" is checked with.
+BASE_MARGIN = 0.10
+SHORT_TOKENS = 1024  # micro-batch × sequence at or below this: fixed costs dominate
+MARGINS: dict[tuple[str, str], float] = {
+    # (method group, "short" | "long") → extra fraction on top of the central estimate
+    ("qlora", "short"): 0.20,
+    ("qlora", "long"): 0.12,
+    ("adapter", "short"): 0.12,
+    ("adapter", "long"): 0.10,
+    ("full", "short"): 0.15,
+    ("full", "long"): 0.10,
+}
 
 
 @dataclass(frozen=True)
@@ -66,6 +84,8 @@ class Estimate:
     trainable_params: int
     parts_bytes: dict[str, float]
     notes: list[str] = field(default_factory=list)
+    margin: float = BASE_MARGIN  # "fits" means peak × (1 + margin) ≤ the card
+    under: float = BASE_MARGIN  # the measurement may be this fraction below the central estimate
 
     @property
     def peak_allocated_bytes(self) -> float:
@@ -83,6 +103,19 @@ class Estimate:
     def peak_allocated_gib(self) -> float:
         return self.peak_allocated_bytes / GIB
 
+    @property
+    def high_gib(self) -> float:
+        """The top of the range: what the plan checks against the card."""
+        return self.peak_gib * (1 + self.margin)
+
+    @property
+    def low_gib(self) -> float:
+        return self.peak_gib * (1 - self.under)
+
+    def fits(self, card_gib: float | None) -> bool:
+        """True when the top of the range fits on a card of `card_gib` (no card: nothing to check)."""
+        return card_gib is None or self.high_gib <= card_gib
+
     def part_gib(self, name: str) -> float:
         return self.parts_bytes.get(name, 0.0) / GIB
 
@@ -97,6 +130,9 @@ class Estimate:
             "parts_gib": {k: round(v / GIB, 3) for k, v in self.parts_bytes.items()},
             "peak_allocated_gib": round(self.peak_allocated_gib, 3),
             "peak_gib": round(self.peak_gib, 3),
+            "low_gib": round(self.low_gib, 3),
+            "high_gib": round(self.high_gib, 3),
+            "margin": self.margin,
             "per_gpu": True,
             "inputs": inp,
             "notes": self.notes,
@@ -205,9 +241,17 @@ def estimate(facts: ModelFacts, inp: EstimateInput) -> Estimate:
     optimizer = trainable * opt_per
     if inp.method == "full" and inp.precision in ("bf16-mixed", "fp16-mixed"):
         notes.append("mixed precision: fp32 master weights; autocast makes 16-bit copies layer by layer")
+        if engine in ("zero2", "zero3", "deepspeed"):
+            weights += trainable * DEEPSPEED_EXTRA_BYTES / 2
+            grads += trainable * DEEPSPEED_EXTRA_BYTES / 2
+    # torch's foreach AdamW makes a parameter-sized temporary (sqrt of the second moment) during the step;
+    # the fused and 8-bit ones do not. It exists after backward, when the activations are gone.
+    o = inp.optim.lower()
+    step_temp = trainable * tb if (o in ("adamw_torch", "adamw_hf", "adamw_torch_xla") and opt_per > 0) else 0.0
 
     # ---- sharding across GPUs --------------------------------------------------------------------
     if gpus > 1:
+        step_temp /= gpus if engine in ("fsdp", "zero3", "zero2") else 1
         if engine in ("fsdp", "zero3"):
             weights_shard = weights / gpus
             # FSDP gathers one layer's full weights at a time
@@ -245,7 +289,10 @@ def estimate(facts: ModelFacts, inp: EstimateInput) -> Estimate:
         logit_bytes += LOGIT_BYTES_HEAD_LORA
     logits = tokens * facts.vocab_size * logit_bytes
 
-    allocated = weights + grads + optimizer + activations + logits
+    if inp.method == "qlora":
+        activations += QLORA_WORKSPACE_GIB * GIB  # transient 4-bit buffers, alive during forward/backward
+    step_extra = max(0.0, step_temp - activations - logits)  # the step's peak above backward's peak
+    allocated = weights + grads + optimizer + activations + logits + step_extra
     overhead = CUDA_CONTEXT_GIB * GIB + ALLOCATOR_SLACK * allocated
     parts = {
         "weights": weights,
@@ -253,6 +300,7 @@ def estimate(facts: ModelFacts, inp: EstimateInput) -> Estimate:
         "optimizer": optimizer,
         "activations": activations,
         "logits": logits,
+        "optimizer_step": step_extra,
         "overhead": overhead,
     }
     if logits > 0.25 * allocated and inp.loss != "fused":
@@ -260,21 +308,56 @@ def estimate(facts: ModelFacts, inp: EstimateInput) -> Estimate:
             f"logits take {logits / GIB:.1f} GiB (vocab {facts.vocab_size:,}); "
             "a fused loss (use_liger_kernel) or a shorter sequence cuts this"
         )
+    margin = uncertainty(inp)
     return Estimate(inp=inp, model=facts.name, params=P, trainable_params=trainable, parts_bytes=parts,
-                    notes=notes)
+                    notes=notes, margin=margin, under=BASE_MARGIN if margin <= BASE_MARGIN else 0.25)
+
+
+def uncertainty(inp: EstimateInput) -> float:
+    """The margin above the central estimate for this regime (see MARGINS)."""
+    group = "qlora" if inp.method == "qlora" else "full" if inp.method == "full" else "adapter"
+    size = "short" if inp.batch * inp.seq <= SHORT_TOKENS else "long"
+    m = MARGINS.get((group, size), BASE_MARGIN)
+    if inp.precision in ("bf16-mixed", "fp16-mixed") and inp.method != "full":
+        m += 0.35  # adapters over fp32 weights with autocast: one LitGPT measurement 45% above the parts
+    return m
 
 
 # ---- fitting ---------------------------------------------------------------------------------------
 
-SAFETY_MARGIN = 0.90  # plan to use at most 90% of the card
+SAFETY_MARGIN = 1 / (1 + BASE_MARGIN)  # the share of the card a plan may use at the base margin (~0.91)
+
+# EstimateInput field ↔ RunConfig key (the remedies in core/plan/remedies.py work on RunConfig keys)
+_INPUT_KEYS = {"batch": "micro_batch", "grad_ckpt": "gradient_checkpointing", "optim": "optimizer",
+               "method": "method", "seq": "max_seq_length", "gpus": "num_gpus", "engine": "engine",
+               "loss": "loss", "rank": "rank", "lora_dropout": "dropout"}
+
+
+def values_from_input(inp: EstimateInput) -> dict[str, Any]:
+    """The estimator input as RunConfig-style values (what the remedy ladder changes)."""
+    return {key: getattr(inp, f) for f, key in _INPUT_KEYS.items()}
+
+
+def input_from_values(base: EstimateInput, values: dict[str, Any]) -> EstimateInput:
+    """`base` with the RunConfig-style `values` applied (keys the estimator does not model are ignored)."""
+    ch: dict[str, Any] = {f: values[key] for f, key in _INPUT_KEYS.items() if key in values}
+    if "micro_batch" in values:
+        ch["batch"] = int(values["micro_batch"])
+    if ch.get("method") == "qlora" and base.precision not in ("bf16", "fp16"):
+        ch["precision"] = "bf16"
+    if ch.get("engine") == "deepspeed":
+        ch["engine"] = "zero3"
+    return replace(base, **ch)
 
 
 def max_micro_batch(facts: ModelFacts, inp: EstimateInput, gpu_gib: float, limit: int = 256) -> int:
-    """The largest micro-batch whose estimated peak fits in `gpu_gib` × SAFETY_MARGIN (0 if none)."""
-    budget = gpu_gib * SAFETY_MARGIN
+    """The largest micro-batch whose estimate fits in `gpu_gib` with its margin (0 if none)."""
+    def ok(b: int) -> bool:
+        return estimate(facts, replace(inp, batch=b)).fits(gpu_gib)
+
     best = 0
     b = 1
-    while b <= limit and estimate(facts, replace(inp, batch=b)).peak_gib <= budget:
+    while b <= limit and ok(b):
         best = b
         b *= 2
     if best == 0:
@@ -282,7 +365,7 @@ def max_micro_batch(facts: ModelFacts, inp: EstimateInput, gpu_gib: float, limit
     lo, hi = best, min(best * 2, limit + 1)  # binary search in (best, hi)
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if estimate(facts, replace(inp, batch=mid)).peak_gib <= budget:
+        if ok(mid):
             lo = mid
         else:
             hi = mid
@@ -298,40 +381,49 @@ class FitAdvice:
 
 
 def fit_advice(facts: ModelFacts, inp: EstimateInput, gpu_gib: float) -> FitAdvice:
-    """If it does not fit: the ladder gradient checkpointing → 8-bit optimizer → QLoRA → shorter
-    sequences → more GPUs (FSDP/ZeRO), each step applied on top of the previous, with its new peak."""
-    budget = gpu_gib * SAFETY_MARGIN
-    peak = estimate(facts, inp).peak_gib
+    """If it does not fit: the remedy ladder (core/plan/remedies.py), each remedy applied on top of the
+    previous ones while the estimate is still too big, with the peak after it. Shorter sequences are halved
+    until it fits (down to 256); more GPUs double the count from the original setup."""
+    from ftwizard.core.plan import remedies
+
+    first = estimate(facts, inp)
+    budget = gpu_gib / (1 + first.margin)
     steps: list[tuple[str, float]] = []
-    if peak <= budget:
-        return FitAdvice(True, peak, budget, steps)
-    cur = inp
-    if cur.batch > 1:
-        cur = replace(cur, batch=1)
-        steps.append((f"micro-batch 1 with gradient accumulation {inp.batch}", estimate(facts, cur).peak_gib))
-    if not cur.grad_ckpt:
-        cur = replace(cur, grad_ckpt=True)
-        steps.append(("turn on gradient checkpointing", estimate(facts, cur).peak_gib))
-    if "8bit" not in cur.optim:
-        cur = replace(cur, optim="adamw_bnb_8bit")
-        steps.append(("use the 8-bit AdamW optimizer (adamw_bnb_8bit)", estimate(facts, cur).peak_gib))
-    if cur.loss != "fused" and facts.vocab_size >= 100_000:
-        cur = replace(cur, loss="fused")
-        steps.append(("use a fused loss (use_liger_kernel=True)", estimate(facts, cur).peak_gib))
-    if cur.method in ("full", "lora", "dora"):
-        targets = cur.targets or tuple(facts.resolve_targets("all-linear"))
-        cur = replace(cur, method="qlora", targets=targets, precision="bf16")
-        steps.append(("switch to QLoRA (4-bit base model)", estimate(facts, cur).peak_gib))
-    seq = cur.seq
-    while seq > 256 and estimate(facts, cur).peak_gib > budget:
-        seq //= 2
-        cur = replace(cur, seq=seq)
-        steps.append((f"shorten sequences to {seq} tokens", estimate(facts, cur).peak_gib))
-    if estimate(facts, cur).peak_gib > budget:
-        for n in (2, 4, 8):
-            trial = replace(inp, gpus=n, engine="fsdp", grad_ckpt=True)
-            p = estimate(facts, trial).peak_gib
-            steps.append((f"{n} GPUs with FSDP / ZeRO-3 (original method)", p))
-            if p <= budget:
+    if first.fits(gpu_gib):
+        return FitAdvice(True, first.peak_gib, budget, steps)
+    values = values_from_input(inp)
+    values["gradient_accumulation"] = 1
+    vocab = facts.vocab_size
+    cur = first
+    for r in remedies.LADDER:
+        if cur.fits(gpu_gib):
+            break
+        if r.id == "smaller_batch":
+            ch = remedies.smaller_batch(values, to=1)
+        else:
+            ch = r.changes(values, vocab)
+        if not ch:
+            continue
+        if r.id == "more_gpus":
+            v = {**values_from_input(inp), "gradient_accumulation": 1}
+            for n in (2, 4, 8):
+                v.update(num_gpus=n, engine="fsdp", gradient_checkpointing=True)
+                e = estimate(facts, input_from_values(inp, v))
+                steps.append((f"{n} GPUs with FSDP / ZeRO-3 (original method)", e.peak_gib))
+                if e.fits(gpu_gib):
+                    break
+            break
+        label = r.label(values, vocab) if r.id != "smaller_batch" else (
+            f"micro-batch 1 with gradient accumulation {inp.batch}")
+        values = {**values, **ch}
+        cur = estimate(facts, input_from_values(inp, values))
+        steps.append((label, cur.peak_gib))
+        while r.id == "shorter_seq" and not cur.fits(gpu_gib):
+            ch = r.changes(values, vocab)
+            if not ch:
                 break
-    return FitAdvice(False, peak, budget, steps)
+            label = r.label(values, vocab)
+            values = {**values, **ch}
+            cur = estimate(facts, input_from_values(inp, values))
+            steps.append((label, cur.peak_gib))
+    return FitAdvice(False, first.peak_gib, budget, steps)

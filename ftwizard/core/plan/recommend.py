@@ -3,7 +3,7 @@
 A pure function. Starting points follow the reference tables (LoRA r by task, alpha = 2r, LR 2e-4 for
 adapters and 2e-5 for full fine-tuning, effective batch 32, 3 epochs, 3% warmup, cosine); the memory
 estimate then overrides them: method, micro-batch, checkpointing and optimizer are chosen so the
-predicted peak fits the smallest GPU found with a 10% margin.
+predicted peak, with its margin (memory.MARGINS), fits the smallest GPU found.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ftwizard.core.plan import remedies
 from ftwizard.core.plan.decision import TASK_KINDS
 from ftwizard.core.plan.hardware import ProbeResult
-from ftwizard.core.plan.memory import SAFETY_MARGIN, Estimate, EstimateInput, estimate
+from ftwizard.core.plan.memory import Estimate, EstimateInput, estimate, input_from_values, values_from_input
 from ftwizard.core.plan.model_facts import ModelFacts
 
 
@@ -118,20 +119,24 @@ def recommend(
             for ck in (False, True):
                 candidates.append((replace(base, method="full", grad_ckpt=ck, lora_dropout=0.0),
                                    f"{rows:,} examples of a hard task: full fine-tuning has the highest ceiling and fits"))
-        for ck in (False, True):
-            candidates.append((replace(base, grad_ckpt=ck),
-                               "LoRA: ~1% of the weights trained, 90–95% of full fine-tuning quality, fits your GPU"))
-        candidates.append((replace(base, grad_ckpt=True, optim="adamw_bnb_8bit"),
-                           "LoRA with an 8-bit optimizer to fit your GPU"))
-        candidates.append((replace(base, method="qlora", grad_ckpt=True, optim="paged_adamw_8bit"),
-                           "QLoRA: the base model in 4-bit so it fits your GPU; slightly below 16-bit LoRA in quality"))
-    budget = (gpu_gib or 0) * SAFETY_MARGIN
+        lora_why = "LoRA: ~1% of the weights trained, 90–95% of full fine-tuning quality, fits your GPU"
+        candidates.append((base, lora_why))
+        # then down the one remedy ladder (core/plan/remedies.py), each step on top of the previous
+        why_by_remedy = {"checkpointing": lora_why, "optimizer_8bit": "LoRA with an 8-bit optimizer to fit your GPU",
+                         "qlora": "QLoRA: the base model in 4-bit so it fits your GPU; slightly below 16-bit LoRA "
+                                  "in quality"}
+        values = values_from_input(base)
+        for r in remedies.LADDER:
+            ch = r.changes(values, facts.vocab_size) if r.id in why_by_remedy else None
+            if ch:
+                values = {**values, **ch}
+                candidates.append((input_from_values(base, values), why_by_remedy[r.id]))
     chosen, why = candidates[-1]
     if has_gpu:
         for cand, reason in candidates:
             # without checkpointing, insist on room for micro-batch 2 (else checkpointing is the better trade)
             probe_batch = 1 if cand.grad_ckpt or cand is candidates[-1][0] else min(2, eff)
-            if estimate(facts, replace(cand, batch=probe_batch)).peak_gib <= budget:
+            if estimate(facts, replace(cand, batch=probe_batch)).fits(gpu_gib):
                 chosen, why = cand, reason
                 break
     else:
@@ -145,14 +150,14 @@ def recommend(
         for b in (8, 4, 2, 1):
             if b > cap:
                 continue
-            if estimate(facts, replace(chosen, batch=b)).peak_gib <= budget:
+            if estimate(facts, replace(chosen, batch=b)).fits(gpu_gib):
                 micro = b
                 break
     elif facts.params_b < 0.05:
         micro = _pow2_floor(min(cap, 8))
     chosen = replace(chosen, batch=micro)
     est = estimate(facts, chosen)
-    fits = (not has_gpu) or est.peak_gib <= budget
+    fits = (not has_gpu) or est.fits(gpu_gib)
     if has_gpu and not fits:
         warnings.append(f"Even {chosen.method} with micro-batch 1 and gradient checkpointing needs "
                         f"~{est.peak_gib:.1f} GiB of {gpu_gib:.1f} GiB: use a smaller model, shorter sequences, "
@@ -170,7 +175,7 @@ def recommend(
             list(targets),
             "attention projections are enough for format/tone" if targets_key == "attention"
             else "all linear layers: the most capacity per parameter (QLoRA paper)")
-    C["micro_batch"] = Choice(micro, "the largest that fits your GPU with a 10% margin" if has_gpu
+    C["micro_batch"] = Choice(micro, f"the largest that fits your GPU with the estimate's {est.margin:.0%} margin" if has_gpu
                               else "small: CPU training")
     C["gradient_accumulation"] = Choice(accum, f"reaches an effective batch of {micro * accum * max(1, n_gpus)}")
     lr = 2e-5 if chosen.method == "full" else 2e-4

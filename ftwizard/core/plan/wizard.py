@@ -8,14 +8,14 @@ plan does not fit. `to_run_config` turns it into the RunConfig that the trainer 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ftwizard.core.plan.hardware import GPU, KNOWN_GPUS, ProbeResult, gpu_from_name
-from ftwizard.core.plan.memory import SAFETY_MARGIN, Estimate, EstimateInput, estimate, max_micro_batch
+from ftwizard.core.plan.memory import Estimate, EstimateInput, estimate, max_micro_batch
 from ftwizard.core.plan.model_facts import ModelFacts
 from ftwizard.core.plan.recommend import Plan, recommend
 from ftwizard.core.run.config import RunConfig
@@ -182,7 +182,7 @@ class PlanView:
 
     @property
     def fits(self) -> bool:
-        return self.gpu_gib is None or self.estimate.peak_gib <= self.gpu_gib * SAFETY_MARGIN
+        return self.estimate.fits(self.gpu_gib)
 
     @property
     def is_adapter(self) -> bool:
@@ -236,11 +236,12 @@ def make_plan(ans: Answers, facts: ModelFacts, local: ProbeResult) -> PlanView:
     gib = probe.min_total_gib if has_gpu else None
     warnings = list(rec.warnings)
     mb = max_micro_batch(facts, inp, gib) if gib else None
-    too_big = bool(gib) and est.peak_gib > gib * SAFETY_MARGIN  # type: ignore[operator]
+    too_big = bool(gib) and not est.fits(gib)
     fixes = fit_fixes(facts, values, inp, gib, "gradient_accumulation" in ans.overrides, mb) if too_big else []  # type: ignore[arg-type]
     if too_big:
-        warnings.insert(0, f"Predicted peak {est.peak_gib:.1f} GiB does not fit in {gib * SAFETY_MARGIN:.1f} GiB "
-                           f"(90% of {gib:.0f} GiB): training would run out of memory. Apply a fix below.")
+        warnings.insert(0, f"Predicted peak {est.peak_gib:.1f} GiB (up to {est.high_gib:.1f} GiB with its "
+                           f"{est.margin:.0%} margin) does not fit in {gib:.0f} GiB: training would run out of "
+                           "memory. Apply a fix below.")
     if values["method"] == "qlora" and has_gpu and not probe.bf16 and values.get("precision") == "bf16":
         warnings.append("This GPU has no bf16: use fp16 precision.")
     return PlanView(rec, values, reasons, edited, est, probe.gpus[0].name if has_gpu else None, gib, probe.count,
@@ -249,42 +250,35 @@ def make_plan(ans: Answers, facts: ModelFacts, local: ProbeResult) -> PlanView:
 
 def fit_fixes(facts: ModelFacts, v: dict[str, Any], inp: EstimateInput, gpu_gib: float,
               accum_pinned: bool = False, largest_batch: int | None = None) -> list[Fix]:
-    """Single changes that lower the peak, best first; each is one key in the plan screen. A smaller
-    micro-batch raises gradient accumulation to keep the effective batch (explicitly when the user pinned it).
-    `largest_batch` is max_micro_batch(facts, inp, gpu_gib) when the caller has it already."""
-    budget = gpu_gib * SAFETY_MARGIN
-    cands: list[tuple[str, dict[str, Any], EstimateInput]] = []
-    if inp.batch > 1:
-        if largest_batch is None:
-            largest_batch = max_micro_batch(facts, inp, gpu_gib)
-        mb = max(1, largest_batch)
-        accum = int(v["gradient_accumulation"]) * inp.batch // mb
-        ch: dict[str, Any] = {"micro_batch": mb, "gradient_accumulation": accum} if accum_pinned else {"micro_batch": mb}
-        cands.append((f"micro-batch {mb} with gradient accumulation {accum} (same effective batch)", ch,
-                      replace(inp, batch=mb)))
-    if not inp.grad_ckpt:
-        cands.append(("turn on gradient checkpointing (~30% slower)", {"gradient_checkpointing": True},
-                      replace(inp, grad_ckpt=True)))
-    if "8bit" not in inp.optim:
-        cands.append(("8-bit AdamW optimizer", {"optimizer": "adamw_bnb_8bit"}, replace(inp, optim="adamw_bnb_8bit")))
-    if inp.method in ("full", "lora", "dora"):
-        targets = inp.targets or tuple(facts.resolve_targets("all-linear"))
-        changes: dict[str, Any] = {"method": "qlora", "optimizer": "paged_adamw_8bit"}
-        if inp.method == "full":
-            changes.update(learning_rate=2e-4)
-        cands.append(("QLoRA: the base model in 4-bit", changes,
-                      replace(inp, method="qlora", targets=targets, optim="paged_adamw_8bit")))
-    if inp.seq > 256:
-        cands.append((f"shorter sequences: {inp.seq // 2} tokens (long examples get cut)",
-                      {"max_seq_length": inp.seq // 2}, replace(inp, seq=inp.seq // 2)))
-    scored = [(label, ch, estimate(facts, e).peak_gib) for label, ch, e in cands]
-    # changes that fit on their own come first (cheapest in quality first = the order above), then by peak
-    fitting = [s for s in scored if s[2] <= budget]
-    rest = sorted((s for s in scored if s[2] > budget), key=lambda s: s[2])
-    out = []
-    for i, (label, ch, peak) in enumerate(fitting + rest):
-        out.append(Fix(str(i + 1), label, ch, round(peak, 2)))
-    return out
+    """Single changes from the remedy ladder (core/plan/remedies.py) that lower the peak, best first; each is
+    one key in the plan screen. A smaller micro-batch jumps to the largest that fits and raises gradient
+    accumulation to keep the effective batch (explicitly when the user pinned it). `largest_batch` is
+    max_micro_batch(facts, inp, gpu_gib) when the caller has it already."""
+    from ftwizard.core.plan import remedies
+    from ftwizard.core.plan.memory import input_from_values
+
+    scored = []
+    for r, ch in remedies.applicable(v, facts.vocab_size):
+        if r.id == "more_gpus":
+            continue  # hardware, not a setting: fit_advice names it
+        if r.id == "smaller_batch":
+            if largest_batch is None:
+                largest_batch = max_micro_batch(facts, inp, gpu_gib)
+            ch = remedies.smaller_batch(v, to=max(1, largest_batch)) or ch
+            label = (f"micro-batch {ch['micro_batch']} with gradient accumulation {ch['gradient_accumulation']} "
+                     "(same effective batch)")
+            if not accum_pinned:
+                ch = {"micro_batch": ch["micro_batch"]}
+        else:
+            label = r.label(v, facts.vocab_size)
+        if "loss" in ch:
+            continue  # the trainer has no fused-loss switch yet
+        e = estimate(facts, input_from_values(inp, {**v, **ch}))
+        scored.append((label, ch, e.peak_gib, e.fits(gpu_gib)))
+    # changes that fit on their own come first (cheapest in quality first = the ladder order), then by peak
+    fitting = [s for s in scored if s[3]]
+    rest = sorted((s for s in scored if not s[3]), key=lambda s: s[2])
+    return [Fix(str(i + 1), label, ch, round(peak, 2)) for i, (label, ch, peak, _) in enumerate(fitting + rest)]
 
 
 def apply_fix(ans: Answers, fix: Fix) -> None:

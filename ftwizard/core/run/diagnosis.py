@@ -77,13 +77,20 @@ def fix_changes(kind: str | None, cfg: dict[str, Any]) -> dict[str, Any] | None:
     """The config changes behind a diagnosis' fix, for "relaunch with the fix" (None: no automatic fix).
     OOM: half the micro-batch with twice the accumulation and gradient checkpointing; at micro-batch 1 with
     checkpointing already on, a LoRA/DoRA run moves to QLoRA. NaN: half the learning rate."""
-    if kind == "oom":
-        mb = int(cfg.get("micro_batch", 1) or 1)
-        ga = int(cfg.get("gradient_accumulation", 1) or 1)
-        changes: dict[str, Any] = {"micro_batch": max(1, mb // 2), "gradient_accumulation": ga * (2 if mb > 1 else 1),
-                                   "gradient_checkpointing": True}
-        if mb == 1 and cfg.get("gradient_checkpointing") and cfg.get("method") in ("lora", "dora"):
-            changes.update(method="qlora", optimizer="paged_adamw_8bit")
+    if kind == "oom":  # the remedy ladder (core/plan/remedies.py): the runtime rungs together, else the next one
+        from ftwizard.core.plan import remedies
+
+        values = dict(cfg)
+        changes: dict[str, Any] = {}
+        for _r, ch in remedies.applicable(values, runtime=True):
+            changes.update(ch)
+            values.update(ch)
+        if not changes:
+            for r, ch in remedies.applicable(values, relaunch=True):
+                if r.id == "qlora" and cfg.get("method") == "full":
+                    break  # full → QLoRA changes the objective: the user decides
+                changes = ch
+                break
     elif kind == "nan":
         changes = {"learning_rate": float(cfg.get("learning_rate") or 2e-4) / 2}
     else:
