@@ -11,7 +11,7 @@ import argparse
 import importlib
 
 # the command table: name → module in ftwizard/cli (each has `register(sub)`). A new command = a module + a line.
-COMMANDS = ("probe", "estimate", "models", "info", "plan", "data", "train", "demo", "monitor", "check", "stop")
+COMMANDS = ("probe", "estimate", "models", "info", "plan", "data", "train", "demo", "monitor", "check", "stop", "distill")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -78,3 +78,49 @@ def test_continued_pretraining_packs_plain_text(tmp_path, tiny_model):
                       learning_rate=1e-3)
     assert any("loss" in e for e in logs)
     assert rd.config().packing is False  # the config's flag is untouched; cpt packs on its own
+
+
+def _date_prompts(n: int, seed: int = 4, chat: bool = True) -> list[dict]:
+    return [{"prompt": _msg("user", q) if chat else q, "answer": a} for q, a in _dates(n, seed)]
+
+
+def test_grpo_with_builtin_and_user_rewards(tmp_path, tiny_model):
+    user = tmp_path / "my_reward.py"
+    user.write_text("def slash_count(completions, **kwargs):\n"
+                    "    return [c[0]['content'].count('/') / 2 for c in completions]\n")
+    data = _jsonl(tmp_path / "prompts.jsonl", _date_prompts(40))
+    rd, logs = _train(tmp_path, tiny_model, data, "grpo", grpo_num_generations=4, grpo_max_completion_length=16,
+                      grpo_rewards=["exact_match", "char_match", f"{user}:slash_count"], grpo_kl_beta=0.04,
+                      learning_rate=1e-4)
+    keys = set().union(*logs)
+    assert {"reward", "reward_std", "kl", "completions/mean_length", "rewards/char_match/mean",
+            "rewards/slash_count/mean", "rewards/exact_match/mean"} <= keys, keys
+
+
+def test_distill_then_sft_and_gkd(tmp_path, tiny_model):
+    """Tiny model as the teacher → 20 prompts → a chat file the data step validates → the student trains on it
+    (SFT, and GKD with the teacher). A second call resumes: nothing is generated twice."""
+    from ftwizard.cli import main as cli
+    from ftwizard.core.data.report import analyze
+    from ftwizard.train.distill import distill
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("".join(q + "\n" for q, _ in _dates(20, 5)))
+    out = tmp_path / "distilled.jsonl"
+    # the random tiny teacher answers something only when sampling
+    first = distill(str(tiny_model), prompts, out, batch_size=8, max_new_tokens=12, limit=12, temperature=1.0)
+    assert first.written + first.empty == 12 and first.already == 0 and first.written >= 6
+    with open(out, "a", encoding="utf-8") as fh:
+        fh.write('{"messages": [{"role": "user", "con')  # a crash mid-write
+    assert cli(["distill", "--teacher", str(tiny_model), "--prompts", str(prompts), "--out", str(out),
+                "--max-new-tokens", "12", "--batch-size", "8", "--temperature", "1"]) == 0
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert first.written < len(rows) <= 20
+    assert len({json.dumps(r["messages"][:-1]) for r in rows}) == len(rows)
+    rep = analyze(str(out))
+    assert rep.usable and rep.family == "openai" and len(rep.valid) == len(rows)
+    rd, logs = _train(tmp_path, tiny_model, out, "sft", max_steps=2)
+    assert any("loss" in e for e in logs)
+    rd, logs = _train(tmp_path, tiny_model, out, "gkd", teacher_model=str(tiny_model), max_steps=2,
+                      max_seq_length=48)
+    assert any("loss" in e for e in logs)

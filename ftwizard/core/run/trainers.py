@@ -69,7 +69,7 @@ TRAINERS: dict[str, TrainerSpec] = _register(
                 starts=(("packing", True, "documents are packed into full sequences: no padding wasted"),)),
     TrainerSpec("gkd", "Generalized knowledge distillation", ("openai", "sharegpt"),
                 "a small student imitates a larger teacher's token distribution (teacher_model)", 2e-4, 2e-5,
-                check="compare", beta=0.5, needs="teacher_model",
+                check="compare", needs="teacher_model",
                 starts=(("gkd_lmbda", 0.5, "share of batches the student generates itself (on-policy)"),)),
 )
 

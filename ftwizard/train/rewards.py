@@ -1,0 +1,162 @@
+"""GRPO reward functions: built-ins a first-timer can pick by name, and the user's own `path/to/file.py:function`.
+
+Every reward follows TRL's signature `f(prompts, completions, completion_ids, **columns) -> list[float | None]`:
+`completions` are strings (standard prompts) or one-message lists (chat prompts); the dataset's other columns
+(e.g. `answer`) arrive as keyword lists, one value per completion.
+
+Built-ins (config `grpo_rewards`):
+- `exact_match`    1.0 when the answer (the `<answer>…</answer>` part if present, else the whole completion,
+                   whitespace-trimmed) equals the row's `answer`/`solution` column, else 0.0.
+- `char_match`     partial credit: the share of the reference's characters matched in place (0..1) — a signal
+                   that can rise before the first exact match does.
+- `format`         1.0 for `<think>…</think>` followed by `<answer>…</answer>` (the R1 layout), else 0.0.
+- `regex:PATTERN`  1.0 when the whole completion matches PATTERN (Python `re.fullmatch`, DOTALL), else 0.0.
+- `length_penalty` −(completion tokens / max completion length), in [−1, 0]: prefers short answers.
+A user reward is loaded only from the file path the user wrote, never searched for.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+RewardFn = Callable[..., list[float | None]]
+ANSWER_COLUMNS = ("answer", "solution", "ground_truth")
+BUILTINS = ("exact_match", "char_match", "format", "regex:PATTERN", "length_penalty")
+_ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+_R1_FORMAT = re.compile(r"\s*<think>.*?</think>\s*<answer>.*?</answer>\s*", re.DOTALL)
+
+
+class RewardError(ValueError):
+    """A reward name or file that cannot be used; `str()` is the one line to show."""
+
+
+def completion_text(completion: Any) -> str:
+    """The text of one completion (a string, or a list of messages whose last one is the answer)."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, list) and completion:
+        last = completion[-1]
+        return str(last.get("content", "")) if isinstance(last, dict) else str(last)
+    return str(completion)
+
+
+def extract_answer(text: str) -> str:
+    """The `<answer>` part when there is one, else the whole text; trimmed."""
+    m = _ANSWER_TAG.search(text)
+    return (m.group(1) if m else text).strip()
+
+
+def _references(kwargs: dict[str, Any], n: int) -> list[str]:
+    for col in ANSWER_COLUMNS:
+        if col in kwargs and kwargs[col] is not None:
+            return [str(v).strip() for v in kwargs[col]]
+    raise RewardError(f"exact_match/char_match need a reference column ({', '.join(ANSWER_COLUMNS)}) in the data; "
+                      f"the rows have {', '.join(sorted(k for k in kwargs if not k.startswith(('trainer_', 'log_'))))}")
+
+
+def exact_match(prompts: list, completions: list, **kwargs: Any) -> list[float | None]:
+    refs = _references(kwargs, len(completions))
+    return [float(extract_answer(completion_text(c)) == r) for c, r in zip(completions, refs, strict=True)]
+
+
+def char_overlap(pred: str, ref: str) -> float:
+    """Characters of `ref` matched at the same position in `pred`, over the longer length (0..1)."""
+    if not pred and not ref:
+        return 1.0
+    same = sum(a == b for a, b in zip(pred, ref, strict=False))
+    return same / max(len(pred), len(ref))
+
+
+def char_match(prompts: list, completions: list, **kwargs: Any) -> list[float | None]:
+    refs = _references(kwargs, len(completions))
+    return [char_overlap(extract_answer(completion_text(c)), r) for c, r in zip(completions, refs, strict=True)]
+
+
+def format_reward(prompts: list, completions: list, **kwargs: Any) -> list[float | None]:
+    return [float(_R1_FORMAT.fullmatch(completion_text(c)) is not None) for c in completions]
+
+
+format_reward.__name__ = "format"  # TRL logs rewards/<name>/mean
+
+
+def regex_reward(pattern: str) -> RewardFn:
+    try:
+        rx = re.compile(pattern, re.DOTALL)
+    except re.error as exc:
+        raise RewardError(f"regex reward: {pattern!r} is not a valid regular expression ({exc})") from None
+
+    def regex(prompts: list, completions: list, **kwargs: Any) -> list[float | None]:
+        return [float(rx.fullmatch(completion_text(c).strip()) is not None) for c in completions]
+
+    return regex
+
+
+def length_penalty_reward(max_completion_length: int) -> RewardFn:
+    def length_penalty(prompts: list, completions: list, completion_ids: list | None = None,
+                       **kwargs: Any) -> list[float | None]:
+        lengths = ([len(ids) for ids in completion_ids] if completion_ids is not None
+                   else [len(completion_text(c)) for c in completions])
+        return [-min(1.0, n / max(1, max_completion_length)) for n in lengths]
+
+    return length_penalty
+
+
+def load_user_reward(spec: str, base_dir: Path | None = None) -> RewardFn:
+    """`path/to/module.py:function` → the function. The path is the user's (relative to `base_dir` if not absolute)."""
+    path_s, _, name = spec.rpartition(":")
+    if not path_s or not name.isidentifier():
+        raise RewardError(f"reward {spec!r}: write a user reward as path/to/file.py:function_name")
+    path = Path(path_s).expanduser()
+    if not path.is_absolute() and base_dir is not None and not path.exists():
+        path = base_dir / path
+    if path.suffix != ".py" or not path.is_file():
+        raise RewardError(f"reward {spec!r}: {path} is not a Python file; give the path of the .py file that defines "
+                          f"{name}()")
+    mod_spec = importlib.util.spec_from_file_location(f"ftwizard_user_reward_{path.stem}", path)
+    if mod_spec is None or mod_spec.loader is None:
+        raise RewardError(f"reward {spec!r}: cannot load {path} as a Python module")
+    module = importlib.util.module_from_spec(mod_spec)
+    try:
+        mod_spec.loader.exec_module(module)
+    except Exception as exc:  # noqa: BLE001 - the user's code: report it in one line
+        raise RewardError(f"reward {spec!r}: importing {path.name} failed: {type(exc).__name__}: {exc}") from None
+    fn = getattr(module, name, None)
+    if not callable(fn):
+        found = ", ".join(n for n, v in vars(module).items() if inspect.isfunction(v) and not n.startswith("_"))
+        raise RewardError(f"reward {spec!r}: {path.name} has no function {name}() (functions: {found or 'none'})")
+    params = inspect.signature(fn).parameters.values()
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        raise RewardError(f"reward {spec!r}: {name}() must accept **kwargs (TRL passes prompts=, completions=, "
+                          "completion_ids= and every dataset column)")
+    return fn
+
+
+def resolve_reward(spec: str, max_completion_length: int = 256, base_dir: Path | None = None) -> RewardFn:
+    """One entry of `grpo_rewards` → a TRL reward function."""
+    spec = spec.strip()
+    if spec == "exact_match":
+        return exact_match
+    if spec == "char_match":
+        return char_match
+    if spec == "format":
+        return format_reward
+    if spec.startswith("regex:"):
+        return regex_reward(spec[len("regex:"):])
+    if spec == "length_penalty":
+        return length_penalty_reward(max_completion_length)
+    if ".py:" in spec:
+        return load_user_reward(spec, base_dir)
+    raise RewardError(f"unknown reward {spec!r}: choose from {', '.join(BUILTINS)}, or path/to/file.py:function")
+
+
+def resolve_rewards(specs: list[str], max_completion_length: int = 256, base_dir: Path | None = None) -> list[RewardFn]:
+    return [resolve_reward(s, max_completion_length, base_dir) for s in specs]
+
+
+def needs_reference(specs: list[str]) -> bool:
+    return any(s.strip() in ("exact_match", "char_match") for s in specs)
