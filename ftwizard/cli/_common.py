@@ -84,6 +84,7 @@ def follow(run: Path, proc: Any = None, quiet: bool = False) -> dict:
         with progress:
             while True:
                 show(tail.poll())
+                _refused(run, proc)
                 st = current_status(run, proc)
                 if st.get("state") in TERMINAL and (proc is None or proc.poll() is not None):
                     show(tail.poll())
@@ -92,6 +93,20 @@ def follow(run: Path, proc: Any = None, quiet: bool = False) -> dict:
     except KeyboardInterrupt:
         console.print(f"\nDetached. Training continues; reattach with: ftwizard monitor {run}")
         raise SystemExit(0) from None
+
+
+def _refused(run: Path, proc: Any) -> None:
+    """The trainer we started refused to run (another trainer holds the run, or it had finished): one line."""
+    from ftwizard.core.run.launcher import FINISHED_EXIT, LOCKED_EXIT
+    from ftwizard.core.run.lock import holder
+
+    rc = proc.poll() if proc is not None else None
+    if rc == LOCKED_EXIT:
+        h = holder(run)
+        raise CliError(f"{run} is in use by another trainer" + (f" (pid {h.pid})" if h else "") + "; nothing was changed",
+                       f"watch it with `ftwizard monitor {run}`")
+    if rc == FINISHED_EXIT:
+        raise CliError(f"{run} has finished; nothing to resume", "start a new run to train more")
 
 
 def print_event(ev: dict, out: Any = None) -> None:
@@ -112,6 +127,12 @@ def print_event(ev: dict, out: Any = None) -> None:
                       + (f", peak {ev['measured_peak_allocated_gib']} GiB" if ev.get("measured_peak_allocated_gib") else ""))
     elif t == "note":
         out.print(f"[dim]note:[/] {ev.get('message')}")
+    elif t == "checkpoint_skipped":
+        out.print(f"[yellow]skipped checkpoint[/] {Path(str(ev.get('checkpoint'))).name}: {ev.get('message')}"
+                  + (f" (moved to {ev['path']})" if ev.get("path") else ""))
+    elif t == "resume" and "from_step" in ev:
+        where = f" ({Path(ev['checkpoint']).name})" if ev.get("checkpoint") else " (no checkpoint: from the start)"
+        out.print(f"[dim]resume from step {ev['from_step']}{where}[/]")
     elif t in ("checkpoint", "done", "resume", "train_begin"):
         out.print(f"[dim]{t}: {json.dumps({k: v for k, v in ev.items() if k not in ('type', 'time')})[:150]}[/]")
 
@@ -126,6 +147,8 @@ def report_end(st: dict, run: Path) -> int:
         return 0
     d = st.get("diagnosis") or {}
     console.print(f"[red]failed:[/] {d.get('summary')}\n[b]Try:[/] {d.get('fix')}\nLog: {run / 'stdout.log'}")
+    if st.get("unsaved"):
+        console.print("[dim](status.json could not be updated — the disk is full; the last saved status is kept)[/]")
     return 1
 
 

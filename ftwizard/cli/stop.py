@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
-from ftwizard.cli._common import console
+from ftwizard.cli._common import CliError, console
 
 
 def register(sub: Any) -> None:
@@ -15,8 +16,10 @@ def register(sub: Any) -> None:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from ftwizard.core.run.launcher import stop
+    from ftwizard.core.run.launcher import stop_run
 
-    ok = stop(args.run)
-    console.print("stop requested: the trainer saves a checkpoint and exits" if ok else "the run is not running")
+    if not (Path(args.run) / "config.yaml").exists():
+        raise CliError(f"{args.run} is not a run directory (no config.yaml)")
+    ok, line = stop_run(args.run)
+    console.print(line)
     return 0 if ok else 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -40,9 +41,35 @@ def diagnose(exc_text: str, cfg: dict[str, Any] | None = None, estimate_gib: flo
                          f"Lower the learning rate (now {cfg.get('learning_rate')}) by 2–10×, keep warmup, "
                          "and check the data for corrupt or extremely long rows. With fp16, prefer bf16 if the GPU has it.",
                          exc_text[-2000:])
-    if "no space left" in t or "errno 28" in t:
+    if is_disk_full(t):
         return Diagnosis("disk_full", "The disk is full: a checkpoint could not be written.",
-                         "Free disk space or lower save_total_limit; checkpoints already saved are intact.", exc_text[-2000:])
+                         "Free disk space or lower save_total_limit, then `ftwizard train --resume <run>`; "
+                         "checkpoints already saved are kept (a partial one is set aside on resume).", exc_text[-2000:])
+    if "gatedrepoerror" in t or "gated repo" in t or "access to model" in t and "restricted" in t:
+        return Diagnosis("gated_model", "The model is gated: its license must be accepted and a token given.",
+                         "Accept the license on the model's Hub page, then `hf auth login` (or set HF_TOKEN) and resume.",
+                         exc_text[-2000:])
+    if "localentrynotfounderror" in t or "offline mode" in t or "outgoing traffic has been disabled" in t:
+        return Diagnosis("bad_model", "The model is not downloaded and the Hub cannot be reached (offline).",
+                         "Download it first (`hf download <id>`) on a machine with network, or point model: at a local folder.",
+                         exc_text[-2000:])
+    if "tokenizer" in t and ("can't load" in t or "couldn't instantiate" in t or "not found" in t
+                             or "does not appear to have" in t):
+        return Diagnosis("bad_model", "The model's tokenizer could not be loaded (tokenizer files missing?).",
+                         "Put tokenizer.json / tokenizer_config.json in the model folder (copy them from the base model).",
+                         exc_text[-2000:])
+    if "dataerror" in t or "dataset" in t and ("no such file" in t or "not found" in t or "doesn't exist" in t):
+        return Diagnosis("bad_data", "The dataset could not be read (missing, unreadable or unusable).",
+                         "Check the path in config.yaml (data:) with `ftwizard data <path>`, fix it, then resume.",
+                         exc_text[-2000:])
+    if "does not appear to have a file named" in t or "no file named" in t and "found in directory" in t:
+        return Diagnosis("bad_model", "The model folder is incomplete (a weights or config file is missing).",
+                         "Point model: at a complete model folder (config.json, *.safetensors, tokenizer files).",
+                         exc_text[-2000:])
+    if "couldn't connect to" in t or "max retries exceeded" in t and "huggingface" in t:
+        return Diagnosis("bad_model", "The Hugging Face Hub could not be reached to download the model.",
+                         "Check the network, or download the model first (`hf download <id>`) and use the folder.",
+                         exc_text[-2000:])
     if ("repository not found" in t or "is not a local folder" in t or "does not appear to have a file named config.json" in t
             or "can't load" in t or "not a valid model identifier" in t or "no such file or directory" in t and "config" in t):
         return Diagnosis("bad_model", "The model could not be loaded.",
@@ -64,13 +91,68 @@ def diagnose(exc_text: str, cfg: dict[str, Any] | None = None, estimate_gib: flo
                      "`ftwizard train --resume <run>` continues from the last one.", exc_text[-2000:])
 
 
-def killed_process_diagnosis(returncode: int | None) -> Diagnosis:
-    """For a trainer that died without writing its own status (SIGKILL, segfault)."""
+DISK_FULL_MARKERS = ("no space left", "errno 28", "enospc", "unexpected pos", "pytorchstreamwriter failed",
+                     "file write failed", "storagefull", "code: 28", "disk quota exceeded")
+
+
+def is_disk_full(text: str) -> bool:
+    """ENOSPC in any of its spellings: Python's, torch's zip writer ("unexpected pos …", "PytorchStreamWriter
+    failed writing file"), safetensors' Rust IoError (`StorageFull`, `code: 28`)."""
+    t = text.lower()
+    return any(m in t for m in DISK_FULL_MARKERS)
+
+
+def killed_process_diagnosis(returncode: int | None, log_tail: str = "") -> Diagnosis:
+    """For a trainer that died without writing its own status: a signal (SIGKILL: killed, often out of RAM),
+    or an exit code ≥ 1 whose cause is looked for in the end of its log (disk full, …) — never "killed"."""
     sig = -returncode if returncode is not None and returncode < 0 else None
     text = f"process ended with {'signal ' + str(sig) if sig else 'exit code ' + str(returncode)}"
     if sig == 9:
-        text += " (SIGKILL: killed)"
-    return diagnose(text)
+        return diagnose(text + " (SIGKILL: killed)")
+    if sig is None and log_tail:
+        d = diagnose(log_tail)
+        if d.kind != "crash":
+            d.detail = f"{text}\n{d.detail}"
+            return d
+    d = diagnose(text)
+    if sig:
+        d.summary = f"The training process ended with signal {sig}."
+    elif returncode not in (None, 0):
+        d.summary = f"The training process exited with code {returncode} without saying why."
+    return d
+
+
+def disk_note(run: str | Path) -> str:
+    """How much space a checkpoint needs (the size of the newest complete one) and how much is free."""
+    import shutil
+
+    from ftwizard.core.run.layout import RunDir
+
+    rd = RunDir(run)
+    need = 0
+    if rd.checkpoints.is_dir():
+        done = [p for p in rd.checkpoints.glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
+        if done:
+            last = max(done, key=lambda p: p.stat().st_mtime)
+            need = sum(f.stat().st_size for f in last.rglob("*") if f.is_file())
+    try:
+        free = shutil.disk_usage(rd.path).free
+    except OSError:
+        free = None
+    parts = []
+    if need:
+        parts.append(f"a checkpoint needs about {_human(need)}")
+    if free is not None:
+        parts.append(f"{_human(free)} free on the run's disk")
+    return ("; ".join(parts) + ".") if parts else ""
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"
 
 
 def fix_changes(kind: str | None, cfg: dict[str, Any]) -> dict[str, Any] | None:

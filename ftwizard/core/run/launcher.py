@@ -9,11 +9,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from ftwizard.core.run.diagnosis import killed_process_diagnosis
-from ftwizard.core.run.events import TERMINAL
+from ftwizard.core.run.diagnosis import diagnose, disk_note, killed_process_diagnosis
+from ftwizard.core.run.events import ACTIVE, TERMINAL
 from ftwizard.core.run.layout import RunDir
+from ftwizard.core.run.lock import RunLocked, check_free, is_trainer_of, pid_alive, process_start
+
+__all__ = ["LOCKED_EXIT", "FINISHED_EXIT", "RunLocked", "current_status", "launch", "pid_alive", "reconcile", "stop",
+           "stop_run", "trainer_command", "wait"]
+
+LOCKED_EXIT = 3  # the trainer found another live trainer holding the run's lock: it touched nothing
+FINISHED_EXIT = 4  # `--resume` of a run that has already finished: nothing to do
 
 
 def trainer_command(run: str | Path, resume: bool = False, num_gpus: int = 1,
@@ -26,20 +34,32 @@ def trainer_command(run: str | Path, resume: bool = False, num_gpus: int = 1,
 
 
 def prepare_accelerate(run: str | Path, num_gpus: int) -> Path | None:
-    """Write <run>/accelerate.yaml (DDP / FSDP / DeepSpeed) for a multi-GPU run; note any fallback in status."""
+    """The accelerate config of a multi-GPU run: the user's own `accelerate_config` as it is; else <run>/accelerate.yaml,
+    generated once for the new run (DDP / FSDP / DeepSpeed, or a wrapper of the user's `deepspeed_config` JSON) and
+    never rewritten afterwards (`--resume` keeps it, with any edit made to it)."""
     import json
 
-    from ftwizard.core.run.accel import write_accelerate_config
+    import yaml
+
+    from ftwizard.core.run.accel import deepspeed_wrapper, write_accelerate_config
 
     if num_gpus <= 1:
         return None
     rd = RunDir(run)
     cfg = rd.config()
+    if cfg.accelerate_config:
+        return Path(cfg.accelerate_config)
+    path = rd.accelerate_path
+    if path.exists():
+        return path
+    if cfg.deepspeed_config:
+        path.write_text(yaml.safe_dump(deepspeed_wrapper(cfg.deepspeed_config, num_gpus), sort_keys=False),
+                        encoding="utf-8")
+        return path
     model_type = None
     cfg_json = Path(cfg.model) / "config.json"
     if cfg_json.exists():
         model_type = json.loads(cfg_json.read_text(encoding="utf-8")).get("model_type")
-    path = rd.accelerate_path
     note = write_accelerate_config(path, cfg.engine, cfg.method, num_gpus, cfg.precision, model_type)
     if note:
         rd.append_event({"type": "note", "message": note})
@@ -48,7 +68,12 @@ def prepare_accelerate(run: str | Path, num_gpus: int) -> Path | None:
 
 def launch(run: str | Path, resume: bool = False, num_gpus: int = 1, extra_env: dict[str, str] | None = None,
            cpu_multi: bool = False) -> subprocess.Popen[bytes]:
+    """Start the trainer. RunLocked (one line with the running pid) if a live trainer already holds the run —
+    checked before status.json is touched; the trainer takes the lock itself (atomically) when it starts."""
     rd = RunDir(run)
+    check_free(run)
+    if resume and rd.status().get("state") == "done":
+        raise RunFinished(run)
     if cpu_multi and num_gpus > 1:  # gloo on the CPU (tests): accelerate's own defaults
         cmd = trainer_command(run, resume, num_gpus)
         cmd.insert(cmd.index("--num_processes"), "--cpu")
@@ -58,41 +83,69 @@ def launch(run: str | Path, resume: bool = False, num_gpus: int = 1, extra_env: 
     env.setdefault("PYTHONUNBUFFERED", "1")
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     env.update(extra_env or {})
-    rd.write_status(state="starting", command=cmd, resumed=resume)
+    rd.write_status(state="starting", command=cmd, resumed=resume, exit_code=None, stop_signal=None, pid=None,
+                    pid_started=None, diagnosis=None, ended=None)
     out = open(rd.stdout_path, "ab")  # noqa: SIM115 - handed to the child
     try:
-        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, env=env)
     finally:
         out.close()
+    if rd.status().get("pid") is None:  # the trainer writes its own pid when it starts; until then, the child's
+        rd.try_write_status(pid=proc.pid, pid_started=process_start(proc.pid))
+    return proc
 
 
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
+class RunFinished(ValueError):
+    def __init__(self, run: str | Path) -> None:
+        super().__init__(f"{run} has finished; nothing to resume. Start a new run to train more.")
+
+
+def _log_tail(rd: RunDir, n: int = 6000) -> str:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (exited, not yet reaped) is not alive
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.split(")")[-1].split()[0] != "Z"
+        with open(rd.stdout_path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - n))
+            return fh.read().decode("utf-8", errors="replace")
     except OSError:
-        return True
+        return ""
+
+
+def _disk_nearly_full(rd: RunDir) -> bool:
+    """Less than 1 MB free where the run lives: a failure that could not even be logged was the disk."""
+    import shutil
+
+    try:
+        return shutil.disk_usage(rd.path).free < (1 << 20)
+    except OSError:
+        return False
 
 
 def reconcile(run: str | Path, returncode: int | None = None) -> dict:
-    """If the trainer is gone but its status is not terminal (SIGKILL, segfault), record that."""
+    """If the trainer is gone but its status is not terminal (SIGKILL, segfault, a failure it could not record
+    on a full disk), record that: the exit code, the time it ended, and a diagnosis from the exit code and the
+    end of its log. Never raises on a full disk: the last good status.json stays and the answer is returned."""
     rd = RunDir(run)
     st = rd.status()
     if st.get("state") in TERMINAL:
+        if returncode is not None and st.get("exit_code") is None:
+            st = rd.try_write_status(exit_code=returncode)
+        return st
+    if returncode == LOCKED_EXIT:  # a second trainer was refused: the run belongs to the first one
         return st
     if returncode is None and pid_alive(st.get("pid")):
         return st
-    diag = killed_process_diagnosis(returncode if returncode is not None else -9)
-    return rd.write_status(state="failed", diagnosis=diag.to_dict())
+    if returncode is None and st.get("state") == "starting" and not st.get("pid") \
+            and time.time() - float(st.get("updated") or 0) < 60:
+        return st  # launched a moment ago: no pid written yet
+    diag = killed_process_diagnosis(returncode if returncode is not None else -9, _log_tail(rd))
+    if diag.kind == "crash" and (returncode or 0) > 0 and _disk_nearly_full(rd):
+        diag = diagnose(f"No space left on device (the trainer exited with code {returncode} on a full disk)")
+    if diag.kind == "disk_full":
+        note = disk_note(run)
+        diag.fix = f"{diag.fix} {note}".strip()
+    ended = st.get("updated") or time.time()
+    return rd.try_write_status(state="failed", diagnosis=diag.to_dict(), exit_code=returncode, ended=ended)
 
 
 def current_status(run: str | Path, proc: subprocess.Popen[bytes] | None = None) -> dict:
@@ -109,13 +162,24 @@ def wait(proc: subprocess.Popen[bytes], run: str | Path) -> dict:
     return reconcile(run, rc)
 
 
-def stop(run: str | Path) -> bool:
-    """Graceful stop: SIGTERM → the trainer finishes the step, saves a checkpoint, state 'stopped'."""
+def stop_run(run: str | Path) -> tuple[bool, str]:
+    """Graceful stop: SIGTERM → the trainer finishes the step, saves a checkpoint, state 'stopped'.
+    Signals only when the run is active and the recorded pid is still this run's trainer (its start time, or its
+    command line), never a process that reused the pid. Returns (signalled, the line to show)."""
     import signal
 
-    st = RunDir(run).status()
-    pid = st.get("pid")
+    rd = RunDir(run)
+    st = rd.status()
+    pid, state = st.get("pid"), st.get("state")
+    if state not in ACTIVE:
+        return False, f"the run is not running (state: {state or 'never started'})"
     if not pid_alive(pid):
-        return False
+        return False, "the run is not running (its trainer process is gone)"
+    if not is_trainer_of(pid, run, st.get("pid_started")):
+        return False, f"the run is not running: pid {pid} now belongs to another process (left alone)"
     os.kill(pid, signal.SIGTERM)
-    return True
+    return True, "stop requested: the trainer saves a checkpoint and exits"
+
+
+def stop(run: str | Path) -> bool:
+    return stop_run(run)[0]

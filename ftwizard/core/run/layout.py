@@ -48,11 +48,13 @@ class RunDir:
     data_dir = _at("data")  # train/validation/test.jsonl + split.json
     # after training
     checks_path = _at("checks.json")
+    predictions_path = _at("predictions.jsonl")  # compare: every test prompt with base and tuned answers
     checklist_path = _at("checklist.json")
     merged = _at("merged")
     card_md = _at("RUN_CARD.md")
     card_json = _at("run_card.json")
     modelfile = _at("Modelfile")  # Ollama
+    gguf_path = _at("model.gguf")  # llama.cpp export (the gguf check)
 
     @property
     def split_manifest(self) -> Path:
@@ -93,18 +95,44 @@ class RunDir:
         if "state" in updates and updates["state"] not in STATES:
             raise ValueError(f"bad state {updates['state']}")
         st["updated"] = time.time()
-        tmp = self.status_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(st, indent=2, default=str), encoding="utf-8")
-        os.replace(tmp, self.status_path)
+        tmp = self.status_path.with_name(f"{self.status_path.name}.{os.getpid()}.tmp")  # one per writer
+        try:
+            tmp.write_text(json.dumps(st, indent=2, default=str), encoding="utf-8")
+            os.replace(tmp, self.status_path)
+        except OSError:  # disk full, read-only …: the last good status.json stays, no half-written tmp is left
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+            raise
         return st
+
+    def try_write_status(self, **updates: Any) -> dict[str, Any]:
+        """write_status that never raises on a full or read-only disk: the last good status.json stays and the
+        returned dict holds the update (so a reader can still show it)."""
+        try:
+            return self.write_status(**updates)
+        except OSError:
+            st = self.status()
+            st.update(updates)
+            st["unsaved"] = True
+            return st
 
     # ---- events ----
     def append_event(self, event: dict[str, Any]) -> None:
         event.setdefault("time", time.time())
-        line = json.dumps(event, default=str)
-        with open(self.events_path, "a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
-            fh.flush()
+        data = (json.dumps(event, default=str) + "\n").encode("utf-8")
+        with open(self.events_path, "ab") as fh:
+            end = fh.tell()
+            try:
+                fh.write(data)
+                fh.flush()
+            except OSError:  # disk full mid-line: cut the half line, so the next event starts on a fresh line
+                try:
+                    fh.truncate(end)
+                except OSError:
+                    pass
+                raise
 
     def read_events(self) -> list[dict[str, Any]]:
         out = []
@@ -116,7 +144,16 @@ class RunDir:
         return out
 
     def last_checkpoint(self) -> Path | None:
+        """The highest-numbered checkpoint folder (the trainer validates it before resuming: train/checkpoints.py)."""
         if not self.checkpoints.is_dir():
             return None
-        cks = [p for p in self.checkpoints.glob("checkpoint-*") if p.is_dir()]
+        cks = [p for p in self.checkpoints.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
         return max(cks, key=lambda p: int(p.name.split("-")[-1])) if cks else None
+
+    def try_append_event(self, event: dict[str, Any]) -> bool:
+        """append_event that reports a full disk instead of raising."""
+        try:
+            self.append_event(event)
+            return True
+        except OSError:
+            return False

@@ -48,11 +48,18 @@ def open_run(path: str | Path) -> RunDir:
 def check_resumable(path: str | Path) -> RunConfig:
     """The run's config, if it can be resumed; RunError in one line otherwise."""
     rd = open_run(path)
+    from ftwizard.core.run.lock import RunLocked, check_free
+
+    try:
+        check_free(rd.path)  # a live trainer holds the run's lock
+    except RunLocked as exc:
+        raise RunError(str(exc)) from None
     state = rd.status().get("state")
     if state in ACTIVE:
-        from ftwizard.core.run.launcher import pid_alive
+        from ftwizard.core.run.lock import is_trainer_of
 
-        if pid_alive(rd.status().get("pid")):
+        st = rd.status()
+        if is_trainer_of(st.get("pid"), rd.path, st.get("pid_started")):
             raise RunError(f"{rd.path} is still {state} (pid {rd.status().get('pid')}); stop it first: ftwizard stop {rd.path}")
     if state == "done":
         raise RunError(f"{rd.path} has finished; nothing to resume. Start a new run to train more.")

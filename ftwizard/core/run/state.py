@@ -26,6 +26,14 @@ class Series:
     def __len__(self) -> int:
         return len(self.xs)
 
+    def drop_after(self, x: float) -> None:
+        """Forget the points past `x` (a resume restarts the log there: no step is counted twice)."""
+        n = len(self.xs)
+        while n and self.xs[n - 1] > x:
+            n -= 1
+        del self.xs[n:]
+        del self.ys[n:]
+
 
 def downsample(xs: Any, ys: Any, max_points: int = 600) -> tuple[list[float], list[float]]:
     """Min/max per bucket, in x order: spikes survive (a mean would hide a NaN-ish jump)."""
@@ -131,6 +139,16 @@ class RunState:
             self.checkpoints.append(ev)
         elif t == "resume":
             self._rate.clear()
+            if isinstance(ev.get("from_step"), int):
+                self.restart_at(ev["from_step"])
+
+    def restart_at(self, step: int) -> None:
+        """A resume from the checkpoint at `step`: values logged after it before the resume are dropped."""
+        for series in (self.loss, self.eval_loss, self.lr, self.grad_norm):
+            series.drop_after(float(step))
+        self.step = step
+        self.failure = None
+        self.done = None
 
     def add_many(self, events: list[dict[str, Any]]) -> None:
         for ev in events:
@@ -197,19 +215,25 @@ def summarize_run(run: str | Path) -> RunSummary | None:
     except (OSError, ValueError, TypeError):
         return None
     st = rd.status()
-    best = None
+    evals: list[tuple[int, float]] = []  # (step, eval loss); a resume drops those logged after its from_step
     try:
         with open(rd.events_path, "rb") as fh:
             for line in fh:
-                if b'"eval_loss"' in line:
-                    try:
-                        v = json.loads(line).get("eval_loss")
-                    except ValueError:
-                        continue
-                    if isinstance(v, int | float) and (best is None or v < best):
-                        best = float(v)
+                if b'"eval_loss"' not in line and b'"from_step"' not in line:
+                    continue
+                try:
+                    ev = json.loads(line)
+                except ValueError:
+                    continue
+                if not isinstance(ev, dict):
+                    continue
+                if ev.get("type") == "resume" and isinstance(ev.get("from_step"), int):
+                    evals = [(s, v) for s, v in evals if s <= ev["from_step"]]
+                elif isinstance(v := ev.get("eval_loss"), int | float) and not isinstance(v, bool):
+                    evals.append((int(ev.get("step") or 0), float(v)))
     except OSError:
         pass
+    best = min((v for _, v in evals), default=None)
     return RunSummary(str(rd.path), str(st.get("state", "new")), Path(cfg.model).name or cfg.model, cfg.method,
                       cfg.trainer, int(st.get("last_step") or 0), int(st.get("max_steps") or 0), best,
                       float(st.get("updated") or rd.config_path.stat().st_mtime or time.time()))
