@@ -23,6 +23,36 @@ class CliError(Exception):
         self.hint, self.code = hint, code
 
 
+def bounded(kind: type, lo: float, hi: float, what: str) -> Any:
+    """An argparse `type=` that accepts `kind` values in [lo, hi]: `--batch -5` is refused with a line that says
+    what is allowed (the estimator is never called with a size it cannot mean)."""
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not lo <= value <= hi:
+            span = f"{int(lo)} to {int(hi)}" if kind is int else f"{lo:g} to {hi:g}"
+            raise argparse.ArgumentTypeError(f"{text} is out of range: {what} from {span}")
+        return value
+
+    parse.__name__ = what
+    return parse
+
+
+def one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """A bad argument is one line (`error: …`) plus a hint, exit 2 — not the whole usage block."""
+    def error(message: str) -> None:
+        from rich.markup import escape
+
+        err_console.print(f"[red]error:[/] {parser.prog}: {escape(message)}")
+        err_console.print(f"[dim]hint:[/] {parser.prog} --help lists the options")
+        raise SystemExit(2)
+
+    parser.error = error  # type: ignore[method-assign]
+    return parser
+
+
 def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str, ensure_ascii=False) + "\n")
 

@@ -8,28 +8,39 @@ from typing import Any
 
 from rich.table import Table
 
-from ftwizard.cli._common import CliError, add_model_args, console, gpu_gib, load_facts, print_json
+from ftwizard.cli._common import (
+    CliError,
+    add_model_args,
+    bounded,
+    console,
+    gpu_gib,
+    load_facts,
+    one_line_errors,
+    print_json,
+)
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("estimate", help="estimate peak GPU memory for a fine-tuning setup")
+    p = one_line_errors(sub.add_parser("estimate", help="estimate peak GPU memory for a fine-tuning setup"))
     add_model_args(p)
     p.add_argument("--method", choices=["full", "lora", "qlora", "dora"], default="lora")
-    p.add_argument("--rank", "-r", type=int, default=16)
+    p.add_argument("--rank", "-r", type=bounded(int, 1, 1024, "a LoRA rank"), default=16)
     p.add_argument("--targets", default="all-linear", help="minimal | all-linear | attention | q_proj,v_proj,…")
-    p.add_argument("--batch", "-b", type=int, default=1, help="micro-batch per GPU")
-    p.add_argument("--seq", "-s", type=int, default=2048, help="sequence length (tokens)")
+    p.add_argument("--batch", "-b", type=bounded(int, 1, 4096, "a micro-batch"), default=1, help="micro-batch per GPU")
+    p.add_argument("--seq", "-s", type=bounded(int, 8, 1_048_576, "a sequence length in tokens"), default=2048,
+                   help="sequence length (tokens)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--grad-ckpt", dest="grad_ckpt", action="store_true", default=True)
     g.add_argument("--no-grad-ckpt", dest="grad_ckpt", action="store_false")
     p.add_argument("--optim", help="HF Trainer optim name (default adamw_torch; paged_adamw_8bit for qlora)")
     p.add_argument("--precision", choices=["bf16", "fp16", "fp32", "bf16-mixed", "fp16-mixed"], default="bf16")
     p.add_argument("--attention", choices=["sdpa", "flash", "eager"], default="sdpa")
-    p.add_argument("--gpus", type=int, default=None, help="number of GPUs")
+    p.add_argument("--gpus", type=bounded(int, 1, 4096, "a number of GPUs"), default=None, help="number of GPUs")
     p.add_argument("--engine", choices=["auto", "ddp", "fsdp", "zero2", "zero3"], default="auto")
     p.add_argument("--liger", action="store_true", help="fused linear+cross-entropy loss (use_liger_kernel)")
     p.add_argument("--gpu", help="plan for this GPU (e.g. 4090, A100-80, H100) instead of the local one")
-    p.add_argument("--gpu-gib", type=float, help="plan for a GPU with this much memory")
+    p.add_argument("--gpu-gib", type=bounded(float, 0.5, 4096, "GiB of GPU memory"),
+                   help="plan for a GPU with this much memory")
     p.add_argument("--fake", help="fake GPU description file")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_estimate)
