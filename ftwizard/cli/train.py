@@ -15,16 +15,22 @@ def register(sub: Any) -> None:
     p.add_argument("--out", help="run directory (default runs/<timestamp>)")
     p.add_argument("--resume", metavar="RUN", help="continue a stopped/failed run from its last checkpoint")
     p.add_argument("--check", action="store_true", help="validate the config and exit (loads no model or data)")
+    p.add_argument("--help-config", action="store_true", help="list every config.yaml key with its default and meaning")
     p.add_argument("--detach", action="store_true", help="start and return; watch with `ftwizard monitor RUN`")
     p.set_defaults(func=cmd_train)
 
 
 def load_config(path: str) -> Any:
-    """The RunConfig in `path`, or CliError with one line naming the field, the value and what is allowed."""
-    from ftwizard.core.run.config import RunConfig
+    """The RunConfig in `path` (a config.yaml, or a TRL CLI config: what each key became is printed), checked
+    against this machine, or CliError with one line naming the field, the value and what is allowed."""
+    from ftwizard.core.run.config import check_environment
+    from ftwizard.core.run.trl_import import load_any
 
     try:
-        return RunConfig.load(path)
+        cfg, mapped = load_any(path)
+        if mapped is not None:
+            console.print(f"{path}: a TRL config, read as: " + "; ".join(mapped), markup=False, highlight=False)
+        return check_environment(cfg)
     except FileNotFoundError:
         raise CliError(f"{path}: no such file", "give the path of a config.yaml") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -33,31 +39,59 @@ def load_config(path: str) -> Any:
         raise CliError(f"{path}: {exc}") from None
 
 
+def preflight(cfg: Any, source: str) -> None:
+    """The model and data checks that need no model loaded (core/run/preflight_checks.py): CliError on the first."""
+    from ftwizard.core.run.preflight_checks import check_before_launch
+
+    problems = check_before_launch(cfg)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise CliError(f"{source}: {problems[0].message}{more}", problems[0].fix)
+
+
+def _launch(run: Path, **kw: Any) -> Any:
+    from ftwizard.core.run.launcher import RunFinished, RunLocked, launch
+
+    try:
+        return launch(run, **kw)
+    except (RunLocked, RunFinished) as exc:
+        raise CliError(str(exc)) from None
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    from ftwizard.core.run.launcher import launch
+    from ftwizard.core.run.lock import RunLocked, check_free
     from ftwizard.core.run.service import RunError, check_resumable, create_run, new_run_dir
 
+    if getattr(args, "help_config", False):
+        from ftwizard.core.run.config import RunConfig
+
+        defaults = RunConfig().to_dict()
+        for key, text in RunConfig.help_text().items():
+            console.print(f"[b]{key}[/] (default {defaults[key]!r}): {text}", highlight=False)
+        return 0
     if args.resume:
         run = Path(args.resume)
         try:
             cfg = check_resumable(run)
-        except (RunError, ValueError) as exc:
+        except (RunError, RunLocked, ValueError) as exc:
             raise CliError(str(exc)) from None
-        proc = launch(run, resume=True, num_gpus=cfg.num_gpus)
+        proc = _launch(run, resume=True, num_gpus=cfg.num_gpus)
     else:
         if not args.config:
             raise CliError("give a config.yaml, or --resume RUN", "ftwizard train CONFIG.yaml [--out RUN]")
         cfg = load_config(args.config)
+        preflight(cfg, args.config)
         if args.check:
             console.print(f"[green]ok:[/] {args.config} is a valid run config ({cfg.trainer}, {cfg.method}, "
                           f"model {cfg.model or '?'}, data {cfg.data or '?'})", markup=True, highlight=False)
             return 0
         run = Path(args.out) if args.out else new_run_dir()
         try:
+            check_free(run)
             create_run(run, cfg)
-        except RunError as exc:
+        except (RunError, RunLocked) as exc:
             raise CliError(str(exc)) from None
-        proc = launch(run, num_gpus=cfg.num_gpus)
+        proc = _launch(run, num_gpus=cfg.num_gpus)
     console.print(f"run directory: {run}  (pid {proc.pid}; `ftwizard monitor {run}` to reattach)")
     if args.detach:
         return 0

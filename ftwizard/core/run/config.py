@@ -18,7 +18,7 @@ import yaml
 
 from ftwizard.core.run.trainers import TRAINERS
 
-Method = Literal["full", "lora", "qlora", "dora"]
+Method = Literal["full", "lora", "qlora", "dora", "prefix", "prompt", "ia3"]
 Precision = Literal["auto", "bf16", "fp16", "fp32"]
 Engine = Literal["auto", "ddp", "fsdp", "deepspeed", "zero2", "zero3"]
 TargetPreset = Literal["all-linear", "minimal", "attention"]
@@ -46,9 +46,9 @@ SCHEDULERS = (
 class ConfigError(ValueError):
     """A config value that cannot run. `str()` is the one line to show."""
 
-    def __init__(self, name: str, value: Any, allowed: str) -> None:
+    def __init__(self, name: str, value: Any, allowed: str, message: str | None = None) -> None:
         self.field, self.value, self.allowed = name, value, allowed
-        super().__init__(f"{name}: {value!r} is not allowed — {allowed}")
+        super().__init__(message or f"{name}: {value!r} is not allowed — {allowed}")
 
 
 def _help(text: str, default: Any = MISSING, factory: Any = MISSING) -> Any:
@@ -65,11 +65,14 @@ class RunConfig:
     data: str = _help("Dataset file/folder, a Hub dataset id, or a split folder with train/validation/test.jsonl.", "")
     data_format: str | None = _help("Dataset family (detected when empty): alpaca, sharegpt, openai, preference, …", None)
     trainer: str = _help("Training objective: " + ", ".join(TRAINERS) + ".", "sft")
-    method: Method = _help("full (all weights), lora, qlora (4-bit base + LoRA) or dora.", "lora")
+    method: Method = _help("full (all weights), lora, qlora (4-bit base + LoRA), dora, prefix, prompt or ia3.", "lora")
+    init_from: str | None = _help("Start from a finished run (its adapter or model), an adapter or a model folder: "
+                                  "SFT first, then DPO on the SFT result.", None)
     rank: int = _help("LoRA rank r (1–1024): 8 simple tasks, 16–32 domain, 64+ complex.", 16)
     alpha: int = _help("LoRA alpha (scaling = alpha / rank); usually 2 × rank.", 32)
     dropout: float = _help("LoRA dropout in [0, 1).", 0.05)
     target_modules: str | list[str] = _help("LoRA targets: all-linear, minimal, attention, or module names.", "all-linear")
+    virtual_tokens: int = _help("Prefix/prompt tuning: trainable virtual tokens (1–512; 20 typical).", 20)
     max_seq_length: int = _help("Longest sequence in tokens (longer rows are truncated).", 1024)
     micro_batch: int = _help("Examples per GPU per forward pass.", 4)
     gradient_accumulation: int = _help("Micro-batches per optimizer step (effective batch = micro × accum × GPUs).", 4)
@@ -84,6 +87,7 @@ class RunConfig:
     precision: Precision = _help("auto (bf16 if the GPU has it, else fp16; fp32 on the CPU), bf16, fp16, fp32.", "auto")
     packing: bool = _help("Pack several short rows into one sequence (faster on short rows).", False)
     assistant_only_loss: bool = _help("Compute the loss on the answers only (the prompt is masked).", True)
+    chat_template: str = _help("auto (the model's, or ChatML when it has none), chatml, or a .jinja file.", "auto")
     eval_steps: int = _help("Evaluate on the validation split every N steps.", 50)
     logging_steps: int = _help("Log loss/LR every N steps.", 5)
     save_steps: int = _help("Save a checkpoint every N steps.", 100)
@@ -106,8 +110,20 @@ class RunConfig:
     gkd_lmbda: float = _help("GKD: share of batches the student generates itself, in [0, 1].", 0.5)
     engine: Engine = _help("Several GPUs: auto, ddp, fsdp, deepspeed (zero2/zero3).", "auto")
     num_gpus: int = _help("GPUs to use (1–64).", 1)
+    accelerate_config: str | None = _help("Several GPUs: your own `accelerate config` YAML, used unchanged.", None)
+    deepspeed_config: str | None = _help("Several GPUs: your own DeepSpeed JSON, used unchanged (needs deepspeed).",
+                                         None)
+    report_to: list[str] = _help("Experiment trackers: tensorboard, wandb, trackio, mlflow (installed ones).",
+                                 factory=list)
+    push_to_hub: bool = _help("Upload the result to the Hugging Face Hub (token: `hf auth login` or HF_TOKEN).", False)
+    hub_model_id: str | None = _help("Hub repository for push_to_hub: `name` or `owner/name`.", None)
+    hub_private: bool = _help("Create the Hub repository as private.", True)
+    trainer_args: dict[str, Any] = _help("Any other TRL/transformers config field, passed as is "
+                                         "(e.g. max_grad_norm: 0.5).", factory=dict)
     trust_remote_code: bool = _help("Run the model repository's own Python code. Only for authors you trust.", False)
     preflight_steps: int = _help("Steps on the longest batch before training, to catch an OOM in seconds (0: off).", 2)
+    auto_fit: bool = _help("If the first step does not fit the GPU: lower the micro-batch (same effective batch) or "
+                           "turn on gradient checkpointing, say so, and go on (off: stop with the fix).", True)
     estimate_gib: float | None = _help("Predicted peak GPU memory (written by the planner).", None)
     # test hooks (never set by the app): inject a fault to exercise the diagnosis path
     debug_inject_nan_at_step: int | None = _help("Test hook: make the weights NaN at this step.", None)
@@ -128,13 +144,20 @@ class RunConfig:
     @classmethod
     def from_dict(cls, d: Any) -> RunConfig:
         if not isinstance(d, dict):
-            raise ConfigError("config", type(d).__name__, "a config is a YAML mapping of `key: value` lines")
+            raise ConfigError("config", type(d).__name__, "a YAML mapping",
+                              f"the file holds a {type(d).__name__}, not a mapping: write one `key: value` per line "
+                              f"(see `ftwizard train --help`)")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            near = ", ".join(unknown)
-            raise ConfigError(unknown[0], d[unknown[0]], f"unknown key{'s' if len(unknown) > 1 else ''} ({near}); "
-                              f"`ftwizard train --help-config` lists the known ones")
+            import difflib
+
+            key = unknown[0]
+            near = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f"did you mean `{near[0]}`? " if near else ""
+            more = f" (and {', '.join(unknown[1:])})" if len(unknown) > 1 else ""
+            raise ConfigError(key, d[key], "a known key", f"unknown key `{key}`{more}: {hint}"
+                              "`ftwizard train --help-config` lists the known keys")
         return cls(**d)
 
     @classmethod
@@ -145,7 +168,8 @@ class RunConfig:
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark is not None else ""
-            raise ConfigError("config", Path(path).name, f"invalid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+            raise ConfigError("config", Path(path).name, "valid YAML",
+                              f"invalid YAML{where}: {getattr(exc, 'problem', exc)}") from None
         return cls.from_dict(raw if raw is not None else {})
 
     @classmethod
@@ -226,10 +250,16 @@ def _coerce_one(name: str, value: Any, tp: Any) -> Any:
             raise ConfigError(name, value, "a number")
         if opt is str:
             if isinstance(value, str):
+                if "," in value and any(get_origin(o) is list for o in opts):
+                    continue  # "q_proj, v_proj" → the list option
                 return value
             if not any(get_origin(o) is list for o in opts):
                 raise ConfigError(name, value, "text")
             continue
+        if origin is dict:
+            if not isinstance(value, dict):
+                raise ConfigError(name, value, "a mapping of `key: value` lines")
+            return {str(k): v for k, v in value.items()}
         if origin is list:
             (item,) = get_args(opt) or (Any,)
             if isinstance(value, str) and item is str:
@@ -290,9 +320,12 @@ def _check(c: RunConfig) -> None:
     _need(c.dpo_beta > 0, "dpo_beta", c.dpo_beta, "a positive number (0.1 is typical)")
     _need(1 <= c.num_gpus <= 64, "num_gpus", c.num_gpus, "a whole number from 1 to 64")
     _check_objectives(c)
+    _check_portable(c)
     _need(0 <= c.preflight_steps <= 100, "preflight_steps", c.preflight_steps, "0 (off) to 100")
     _need(c.estimate_gib is None or c.estimate_gib >= 0, "estimate_gib", c.estimate_gib, "≥ 0 GiB")
     _need(c.debug_sleep_per_step >= 0, "debug_sleep_per_step", c.debug_sleep_per_step, "≥ 0 seconds")
+    _need(c.chat_template in ("auto", "chatml") or c.chat_template.endswith((".jinja", ".j2", ".txt")),
+          "chat_template", c.chat_template, "auto, chatml, or the path of a .jinja template file")
     if c.data_format is not None:
         _need(bool(c.data_format.strip()), "data_format", c.data_format, "a dataset family name, or leave it out")
 
@@ -322,6 +355,50 @@ def _check_objectives(c: RunConfig) -> None:
               "GKD needs a teacher: a local model folder (or Hub id) with the student's tokenizer")
 
 
+def _check_portable(c: RunConfig) -> None:
+    """Trackers, the Hub, pass-through TRL fields, your own accelerate/DeepSpeed config (what can be checked from
+    the config alone; `check_environment` adds what this machine must have)."""
+    import re
+
+    from ftwizard.core.run.trl_import import TRACKERS, trainer_args_problem
+
+    _need(1 <= c.virtual_tokens <= 512, "virtual_tokens", c.virtual_tokens, "1 to 512 virtual tokens (20 typical)")
+    for name in c.report_to:
+        _need(name in TRACKERS, "report_to", name, "tensorboard, wandb, trackio or mlflow")
+    if c.push_to_hub:
+        _need(bool(c.hub_model_id), "hub_model_id", c.hub_model_id, "the Hub repository to push to, e.g. me/my-model")
+    if c.hub_model_id is not None:
+        _need(re.fullmatch(r"[\w.-]+(/[\w.-]+)?", c.hub_model_id) is not None, "hub_model_id", c.hub_model_id,
+              "`name` or `owner/name` (letters, digits, - _ .)")
+    problem = trainer_args_problem(c.trainer, c.trainer_args)
+    _need(problem is None, "trainer_args", sorted(c.trainer_args), problem or "")
+    _need(not (c.accelerate_config and c.deepspeed_config), "deepspeed_config", c.deepspeed_config,
+          "give accelerate_config or deepspeed_config, not both (an accelerate config can name a DeepSpeed file)")
+
+
+def check_environment(c: RunConfig) -> RunConfig:
+    """What this machine must have for the run: trackers and DeepSpeed installed, the accelerate/DeepSpeed config
+    and `init_from` present (made absolute, since the trainer runs elsewhere). Run by `train --check`, before a
+    run is created and in the trainer before the model loads — not on every load, so an old run stays readable."""
+    import importlib.util
+
+    from ftwizard.core.run.trl_import import TRACKERS
+
+    for name in c.report_to:
+        _need(importlib.util.find_spec(TRACKERS[name]) is not None, "report_to", name,
+              f"{name} is not installed: pip install {TRACKERS[name]}")
+    for key in ("accelerate_config", "deepspeed_config", "init_from"):
+        value = getattr(c, key)
+        if value:
+            path = Path(value).expanduser()
+            _need(path.exists(), key, value, "an existing file or folder (check the path)")
+            setattr(c, key, str(path.resolve()))
+    wants_ds = bool(c.deepspeed_config) or (c.num_gpus > 1 and c.engine in ("deepspeed", "zero2", "zero3"))
+    _need(not wants_ds or importlib.util.find_spec("deepspeed") is not None, "engine",
+          "deepspeed" if c.deepspeed_config else c.engine, "DeepSpeed is not installed: pip install deepspeed")
+    return c
+
+
 def check_config_file(path: str | Path) -> RunConfig:
     """Validate a config file without loading any model or data (the `train --check` job)."""
-    return RunConfig.load(path)
+    return check_environment(RunConfig.load(path))
