@@ -1,4 +1,5 @@
-"""Rows/s of `ftwizard data` on a generated 100k-row OpenAI-chat JSONL (in-process and via the CLI).
+"""Rows/s of `ftwizard data` on a generated 100k-row OpenAI-chat JSONL (in-process and via the CLI), and of the
+duplicate-free split written after it.
 
     python bench/data_validate.py [--rows 100000]
 """
@@ -15,7 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ftwizard.core.data.report import analyze  # noqa: E402
+from ftwizard.core.data.report import analyze, split_and_write  # noqa: E402
 
 
 def main() -> int:
@@ -36,11 +37,15 @@ def main() -> int:
         rep = analyze(str(path))
         dt = time.perf_counter() - t
         t = time.perf_counter()
+        manifest = split_and_write(rep, Path(d) / "split")
+        dt_split = time.perf_counter() - t
+        t = time.perf_counter()
         subprocess.run([sys.executable, "-m", "ftwizard", "data", str(path), "--json"], check=True,
                        capture_output=True)
         dt_cli = time.perf_counter() - t
     print(f"{rep.rows:,} rows: analyze {dt:.2f}s ({rep.rows / dt:,.0f} rows/s); "
-          f"CLI end-to-end {dt_cli:.2f}s ({rep.rows / dt_cli:,.0f} rows/s)")
+          f"CLI end-to-end {dt_cli:.2f}s ({rep.rows / dt_cli:,.0f} rows/s); split with duplicate removal "
+          f"{dt_split:.2f}s ({rep.rows / dt_split:,.0f} rows/s, {manifest['duplicates_removed']} removed)")
     return 0
 
 

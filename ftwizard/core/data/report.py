@@ -227,6 +227,10 @@ def analyze(
         rep.warnings.append(f"{dup_near:,} near-duplicate rows (same text up to case/punctuation)")
     if short:
         rep.warnings.append(f"{len(short):,} rows have an answer with no letters or digits")
+    weight0 = sum(1 for t in rows if any(isinstance(m, dict) and m.get("weight") == 0 for m in t.get("messages") or ()))
+    if weight0:
+        rep.warnings.append(f"{weight0:,} rows have assistant turns with weight 0: the OpenAI export honours it, but "
+                            "local training (TRL) learns every assistant turn — drop those turns to skip them")
     for kind, v in pii.found.items():
         if v["count"]:
             rep.warnings.append(f"possible PII: {v['count']} {kind.replace('_', ' ')} match(es), "
