@@ -161,3 +161,21 @@ def test_binary_and_utf16_files_are_one_problem_each(tmp_path):
     rep = analyze(str(tmp_path), split_ratios=None)
     msgs = " | ".join(e.message for e in rep.errors)
     assert len(rep.errors) == 2 and "binary file" in msgs and "UTF-16; save it as UTF-8" in msgs
+
+
+def test_trainer_refuses_before_loading_anything(tmp_path):
+    """The trainer's data step (run before the model loads) stops with the report's line, not an IndexError."""
+    from ftwizard.core.run.config import RunConfig
+    from ftwizard.core.run.layout import RunDir
+    from ftwizard.train.data import prepare_data
+
+    long = tmp_path / "long.jsonl"
+    long.write_text("".join(json.dumps({"text": "word " * (600 + i)}) + "\n" for i in range(15)))
+    few = tmp_path / "few.jsonl"
+    few.write_text(_rows(3))
+    for data, needle in ((long, "every row is longer than the max sequence length (256"),
+                         (few, "needs at least 12")):
+        cfg = RunConfig(model=str(tmp_path), data=str(data), max_seq_length=256)
+        with pytest.raises(ValueError, match="dataset error") as exc:
+            prepare_data(cfg, RunDir(tmp_path / f"run-{data.stem}"))
+        assert needle in str(exc.value)
