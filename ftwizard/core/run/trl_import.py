@@ -1,0 +1,179 @@
+"""TRL CLI key names ↔ RunConfig fields: check `trainer_args:` (the pass-through to the TRL config) and turn a
+TRL CLI config (`trl sft --config X.yaml`) into a RunConfig, saying what went where.
+
+Pure: the TRL/transformers field names come from the generated list in `trl_fields.py`, so `train --check` needs
+neither library. The trainer re-checks `trainer_args` against the real config class before the model loads.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from ftwizard.core.run.trl_fields import CONFIG_CLASSES, EXTRA_FIELDS, TRAINING_ARGUMENTS
+
+# report_to name → the package that provides it (also its pip name)
+TRACKERS: dict[str, str] = {"tensorboard": "tensorboard", "wandb": "wandb", "trackio": "trackio", "mlflow": "mlflow"}
+
+# trainer → its TRL config class (CONFIG_CLASSES key); an unknown trainer is checked against TrainingArguments only
+TRAINER_CONFIG: dict[str, str] = {"sft": "SFTConfig", "cpt": "SFTConfig", "dpo": "DPOConfig", "kto": "KTOConfig",
+                                  "grpo": "GRPOConfig", "orpo": "ORPOConfig", "simpo": "CPOConfig", "gkd": "GKDConfig"}
+
+# TRL config key → the RunConfig field ftwizard sets it from (so `trainer_args` may not set it)
+TRL_FROM_CONFIG: dict[str, str] = {
+    "per_device_train_batch_size": "micro_batch", "per_device_eval_batch_size": "micro_batch",
+    "gradient_accumulation_steps": "gradient_accumulation", "learning_rate": "learning_rate",
+    "num_train_epochs": "epochs", "max_steps": "max_steps", "warmup_steps": "warmup_ratio",
+    "warmup_ratio": "warmup_ratio", "lr_scheduler_type": "lr_scheduler", "weight_decay": "weight_decay",
+    "gradient_checkpointing": "gradient_checkpointing", "optim": "optimizer", "seed": "seed",
+    "logging_steps": "logging_steps", "eval_steps": "eval_steps", "save_steps": "save_steps",
+    "save_total_limit": "save_total_limit", "max_length": "max_seq_length", "packing": "packing",
+    "assistant_only_loss": "assistant_only_loss", "beta": "dpo_beta", "loss_type": "dpo_loss_type",
+    "trust_remote_code": "trust_remote_code", "report_to": "report_to", "push_to_hub": "push_to_hub",
+    "hub_model_id": "hub_model_id", "hub_private_repo": "hub_private", "bf16": "precision", "fp16": "precision",
+    "desirable_weight": "kto_desirable_weight", "undesirable_weight": "kto_undesirable_weight",
+    "simpo_gamma": "simpo_gamma", "num_generations": "grpo_num_generations",
+    "max_completion_length": "grpo_max_completion_length", "temperature": "grpo_temperature", "lmbda": "gkd_lmbda",
+    "teacher_model_name_or_path": "teacher_model",
+}
+# set by ftwizard itself (the run directory contract) or by a trainer module, never by `trainer_args`
+RESERVED: dict[str, str] = {
+    "output_dir": "ftwizard writes checkpoints to <run>/checkpoints (choose the run with --out)",
+    "save_strategy": "ftwizard saves every save_steps", "eval_strategy": "ftwizard evaluates every eval_steps",
+    "logging_nan_inf_filter": "ftwizard must see NaN losses to diagnose them",
+    "hub_token": "the token is read from `hf auth login` or HF_TOKEN, never from a file",
+    "push_to_hub_token": "the token is read from `hf auth login` or HF_TOKEN, never from a file",
+    "completion_only_loss": "set from the data format by the trainer", "dataset_text_field": "set by the trainer",
+    "cpo_alpha": "set by the simpo trainer",
+}
+
+
+def trl_fields(trainer: str) -> frozenset[str]:
+    """Every field of the trainer's TRL config class (TrainingArguments' included)."""
+    cls = TRAINER_CONFIG.get(trainer)
+    return TRAINING_ARGUMENTS | (EXTRA_FIELDS[cls] if cls else frozenset())
+
+
+def config_class_path(trainer: str) -> str:
+    """`module:Class` of the trainer's TRL config (TrainingArguments for a trainer not listed)."""
+    return CONFIG_CLASSES.get(TRAINER_CONFIG.get(trainer, ""), "transformers:TrainingArguments")
+
+
+def trainer_args_problem(trainer: str, args: dict[str, Any], known: frozenset[str] | None = None) -> str | None:
+    """None when every `trainer_args` key may be passed to the trainer's TRL config, else what is wrong (one line)."""
+    known = trl_fields(trainer) if known is None else known
+    cls = TRAINER_CONFIG.get(trainer, "TrainingArguments")
+    unknown = sorted(k for k in args if k not in known)
+    if unknown:
+        return f"not a field of {cls}: {', '.join(unknown)} (see `ftwizard train --help-config` and TRL's docs)"
+    mapped = sorted(k for k in args if k in TRL_FROM_CONFIG)
+    if mapped:
+        return "set these with their config keys instead: " + ", ".join(f"{k} → {TRL_FROM_CONFIG[k]}:" for k in mapped)
+    reserved = sorted(k for k in args if k in RESERVED)
+    if reserved:
+        return "; ".join(f"{k}: {RESERVED[k]}" for k in reserved)
+    return None
+
+
+# ---- a TRL CLI config → RunConfig ------------------------------------------------------------------------------
+# ModelConfig / ScriptArguments keys (not in any TRL config class)
+MODEL_KEYS: dict[str, str] = {"model_name_or_path": "model", "dataset_name": "data", "lora_r": "rank",
+                              "lora_alpha": "alpha", "lora_dropout": "dropout", "lora_target_modules": "target_modules"}
+IGNORED_KEYS: dict[str, str] = {
+    "output_dir": "ftwizard writes to the run directory (--out)",
+    "dataset_train_split": "ftwizard splits the data itself (split:)",
+    "dataset_test_split": "ftwizard evaluates on its validation split",
+    "dataset_config": "not used", "dataset_streaming": "not used", "model_revision": "not used",
+    "attn_implementation": "not used", "bnb_4bit_quant_type": "QLoRA uses nf4", "use_bnb_nested_quant": "QLoRA nests",
+    "lora_task_type": "CAUSAL_LM", "use_peft": "see method", "use_dora": "see method", "load_in_4bit": "see method",
+    "dtype": "see precision", "eval_strategy": "ftwizard evaluates every eval_steps",
+    "save_strategy": "ftwizard saves every save_steps", "per_device_eval_batch_size": "same as micro_batch",
+}
+DTYPES = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
+
+
+def looks_like_trl(d: Any) -> bool:
+    """A mapping with TRL CLI key names (model_name_or_path, dataset_name, per_device_train_batch_size, …)."""
+    return isinstance(d, dict) and any(k in d for k in ("model_name_or_path", "dataset_name",
+                                                        "per_device_train_batch_size", "num_train_epochs"))
+
+
+def trainer_hint(path: str | Path | None, d: dict[str, Any]) -> str:
+    """`trainer:` in the file, else `trl_<trainer>.yaml` / `<trainer>.yaml` in its name, else sft."""
+    if isinstance(d.get("trainer"), str):
+        return d["trainer"]
+    stem = Path(path).stem.lower() if path else ""
+    m = re.fullmatch(r"(?:trl_)?([a-z]+)(?:[_-].*)?", stem)
+    if m and m.group(1) in TRAINER_CONFIG:
+        return m.group(1)
+    return "sft"
+
+
+def from_trl(d: dict[str, Any], path: str | Path | None = None) -> tuple[dict[str, Any], list[str]]:
+    """(RunConfig fields, lines saying what each TRL key became). ValueError naming the keys it cannot place."""
+    trainer = trainer_hint(path, d)
+    out: dict[str, Any] = {"trainer": trainer}
+    lines = [f"trainer: {trainer}" + ("" if "trainer" in d else " (from the file name, or the default)")]
+    known = trl_fields(trainer)
+    extra: dict[str, Any] = {}
+    unknown: list[str] = []
+    for key, value in d.items():
+        if key == "trainer":
+            continue
+        target = MODEL_KEYS.get(key) or TRL_FROM_CONFIG.get(key)
+        if key in ("bf16", "fp16", "dtype", "use_peft", "use_dora", "load_in_4bit"):
+            continue  # precision and method below
+        if target == "dpo_beta" and trainer == "grpo":
+            target = "grpo_kl_beta"
+        if key == "warmup_steps":
+            if isinstance(value, int | float) and 0 <= value < 1:
+                out["warmup_ratio"] = value
+                lines.append(f"warmup_steps: {value} → warmup_ratio")
+            else:
+                lines.append(f"warmup_steps: {value} → not mapped (ftwizard uses warmup_ratio: a fraction of steps)")
+            continue
+        if key == "per_device_eval_batch_size" or (target is None and key in IGNORED_KEYS):
+            lines.append(f"{key}: {value} → ignored ({IGNORED_KEYS[key]})")
+        elif target is not None:
+            out[target] = value
+            lines.append(f"{key} → {target}")
+        elif key in known and key not in RESERVED:
+            extra[key] = value
+            lines.append(f"{key} → trainer_args")
+        elif key in RESERVED:
+            lines.append(f"{key}: {value} → ignored ({RESERVED[key]})")
+        else:
+            unknown.append(key)
+    if unknown:
+        raise ValueError(f"not TRL {TRAINER_CONFIG.get(trainer, 'config')} or model keys: {', '.join(unknown)}")
+    prec = "bf16" if d.get("bf16") else "fp16" if d.get("fp16") else DTYPES.get(str(d.get("dtype")), None)
+    if prec is None and (d.get("use_cpu") or d.get("bf16") is False):
+        prec = "fp32"
+    if prec:
+        out["precision"] = prec
+        lines.append(f"bf16/fp16/dtype → precision: {prec}")
+    method = ("qlora" if d.get("load_in_4bit") else "dora" if d.get("use_dora") else "lora") if d.get("use_peft") \
+        else "full"
+    out["method"] = method
+    lines.append(f"use_peft/use_dora/load_in_4bit → method: {method}")
+    if extra:
+        out["trainer_args"] = extra
+    return out, lines
+
+
+def load_any(path: str | Path) -> tuple[Any, list[str] | None]:
+    """(RunConfig, what each TRL key became — None for an ftwizard config.yaml) from a config.yaml or a TRL CLI
+    config. ConfigError / ValueError in one line, like `RunConfig.load`."""
+    import yaml
+
+    from ftwizard.core.run.config import RunConfig
+
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except yaml.YAMLError:
+        return RunConfig.load(path), None  # its error names the line
+    if not looks_like_trl(raw):
+        return RunConfig.load(path), None
+    fields, lines = from_trl(raw, path)
+    return RunConfig.from_dict(fields), lines
