@@ -1,27 +1,43 @@
 """The ftwizard Textual app. Takes its GPU probe and run launcher from outside (tests pass fakes or the
-real ones); imports no torch — training, checks and merging run in their own processes."""
+real ones); imports no torch — training, checks, merging and generation run in their own processes.
+
+State that worker threads produce reaches the App as messages (`ui/messages.py`); the answers autosave on
+every change (`core/plan/wizard.autosave`), and the next start offers to continue where you left off."""
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from textual import work
+from rich.markup import escape
+from textual import on, work
 from textual.app import App
 from textual.binding import Binding
-from textual.worker import get_current_worker
+from textual.theme import Theme
+from textual.worker import Worker, get_current_worker
 
 from ftwizard.core.plan.hardware import GpuProbe, ProbeResult, default_probe
-from ftwizard.core.plan.model_facts import ModelFacts, load_model_facts
-from ftwizard.core.plan.wizard import Answers, PlanView, make_plan, to_run_config
+from ftwizard.core.plan.model_facts import ModelFacts, ModelFactsError, load_model_facts
+from ftwizard.core.plan.wizard import (
+    STEP_NAMES,
+    Answers,
+    PlanView,
+    PresetError,
+    autosave,
+    load_autosave,
+    make_plan,
+    to_run_config,
+)
 from ftwizard.core.run.config import RunConfig
 from ftwizard.core.run.events import EventTail
 from ftwizard.core.run.layout import RunDir
 from ftwizard.core.run.state import RunState
 from ftwizard.ui.commands import WizardCommands
-from ftwizard.ui.screens.base import STEPS, StepScreen
+from ftwizard.ui.messages import DemoReady, RunEvents, RunStatusChanged
+from ftwizard.ui.screens.base import STEPS, StepScreen, worker_failure_text
 from ftwizard.ui.screens.checklist import ChecklistScreen
 from ftwizard.ui.screens.data import DataScreen
 from ftwizard.ui.screens.decide import DecideScreen
@@ -33,20 +49,22 @@ from ftwizard.ui.screens.monitor import MonitorScreen
 from ftwizard.ui.screens.plan import PlanScreen
 from ftwizard.ui.screens.runs import RunsScreen
 from ftwizard.ui.screens.task import TaskScreen
-from ftwizard.ui.themes import register_themes
+from ftwizard.ui.screens.tryit import TryItScreen
+from ftwizard.ui.themes import register_themes, remember_theme
 
-Launcher = Callable[..., Any]  # (run, resume=False, num_gpus=1) -> Popen-like
+Launcher = Callable[..., Any]  # (run, resume=False, num_gpus=1, extra_env=None) -> Popen-like
 
 
-def _real_launcher(run: str | Path, resume: bool = False, num_gpus: int = 1) -> Any:
+def _real_launcher(run: str | Path, resume: bool = False, num_gpus: int = 1,
+                   extra_env: dict[str, str] | None = None) -> Any:
     from ftwizard.core.run.launcher import launch
 
-    return launch(run, resume=resume, num_gpus=num_gpus)
+    return launch(run, resume=resume, num_gpus=num_gpus, extra_env=extra_env)
 
 
 class WizardApp(App[None]):
     TITLE = "ftwizard"
-    SUB_TITLE = "should I fine-tune? → a trained, checked adapter"
+    SUB_TITLE = "should I fine-tune? → a trained, checked model"
     CSS_PATH = "app.tcss"
     COMMANDS = App.COMMANDS | {WizardCommands}
     BINDINGS = [
@@ -60,10 +78,12 @@ class WizardApp(App[None]):
     ]
     MODES = {"decide": DecideScreen, "task": TaskScreen, "hardware": HardwareScreen, "model": ModelScreen,
              "data": DataScreen, "plan": PlanScreen, "launch": LaunchScreen, "estimator": EstimatorScreen,
-             "monitor": MonitorScreen, "runs": RunsScreen, "checklist": ChecklistScreen}
+             "monitor": MonitorScreen, "runs": RunsScreen, "checklist": ChecklistScreen,
+             "tryit": TryItScreen}
 
     def __init__(self, probe: GpuProbe | None = None, launcher: Launcher | None = None,
-                 runs_root: str | Path = "runs", answers: Answers | None = None, start: str = "decide") -> None:
+                 runs_root: str | Path = "runs", answers: Answers | None = None, start: str = "decide",
+                 offer: Answers | None = None, save_answers: bool = True) -> None:
         super().__init__()
         self.probe_backend = probe or default_probe()
         self.probe_result: ProbeResult = self.probe_backend.probe()
@@ -72,22 +92,53 @@ class WizardApp(App[None]):
         self.answers = answers or Answers()
         self.last_report: dict[str, Any] | None = None
         self.start_mode = start
+        self.offer = offer  # autosaved answers to offer on start ("continue where you left off?")
+        self.save_answers = save_answers
+        self.keep_alive_on_error = False  # run_app turns it on; tests keep it off so a bug fails loudly
         self._facts_cache: tuple[str, ModelFacts] | None = None
+        self._history: list[str] = []
+        self._clean = self._answers_key()  # the answers as last saved/loaded: edits since then ask on quit
+        self._autosaved = ""
         # the run being watched (owned here, so switching screens never stops the tail worker)
         self.active_run: Path | None = None
         self.run_state: RunState | None = None
         self.run_status: dict[str, Any] = {}
         self.run_config: RunConfig | None = None
+        self.demo_note: str | None = None  # "building the demo …" / why it failed, shown on the monitor
         self.procs: dict[str, Any] = {}
         self.stamp: Callable[[], str] = lambda: time.strftime("%Y%m%d-%H%M%S")  # run-directory names
 
     def on_mount(self) -> None:
-        register_themes(self)
+        for problem in register_themes(self):
+            self.notify(escape(problem), severity="warning", timeout=8)
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.switch_mode(self.start_mode)
+        self.set_interval(1.0, self.autosave_now)
+        if self.offer is not None:
+            self.call_after_refresh(self._offer_continue)
 
-    # ---- navigation ------------------------------------------------------------------------------
+    def _theme_changed(self, theme: Theme) -> None:
+        if self.save_answers:
+            remember_theme(theme)
+
+    # ---- navigation: Esc goes back where you came from -----------------------------------------------
+    def switch_mode(self, mode: str) -> Any:  # type: ignore[override]
+        if self.current_mode and self.current_mode != mode and mode in self.MODES:
+            self._history.append(self.current_mode)
+            del self._history[:-30]
+        return super().switch_mode(mode)
+
     def action_goto(self, mode: str) -> None:
         self.switch_mode(mode)
+
+    def go_back(self) -> None:
+        """Esc on a tool screen: the screen you came from (the last wizard step if there is none)."""
+        while self._history:
+            prev = self._history.pop()
+            if prev != self.current_mode:
+                super().switch_mode(prev)
+                return
+        super().switch_mode(self.answers.step if self.answers.step in STEPS else "decide")
 
     def step_forward(self, step: str) -> None:
         i = STEPS.index(step)
@@ -99,7 +150,36 @@ class WizardApp(App[None]):
         if i > 0:
             self.switch_mode(STEPS[i - 1])
 
-    # ---- shared answers --------------------------------------------------------------------------
+    # ---- errors --------------------------------------------------------------------------------------
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        self.show_worker_failure(event)
+
+    def show_worker_failure(self, event: Worker.StateChanged) -> None:
+        """The one place a failed worker becomes words on screen (never a crash, never a silent hang)."""
+        text = worker_failure_text(event)
+        if text is None:
+            return
+        if event.worker.group == "demo":
+            self.demo_note = f"The demo could not be built: {event.worker.error}"
+            if self.run_state is not None:
+                self.run_state.version += 1
+        self.notify(escape(text), severity="error", timeout=10)
+
+    def _handle_exception(self, error: Exception) -> None:
+        """A bug in a handler: show it and keep the app (and the answers) alive instead of exiting."""
+        if self.keep_alive_on_error and self.is_running and bool(self._screen_stack) \
+                and not isinstance(error, (KeyboardInterrupt, SystemExit)):
+            self.log.error(error)
+            try:
+                self.notify(escape(f"Something went wrong: {error.__class__.__name__}: {error}"), severity="error",
+                            timeout=10)
+                return
+            except Exception:  # noqa: BLE001 - fall back to Textual's own handling
+                pass
+        super()._handle_exception(error)
+
+    # ---- shared answers ------------------------------------------------------------------------------
     def model_facts(self) -> ModelFacts | None:
         model = self.answers.model
         if not model:
@@ -112,6 +192,51 @@ class WizardApp(App[None]):
         facts = self.model_facts()
         return None if facts is None else make_plan(self.answers, facts, self.probe_result)
 
+    def _answers_key(self) -> str:
+        d = Answers(**{**self.answers.__dict__, "step": "decide"})
+        return d.to_yaml()
+
+    def is_dirty(self) -> bool:
+        return self._answers_key() != self._clean and not self.answers.is_blank()
+
+    def autosave_now(self) -> None:
+        """Write the answers when they changed since the last write (runs every second and on each step)."""
+        if not self.save_answers or self.answers.is_blank():
+            return
+        text = self.answers.to_yaml()
+        if text != self._autosaved:
+            autosave(self.answers)
+            self._autosaved = text
+
+    def _offer_continue(self) -> None:
+        from ftwizard.ui.modals.choice import ChoiceModal
+
+        ans = self.offer
+        if ans is None:
+            return
+        what = ", ".join(x for x in (ans.model and f"model {ans.model}", ans.data and f"data {ans.data}",
+                                     f"at the {ans.step.title()} step") if x)
+
+        def chosen(choice: str | None) -> None:
+            if choice == "continue":
+                self.use_answers(ans)
+                self.notify("Continuing where you left off.", timeout=3)
+            self.offer = None
+
+        self.push_screen(ChoiceModal("Continue where you left off?", escape(what),
+                                     [("continue", "Continue", "c"), ("new", "Start over", "n")]), chosen)
+
+    def use_answers(self, ans: Answers) -> None:
+        """Take loaded answers (a preset or the autosave) and open the step they were at."""
+        self.answers = ans
+        self._facts_cache = None
+        self._clean = self._answers_key()
+        step = ans.step if ans.step in STEP_NAMES else "decide"
+        if self.current_mode == step and isinstance(self.screen, StepScreen):
+            self.screen.refresh_from_answers()
+        else:
+            self.switch_mode(step)
+
     def action_save_preset(self) -> None:
         from ftwizard.ui.modals.path_prompt import PathPrompt
 
@@ -119,9 +244,10 @@ class WizardApp(App[None]):
             if path:
                 try:
                     saved = self.answers.save(path)
-                    self.notify(f"Saved answers to {saved}")
+                    self._clean = self._answers_key()
+                    self.notify(f"Saved answers to {escape(str(saved))}")
                 except OSError as exc:
-                    self.notify(f"Could not save: {exc}", severity="error")
+                    self.notify(escape(f"Could not save {path}: {exc.strerror or exc}"), severity="error")
 
         self.push_screen(PathPrompt("Save answers as a preset YAML", "ftwizard-preset.yaml"), save)
 
@@ -136,21 +262,44 @@ class WizardApp(App[None]):
 
     def load_answers(self, path: str | Path) -> bool:
         try:
-            self.answers = Answers.load(path)
-        except (OSError, ValueError, TypeError) as exc:
-            self.notify(f"Could not load {path}: {exc}", severity="error")
+            ans = Answers.load(path)
+        except PresetError as exc:
+            self.notify(escape(f"Could not load the preset: {exc}"), severity="error", timeout=8)
             return False
-        self.notify(f"Loaded answers from {path}")
-        if isinstance(self.screen, StepScreen):
-            self.screen.refresh_from_answers()
+        self.use_answers(ans)
+        self.notify(f"Loaded answers from {escape(str(path))}")
         return True
 
-    # ---- runs ------------------------------------------------------------------------------------
+    async def action_quit(self) -> None:
+        """q: quit at once when nothing changed; with unsaved edits, ask (the autosave is kept either way)."""
+        if not self.is_dirty():
+            self.autosave_now()
+            self.exit()
+            return
+        from ftwizard.ui.modals.choice import ChoiceModal
+
+        def chosen(choice: str | None) -> None:
+            if choice == "quit":
+                self.autosave_now()
+                self.exit()
+            elif choice == "save":
+                self.action_save_preset()
+
+        self.push_screen(ChoiceModal(
+            "Quit ftwizard?", "Your answers changed since the last save. They are autosaved and offered the next "
+            "time you start ftwizard; save them as a preset to keep a copy.",
+            [("quit", "Quit", "y"), ("save", "Save as preset", "s"), ("cancel", "Stay", "n")]), chosen)
+
+    # ---- runs ----------------------------------------------------------------------------------------
     def launch_run(self, run_dir: str | Path) -> Path | None:
         from ftwizard.core.run.service import RunError, create_run
 
-        facts = self.model_facts()
-        view = self.plan_view()
+        try:
+            facts = self.model_facts()
+            view = self.plan_view()
+        except ModelFactsError as exc:
+            self.notify(escape(str(exc)), severity="error")
+            return None
         if facts is None or view is None:
             self.notify("Choose a model first.", severity="error")
             return None
@@ -158,14 +307,20 @@ class WizardApp(App[None]):
             cfg = to_run_config(self.answers, view, facts)
             rd = create_run(run_dir, cfg)
         except (RunError, ValueError, OSError) as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(escape(str(exc)), severity="error")
             return None
         self.answers.save(rd.answers_path)
         self._start(rd.path, resume=False, num_gpus=cfg.num_gpus)
         return rd.path
 
     def _start(self, run: Path, resume: bool, num_gpus: int = 1) -> None:
-        proc = self.launcher(run, resume=resume, num_gpus=num_gpus)
+        # no download unless the person allowed it: the trainer then fails fast with a clear cause
+        env = {} if self.answers.allow_download else {"HF_HUB_OFFLINE": "1"}
+        try:
+            proc = self.launcher(run, resume=resume, num_gpus=num_gpus, extra_env=env)
+        except OSError as exc:
+            self.notify(escape(f"Could not start the trainer: {exc}"), severity="error")
+            return
         if proc is not None:
             self.procs[str(run)] = proc
         self.open_run(run, keep_state=resume)
@@ -175,32 +330,48 @@ class WizardApp(App[None]):
         if not (keep_state and self.active_run == run and self.run_state is not None):
             self.run_state = RunState()
         self.active_run = run
+        self.demo_note = None
         try:
             self.run_config = RunDir(run).config()
         except (OSError, ValueError, TypeError):
             self.run_config = None
         self.run_status = RunDir(run).status()
-        self.tail_run(run, self.run_state)  # type: ignore[arg-type]
+        self.tail_run(run, from_start=not keep_state)
         self.switch_mode("monitor")
 
-    @work(thread=True, exclusive=True, group="tail", exit_on_error=False)
-    def tail_run(self, run: Path, state: RunState) -> None:
-        """Incremental tail of events.jsonl + status.json; updates `state` in place (the screen redraws on
-        a timer). Reads only new bytes each poll, so thousands of events per second are fine."""
+    @work(thread=True, exclusive=True, group="tail", exit_on_error=False, name="following the run")
+    def tail_run(self, run: Path, from_start: bool = True) -> None:
+        """Incremental tail of events.jsonl + status.json, posted to the App as messages (the monitor redraws
+        on a timer). Reads only new bytes each poll, so thousands of events per second are fine."""
         from ftwizard.core.run.launcher import current_status
 
         worker = get_current_worker()
         tail = EventTail(RunDir(run).events_path)
+        if not from_start:  # a resume keeps the events already shown
+            tail.poll()
+        last: dict[str, Any] | None = None
         while not worker.is_cancelled:
             events = tail.poll()
             if events:
-                state.add_many(events)
+                self.post_message(RunEvents(run, events))
             st = current_status(run, self.procs.get(str(run)))
-            if st != self.run_status:
-                self.run_status = st
-                state.version += 1
+            if st != last:
+                last = st
+                self.post_message(RunStatusChanged(run, st))
             if not events:
                 time.sleep(0.25)
+
+    @on(RunEvents)
+    def _run_events(self, message: RunEvents) -> None:
+        if message.run == self.active_run and self.run_state is not None:
+            self.run_state.add_many(message.events)
+
+    @on(RunStatusChanged)
+    def _run_status(self, message: RunStatusChanged) -> None:
+        if message.run == self.active_run and message.status != self.run_status:
+            self.run_status = message.status
+            if self.run_state is not None:
+                self.run_state.version += 1
 
     def stop_active_run(self) -> None:
         from ftwizard.core.run.launcher import stop
@@ -222,7 +393,11 @@ class WizardApp(App[None]):
         if state not in ("stopped", "failed"):
             self.notify(f"Only a stopped or failed run can be resumed (this one is {state}).", severity="warning")
             return
-        cfg = RunDir(run).config()
+        try:
+            cfg = RunDir(run).config()
+        except (OSError, ValueError, TypeError) as exc:
+            self.notify(escape(f"Cannot read the run's config: {exc}"), severity="error")
+            return
         self._start(run, resume=True, num_gpus=cfg.num_gpus)
         self.notify("Resuming from the last checkpoint.")
 
@@ -237,22 +412,28 @@ class WizardApp(App[None]):
         try:
             new, _changes = fixed_config(run)
             new_run = create_run(relaunch_dir(run), new).path
-        except (RunError, OSError) as exc:
-            self.notify(str(exc), severity="warning")
+        except (RunError, OSError, ValueError) as exc:
+            self.notify(escape(str(exc)), severity="warning")
             return
         self._start(new_run, resume=False, num_gpus=new.num_gpus)
-        self.notify(f"Relaunched as {new_run}")
+        self.notify(f"Relaunched as {escape(str(new_run))}")
 
     def start_demo(self) -> None:
+        self.demo_note = "Building the tiny demo model and data (a few seconds) …"
         self.notify("Building the tiny demo model and data …")
+        self.switch_mode("monitor")
         self._build_demo()
 
-    @work(thread=True, exclusive=True, group="demo", exit_on_error=False)
+    @work(thread=True, exclusive=True, group="demo", exit_on_error=False, name="the demo build")
     def _build_demo(self) -> None:
         from ftwizard.core.run.service import build_demo
 
         run = build_demo(self.runs_root / f"demo-{self.stamp()}")
-        self.call_from_thread(self._start, run, False, 1)
+        self.post_message(DemoReady(run))
+
+    @on(DemoReady)
+    def _demo_ready(self, message: DemoReady) -> None:
+        self._start(message.run, False, 1)
 
     def running_run_message(self) -> str | None:
         """Said when the app closes while a run trains (the run is not killed)."""
@@ -266,14 +447,26 @@ class WizardApp(App[None]):
 
 
 def make_app(probe: GpuProbe | None = None, launcher: Launcher | None = None, runs_root: str | Path = "runs",
-             answers: Answers | None = None, start: str = "decide") -> WizardApp:
-    return WizardApp(probe, launcher, runs_root, answers, start)
+             answers: Answers | None = None, start: str = "decide", offer: Answers | None = None) -> WizardApp:
+    return WizardApp(probe, launcher, runs_root, answers, start, offer)
 
 
 def run_app(fake_gpus: str | None = None, demo: bool = False, monitor: str | None = None,
             preset: str | None = None) -> int:
-    answers = Answers.load(preset) if preset else None
-    app = make_app(default_probe(fake_gpus), answers=answers)
+    answers = offer = None
+    if preset:
+        try:
+            answers = Answers.load(preset)
+        except PresetError as exc:
+            print(f"error: cannot use the preset: {exc}", file=sys.stderr)
+            print("hint: fix the file (ftwizard saves valid presets with ctrl+s), or start without --preset",
+                  file=sys.stderr)
+            return 2
+    elif not (monitor or demo):
+        offer = load_autosave()
+    start = answers.step if answers is not None else "decide"
+    app = make_app(default_probe(fake_gpus), answers=answers, start=start, offer=offer)
+    app.keep_alive_on_error = True
     if monitor:
         app.start_mode = "monitor"
         app.call_later(app.open_run, Path(monitor))

@@ -35,7 +35,7 @@ class RecordingLauncher:
     def __init__(self) -> None:
         self.calls: list[tuple[Path, bool]] = []
 
-    def __call__(self, run, resume=False, num_gpus=1):  # noqa: ANN001, ANN204
+    def __call__(self, run, resume=False, num_gpus=1, extra_env=None):  # noqa: ANN001, ANN204
         self.calls.append((Path(run), resume))
         RunDir(run).write_status(state="starting", pid=None)
         return None
@@ -118,7 +118,7 @@ async def test_plan_one_key_fix_and_make_it_fit():
         screen.query_one("#f-micro_batch").value = "16"
         await pilot.pause()
         assert "does not fit" in str(screen.query_one("#plan-summary").render())
-        assert screen.query("Button.fix")
+        assert screen.query_one("#fix-1").display
         screen.set_focus(None)
         await pilot.press("1")
         await pilot.pause()

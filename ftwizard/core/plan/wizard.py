@@ -8,6 +8,7 @@ plan does not fit. `to_run_config` turns it into the RunConfig that the trainer 
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from ftwizard.core.plan.memory import Estimate, EstimateInput, estimate, max_mic
 from ftwizard.core.plan.model_facts import ModelFacts
 from ftwizard.core.plan.recommend import Plan, recommend
 from ftwizard.core.run.config import RunConfig
+from ftwizard.core.run.trainers import TRAINERS, trainer_for_family, trainer_spec
 
 METHODS = ("lora", "qlora", "dora", "full")
 OPTIMIZERS = ("adamw_torch_fused", "adamw_torch", "adamw_bnb_8bit", "paged_adamw_8bit", "adafactor")
@@ -48,6 +50,41 @@ CHOICES: dict[str, tuple[str, ...]] = {"method": METHODS, "optimizer": OPTIMIZER
                                         "lr_scheduler": SCHEDULERS}
 ADAPTER_ONLY = ("rank", "alpha", "dropout", "target_modules")
 GPU_CHOICES = ("local", "cpu", *KNOWN_GPUS)
+STEP_NAMES = ("decide", "task", "hardware", "model", "data", "plan", "launch")
+
+
+class PresetError(ValueError):
+    """A preset or autosave file that cannot be used; `str()` is one line naming the file and the problem."""
+
+
+def config_dir() -> Path:
+    """ftwizard's settings folder: $XDG_CONFIG_HOME/ftwizard (default ~/.config/ftwizard)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base).expanduser() / "ftwizard"
+
+
+def autosave_path() -> Path:
+    return config_dir() / "autosave.yaml"
+
+
+def load_settings() -> dict[str, Any]:
+    """Small app settings (the theme) from settings.yaml; {} when missing or unreadable."""
+    try:
+        raw = yaml.safe_load((config_dir() / "settings.yaml").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return {}
+    return raw if isinstance(raw, dict) else {}
+
+
+def save_setting(key: str, value: Any) -> None:
+    """Remember one setting; a read-only config folder is not an error worth stopping for."""
+    data = load_settings()
+    data[key] = value
+    try:
+        config_dir().mkdir(parents=True, exist_ok=True)
+        (config_dir() / "settings.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    except OSError:
+        pass
 
 
 @dataclass
@@ -65,24 +102,59 @@ class Answers:
     seq_p99: int | None = None
     data_errors: int | None = None  # None = not analyzed yet
     overrides: dict[str, Any] = field(default_factory=dict)
+    fixed: list[str] = field(default_factory=list)  # plan settings last changed by a fix (not typed by the person)
+    trainer: str | None = None  # None: chosen from the dataset family (preference pairs → dpo)
     trust_remote_code: bool = False
+    allow_download: bool = False  # the model's weights may be fetched from the Hub
+    step: str = "decide"  # the step the person was on (a preset or the autosave opens there)
 
     def to_yaml(self) -> str:
         return yaml.safe_dump({"ftwizard_answers": 1, **asdict(self)}, sort_keys=False)
 
     @classmethod
     def from_yaml(cls, text: str) -> Answers:
-        raw = yaml.safe_load(text) or {}
+        """Parse a preset; PresetError (one line) for malformed YAML, unknown keys or a bad value."""
+        try:
+            raw = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            raise PresetError(f"not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
         if not isinstance(raw, dict):
-            raise ValueError("a preset must be a YAML mapping")
+            raise PresetError("a preset must be a YAML mapping (key: value lines)")
         raw.pop("ftwizard_answers", None)
         known = {f.name for f in fields(cls)}
         unknown = set(raw) - known
         if unknown:
-            raise ValueError(f"unknown preset keys: {', '.join(sorted(unknown))}")
-        ans = cls(**raw)
-        for key, value in list(ans.overrides.items()):
-            ans.overrides[key] = parse_value(key, value)
+            raise PresetError(f"unknown preset keys: {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
+        overrides = raw.pop("overrides", None) or {}
+        if not isinstance(overrides, dict):
+            raise PresetError("overrides must be a mapping of plan settings (e.g. method: lora)")
+        for key in ("decide",):
+            if key in raw and not isinstance(raw[key], dict):
+                raise PresetError(f"{key} must be a mapping")
+        for key in ("fixed",):
+            if key in raw and not isinstance(raw[key], list):
+                raise PresetError(f"{key} must be a list")
+        try:
+            ans = cls(**raw)
+            ans.gpu_count = int(ans.gpu_count)
+            ans.rows = None if ans.rows is None else int(ans.rows)
+            ans.seq_p99 = None if ans.seq_p99 is None else int(ans.seq_p99)
+            ans.model, ans.data, ans.task_kind = str(ans.model or ""), str(ans.data or ""), str(ans.task_kind)
+        except (TypeError, ValueError) as exc:
+            raise PresetError(f"a value has the wrong type: {exc}") from None
+        if ans.gpu_count < 1:
+            raise PresetError(f"gpu_count: {ans.gpu_count} is not allowed — at least 1")
+        if ans.step not in STEP_NAMES:
+            ans.step = "decide"
+        if ans.trainer is not None and ans.trainer not in TRAINERS:
+            raise PresetError(f"trainer: {ans.trainer!r} is not allowed — one of {', '.join(TRAINERS)}")
+        for key, value in overrides.items():
+            try:
+                ans.overrides[str(key)] = parse_value(str(key), value)
+            except ValueError as exc:
+                raise PresetError(f"overrides: {exc}") from None
         return ans
 
     def save(self, path: str | Path) -> Path:
@@ -93,7 +165,53 @@ class Answers:
 
     @classmethod
     def load(cls, path: str | Path) -> Answers:
-        return cls.from_yaml(Path(path).expanduser().read_text(encoding="utf-8"))
+        """Load a preset; PresetError naming the file for a missing, unreadable or malformed one."""
+        p = Path(path).expanduser()
+        try:
+            text = p.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise PresetError(f"{p}: no such file") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PresetError(f"{p}: cannot be read ({exc.__class__.__name__})") from None
+        try:
+            return cls.from_yaml(text)
+        except PresetError as exc:
+            raise PresetError(f"{p}: {exc}") from None
+
+    def is_blank(self) -> bool:
+        """Nothing chosen yet (no autosave worth offering)."""
+        return self == Answers(step=self.step)
+
+
+def autosave(ans: Answers) -> None:
+    """Write the answers to the autosave file (atomically); errors are ignored — the app must keep going."""
+    path = autosave_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(ans.to_yaml(), encoding="utf-8")
+        tmp.replace(path)
+    except OSError:
+        pass
+
+
+def load_autosave() -> Answers | None:
+    """The answers autosaved last time, if any and usable."""
+    path = autosave_path()
+    if not path.exists():
+        return None
+    try:
+        ans = Answers.load(path)
+    except PresetError:
+        return None
+    return None if ans.is_blank() else ans
+
+
+def clear_autosave() -> None:
+    try:
+        autosave_path().unlink()
+    except OSError:
+        pass
 
 
 def parse_value(key: str, value: Any) -> Any:
@@ -179,6 +297,7 @@ class PlanView:
     max_micro_batch: int | None
     fixes: list[Fix]
     warnings: list[str]
+    trainer: str = "sft"
 
     @property
     def fits(self) -> bool:
@@ -216,13 +335,28 @@ def make_plan(ans: Answers, facts: ModelFacts, local: ProbeResult) -> PlanView:
         values.update(rank=r, alpha=2 * r, dropout=0.05, target_modules="all-linear")
         for k in ADAPTER_ONLY:
             reasons[k] = "used only by adapter methods"
+    trainer = ans.trainer or trainer_for_family(ans.data_format)
+    spec = trainer_spec(trainer)
+    if trainer != "sft":  # each objective has its own starting learning rate (DPO ~5e-6, not SFT's 2e-4)
+        lr = spec.lr_full if values["method"] == "full" else spec.lr_lora
+        values["learning_rate"] = lr
+        what = "full fine-tuning" if values["method"] == "full" else "adapters"
+        reasons["learning_rate"] = f"{trainer.upper()}'s starting point for {what} ({spec.title})"
+    if ans.seq_p99 and "max_seq_length" in values:
+        seq = int(values["max_seq_length"])
+        p99 = int(ans.seq_p99)
+        reasons["max_seq_length"] = (f"covers your data's longest examples ({p99} tokens)" if seq == p99 else
+                                     f"covers your data's longest examples ({p99} tokens), rounded up to {seq}"
+                                     if seq > p99 else f"the model's context ({seq}); your longest examples "
+                                     f"({p99} tokens) get cut")
     edited: set[str] = set()
     for key, val in ans.overrides.items():
         if key in FIELDS and val is not None:
             if values.get(key) != val:
                 edited.add(key)
             values[key] = val
-            reasons[key] = "you set this" if key in edited else reasons.get(key, "")
+            if key in edited:
+                reasons[key] = "set by a fix to make it fit" if key in ans.fixed else "you set this"
     if "micro_batch" in edited and "gradient_accumulation" not in ans.overrides:
         rec_eff = int(rec.value("micro_batch")) * int(rec.value("gradient_accumulation"))
         values["gradient_accumulation"] = max(1, -(-rec_eff // int(values["micro_batch"])))
@@ -242,10 +376,20 @@ def make_plan(ans: Answers, facts: ModelFacts, local: ProbeResult) -> PlanView:
         warnings.insert(0, f"Predicted peak {est.peak_gib:.1f} GiB (up to {est.high_gib:.1f} GiB with its "
                            f"{est.margin:.0%} margin) does not fit in {gib:.0f} GiB: training would run out of "
                            "memory. Apply a fix below.")
+        # the recommender's reasons promise a fit; after the person's edits they must not
+        if "method" not in edited and ("fits your GPU" in reasons.get("method", "") or "so it fits" in reasons.get("method", "")):
+            reasons["method"] = f"{values['method']}: the lightest option the recommender had; still too big here"
+        if "micro_batch" not in edited:
+            reasons["micro_batch"] = "does not fit even at this size: apply a fix" if not mb else \
+                f"too big with the other settings: up to {mb} fits"
+    elif has_gpu and mb and "micro_batch" not in edited:
+        mbv = int(values["micro_batch"])
+        reasons["micro_batch"] = ("the largest that fits your GPU with a 10% margin" if mbv >= mb else
+                                  f"fits with a 10% margin (up to {mb} would; bigger adds little, raise accumulation instead)")
     if values["method"] == "qlora" and has_gpu and not probe.bf16 and values.get("precision") == "bf16":
         warnings.append("This GPU has no bf16: use fp16 precision.")
     return PlanView(rec, values, reasons, edited, est, probe.gpus[0].name if has_gpu else None, gib, probe.count,
-                    mb, fixes, warnings)
+                    mb, fixes, warnings, trainer)
 
 
 def fit_fixes(facts: ModelFacts, v: dict[str, Any], inp: EstimateInput, gpu_gib: float,
@@ -265,10 +409,11 @@ def fit_fixes(facts: ModelFacts, v: dict[str, Any], inp: EstimateInput, gpu_gib:
             if largest_batch is None:
                 largest_batch = max_micro_batch(facts, inp, gpu_gib)
             ch = remedies.smaller_batch(v, to=max(1, largest_batch)) or ch
-            label = (f"micro-batch {ch['micro_batch']} with gradient accumulation {ch['gradient_accumulation']} "
-                     "(same effective batch)")
-            if not accum_pinned:
-                ch = {"micro_batch": ch["micro_batch"]}
+            old_eff = int(v["micro_batch"]) * int(v["gradient_accumulation"])
+            new_eff = int(ch["micro_batch"]) * int(ch["gradient_accumulation"])
+            same = "same effective batch" if new_eff == old_eff else f"effective batch {old_eff} → {new_eff}"
+            label = f"micro-batch {ch['micro_batch']} × accumulation {ch['gradient_accumulation']} ({same})"
+            # the accumulation goes with it (pinned or not), so the plan shows exactly what the label says
         else:
             label = r.label(v, facts.vocab_size)
         if "loss" in ch:
@@ -283,6 +428,14 @@ def fit_fixes(facts: ModelFacts, v: dict[str, Any], inp: EstimateInput, gpu_gib:
 
 def apply_fix(ans: Answers, fix: Fix) -> None:
     ans.overrides.update(fix.changes)
+    ans.fixed = sorted(set(ans.fixed) | set(fix.changes))
+
+
+def set_override(ans: Answers, key: str, value: Any) -> None:
+    """The person typed a plan value: it is theirs now (no longer 'set by a fix')."""
+    ans.overrides[key] = value
+    if key in ans.fixed:
+        ans.fixed = [k for k in ans.fixed if k != key]
 
 
 def to_run_config(ans: Answers, view: PlanView, facts: ModelFacts) -> RunConfig:
@@ -296,7 +449,7 @@ def to_run_config(ans: Answers, view: PlanView, facts: ModelFacts) -> RunConfig:
     if not Path(model).expanduser().is_dir():
         model = facts.name  # a preset key → its Hub id
     cfg = RunConfig(
-        model=model, data=ans.data, data_format=ans.data_format, trainer="dpo" if ans.data_format == "preference" else "sft",
+        model=model, data=ans.data, data_format=ans.data_format, trainer=view.trainer,
         method=v["method"], max_seq_length=int(v["max_seq_length"]), micro_batch=int(v["micro_batch"]),
         gradient_accumulation=int(v["gradient_accumulation"]), learning_rate=float(v["learning_rate"]),
         epochs=float(v["epochs"]), warmup_ratio=float(v["warmup_ratio"]), lr_scheduler=str(v["lr_scheduler"]),

@@ -1,13 +1,16 @@
-"""The frame every wizard step shares: header, step bar, body, footer; Next (ctrl+n) and Back (escape)."""
+"""The frame every screen shares. One navigation rule everywhere: Esc goes back (the previous wizard step on a
+step, the screen you came from on a tool screen); ctrl+n goes on. Worker failures become notifications."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, cast
 
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
+from textual.worker import Worker, WorkerState
 
 if TYPE_CHECKING:
     from ftwizard.ui.app import WizardApp
@@ -15,6 +18,15 @@ if TYPE_CHECKING:
 STEPS = ("decide", "task", "hardware", "model", "data", "plan", "launch")
 STEP_LABELS = {"decide": "Decide", "task": "Task", "hardware": "Hardware", "model": "Model", "data": "Data",
                "plan": "Plan", "launch": "Launch"}
+
+
+def worker_failure_text(event: Worker.StateChanged) -> str | None:
+    """The one line to show when a worker failed (None otherwise)."""
+    if event.state != WorkerState.ERROR:
+        return None
+    err = event.worker.error
+    what = event.worker.name or event.worker.group or "background task"
+    return f"{what} failed: {err}" if err else f"{what} failed"
 
 
 class StepBar(Static):
@@ -27,12 +39,29 @@ class StepBar(Static):
     def on_mount(self) -> None:
         parts = []
         for i, s in enumerate(STEPS, 1):
-            label = f"{i} {STEP_LABELS[s]}"
+            label = f"{i} {STEP_LABELS[s]}" if s == self.step else STEP_LABELS[s]
             parts.append(f"[b reverse] {label} [/]" if s == self.step else f" {label} ")
         self.update("›".join(parts))
 
 
-class StepScreen(Screen[None]):
+class AppScreen(Screen[None]):
+    """A screen of the app: typed access to the WizardApp, Esc = back, worker failures as notifications."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "go_back", "Back", id="nav.back")]
+
+    @property
+    def wizard(self) -> WizardApp:
+        return cast("WizardApp", self.app)
+
+    def action_go_back(self) -> None:
+        self.wizard.go_back()
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        self.wizard.show_worker_failure(event)
+
+
+class StepScreen(AppScreen):
     """A wizard step. Subclasses set STEP and implement `compose_body`; `can_leave` may block Next."""
 
     STEP: ClassVar[str] = ""
@@ -41,15 +70,11 @@ class StepScreen(Screen[None]):
         Binding("escape", "prev_step", "Back", id="step.back"),
     ]
 
-    @property
-    def wizard(self) -> WizardApp:
-        return self.app  # type: ignore[return-value]
-
     def compose(self) -> ComposeResult:
         yield Header()
         yield StepBar(self.STEP)
         yield from self.compose_body()
-        yield Footer()
+        yield Footer(compact=True)
 
     def compose_body(self) -> ComposeResult:
         yield from ()
@@ -69,6 +94,7 @@ class StepScreen(Screen[None]):
         self.wizard.step_back(self.STEP)
 
     def on_screen_resume(self) -> None:
+        self.wizard.answers.step = self.STEP
         self.refresh_from_answers()
 
     def refresh_from_answers(self) -> None:

@@ -1,15 +1,21 @@
-"""Launch: write the run directory, show the exact CLI equivalent, start the trainer, go to the monitor."""
+"""Launch: what will run (trainer, method, model, data), the checks before launch — each with its fix —, the
+allow-download switch (with the download size), the exact CLI equivalent; then start the trainer."""
 
 from __future__ import annotations
 
 import shlex
 from pathlib import Path
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Button, Input, Label, Static
+from textual.css.query import NoMatches
+from textual.widgets import Button, Input, Label, Static, Switch
 
+from ftwizard.core.plan.launch_checks import LaunchContext, LaunchProblem, check_launch, download_gib, weights_cached
 from ftwizard.core.plan.model_facts import ModelFactsError
+from ftwizard.core.plan.wizard import PlanView, planning_probe
+from ftwizard.core.run.trainers import trainer_spec
 from ftwizard.ui.screens.base import StepScreen
 
 
@@ -19,15 +25,17 @@ class LaunchScreen(StepScreen):
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll():
-            yield Static("Ready to train?", classes="title")
             yield Static(id="launch-summary", classes="card")
-            yield Label("Run directory (config, events, checkpoints and the adapter go here)")
-            yield Input(self.default_run_dir(), id="run-dir")
-            yield Static(id="cli", classes="why")
             yield Static(id="blockers")
+            with Horizontal(classes="row", id="download-row"):
+                yield Switch(value=self.wizard.answers.allow_download, id="allow-download")
+                yield Static(id="download-label", classes="muted")
+            yield Label("Run directory (config, events, checkpoints and the result go here)")
+            yield Input(self.default_run_dir(), id="run-dir")
             with Horizontal(classes="row"):
                 yield Button("Launch training", id="launch", variant="success")
-                yield Button("Save answers as preset (ctrl+s)", id="save")
+                yield Button("Save answers (ctrl+s)", id="save")
+            yield Static(id="cli", classes="why")
 
     def default_run_dir(self) -> str:
         name = Path(self.wizard.answers.model or "run").name.replace("/", "-") or "run"
@@ -36,7 +44,7 @@ class LaunchScreen(StepScreen):
     def on_mount(self) -> None:
         self.refresh_from_answers()
 
-    def blockers(self) -> list[str]:
+    def answer_blockers(self) -> list[str]:
         ans = self.wizard.answers
         out = []
         if not ans.model:
@@ -54,31 +62,91 @@ class LaunchScreen(StepScreen):
             out.append(f"the dataset has {ans.data_errors} problem(s) (Data step lists them with line numbers)")
         return out
 
-    def refresh_from_answers(self) -> None:
+    def machine_problems(self, view: PlanView) -> list[LaunchProblem]:
         ans = self.wizard.answers
-        blockers = self.blockers()
+        facts = self.wizard.model_facts()
+        if facts is None:
+            return []
+        planned = planning_probe(ans, self.wizard.probe_result)
+        ctx = LaunchContext(
+            model=ans.model if Path(ans.model).expanduser().is_dir() else facts.name, planned_gpus=planned.count,
+            local_gpus=self.wizard.probe_result.count, planned_gpu_name=view.gpu_name, peak_gib=view.estimate.peak_gib,
+            param_count=facts.param_count, trainable_params=view.estimate.trainable_params,
+            method=str(view.values["method"]), run_dir=self.query_one("#run-dir", Input).value,
+            allow_download=ans.allow_download)
+        return check_launch(ctx)
+
+    def refresh_from_answers(self) -> None:
+        try:
+            self._refresh()
+        except NoMatches:  # the app is closing while this screen mounts
+            pass
+
+    def _refresh(self) -> None:
+        ans = self.wizard.answers
+        blockers = [(b, "") for b in self.answer_blockers()]
+        notes: list[LaunchProblem] = []
         view = None
-        if not any("model" in b for b in blockers):
-            view = self.wizard.plan_view()
+        if ans.model and not any("model" in b for b, _ in blockers):
+            try:
+                view = self.wizard.plan_view()
+            except (ModelFactsError, ValueError) as exc:
+                blockers.append((f"no plan: {exc}", ""))
         run = self.query_one("#run-dir", Input).value
+        summary = self.query_one("#launch-summary", Static)
+        download = self.query_one("#download-row")
+        download.display = False
         if view is not None:
             v = view.values
-            what = (f"[b]{v['method']}[/b] fine-tune of [b]{ans.model}[/b] on {ans.data or '(no data yet)'}\n"
-                    f"micro-batch {v['micro_batch']} × accumulation {v['gradient_accumulation']}, lr {v['learning_rate']:g}, "
-                    f"{v['epochs']:g} epochs, max {v['max_seq_length']} tokens\n"
+            spec = trainer_spec(view.trainer)
+            what = (f"[b]{view.trainer.upper()}[/b] ({escape(spec.title.lower())}) · [b]{v['method']}[/b] of "
+                    f"[b]{escape(ans.model)}[/b] on {escape(ans.data or '(no data yet)')}\n"
+                    f"micro-batch {v['micro_batch']} × accumulation {v['gradient_accumulation']} · lr "
+                    f"{v['learning_rate']:g} · {v['epochs']:g} epochs · max {v['max_seq_length']} tokens\n"
                     f"predicted peak {view.estimate.peak_gib:.1f} GiB"
                     + (f" of {view.gpu_gib:.0f} GiB ({'fits' if view.fits else '[b $error]does not fit[/]'})"
-                       if view.gpu_gib else " (CPU)"))
-            self.query_one("#launch-summary", Static).update(what)
+                       if view.gpu_gib else " of RAM (CPU)"))
+            summary.update(what)
             if not view.fits:
-                blockers.append("the plan does not fit the GPU (Plan step → ctrl+f makes it fit)")
+                blockers.append(("the plan does not fit the GPU", "Plan step (Esc) → ctrl+f makes it fit"))
+            for p in self.machine_problems(view):
+                if p.blocking:
+                    blockers.append((p.message, p.fix))
+                else:
+                    notes.append(p)
+            facts = self.wizard.model_facts()
+            is_local = Path(ans.model).expanduser().is_dir()
+            if facts is not None and not is_local and (ans.allow_download or not weights_cached(facts.name)):
+                download.display = True
+                self.query_one("#download-label", Static).update(
+                    f"allow download: fetch the weights of {escape(facts.name)} from the Hugging Face Hub "
+                    f"(about {download_gib(facts.param_count):.1f} GiB)")
+        else:
+            summary.update("[b]Nothing to launch yet[/b]: the steps before this one are not done.")
         cmd = ["ftwizard", "train", str(Path(run) / "config.yaml"), "--out", run]
-        self.query_one("#cli", Static).update(
-            "The same, without the app:\n  " + shlex.join(cmd) + "\n(after Launch, the config is written there; "
-            "a TRL-only script is in launch.sh)")
-        self.query_one("#blockers", Static).update(
-            "" if not blockers else "[b $error]Cannot launch yet:[/]\n" + "\n".join(f"  • {b}" for b in blockers))
+        self.query_one("#cli", Static).update(escape(
+            "The same without the app: " + shlex.join(cmd) + " (the config is written at Launch; launch.sh runs "
+            "it with TRL alone)"))
+        lines = []
+        if blockers:
+            lines.append("[b $error]Cannot launch yet:[/]")
+            for b, fix in blockers:
+                lines.append(f"  • {escape(b)}" + (f"\n    [b]fix:[/b] {escape(fix)}" if fix else ""))
+        for n in notes:
+            lines.append(f"[$warning]⚠[/] {escape(n.message)} — {escape(n.fix)}")
+        if not blockers:
+            lines.insert(0, "[b $success]Ready: every check before launch passed.[/]")
+        self.query_one("#blockers", Static).update("\n".join(lines))
         self.query_one("#launch", Button).disabled = bool(blockers)
+
+    def on_switch_changed(self, event: Switch.Changed) -> None:
+        if event.switch.id == "allow-download" and event.value != self.wizard.answers.allow_download:
+            self.wizard.answers.allow_download = event.value
+            self.refresh_from_answers()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "run-dir":
+            self.refresh_from_answers()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "launch":

@@ -1,19 +1,39 @@
 """Plan: the recommendation, each value with its reason, editable; a stacked memory bar against the GPU
-that updates on every edit; when it does not fit, one-key fixes (1–5) or ctrl+f to apply them in turn."""
+that updates on every edit; when it does not fit, one-key fixes (1–5, or alt+1–5 while typing in a box) or
+ctrl+f to apply them in turn. The fixes stay visible at 80×24: the summary and fixes sit above a scrolling form.
+
+The fix lines are a fixed set of widgets updated in place (never removed and re-mounted: re-mounting with the
+same ids on every keystroke raced the removal and crashed with DuplicateIds)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.events import Key
 from textual.widgets import Button, Input, Label, Select, Static, Switch
 
 from ftwizard.core.plan.model_facts import ModelFactsError
-from ftwizard.core.plan.wizard import ADAPTER_ONLY, CHOICES, FIELDS, PlanView, apply_fix, auto_fit, parse_value
+from ftwizard.core.plan.wizard import (
+    ADAPTER_ONLY,
+    CHOICES,
+    FIELDS,
+    PlanView,
+    apply_fix,
+    auto_fit,
+    parse_value,
+    set_override,
+)
+from ftwizard.core.run.trainers import TRAINERS, trainer_spec
 from ftwizard.ui.screens.base import StepScreen
-from ftwizard.ui.widgets.bars import PART_STYLES, fmt_count, fmt_gib, stacked_bar
+from ftwizard.ui.widgets.bars import fmt_count, fmt_gib, part_style, stacked_bar
+
+MAX_FIXES = 5
+SHORT_PART = {"weights": "weights", "gradients": "grads", "optimizer": "optim", "activations": "activ",
+              "logits": "logits", "overhead": "other", "optimizer_step": "step"}
 
 
 def _fmt(value: Any) -> str:
@@ -29,22 +49,28 @@ def summary_text(view: PlanView) -> str:
     parts = {k: v / 2**30 for k, v in e.parts_bytes.items()}
     if view.gpu_gib:
         verdict = "[b $success]fits[/]" if view.fits else "[b $error]does not fit[/]"
-        head = (f"predicted peak [b]{e.peak_gib:.1f} GiB[/b] of {view.gpu_gib:.0f} GiB on {view.gpus}× {view.gpu_name}: "
-                f"{verdict} · largest micro-batch that fits: {view.max_micro_batch}")
-        bar = stacked_bar(parts, view.gpu_gib, 44) + f" {view.gpu_gib:.0f} GiB"
+        name = str(view.gpu_name).removeprefix("NVIDIA ").removeprefix("GeForce ")
+        gpu = escape(f"{view.gpus}× {name}" if view.gpus > 1 else name)
+        largest = f"micro-batch up to {view.max_micro_batch}" if view.max_micro_batch else "no micro-batch fits"
+        head = f"peak [b]{e.peak_gib:.1f} GiB[/b] of {view.gpu_gib:.0f} GiB ({gpu}): {verdict} · {largest}"
+        bar = stacked_bar(parts, view.gpu_gib, 40) + f" {view.gpu_gib:.0f} GiB"
     else:
-        head = f"predicted peak [b]{e.peak_gib:.1f} GiB[/b] (no GPU to compare with: CPU-only plan)"
-        bar = stacked_bar(parts, e.peak_gib, 44)
-    legend = "  ".join(f"[{PART_STYLES[k]}]■[/]{k} {fmt_gib(v)}" for k, v in parts.items())
-    trainable = f"trainable {fmt_count(e.trainable_params)} of {fmt_count(e.params)} parameters"
+        head = f"peak [b]{e.peak_gib:.1f} GiB[/b] of RAM (no GPU: CPU-only plan)"
+        bar = stacked_bar(parts, e.peak_gib, 40)
+    legend = " ".join(f"[{part_style(k)}]■[/]{SHORT_PART.get(k, k)} {fmt_gib(v)}" for k, v in parts.items()
+                      if v >= 0.005) + " GiB"
+    spec = trainer_spec(view.trainer)
+    trainable = (f"[b]{view.trainer.upper()}[/b] ({spec.title.lower()}) · trainable {fmt_count(e.trainable_params)} "
+                 f"of {fmt_count(e.params)} parameters")
     return f"{head}\n{bar}\n{legend}\n{trainable}"
 
 
 class PlanScreen(StepScreen):
     STEP = "plan"
-    AUTO_FOCUS = "#f-method"
+    AUTO_FOCUS = "#f-trainer"
     BINDINGS = [Binding("ctrl+f", "auto_fit", "Make it fit", id="plan.fit", priority=True),
-                *[Binding(str(i), f"fix('{i}')", f"fix {i}", show=False) for i in range(1, 6)]]
+                *[Binding(f"alt+{i}", f"fix('{i}')", f"fix {i}", show=False, priority=True)
+                  for i in range(1, MAX_FIXES + 1)]]
 
     def __init__(self) -> None:
         super().__init__()
@@ -55,21 +81,28 @@ class PlanScreen(StepScreen):
         with Vertical(id="plan-top"):
             yield Static(id="plan-summary")
             yield Static(id="plan-warnings")
-            yield Horizontal(id="plan-fixes")
+            with Vertical(id="plan-fixes"):
+                for i in range(1, MAX_FIXES + 1):
+                    yield Static(id=f"fix-{i}", classes="fix")
         with VerticalScroll(id="plan-form"):
+            with Horizontal(classes="plan-row", id="row-trainer"):
+                yield Label("Trainer", classes="plan-label")
+                yield Select([(n, n) for n in TRAINERS], id="f-trainer",
+                             allow_blank=False, classes="plan-input", compact=True)
+                yield Static(id="why-trainer", classes="plan-why")
             for key, (typ, label) in FIELDS.items():
                 with Horizontal(classes="plan-row", id=f"row-{key}"):
                     yield Label(label, classes="plan-label")
                     if key in CHOICES:
                         yield Select([(c, c) for c in CHOICES[key]], id=f"f-{key}", allow_blank=False,
-                                     classes="plan-input")
+                                     classes="plan-input", compact=True)
                     elif typ is bool:
                         yield Switch(id=f"f-{key}", classes="plan-input")
                     else:
-                        yield Input(id=f"f-{key}", classes="plan-input")
+                        yield Input(id=f"f-{key}", classes="plan-input", compact=True)
                     yield Static(id=f"why-{key}", classes="plan-why")
             with Horizontal(classes="row"):
-                yield Button("Reset to recommended", id="reset")
+                yield Button("Reset to recommended", id="reset", compact=True)
 
     def on_mount(self) -> None:
         self.recompute(sync_widgets=True)
@@ -79,46 +112,67 @@ class PlanScreen(StepScreen):
 
     # ---- plan ------------------------------------------------------------------------------------
     def recompute(self, sync_widgets: bool = False) -> None:
+        summary = self.query_one("#plan-summary", Static)
         try:
             self.view = self.wizard.plan_view()
-        except ModelFactsError as exc:
+        except (ModelFactsError, ValueError) as exc:
             self.view = None
-            self.query_one("#plan-summary", Static).update(f"[b $error]No plan yet[/]: {exc}")
+            summary.update(f"[b $error]No plan yet[/]: {escape(str(exc))}")
+            self._show_fixes()
             return
         if self.view is None:
-            self.query_one("#plan-summary", Static).update("[b]No model chosen yet[/b]: go back to the Model step.")
+            summary.update("[b]No model chosen yet[/b]: go back to the Model step (Esc).")
+            self._show_fixes()
             return
         v = self.view
-        self.query_one("#plan-summary", Static).update(summary_text(v))
-        self.query_one("#plan-warnings", Static).update("\n".join(f"[$warning]⚠[/] {w}" for w in v.warnings))
-        fixes = self.query_one("#plan-fixes", Horizontal)
-        fixes.remove_children()
-        if v.fixes:
-            fixes.mount_all([Button(f"{f.key}: {f.label} → {f.peak_gib:.1f} GiB", id=f"fix-{f.key}", variant="warning",
-                                    classes="fix") for f in v.fixes])
+        summary.update(summary_text(v))
+        warnings = [w for w in v.warnings if not w.startswith("Predicted peak")]
+        self.query_one("#plan-warnings", Static).update("\n".join(f"[$warning]⚠[/] {escape(w)}" for w in warnings))
+        self._show_fixes()
         for key in FIELDS:
-            row = self.query_one(f"#row-{key}")
-            row.display = v.is_adapter or key not in ADAPTER_ONLY
+            self.query_one(f"#row-{key}").display = v.is_adapter or key not in ADAPTER_ONLY
             why = v.reasons.get(key, "")
-            mark = "[b $accent]✎[/] " if key in v.edited else ""
-            self.query_one(f"#why-{key}", Static).update(mark + why)
+            mark = "[b $accent]✎[/] " if key in v.edited and key not in self.wizard.answers.fixed else ""
+            self.query_one(f"#why-{key}", Static).update(mark + escape(why))
+        auto = self.wizard.answers.trainer is None
+        self.query_one("#why-trainer", Static).update(
+            escape(f"{'from your data' if auto else 'you chose this'}: {trainer_spec(v.trainer).why}"))
         if sync_widgets:
             self.sync_widgets()
 
+    def _show_fixes(self) -> None:
+        fixes = self.view.fixes if self.view is not None else []
+        for i in range(1, MAX_FIXES + 1):
+            w = self.query_one(f"#fix-{i}", Static)
+            f = fixes[i - 1] if i <= len(fixes) else None
+            w.display = f is not None
+            if f is not None:
+                w.update(f"[@click=screen.fix('{f.key}')][b reverse] {f.key} [/b reverse] {escape(f.label)} → "
+                         f"{f.peak_gib:.1f} GiB[/]")
+        hint = self.query_one("#plan-fixes", Vertical)
+        hint.border_title = "fixes: press 1–5 (alt+1–5 while typing) · ctrl+f applies them in turn" if fixes else ""
+        hint.display = bool(fixes)
+
     def sync_widgets(self) -> None:
-        assert self.view is not None
+        if self.view is None:
+            return
         self._syncing = True
         try:
+            trainer = self.query_one("#f-trainer", Select)
+            if trainer.value != self.view.trainer:
+                trainer.value = self.view.trainer
             for key in FIELDS:
                 val = self.view.values.get(key)
                 w = self.query_one(f"#f-{key}")
                 if isinstance(w, Select):
-                    if val in CHOICES[key]:
+                    if val in CHOICES[key] and w.value != val:
                         w.value = val
                 elif isinstance(w, Switch):
                     w.value = bool(val)
                 elif isinstance(w, Input):
-                    w.value = _fmt(val)
+                    text = _fmt(val)
+                    if w.value != text:
+                        w.value = text
         finally:
             self.call_after_refresh(self._end_sync)
 
@@ -128,14 +182,20 @@ class PlanScreen(StepScreen):
     def _edit(self, key: str, raw: Any) -> None:
         if self._syncing or self.view is None:
             return
+        if key == "trainer":
+            if raw in TRAINERS and raw != self.view.trainer:
+                self.wizard.answers.trainer = str(raw)
+                self.wizard.answers.overrides.pop("learning_rate", None)  # the new objective's own starting point
+                self.recompute(sync_widgets=True)
+            return
         try:
             value = parse_value(key, raw)
         except ValueError as exc:
-            self.query_one(f"#why-{key}", Static).update(f"[b $error]{exc}[/]")
+            self.query_one(f"#why-{key}", Static).update(f"[b $error]{escape(str(exc))}[/]")
             return
         if value == self.view.values.get(key):
             return
-        self.wizard.answers.overrides[key] = value
+        set_override(self.wizard.answers, key, value)
         self.recompute(sync_widgets=key == "method")
 
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -143,7 +203,7 @@ class PlanScreen(StepScreen):
             self._edit(event.input.id[2:], event.value)
 
     def on_select_changed(self, event: Select.Changed) -> None:
-        if event.select.id and event.select.id.startswith("f-"):
+        if event.select.id and event.select.id.startswith("f-") and event.value is not Select.NULL:
             self._edit(event.select.id[2:], event.value)
 
     def on_switch_changed(self, event: Switch.Changed) -> None:
@@ -151,34 +211,46 @@ class PlanScreen(StepScreen):
             self._edit(event.switch.id[2:], event.value)
 
     # ---- fixes -----------------------------------------------------------------------------------
+    def on_key(self, event: Key) -> None:
+        """1–5 apply a fix unless a text box has focus (there they type; alt+1–5 always apply)."""
+        if event.key in {str(i) for i in range(1, MAX_FIXES + 1)} and not isinstance(self.focused, Input):
+            if self.view is not None and self.view.fixes:
+                event.stop()
+                event.prevent_default()
+                self.action_fix(event.key)
+
     def action_fix(self, key: str) -> None:
         if self.view is None:
             return
         for f in self.view.fixes:
             if f.key == key:
                 apply_fix(self.wizard.answers, f)
-                self.notify(f"Applied: {f.label}", timeout=3)
+                self.notify(f"Applied: {escape(f.label)}", timeout=3)
                 self.recompute(sync_widgets=True)
                 return
 
     def action_auto_fit(self) -> None:
-        facts = self.wizard.model_facts()
+        try:
+            facts = self.wizard.model_facts()
+        except ModelFactsError:
+            facts = None
         if facts is None or self.view is None:
+            self.notify("Choose a model first.", severity="warning")
             return
         if self.view.fits:
             self.notify("It already fits.", timeout=2)
             return
         auto_fit(self.wizard.answers, facts, self.wizard.probe_result)
         self.recompute(sync_widgets=True)
-        self.notify("Fits now." if self.view and self.view.fits else "Still too big: pick a smaller model or more GPUs.",
-                    severity="information" if self.view and self.view.fits else "warning")
+        ok = self.view is not None and self.view.fits
+        self.notify("Fits now." if ok else "Still too big: pick a smaller model or more GPUs.",
+                    severity="information" if ok else "warning")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        bid = event.button.id or ""
-        if bid.startswith("fix-"):
-            self.action_fix(bid[4:])
-        elif bid == "reset":
+        if event.button.id == "reset":
             self.wizard.answers.overrides.clear()
+            self.wizard.answers.fixed = []
+            self.wizard.answers.trainer = None
             self.recompute(sync_widgets=True)
 
     def can_leave(self) -> str | None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-PART_STYLES = {"weights": "blue", "gradients": "magenta", "optimizer": "yellow", "activations": "green",
-               "logits": "cyan", "overhead": "bright_black"}
+PART_STYLES = {"weights": "blue", "gradients": "magenta", "optimizer": "yellow", "optimizer_step": "bright_yellow",
+               "activations": "green", "logits": "cyan", "overhead": "bright_black"}
+
+
+def part_style(name: str) -> str:
+    return PART_STYLES.get(name, "white")
 
 
 def usage_bar(frac: float, width: int = 30) -> str:
@@ -26,8 +30,8 @@ def stacked_bar(parts_gib: dict[str, float], total_gib: float, width: int = 50) 
 
 
 def fmt_gib(v: float) -> str:
-    """GiB with the precision that matters: 12.3 · 1.25 · 512M."""
-    return f"{v:.1f}" if v >= 10 else (f"{v:.2f}" if v >= 0.1 else f"{v * 1024:.0f}M")
+    """GiB, always (no mixed units next to each other): 12.3 · 1.25 · 0.08."""
+    return f"{v:.1f}" if v >= 10 else f"{v:.2f}"
 
 
 def fmt_count(n: int) -> str:

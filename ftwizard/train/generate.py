@@ -1,0 +1,64 @@
+"""Answer one prompt with the base model and the trained one, side by side (the app's Try it screen).
+
+    python -m ftwizard.train.generate RUN --prompt TEXT [--max-new-tokens N] [--json]
+
+Loads the base, answers, frees it, then loads the tuned model (base + adapter, or the full model) — one at a
+time, so a GPU never holds two copies. Greedy decoding, the chat template as in training. Runs in its own
+process so the app stays torch-free.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ftwizard.core.run.layout import RunDir
+
+
+def answer_both(run: str | Path, prompt: str, max_new_tokens: int = 128) -> dict[str, str]:
+    from ftwizard.train.checks._base import Context, generate
+
+    ctx = Context(Path(run))
+    msgs = [{"role": "user", "content": prompt}]
+    out: dict[str, str] = {"prompt": prompt}
+    for name, model in ctx.base_then_tuned():
+        out["base" if name == "baseline" else "tuned"] = generate(model, ctx.tokenizer, [msgs], max_new_tokens,
+                                                                  ctx.torch)[0]
+        del model
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m ftwizard.train.generate", description=__doc__.split("\n")[0])
+    ap.add_argument("run", help="a run directory with a trained adapter or model")
+    ap.add_argument("--prompt", required=True, help="the user message")
+    ap.add_argument("--max-new-tokens", type=int, default=128)
+    ap.add_argument("--json", action="store_true", help="print one JSON object: prompt, base, tuned")
+    args = ap.parse_args(argv)
+    rd = RunDir(args.run)
+    if not rd.config_path.exists():
+        print(f"error: {args.run} is not a run directory (no config.yaml)", file=sys.stderr)
+        return 2
+    if not rd.has_result():
+        print(f"error: {args.run} has no trained weights yet (train it first)", file=sys.stderr)
+        return 2
+    if args.max_new_tokens < 1:
+        print("error: --max-new-tokens must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        res = answer_both(args.run, args.prompt, args.max_new_tokens)
+    except (OSError, ValueError, RuntimeError) as exc:
+        print(f"error: generation failed: {str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__}",
+              file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(res, ensure_ascii=False))
+    else:
+        print(f"prompt: {res['prompt']}\n--- base ---\n{res['base']}\n--- tuned ---\n{res['tuned']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
