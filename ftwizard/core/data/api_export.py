@@ -173,8 +173,8 @@ def export_openai(rows: list[dict[str, Any]], out_path: str | Path | None, epoch
         res.warnings.append(f"{len(examples)} examples: the API accepts them, but improvement usually shows "
                             f"from {RECOMMENDED_EXAMPLES}–100")
     if out_path is not None and res.ok:
-        p = Path(out_path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text("".join(json.dumps(ex, ensure_ascii=False) + "\n" for ex in examples), encoding="utf-8")
-        res.path = str(p)
+        dest = Path(out_path)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text("".join(json.dumps(ex, ensure_ascii=False) + "\n" for ex in examples), encoding="utf-8")
+        res.path = str(dest)
     return res

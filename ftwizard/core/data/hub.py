@@ -62,8 +62,8 @@ def hub_size(repo_id: str, revision: str | None) -> int | None:
     from huggingface_hub import HfApi
 
     info = HfApi().dataset_info(repo_id, revision=revision, files_metadata=True)
-    sizes = [s.size for s in (info.siblings or []) if getattr(s, "size", None)]
-    return sum(sizes) if sizes else None
+    sizes = [s.size for s in (info.siblings or []) if isinstance(getattr(s, "size", None), int)]
+    return sum(x for x in sizes if x is not None) if sizes else None
 
 
 def _one_line(exc: BaseException) -> str:

@@ -25,7 +25,7 @@ def check_ratios(ratios: tuple[float, ...] | list[float]) -> tuple[float, float,
         raise SplitError(f"split ratios must add up to 1, got {', '.join(f'{x:g}' for x in r)} = {sum(r):g}")
     if r[0] <= 0:
         raise SplitError("the train ratio must be above 0")
-    return r  # type: ignore[return-value]
+    return r[0], r[1], r[2]
 
 
 def split_sizes(n: int, ratios: tuple[float, float, float]) -> dict[str, int]:

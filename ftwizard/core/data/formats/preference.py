@@ -52,7 +52,7 @@ def validate(rec: Row) -> list[str]:
         return errors
     for k in ("prompt", "chosen", "rejected") if explicit else ("chosen", "rejected"):
         check_field(rec, k, errors)
-    if not errors and ch.strip() == rj.strip():
+    if not errors and str(ch).strip() == str(rj).strip():
         errors.append("'chosen' and 'rejected' are identical: the pair teaches nothing")
     return errors
 
