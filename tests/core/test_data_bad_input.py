@@ -179,3 +179,12 @@ def test_trainer_refuses_before_loading_anything(tmp_path):
         with pytest.raises(ValueError, match="dataset error") as exc:
             prepare_data(cfg, RunDir(tmp_path / f"run-{data.stem}"))
         assert needle in str(exc.value)
+
+
+def test_content_parts_must_be_objects(tmp_path):
+    from ftwizard.core.data import formats
+
+    row = {"messages": [{"role": "user", "content": [[[["deep"]]]]}, {"role": "assistant", "content": "a"}]}
+    assert "not parts like" in formats.validate("openai", row)[0]
+    ok = {"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}, {"role": "assistant", "content": "a"}]}
+    assert formats.validate("openai", ok) == []

@@ -59,8 +59,8 @@ def row_key(row: dict[str, Any]) -> str:
     """A hash of a converted row's content, whitespace runs collapsed and trimmed (exact duplicates share it)."""
     try:
         text = json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    except RecursionError:
-        text = repr(row)
+    except RecursionError:  # too deep to serialise: never equal to another row
+        return f"unkeyable:{id(row)}"
     text = text.replace("\\n", " ").replace("\\t", " ").replace("\\r", " ")  # JSON-escaped whitespace
     text = " ".join(text.split()).replace('" ', '"').replace(' "', '"')
     return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()

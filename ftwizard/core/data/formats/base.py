@@ -109,6 +109,9 @@ def check_messages(msgs: Any, field: str, errors: list[str], role_key: str = "ro
         elif isinstance(content, list):  # multimodal/parts content
             if not content:
                 errors.append(f"message {j} ({role}) in '{field}' has empty content")
+            elif not all(isinstance(p, dict) and "type" in p for p in content):
+                errors.append(f"message {j} ({role}) in '{field}' has a content list whose items are not parts "
+                              "like {\"type\": \"text\", \"text\": ...}")
         elif not nonempty_str(content):
             errors.append(f"message {j} ({role}) in '{field}' has "
                           + ("no content" if content is None else
