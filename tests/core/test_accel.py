@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from ftwizard.core.run.accel import accelerate_config, deepspeed_available, resolve_engine
@@ -15,8 +16,11 @@ def test_engines():
     assert resolve_engine("auto", "lora", 2)[0] == "ddp"
     assert resolve_engine("auto", "full", 4)[0] == "fsdp"
     assert resolve_engine("fsdp", "qlora", 2) == ("ddp", "QLoRA runs with DDP here: its 4-bit weights are not sharded")
-    eng, note = resolve_engine("deepspeed", "full", 8)
-    assert (eng, note is None) == ("zero2", True) if deepspeed_available() else (eng == "fsdp" and "DeepSpeed" in note)
+    if deepspeed_available():
+        assert resolve_engine("deepspeed", "full", 8) == ("zero2", None)
+    else:  # asked for and missing: an error with the install line, never a silent FSDP
+        with pytest.raises(ValueError, match="pip install deepspeed"):
+            resolve_engine("deepspeed", "full", 8)
 
 
 def test_fsdp_config_wraps_the_decoder_layer():
@@ -35,3 +39,30 @@ def test_launcher_writes_and_passes_the_config(tmp_path):
     cmd = trainer_command(run, num_gpus=2, config_file=path)
     assert cmd[cmd.index("--config_file") + 1] == str(path) and cmd[-2:] == ["ftwizard.train", str(run)]
     assert prepare_accelerate(run, 1) is None
+
+
+def test_user_accelerate_config_is_used_unchanged_and_generated_one_only_once(tmp_path):
+    mine = tmp_path / "my_accelerate.yaml"
+    text = "# mine\ndistributed_type: MULTI_GPU\nnum_processes: 2\n"
+    mine.write_text(text)
+    run = tmp_path / "own"
+    RunDir(run).create(RunConfig(model="m", num_gpus=2, accelerate_config=str(mine)))
+    assert prepare_accelerate(run, 2) == mine.resolve() and mine.read_text() == text
+    assert not RunDir(run).accelerate_path.exists()
+    gen = tmp_path / "gen"
+    rd = RunDir(gen).create(RunConfig(model="m", method="full", num_gpus=2))
+    path = prepare_accelerate(gen, 2)
+    assert yaml.safe_load(path.read_text())["fsdp_config"]["fsdp_state_dict_type"] == "FULL_STATE_DICT"
+    path.write_text("# edited by hand\n" + path.read_text())
+    assert prepare_accelerate(gen, 2) == rd.accelerate_path  # a later launch (or --resume) keeps the edit
+    assert path.read_text().startswith("# edited by hand")
+
+
+def test_deepspeed_json_is_wrapped_not_rewritten(tmp_path):
+    from ftwizard.core.run.accel import deepspeed_wrapper
+
+    ds = tmp_path / "ds.json"
+    ds.write_text('{"zero_optimization": {"stage": 3}}')
+    cfg = deepspeed_wrapper(ds, 4)
+    assert cfg["distributed_type"] == "DEEPSPEED" and cfg["num_processes"] == 4
+    assert cfg["deepspeed_config"] == {"deepspeed_config_file": str(ds.resolve())}
