@@ -42,6 +42,9 @@ def register(sub: Any) -> None:
     p.add_argument("--gpu-gib", type=bounded(float, 0.5, 4096, "GiB of GPU memory"),
                    help="plan for a GPU with this much memory")
     p.add_argument("--fake", help="fake GPU description file")
+    p.add_argument("--rows", type=int, help="training examples: adds time and cost")
+    p.add_argument("--tokens-per-row", type=float, help="mean tokens per example (default: half of --seq)")
+    p.add_argument("--epochs", type=float, default=3.0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_estimate)
 
@@ -70,6 +73,13 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         out["fits"] = adv.fits
         out["max_micro_batch"] = max_micro_batch(facts, replace(inp, batch=1), card_gib)
         out["if_it_does_not_fit"] = [{"change": c, "peak_gib": round(p, 2)} for c, p in adv.steps]
+    cost = None
+    if args.rows:
+        from ftwizard.core.plan.cost import plan_cost
+
+        cost = plan_cost(est, rows=args.rows, tokens_per_row=args.tokens_per_row or args.seq / 2,
+                         epochs=args.epochs, gpu=gpu_name, gpus=args.gpus or 1)
+        out["cost"] = cost.to_dict()
     if args.json:
         print_json(out)
         return 0
@@ -83,7 +93,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     console.print(t)
     console.print(f"{est.params / 1e9:.2f}B parameters, {est.trainable_params:,} trainable "
                   f"({out['trainable_pct']}%). Predicts nvidia-smi's peak; "
-                  f"torch max_memory_allocated ≈ {out['peak_allocated_gib']:.2f} GiB.")
+                  f"torch max_memory_allocated ≈ {out['peak_allocated_gib']:.2f} GiB. Range "
+                  f"{out['low_gib']:.1f}–{out['high_gib']:.1f} GiB: 'fits' checks the top ({est.margin:.0%} margin).")
     for n in est.notes:
         console.print(f"[dim]note: {n}[/]")
     if card_gib:
@@ -92,4 +103,9 @@ def cmd_estimate(args: argparse.Namespace) -> int:
                       f"{out['max_micro_batch']}")
         for step in out["if_it_does_not_fit"]:
             console.print(f"  → {step['change']}: {step['peak_gib']:.1f} GiB")
+    if cost is not None:
+        console.print("[b]Time and cost[/]:")
+        for line in cost.lines():
+            console.print(f"  {line}")
+        console.print(f"[dim]  prices: {cost.sources['gpu_prices']}, {cost.sources['api_prices']}[/]")
     return 0

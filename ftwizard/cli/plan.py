@@ -16,6 +16,8 @@ def register(sub: Any) -> None:
     p.add_argument("--task", choices=["format", "domain", "complex", "knowledge"], default="domain")
     p.add_argument("--rows", type=int, default=1000, help="training examples")
     p.add_argument("--seq", type=int, help="longest examples in tokens (p99)")
+    p.add_argument("--tokens-per-row", type=float,
+                   help="mean tokens per example, for time and cost (default: half the sequence length)")
     p.add_argument("--method", choices=["full", "lora", "qlora", "dora"])
     p.add_argument("--gpu", help="plan for this GPU instead of the local one")
     p.add_argument("--gpus", type=int)
@@ -25,14 +27,18 @@ def register(sub: Any) -> None:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from ftwizard.core.plan.cost import plan_cost
     from ftwizard.core.plan.hardware import FakeProbe, default_probe
     from ftwizard.core.plan.recommend import recommend
 
     facts = load_facts(args.model, args.allow_download)
     probe = FakeProbe.of(args.gpu, args.gpus or 1).probe() if args.gpu else default_probe(args.fake).probe()
     plan = recommend(facts, probe, task_kind=args.task, rows=args.rows, seq_len=args.seq, method=args.method)
+    per_row = args.tokens_per_row or plan.value("max_seq_length") / 2
+    cost = plan_cost(plan.estimate, rows=args.rows, tokens_per_row=per_row, epochs=float(plan.value("epochs")),
+                     gpu=plan.gpu_name, gpus=max(1, plan.gpus))
     if args.json:
-        print_json(plan.to_dict())
+        print_json({**plan.to_dict(), "cost": cost.to_dict()})
         return 0
     t = Table(title=f"Plan for {facts.name} on {plan.gpus}× {plan.gpu_name or 'no GPU'}")
     t.add_column("setting")
@@ -46,6 +52,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
     console.print(f"Predicted peak: [b]{e.peak_gib:.1f} GiB[/]" +
                   (f" of {plan.gpu_gib:.1f} GiB" if plan.gpu_gib else "") +
                   "  (" + ", ".join(f"{k} {v / 2**30:.1f}" for k, v in e.parts_bytes.items()) + ")")
+    console.print(f"Range {e.low_gib:.1f}–{e.high_gib:.1f} GiB; the plan checks the top ({e.margin:.0%} margin).")
+    what = "given" if args.tokens_per_row else "assumed: half the sequence length; set --tokens-per-row"
+    console.print(f"[b]Time and cost[/] ({args.rows:,} rows × {per_row:,.0f} tokens ({what}) × "
+                  f"{plan.value('epochs')} epochs):")
+    for line in cost.lines():
+        console.print(f"  {line}")
+    console.print(f"[dim]  prices: {cost.sources['gpu_prices']}, {cost.sources['api_prices']}"
+                  f"{', ' + cost.sources['user_file'] if cost.sources['user_file'] else ''}[/]")
     for w in plan.warnings:
         console.print(f"[yellow]warning:[/] {w}")
     return 0

@@ -1,0 +1,78 @@
+"""Time and cost before launch: a 7B LoRA on a 4090 and on rented A100s, every figure traced to the data files."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from ftwizard.core.plan.catalog import find_preset
+from ftwizard.core.plan.cost import estimate_cost, find_gpu, flops_per_token, plan_cost, price_tables, training_tokens
+from ftwizard.core.plan.memory import EstimateInput, estimate
+from ftwizard.core.resources import data_dir
+
+GPU_FILE = data_dir("presets") / "gpu_prices.yaml"
+API_FILE = data_dir("presets") / "api_prices.yaml"
+
+
+def _raw() -> tuple[dict, dict]:
+    return yaml.safe_load(GPU_FILE.read_text()), yaml.safe_load(API_FILE.read_text())
+
+
+def test_data_files_have_a_date_and_sources():
+    gpu, api = _raw()
+    assert gpu["date"] and api["date"] and gpu["currency"] == api["currency"] == "USD"
+    assert all(r["source"] for r in gpu["rent"].values()) and all(a["source"] for a in api["api"].values())
+    assert all(find_gpu(name, gpu["specs"]) for name in gpu["rent"])  # every rented card has a spec
+
+
+def test_flops_rules():
+    assert flops_per_token(7e9, 7e9, "full") == 6 * 7e9
+    assert flops_per_token(7e9, 4e7, "lora") == 4 * 7e9 + 6 * 4e7
+    assert flops_per_token(7e9, 4e7, "lora", grad_ckpt=True) == 6 * 7e9 + 6 * 4e7
+    assert training_tokens(10_000, 400, 3) == 12_000_000
+
+
+def test_7b_lora_on_a_4090_and_on_rented_a100s(tmp_path):
+    gpu, api = _raw()
+    f = find_preset("qwen2.5-7b")
+    est = estimate(f, EstimateInput(method="lora", batch=2, seq=1024, grad_ckpt=True))
+    rows, per_row, epochs = 10_000, 400, 3
+    tables = price_tables(tmp_path / "none.yaml")
+    tokens = rows * per_row * epochs
+    flops = (6 * est.params + 6 * est.trainable_params) * tokens  # LoRA 4P + checkpointing 2P + 6 × trainable
+    lo_u, hi_u = gpu["utilisation"]["low"], gpu["utilisation"]["high"]
+
+    own = plan_cost(est, rows=rows, tokens_per_row=per_row, epochs=epochs, gpu="4090", tables=tables)
+    spec = gpu["specs"]["NVIDIA GeForce RTX 4090"]
+    assert own.tokens == tokens and own.flops == pytest.approx(flops)
+    fast, slow = flops / (spec["tflops"] * 1e12 * hi_u) / 3600, flops / (spec["tflops"] * 1e12 * lo_u) / 3600
+    assert own.hours == pytest.approx((fast, slow))
+    kwh_price = gpu["electricity"]["price_per_kwh"]
+    assert own.own_cost == pytest.approx((spec["watts"] / 1000 * fast * kwh_price, spec["watts"] / 1000 * slow * kwh_price))
+    assert 1 < own.hours[0] < own.hours[1] < 10  # a 7B LoRA over 12M tokens: hours, not minutes or days
+
+    a100 = next(r for r in own.rent if "A100" in r.gpu)
+    a100_spec = gpu["specs"]["NVIDIA A100-SXM4-80GB"]
+    mid = (flops / (a100_spec["tflops"] * 1e12 * hi_u) + flops / (a100_spec["tflops"] * 1e12 * lo_u)) / 2 / 3600
+    assert a100.hours == pytest.approx(mid)
+    assert a100.cost == pytest.approx(mid * gpu["rent"]["NVIDIA A100-SXM4-80GB"]["price"])
+    assert a100.fits is True
+
+    two = estimate_cost(params=est.params, trainable=est.trainable_params, method="lora", tokens=tokens,
+                        gpu="A100-80", gpus=2, grad_ckpt=True, tables=tables)
+    assert two.hours == pytest.approx((fast * spec["tflops"] / a100_spec["tflops"] / 2,
+                                       slow * spec["tflops"] / a100_spec["tflops"] / 2))
+    mini = next(a for a in own.api if "mini" in a.name)
+    assert mini.cost == pytest.approx(tokens / 1e6 * api["api"]["OpenAI gpt-4o-mini"]["per_million_training_tokens"])
+    assert any("A100" in line and "rent" in line for line in own.lines())
+
+
+def test_user_file_overrides_prices(tmp_path):
+    user = tmp_path / "prices.yaml"
+    user.write_text("electricity: {price_per_kwh: 0.10}\nrent:\n  'NVIDIA A100-SXM4-80GB': {price: 1.00}\n")
+    t = price_tables(user)
+    assert t["electricity"]["price_per_kwh"] == 0.10 and t["user_file"] == str(user)
+    assert t["rent"]["NVIDIA A100-SXM4-80GB"]["price"] == 1.00
+    assert t["rent"]["NVIDIA A100-SXM4-80GB"]["memory_gib"] == 80.0  # the rest of the entry is kept
+    c = estimate_cost(params=7e9, trainable=4e7, method="qlora", tokens=1e6, gpu="A100-80", tables=t)
+    assert c.kwh_price == 0.10 and c.notes  # QLoRA's slowdown is stated
