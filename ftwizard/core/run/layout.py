@@ -113,10 +113,32 @@ class RunDir:
         try:
             return self.write_status(**updates)
         except OSError:
-            st = self.status()
-            st.update(updates)
-            st["unsaved"] = True
+            pass
+        st = self.status()
+        st.update(updates)
+        st["updated"] = time.time()
+        if self._rewrite_in_place(st):
             return st
+        st["unsaved"] = True
+        return st
+
+    def _rewrite_in_place(self, st: dict[str, Any]) -> bool:
+        """Last resort on a full disk: overwrite status.json inside the blocks it already has (a compact status is
+        well under one 4 KiB block, so no new block is needed). Not atomic — used only when the atomic write failed."""
+        small = dict(st)
+        if isinstance(small.get("diagnosis"), dict):  # the error's tail can wait for stdout.log
+            small["diagnosis"] = {**small["diagnosis"], "detail": str(small["diagnosis"].get("detail", ""))[-300:]}
+        data = json.dumps(small, default=str, separators=(",", ":")).encode("utf-8")
+        try:
+            old_size = self.status_path.stat().st_size
+            if len(data) > max(old_size, 4096 - 64):
+                return False
+            with open(self.status_path, "r+b") as fh:
+                fh.write(data)
+                fh.truncate(len(data))
+            return True
+        except OSError:
+            return False
 
     # ---- events ----
     def append_event(self, event: dict[str, Any]) -> None:
