@@ -73,13 +73,15 @@ class RunState:
     eval_loss: Series = field(default_factory=Series)
     lr: Series = field(default_factory=Series)
     grad_norm: Series = field(default_factory=Series)
+    metrics: dict[str, Series] = field(default_factory=dict)  # the objective's own (TrainerSpec.metrics): reward, kl…
     step: int = 0
     max_steps: int = 0
     epoch: float = 0.0
     tokens_per_s: float | None = None
     started: float | None = None  # wall time of the first event of this (possibly resumed) run
     last_time: float | None = None
-    elapsed_s: float = 0.0
+    elapsed_s: float = 0.0  # training time over every attempt (a resume continues the count)
+    _elapsed_base: float = 0.0  # elapsed time of the attempts before the last resume
     gpu: dict[str, float] = field(default_factory=dict)
     preflight: dict[str, Any] | None = None
     warnings: list[dict[str, Any]] = field(default_factory=list)
@@ -107,7 +109,7 @@ class RunState:
         if isinstance(ev.get("epoch"), int | float):
             self.epoch = float(ev["epoch"])
         if isinstance(ev.get("elapsed_s"), int | float):
-            self.elapsed_s = float(ev["elapsed_s"])
+            self.elapsed_s = self._elapsed_base + float(ev["elapsed_s"])
         gpu = {k: v for k, v in ev.items() if k.startswith("gpu_") and isinstance(v, int | float)}
         if gpu:
             self.gpu.update(gpu)
@@ -121,6 +123,9 @@ class RunState:
                 self.grad_norm.add(s, float(ev["grad_norm"]))
             if _num(ev.get("tokens_per_s")) is not None:
                 self.tokens_per_s = float(ev["tokens_per_s"])
+            for key in _objective_metrics():
+                if _num(ev.get(key)) is not None:
+                    self.metrics.setdefault(key, Series()).add(s, float(ev[key]))
             if isinstance(now, int | float) and isinstance(step, int):
                 self._rate.append((now, step))
                 if len(self._rate) > 20:
@@ -139,12 +144,13 @@ class RunState:
             self.checkpoints.append(ev)
         elif t == "resume":
             self._rate.clear()
+            self._elapsed_base = self.elapsed_s
             if isinstance(ev.get("from_step"), int):
                 self.restart_at(ev["from_step"])
 
     def restart_at(self, step: int) -> None:
         """A resume from the checkpoint at `step`: values logged after it before the resume are dropped."""
-        for series in (self.loss, self.eval_loss, self.lr, self.grad_norm):
+        for series in (self.loss, self.eval_loss, self.lr, self.grad_norm, *self.metrics.values()):
             series.drop_after(float(step))
         self.step = step
         self.failure = None
@@ -173,6 +179,19 @@ class RunState:
 
     def progress(self) -> float:
         return min(1.0, self.step / self.max_steps) if self.max_steps else 0.0
+
+
+def _objective_metrics() -> tuple[str, ...]:
+    """Every log key a trainer spec lists for the monitor (reward, kl, rewards/margins, …)."""
+    global _OBJECTIVE_METRICS
+    if _OBJECTIVE_METRICS is None:
+        from ftwizard.core.run.trainers import TRAINERS
+
+        _OBJECTIVE_METRICS = tuple(dict.fromkeys(k for spec in TRAINERS.values() for k in spec.metrics))
+    return _OBJECTIVE_METRICS
+
+
+_OBJECTIVE_METRICS: tuple[str, ...] | None = None
 
 
 def _num(v: Any) -> float | None:

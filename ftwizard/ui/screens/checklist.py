@@ -10,14 +10,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Header, Static
 
 from ftwizard.core.run.checklist import ITEMS, load_state, mark
 from ftwizard.core.run.layout import RunDir
+from ftwizard.ui.screens.base import AppScreen
 
 
 def samples_text(checks: dict[str, Any]) -> str:
@@ -27,12 +29,15 @@ def samples_text(checks: dict[str, Any]) -> str:
     out = ["[b]Samples (prompt → expected | base | tuned)[/b]"]
     for s in rows[:6]:
         ok = "[$success]✔[/]" if s["tuned"] == s["expected"] else "[$error]✘[/]"
-        out.append(f"{ok} {s['prompt'][:40]!r} → {s['expected'][:30]!r} | base {s['base'][:30]!r} | "
-                   f"tuned {s['tuned'][:30]!r}")
+        out.append(ok + " " + escape(f"{s['prompt'][:40]!r} → {s['expected'][:30]!r} | base {s['base'][:30]!r} | "
+                                     f"tuned {s['tuned'][:30]!r}"))
     return "\n".join(out)
 
 
-class ChecklistScreen(Screen[None]):
+class ChecklistScreen(AppScreen):
+    BINDINGS = [Binding("t", "try_it", "Try it", id="checklist.try"), Binding("m", "app.goto('monitor')", "Monitor",
+                                                                          id="checklist.monitor")]
+
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="checklist-title", classes="title")
@@ -44,11 +49,14 @@ class ChecklistScreen(Screen[None]):
                     yield Checkbox(item.title, id=f"tick-{item.id}")
                 yield Static(item.why, id=f"result-{item.id}", classes="why check-result")
             yield Static(id="samples")
-        yield Footer()
+        yield Footer(compact=True)
 
     @property
     def run(self) -> Path | None:
-        return self.app.active_run  # type: ignore[attr-defined]
+        return self.wizard.active_run
+
+    def action_try_it(self) -> None:
+        self.app.switch_mode("tryit")
 
     def on_mount(self) -> None:
         self.refresh_state()
@@ -63,14 +71,14 @@ class ChecklistScreen(Screen[None]):
             title.update("No run open: pick one in Runs (l) or finish a training run first.")
             return
         trained = RunDir(run).has_result()
-        title.update(f"After training — {run}" + ("" if trained else "  [b $warning](no trained weights yet)[/]"))
+        title.update(f"After training — {escape(str(run))}" + ("" if trained else "  [b $warning](no trained weights yet)[/]"))
         state = load_state(run)
         self._loading = True
         for item in ITEMS:
             st = state.get(item.id, {})
             self.query_one(f"#tick-{item.id}", Checkbox).value = bool(st.get("done"))
             res = st.get("result")
-            self.query_one(f"#result-{item.id}", Static).update(f"→ {res}" if res else item.why)
+            self.query_one(f"#result-{item.id}", Static).update(f"→ {escape(str(res))}" if res else escape(item.why))
             if item.action:
                 self.query_one(f"#run-{item.id}", Button).disabled = not trained
         self.call_after_refresh(self._loaded)
@@ -106,7 +114,7 @@ class ChecklistScreen(Screen[None]):
     def _check_done(self, action: str, rc: int, output: str) -> None:
         if rc != 0:
             tail = output.strip().splitlines()[-1] if output.strip() else f"exit {rc}"
-            self.query_one(f"#result-{action}", Static).update(f"[b $error]failed:[/] {tail}")
+            self.query_one(f"#result-{action}", Static).update(f"[b $error]failed:[/] {escape(tail)}")
             self.query_one(f"#run-{action}", Button).disabled = False
             return
         self.refresh_state()

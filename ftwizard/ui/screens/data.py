@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
@@ -22,17 +23,53 @@ def histogram_text(hist: list[dict[str, int]], width: int = 30) -> str:
                      for h in hist)
 
 
+def _clip(text: Any, n: int = 300) -> str:
+    t = str(text)
+    return escape(t if len(t) <= n else t[:n] + " …")
+
+
+def _turns(msgs: Any) -> list[str]:
+    if not isinstance(msgs, list):
+        return [f"  {_clip(msgs)}"]
+    return [f"  [b]{escape(str(m.get('role', '?')))}:[/b] {_clip(m.get('content', ''))}" for m in msgs if isinstance(m, dict)]
+
+
+def preview_text(sample: list[dict[str, Any]]) -> str:
+    """A few rows as the trainer receives them (TRL's standard or conversational form), roles spelled out;
+    the model's chat template adds its own markers around these turns."""
+    if not sample:
+        return ""
+    out = ["[b]Preview: rows as the trainer gets them[/b] [dim](the model's chat template wraps each turn)[/dim]"]
+    for s in sample:
+        row = s.get("record") or {}
+        out.append(f"[dim]── {escape(str(s.get('where', '')))}[/dim]")
+        if "messages" in row:
+            out += _turns(row["messages"])
+        elif "chosen" in row:
+            if "prompt" in row:
+                out += ["  [b]prompt[/b]"] + _turns(row["prompt"])
+            out += ["  [b $success]chosen[/]"] + _turns(row["chosen"]) + ["  [b $error]rejected[/]"] + _turns(row["rejected"])
+        elif "completion" in row:
+            out += ["  [b]prompt[/b]"] + _turns(row.get("prompt")) + ["  [b]completion[/b]"] + _turns(row["completion"])
+        elif "text" in row:
+            out.append(f"  {_clip(row['text'])}")
+        else:
+            out.append(f"  {_clip(row)}")
+    return "\n".join(out)
+
+
 def report_text(rep: dict[str, Any]) -> str:
-    lines = [f"[b]{rep['path']}[/b]: format [b]{rep.get('format') or 'unknown'}[/b], {rep['rows']:,} usable rows"]
+    lines = [f"[b]{escape(str(rep['path']))}[/b]: format [b]{escape(str(rep.get('format') or 'unknown'))}[/b], "
+             f"{rep['rows']:,} usable rows"]
     n_err = rep.get("error_count", len(rep.get("errors", [])))
     if n_err:
         lines.append(f"[b $error]{n_err} problem(s) — fix them before training:[/]")
         for e in rep["errors"][:15]:
             where = e["file"] + (f":{e['line']}" if e.get("line") is not None and "location" not in e else
                                  (f" {e['location']}" if e.get("location") else ""))
-            lines.append(f"  {where}: {e['message']}")
+            lines.append(f"  {escape(where)}: {escape(str(e['message']))}")
         if n_err > 15:
-            lines.append(f"  … and {n_err - 15} more (`ftwizard data {rep['path']}` lists them)")
+            lines.append(f"  … and {n_err - 15} more (`ftwizard data {escape(str(rep['path']))}` lists them)")
     st = rep.get("stats") or {}
     tok = st.get("tokens")
     if tok:
@@ -46,7 +83,10 @@ def report_text(rep: dict[str, Any]) -> str:
     if pii:
         lines.append("[b $warning]possible personal data:[/] " + ", ".join(f"{k.replace('_', ' ')} {c}" for k, c in pii.items()))
     for w in rep.get("warnings", []):
-        lines.append(f"[$warning]⚠[/] {w}")
+        lines.append(f"[$warning]⚠[/] {escape(str(w))}")
+    preview = preview_text(st.get("sample") or [])
+    if preview:
+        lines.append("\n" + preview)
     return "\n".join(lines)
 
 
@@ -93,7 +133,7 @@ class DataScreen(StepScreen):
             return
         ans = self.wizard.answers
         ans.data, ans.data_errors = path, None
-        self.query_one("#report", Static).update(f"Reading {path} …")
+        self.query_one("#report", Static).update(f"Reading {escape(path)} …")
         self._analyze(path)
 
     @work(thread=True, exclusive=True, group="analyze", exit_on_error=False)

@@ -1,5 +1,6 @@
-"""Welcome / decide: the decision tree as questions; outcomes that are not fine-tuning end with advice and
-a way back. A fine-tuning outcome sets the task kind for the next step."""
+"""Welcome / decide: the decision tree as questions. A "stop here" outcome (prompting, RAG, revisit the prompt)
+is an outcome page of its own: what to try, a short how-to, and ways on — change an answer, or fine-tune
+anyway. A fine-tuning outcome sets the task kind for the next step."""
 
 from __future__ import annotations
 
@@ -11,11 +12,33 @@ from textual.widgets import Button, Static
 from ftwizard.core.plan.decision import Outcome, Question, Walk
 from ftwizard.ui.screens.base import StepScreen
 
+# A link-free how-to for each outcome that is not fine-tuning: the first concrete steps.
+HOWTO: dict[str, list[str]] = {
+    "prompting": [
+        "Collect 20–50 real inputs and write the answer you want for each (this becomes your test set).",
+        "Write a system prompt: the role, the output format spelled out, and what to do when unsure.",
+        "Add 3–5 input → answer examples to the prompt; vary them the way real inputs vary.",
+        "Score the outputs on your test set; change one thing at a time and keep the best prompt.",
+    ],
+    "rag": [
+        "Split your documents into passages of a few hundred words, with their titles.",
+        "Embed them with a sentence-embedding model and store the vectors (a local index is enough to start).",
+        "For each question, retrieve the top 3–5 passages and put them in the prompt with 'answer from these'.",
+        "Check answers against the sources on 20–50 real questions before building more.",
+    ],
+    "revisit": [
+        "Write down 20 inputs where the model fails today and the answer you expected.",
+        "Look for a pattern: missing instructions, missing context, or an unclear task.",
+        "Fix the prompt for that pattern, re-run the 20 inputs, and repeat.",
+    ],
+}
+
 
 class DecideScreen(StepScreen):
     STEP = "decide"
     BINDINGS = [Binding("y", "answer(True)", "Yes", id="decide.yes"), Binding("n", "answer(False)", "No", id="decide.no"),
-                Binding("b", "back", "Previous question", id="decide.back")]
+                Binding("b", "back", "Previous question", id="decide.back"),
+                Binding("f", "anyway", "Fine-tune anyway", id="decide.anyway", show=False)]
 
     def __init__(self) -> None:
         super().__init__()
@@ -32,6 +55,7 @@ class DecideScreen(StepScreen):
                 yield Button("No (n)", id="no", variant="error")
                 yield Button("Back (b)", id="back")
                 yield Button("Continue → (ctrl+n)", id="continue", variant="primary")
+                yield Button("Fine-tune anyway (f)", id="anyway")
                 yield Button("Estimate memory (e)", id="to-estimator")
 
     def on_mount(self) -> None:
@@ -48,6 +72,7 @@ class DecideScreen(StepScreen):
         self.query_one("#no").display = is_q
         self.query_one("#continue").display = ft
         self.query_one("#to-estimator").display = ft
+        self.query_one("#anyway").display = isinstance(node, Outcome) and not ft
         if isinstance(node, Question):
             q.update(node.text)
             why.update(node.why)
@@ -55,9 +80,16 @@ class DecideScreen(StepScreen):
         else:
             q.update(f"→ {node.title}")
             why.update("")
-            adv.update("\n".join(f"• {a}" for a in node.advice) +
-                       ("\n\nNext: describe the task and your data (ctrl+n)." if ft else
-                        "\n\nFine-tuning is not the first tool here. Press b to change an answer."))
+            text = "[b]What to try[/b]\n" + "\n".join(f"• {a}" for a in node.advice)
+            if ft:
+                text += "\n\nNext: describe the task and your data (ctrl+n)."
+            else:
+                steps = HOWTO.get(node.id, [])
+                if steps:
+                    text += "\n\n[b]How to start[/b]\n" + "\n".join(f"{i}. {x}" for i, x in enumerate(steps, 1))
+                text += ("\n\nFine-tuning is not the first tool here. b changes an answer; f fine-tunes anyway "
+                         "(keep the prompt you have as the baseline to beat).")
+            adv.update(text)
         if isinstance(node, Outcome) and node.fine_tune:
             self.wizard.answers.decide = dict(self.walk.answers)
             if node.task_kind:
@@ -66,10 +98,18 @@ class DecideScreen(StepScreen):
     def can_leave(self) -> str | None:
         node = self.walk.node
         if isinstance(node, Outcome) and not node.fine_tune:
-            return "The answers point away from fine-tuning; press b to change one, or pick a step from the palette."
+            return "The answers point away from fine-tuning: b changes an answer, f fine-tunes anyway."
         if isinstance(node, Question):
             self.notify("Skipping the remaining questions.", timeout=2)
         return None
+
+    def action_anyway(self) -> None:
+        """Past a "stop here" outcome: go on to fine-tuning, on the person's own judgement."""
+        node = self.walk.node
+        if not isinstance(node, Outcome) or node.fine_tune:
+            return
+        self.wizard.answers.decide = {**self.walk.answers, "fine_tune_anyway": True}
+        self.wizard.switch_mode("task")
 
     def action_answer(self, yes: bool) -> None:
         if isinstance(self.walk.node, Question):
@@ -90,5 +130,7 @@ class DecideScreen(StepScreen):
                 self.action_back()
             case "continue":
                 self.action_next_step()
+            case "anyway":
+                self.action_anyway()
             case "to-estimator":
                 self.app.switch_mode("estimator")

@@ -1,57 +1,85 @@
-"""Estimator: model × method × rank × batch × sequence × GPU → stacked memory bar and max batch, live."""
+"""Estimator: model × method × rank × batch × sequence × GPU → stacked memory bar and max batch, live.
+Opens on the wizard's model and GPU; numbers below 1 are refused (with the field named), never clamped."""
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, Select, Static, Switch
 
 from ftwizard.core.plan.catalog import load_catalog
 from ftwizard.core.plan.hardware import KNOWN_GPUS
-from ftwizard.core.plan.memory import EstimateInput, estimate, fit_advice, max_micro_batch
-from ftwizard.ui.widgets.bars import PART_STYLES, stacked_bar
+from ftwizard.core.plan.memory import Estimate, EstimateInput, estimate, fit_advice, max_micro_batch
+from ftwizard.core.plan.model_facts import ModelFacts, ModelFactsError
+from ftwizard.ui.screens.base import AppScreen
+from ftwizard.ui.widgets.bars import part_style, stacked_bar
+
+WIZARD_MODEL = "__wizard__"
+LOCAL_GPU = "__local__"
+LIMITS = {"rank": ("LoRA rank", 1024), "batch": ("Micro-batch", 4096), "seq": ("Sequence length", 1_048_576)}
 
 
-def _int(text: str, default: int) -> int:
+def positive_int(text: str, label: str, most: int) -> int:
+    """A whole number from 1 to `most`; ValueError naming the field otherwise."""
     try:
-        return max(1, int(text))
+        n = int(text.strip())
     except ValueError:
-        return default
+        raise ValueError(f"{label}: '{text}' is not a whole number") from None
+    if not 1 <= n <= most:
+        raise ValueError(f"{label}: {n} is not allowed — from 1 to {most:,}")
+    return n
 
 
-class EstimatorScreen(Screen[None]):
+class EstimatorScreen(AppScreen):
+    def __init__(self) -> None:
+        super().__init__()
+        self.last_estimate: Estimate | None = None
+
     def compose(self) -> ComposeResult:
         yield Header()
-        res = self.app.probe_result  # type: ignore[attr-defined]
+        app = self.wizard
+        res = app.probe_result
+        ans = app.answers
+        cat = load_catalog()
+        models = [(k, k) for k in cat]
+        model_default = "llama-3.1-8b"
+        if ans.model in cat:
+            model_default = ans.model
+        elif ans.model:
+            models.insert(0, (f"your model: {ans.model}"[:40], WIZARD_MODEL))
+            model_default = WIZARD_MODEL
         gpus = [(f"{n} ({g:.0f} GiB)", n) for n, (g, _) in KNOWN_GPUS.items()]
-        default_gpu = "NVIDIA GeForce RTX 4090"
+        gpu_default = "NVIDIA GeForce RTX 4090"
         if res.gpus:
-            gpus.insert(0, (f"this machine: {res.gpus[0].name} ({res.gpus[0].total_gib:.0f} GiB)", "__local__"))
-            default_gpu = "__local__"
+            gpus.insert(0, (f"this machine: {res.gpus[0].name} ({res.gpus[0].total_gib:.0f} GiB)", LOCAL_GPU))
+            gpu_default = LOCAL_GPU
+        if ans.gpu in KNOWN_GPUS:
+            gpu_default = ans.gpu
+        method = str(ans.overrides.get("method") or "lora")
         with Horizontal():
             with VerticalScroll(id="estimator-form"):
                 yield Label("Model")
-                yield Select([(k, k) for k in load_catalog()], value="llama-3.1-8b", id="model", allow_blank=False)
+                yield Select(models, value=model_default, id="model", allow_blank=False)
                 yield Label("Method")
-                yield Select([(m, m) for m in ("lora", "qlora", "dora", "full")], value="lora", id="method",
+                yield Select([(m, m) for m in ("lora", "qlora", "dora", "full")], value=method, id="method",
                              allow_blank=False)
                 yield Label("LoRA rank")
-                yield Input("16", id="rank", type="integer")
+                yield Input(str(ans.overrides.get("rank", 16)), id="rank", type="integer")
                 yield Label("Micro-batch")
-                yield Input("1", id="batch", type="integer")
+                yield Input(str(ans.overrides.get("micro_batch", 1)), id="batch", type="integer")
                 yield Label("Sequence length (tokens)")
-                yield Input("2048", id="seq", type="integer")
+                yield Input(str(ans.overrides.get("max_seq_length", 2048)), id="seq", type="integer")
                 yield Label("Gradient checkpointing")
-                yield Switch(value=True, id="ckpt")
+                yield Switch(value=bool(ans.overrides.get("gradient_checkpointing", True)), id="ckpt")
                 yield Label("GPU")
-                yield Select(gpus, value=default_gpu, id="gpu", allow_blank=False)
+                yield Select(gpus, value=gpu_default, id="gpu", allow_blank=False)
             with Vertical(id="estimator-result"):
                 yield Static(id="summary")
                 yield Static(id="bar")
                 yield Static(id="parts")
                 yield Static(id="advice", classes="why")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.recompute()
@@ -67,40 +95,53 @@ class EstimatorScreen(Screen[None]):
 
     def gpu_gib(self) -> tuple[str, float]:
         val = self.query_one("#gpu", Select).value
-        if val == "__local__":
-            g = self.app.probe_result.gpus[0]  # type: ignore[attr-defined]
+        if val == LOCAL_GPU:
+            g = self.wizard.probe_result.gpus[0]
             return g.name, g.total_gib
         return str(val), KNOWN_GPUS[str(val)][0]
 
-    def current_input(self) -> tuple[object, EstimateInput]:
-        facts = load_catalog()[str(self.query_one("#model", Select).value)].facts
+    def facts(self) -> ModelFacts:
+        key = str(self.query_one("#model", Select).value)
+        if key == WIZARD_MODEL:
+            facts = self.wizard.model_facts()
+            if facts is None:
+                raise ModelFactsError("no model chosen in the wizard")
+            return facts
+        return load_catalog()[key].facts
+
+    def current_input(self) -> tuple[ModelFacts, EstimateInput]:
+        facts = self.facts()
         method = str(self.query_one("#method", Select).value)
+        nums = {k: positive_int(self.query_one(f"#{k}", Input).value, label, most) for k, (label, most) in LIMITS.items()}
         inp = EstimateInput(
-            method=method, rank=_int(self.query_one("#rank", Input).value, 16),
-            targets=tuple(facts.resolve_targets("all-linear")) if method != "full" else (),
-            batch=_int(self.query_one("#batch", Input).value, 1), seq=_int(self.query_one("#seq", Input).value, 2048),
-            grad_ckpt=self.query_one("#ckpt", Switch).value,
+            method=method, rank=nums["rank"], targets=tuple(facts.resolve_targets("all-linear")) if method != "full" else (),
+            batch=nums["batch"], seq=nums["seq"], grad_ckpt=self.query_one("#ckpt", Switch).value,
             optim="paged_adamw_8bit" if method == "qlora" else "adamw_torch")
         return facts, inp
 
     def recompute(self) -> None:
+        summary = self.query_one("#summary", Static)
         try:
             facts, inp = self.current_input()
-        except Exception:  # a half-built form while mounting
+        except (ValueError, ModelFactsError) as exc:
+            summary.update(f"[b $error]{escape(str(exc))}[/]")
+            for wid in ("#bar", "#parts", "#advice"):
+                self.query_one(wid, Static).update("")
             return
-        est = estimate(facts, inp)  # type: ignore[arg-type]
+        est = estimate(facts, inp)
         name, gib = self.gpu_gib()
         parts = {k: v / 2**30 for k, v in est.parts_bytes.items()}
-        fits = est.peak_gib <= gib * 0.9
-        mb = max_micro_batch(facts, inp, gib)  # type: ignore[arg-type]
-        verdict = "[b green]fits[/]" if fits else "[b red]does not fit[/]"
-        self.query_one("#summary", Static).update(
-            f"[b]{facts.name}[/b] · {inp.method} · peak [b]{est.peak_gib:.1f} GiB[/b] of {gib:.0f} GiB on {name}: "  # type: ignore[attr-defined]
-            f"{verdict}\nlargest micro-batch that fits: {mb}")
-        self.query_one("#bar", Static).update(stacked_bar(parts, gib, 50) + f"  {gib:.0f} GiB")
+        fits = est.fits(gib)
+        mb = max_micro_batch(facts, inp, gib)
+        verdict = "[b $success]fits[/]" if fits else "[b $error]does not fit[/]"
+        summary.update(
+            f"[b]{escape(facts.name)}[/b] · {inp.method} · peak [b]{est.peak_gib:.1f} GiB[/b] of {gib:.0f} GiB on "
+            f"{escape(name)}: {verdict}\n" + (f"largest micro-batch that fits: {mb}" if mb else
+                                             "no micro-batch fits: see below"))
+        self.query_one("#bar", Static).update(stacked_bar(parts, gib, 40) + f"  {gib:.0f} GiB")
         self.query_one("#parts", Static).update("\n".join(
-            f"[{PART_STYLES[k]}]■[/] {k:12} {v:7.2f} GiB" for k, v in parts.items()))
-        adv = fit_advice(facts, inp, gib)  # type: ignore[arg-type]
+            f"[{part_style(k)}]■[/] {k:14} {v:7.2f} GiB" for k, v in parts.items() if v >= 0.005))
+        adv = fit_advice(facts, inp, gib)
         self.query_one("#advice", Static).update(
-            "" if adv.fits else "To make it fit, in order:\n" + "\n".join(f"→ {c}: {p:.1f} GiB" for c, p in adv.steps))
+            "" if adv.fits else "To make it fit, in order:\n" + "\n".join(f"→ {escape(c)}: {p:.1f} GiB" for c, p in adv.steps))
         self.last_estimate = est

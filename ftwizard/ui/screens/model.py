@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Input, Label, Select, Static, Switch
@@ -16,11 +17,12 @@ def facts_text(f: ModelFacts) -> str:
     tmpl = {True: "yes", False: "[b $warning]no[/] — the loss falls back to the whole text; a base model needs one",
             None: "unknown"}[f.has_chat_template]
     moe = f" · {f.num_experts} experts ({f.experts_per_token} active)" if f.num_experts > 1 else ""
-    return (f"[b]{f.name}[/b]  ({f.family}, {f.architecture})\n"
+    return (f"[b]{escape(f.name)}[/b]  ({escape(f.model_type or f.family)}, {escape(f.architecture)})\n"
             f"parameters {fmt_count(f.param_count)} · layers {f.layers} · hidden {f.hidden_size} · "
             f"heads {f.heads} (kv {f.kv_heads}) · vocab {f.vocab_size:,}{moe}\n"
             f"context {f.max_positions or '?'} tokens · chat template: {tmpl}\n"
-            f"LoRA targets (all-linear): {', '.join(f.resolve_targets('all-linear'))}\n[dim]{f.source}[/dim]")
+            f"LoRA targets (all-linear): {escape(', '.join(f.resolve_targets('all-linear')))}\n"
+            f"[dim]{escape(f.source)}[/dim]")
 
 
 class ModelScreen(StepScreen):
@@ -59,7 +61,7 @@ class ModelScreen(StepScreen):
         try:
             facts = self.wizard.model_facts()
         except ModelFactsError as exc:
-            box.update(f"[b $error]Cannot read this model[/]: {exc}")
+            box.update(f"[b $error]Cannot read this model[/]: {escape(str(exc))}")
             return
         if facts is not None:
             box.update(facts_text(facts))

@@ -10,13 +10,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, ProgressBar, Static
 
 from ftwizard.core.run.state import RunState, fmt_duration
+from ftwizard.ui.screens.base import AppScreen
 from ftwizard.ui.widgets.bars import usage_bar
 from ftwizard.ui.widgets.plots import CurvePlot
 
@@ -25,29 +26,46 @@ def _style(color: str) -> str:
     return color.removeprefix("ansi_") if color else "white"
 
 
-def banner_text(status: dict[str, Any], state: RunState, run: str) -> tuple[str, str]:
-    """(markup, css class) for the status banner."""
+def banner_text(status: dict[str, Any], state: RunState, run: str, method: str | None = None) -> tuple[str, str]:
+    """(markup, css class) for the status banner. User and trainer text is escaped (no markup injection)."""
     s = status.get("state", "starting")
+    run_e = escape(run)
     if s == "failed":
         d = status.get("diagnosis") or {}
-        return (f"[b]FAILED[/b] — {d.get('summary', 'the trainer stopped with an error')}\n"
-                f"[b]Try:[/b] {d.get('fix', 'see stdout.log')}\nLog: {run}/stdout.log · "
-                "press f to relaunch with the suggested fix", "banner-error")
+        fail = state.failure or {}
+        cause = d.get("summary") or fail.get("message") or "the trainer stopped with an error"
+        fix = d.get("fix") or fail.get("fix")
+        auto = "press f to relaunch with this fix" if d.get("kind") or fail.get("kind") else "r resumes from the last checkpoint"
+        return (f"[b]FAILED[/b] — {escape(str(cause))}\n"
+                + (f"[b]Try:[/b] {escape(str(fix))}\n" if fix else "")
+                + f"Full log: {run_e}/stdout.log · {auto}", "banner-error")
     if s == "done":
-        return f"[b]DONE[/b] — the adapter is saved in {run}. Press c for the after-training checklist.", "banner-ok"
+        what = "the fine-tuned model is saved in" if method == "full" else "the adapter is saved in"
+        where = f"{run}/model" if method == "full" else f"{run}/adapter"
+        return (f"[b]DONE[/b] — {what} {escape(where)}. Press c for the checklist, t to try it.", "banner-ok")
     if s == "stopped":
         return "[b]STOPPED[/b] — a checkpoint was saved. Press r to resume.", "banner-warn"
     if s == "stopping":
         return "[b]STOPPING[/b] — finishing the step and saving a checkpoint …", "banner-warn"
-    text = f"[b]{s.upper()}[/b] — {run}"
+    text = f"[b]{escape(str(s).upper())}[/b] — {run_e}"
     if state.warnings:
         w = state.warnings[-1]
-        text += f"\n[b]⚠ {w.get('message')}[/b]  {w.get('fix')}"
+        text += f"\n[b]⚠ {escape(str(w.get('message')))}[/b]  {escape(str(w.get('fix') or ''))}"
         return text, "banner-warn"
     return text + "\nClosing the app does not stop training; reattach with `ftwizard monitor RUN`.", "banner-info"
 
 
-class MonitorScreen(Screen[None]):
+def progress_text(state: RunState, status: dict[str, Any]) -> str:
+    total = state.max_steps or 0
+    tps = f" · {state.tokens_per_s:,.0f} tok/s" if state.tokens_per_s else ""
+    live = status.get("state") in ("starting", "running")
+    sps = f" · {state.steps_per_s:.2f} step/s" if state.steps_per_s and live else ""
+    eta = f" · ETA {fmt_duration(state.eta_s())}" if live else ""  # a stopped or failed run has no ETA
+    return (f" step {state.step}/{total or '?'} · epoch {state.epoch:.2f}{sps}{tps if live else ''} · "
+            f"elapsed {fmt_duration(state.elapsed_s)}{eta}")
+
+
+class MonitorScreen(AppScreen):
     AUTO_FOCUS = "#stop"
     BINDINGS = [
         Binding("x", "stop_run", "Stop", id="monitor.stop", priority=True),
@@ -57,6 +75,7 @@ class MonitorScreen(Screen[None]):
         Binding("c", "checklist", "Checklist", id="monitor.checklist", priority=True),
         Binding("l", "runs", "Runs", id="monitor.runs", priority=True),
         Binding("p", "cycle_plots", "Plots", id="monitor.plots", priority=True),
+        Binding("t", "try_it", "Try it", id="monitor.try", priority=True),
     ]
 
     def __init__(self) -> None:
@@ -84,7 +103,7 @@ class MonitorScreen(Screen[None]):
             yield Button("Resume (r)", id="resume", variant="primary")
             yield Button("Checklist (c)", id="checklist")
             yield Button("Runs (l)", id="runs")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.set_interval(0.5, self.redraw)
@@ -107,18 +126,14 @@ class MonitorScreen(Screen[None]):
         self._drawn_version = -1
         self.redraw()
 
-    @property
-    def wizard(self) -> Any:
-        return self.app
-
     def redraw(self) -> None:
         app = self.wizard
         state: RunState | None = app.run_state
         run = str(app.active_run) if app.active_run else ""
-        if state is None:
-            self.query_one("#banner", Static).update(
+        if state is None or (app.demo_note and app.active_run is None):
+            self.query_one("#banner", Static).update(escape(app.demo_note) if app.demo_note else
                 "No run selected. Launch one from the wizard, open one from Runs (l), or "
-                "`ftwizard monitor RUN`.")
+                "`ftwizard monitor RUN`. Esc goes back.")
             return
         # the tail worker bumps the version on every event batch and status change; read it before the status
         version = state.version
@@ -128,18 +143,15 @@ class MonitorScreen(Screen[None]):
         self._drawn_version = version
         status: dict[str, Any] = dict(app.run_status)
         with self.app.batch_update():
-            text, cls = banner_text(status, state, run)
+            method = app.run_config.method if app.run_config else None
+            text, cls = banner_text(status, state, run, method)
             banner = self.query_one("#banner", Static)
             banner.update(text)
             banner.set_classes(cls)
             total = state.max_steps or 0
             bar = self.query_one("#progress", ProgressBar)
             bar.update(total=total or None, progress=state.step)
-            tps = f" · {state.tokens_per_s:,.0f} tok/s" if state.tokens_per_s else ""
-            sps = f" · {state.steps_per_s:.2f} step/s" if state.steps_per_s else ""
-            self.query_one("#progress-text", Static).update(
-                f" step {state.step}/{total or '?'} · epoch {state.epoch:.2f}{sps}{tps} · "
-                f"elapsed {fmt_duration(state.elapsed_s)} · ETA {fmt_duration(state.eta_s())}")
+            self.query_one("#progress-text", Static).update(progress_text(state, status))
             self._poll_gpu(state, force=True)
             theme = self.app.current_theme
             primary, accent = _style(theme.primary), _style(theme.accent or "yellow")
@@ -162,8 +174,9 @@ class MonitorScreen(Screen[None]):
         est = getattr(cfg, "estimate_gib", None) if cfg else None
         measured = (state.preflight or {}).get("measured_peak_allocated_gib") or state.gpu.get("gpu_peak_gib")
         if est or measured:
-            lines.append(f"peak memory: predicted {f'{est:.2f} GiB' if est is not None else '—'} · measured "
-                         f"{f'{measured:.2f} GiB' if measured is not None else '— (not on a GPU)'}")
+            lines.append(f"peak allocated memory: predicted {f'{est:.2f} GiB' if est is not None else '—'} · measured "
+                         f"{f'{measured:.2f} GiB' if measured is not None else '— (not on a GPU)'} "
+                         "(the Plan's peak adds CUDA's reserve)")
         if state.gpu:
             lines.append(f"trainer: allocated {state.gpu.get('gpu_allocated_gib', 0):.1f} GiB · reserved "
                          f"{state.gpu.get('gpu_reserved_gib', 0):.1f} GiB")
@@ -198,6 +211,9 @@ class MonitorScreen(Screen[None]):
 
     def action_runs(self) -> None:
         self.app.switch_mode("runs")
+
+    def action_try_it(self) -> None:
+        self.app.switch_mode("tryit")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         match event.button.id:

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from ftwizard.core.run.state import list_runs
+from ftwizard.ui.screens.base import AppScreen
 
 
-class RunsScreen(Screen[None]):
+class RunsScreen(AppScreen):
     BINDINGS = [Binding("g", "reload", "Refresh", id="runs.reload")]
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="runs-title", classes="title")
         yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
@@ -28,7 +28,7 @@ class RunsScreen(Screen[None]):
         self.action_reload()
 
     def action_reload(self) -> None:
-        root = self.app.runs_root  # type: ignore[attr-defined]
+        root = self.wizard.runs_root
         runs = list_runs(root)
         table = self.query_one(DataTable)
         table.clear()
@@ -42,4 +42,4 @@ class RunsScreen(Screen[None]):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value:
-            self.app.open_run(event.row_key.value)  # type: ignore[attr-defined]
+            self.wizard.open_run(event.row_key.value)

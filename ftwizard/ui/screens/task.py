@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Input, Label, RadioButton, RadioSet, Static
 
 from ftwizard.core.plan.decision import TASK_KINDS
 from ftwizard.ui.screens.base import StepScreen
+
+
+def parse_count(text: str) -> int | None:
+    """'1500', '1,500', '1.5k', '2K', '1m' → a count; '' → None; ValueError in words otherwise."""
+    t = text.strip().lower().replace(",", "").replace("_", "").replace(" ", "")
+    if not t:
+        return None
+    mult = {"k": 1_000, "m": 1_000_000}.get(t[-1], 1)
+    num = t[:-1] if mult > 1 else t
+    try:
+        value = float(num)
+    except ValueError:
+        raise ValueError(f"'{text}' is not a number (e.g. 800, 1500 or 1.5k)") from None
+    if value < 0 or value != value:
+        raise ValueError("the number of examples cannot be negative")
+    return round(value * mult)
 
 
 def expectation(kind_id: str, rows: int | None) -> str:
@@ -35,7 +52,7 @@ class TaskScreen(StepScreen):
                     yield RadioButton(k.label, id=f"kind-{k.id}", value=k.id == self.wizard.answers.task_kind)
             yield Label("Roughly how many examples do you have? (the Data step counts them)")
             rows = self.wizard.answers.rows
-            yield Input(str(rows) if rows else "", placeholder="e.g. 1000", id="rows", type="integer")
+            yield Input(str(rows) if rows else "", placeholder="e.g. 800, 1500 or 1.5k", id="rows")
             yield Static(id="expect", classes="card")
 
     def on_mount(self) -> None:
@@ -46,8 +63,13 @@ class TaskScreen(StepScreen):
         btn = self.query_one(f"#kind-{ans.task_kind}", RadioButton)
         if not btn.value:
             btn.value = True
-        if ans.rows and self.query_one("#rows", Input).value != str(ans.rows):
-            self.query_one("#rows", Input).value = str(ans.rows)
+        inp = self.query_one("#rows", Input)
+        try:
+            shown = parse_count(inp.value)
+        except ValueError:
+            shown = None
+        if ans.rows and shown != ans.rows:
+            inp.value = str(ans.rows)
         self.update_expectation()
 
     def update_expectation(self) -> None:
@@ -62,7 +84,8 @@ class TaskScreen(StepScreen):
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "rows":
             try:
-                self.wizard.answers.rows = max(0, int(event.value)) if event.value.strip() else None
-            except ValueError:
+                self.wizard.answers.rows = parse_count(event.value)
+            except ValueError as exc:
+                self.query_one("#expect", Static).update(f"[b $error]{escape(str(exc))}[/]")
                 return
             self.update_expectation()

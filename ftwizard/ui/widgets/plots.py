@@ -28,9 +28,8 @@ class CurvePlot(PlotWidget):
         for label, s, style in series:
             if not len(s):
                 continue
-            xs, ys = downsample(s.xs, s.ys, MAX_POINTS)
-            if smooth and len(ys) > 3:
-                ys = ema(ys)
+            raw_ys = ema(list(s.ys)) if smooth and len(s) > 3 else s.ys  # smooth every point, then pick
+            xs, ys = downsample(s.xs, raw_ys, MAX_POINTS)
             total += len(xs)
             if len(xs) == 1:
                 self.scatter(xs, ys, marker="●", marker_style=style, label=label)
