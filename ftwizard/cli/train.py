@@ -29,7 +29,8 @@ def load_config(path: str) -> Any:
     try:
         cfg, mapped = load_any(path)
         if mapped is not None:
-            console.print(f"{path}: a TRL config, read as: " + "; ".join(mapped), markup=False, highlight=False)
+            console.print(f"{path}: a TRL config, read as:\n  " + "\n  ".join(mapped), markup=False,
+                          highlight=False, soft_wrap=True)
         return check_environment(cfg)
     except FileNotFoundError:
         raise CliError(f"{path}: no such file", "give the path of a config.yaml") from None
