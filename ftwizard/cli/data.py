@@ -176,5 +176,5 @@ def _print_export(console: Any, ex: dict[str, Any], args: argparse.Namespace) ->
     costs = ", ".join(f"{m} ${c:,.2f}" for m, c in ex["cost_usd"].items())
     console.print(f"job tokens: {ex['tokens_per_epoch']:,} per epoch × {ex['epochs']} epochs = "
                   f"{ex['billed_tokens']:,} billed tokens (largest example {ex['max_example_tokens']:,} of "
-                  f"{ex['token_limit']:,} allowed; {ex['token_method']}); cost at reference sheet 004 prices: "
+                  f"{ex['token_limit']:,} allowed; {ex['token_method']}); cost at {ex['price_source']} prices: "
                   f"{costs}", highlight=False)

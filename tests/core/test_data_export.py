@@ -57,6 +57,8 @@ def test_conversions_and_token_count():
 def test_export_writes_only_when_every_rule_passes(tmp_path):
     res = export_openai([_chat(i) for i in range(12)], tmp_path / "ok.jsonl", epochs=3)
     assert res.ok and res.examples == 12 and res.billed_tokens == 3 * res.tokens_per_epoch
+    assert res.cost_usd["OpenAI gpt-4o-mini"] == round(res.billed_tokens / 1e6 * 3.00, 2)
+    assert res.price_source.startswith("presets/api_prices.yaml")
     lines = (tmp_path / "ok.jsonl").read_text().splitlines()
     assert len(lines) == 12 and json.loads(lines[0]) == _chat(0)
     res = export_openai([_chat(i) for i in range(MIN_EXAMPLES - 1)], tmp_path / "few.jsonl")

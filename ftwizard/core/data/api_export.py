@@ -35,8 +35,9 @@ ROLES = ("system", "user", "assistant", "tool")
 TOKENS_PER_MESSAGE = 3
 TOKENS_PER_REPLY = 3
 DEFAULT_EPOCHS = 3  # the n_epochs of the API example on reference sheet 004
-# Reference sheet 004 "Cost Comparison": GPT-4o-mini fine-tuning, USD per 1M training tokens.
-PRICE_PER_1M_TRAIN_TOKENS = {"gpt-4o-mini-2024-07-18": 3.00, "gpt-4o-2024-08-06": 25.00}
+# Fallback when presets/api_prices.yaml cannot be read: reference sheet 004 "Cost Comparison", USD per 1M
+# training tokens.
+PRICE_PER_1M_TRAIN_TOKENS = {"OpenAI gpt-4o-mini": 3.00, "OpenAI gpt-4o": 25.00}
 TOKEN_METHOD = "approximate: characters / 4 + 3 per message + 3 (OpenAI cookbook's count, without tiktoken)"
 
 
@@ -57,6 +58,7 @@ class ExportResult:
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     cost_usd: dict[str, float] = field(default_factory=dict)
+    price_source: str = ""
 
     @property
     def ok(self) -> bool:
@@ -64,6 +66,22 @@ class ExportResult:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def openai_prices() -> tuple[dict[str, float], str]:
+    """USD per 1M training tokens for OpenAI models, from the price table the plan uses (with its date),
+    else the reference sheet's figures."""
+    try:
+        from ftwizard.core.plan.cost import price_tables
+
+        t = price_tables()
+        prices = {k: float(v["per_million_training_tokens"]) for k, v in t["api"].items() if k.startswith("OpenAI")}
+        if prices:
+            return prices, f"presets/api_prices.yaml ({t['api_date']})" + (f" + {t['user_file']}" if t.get("user_file")
+                                                                          else "")
+    except Exception:  # noqa: BLE001 - a broken price file must not stop an export
+        pass
+    return dict(PRICE_PER_1M_TRAIN_TOKENS), "reference sheet 004"
 
 
 def to_openai_example(row: dict[str, Any]) -> dict[str, Any] | None:
@@ -166,7 +184,8 @@ def export_openai(rows: list[dict[str, Any]], out_path: str | Path | None, epoch
     res = ExportResult(path=None, examples=len(examples), tokens_per_epoch=per_epoch, epochs=epochs,
                        billed_tokens=per_epoch * epochs, max_example_tokens=max(tokens, default=0),
                        token_limit=token_limit, problems=problems)
-    res.cost_usd = {m: round(res.billed_tokens / 1e6 * p, 2) for m, p in PRICE_PER_1M_TRAIN_TOKENS.items()}
+    prices, res.price_source = openai_prices()
+    res.cost_usd = {m: round(res.billed_tokens / 1e6 * p, 2) for m, p in prices.items()}
     if skipped:
         res.warnings.append(f"{skipped} rows are not chat rows and were left out")
     if MIN_EXAMPLES <= len(examples) < RECOMMENDED_EXAMPLES:
