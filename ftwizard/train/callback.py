@@ -41,7 +41,7 @@ def make_callback(rd: RunDir, cfg: RunConfig, torch: Any) -> Any:
             self.t0 = time.time()
             self.last_t = self.t0
             self.last_tokens = 0
-            self.watch = TrainingWatch()
+            self.watch = TrainingWatch(trainer=cfg.trainer)
 
         def _emit(self, **ev: Any) -> None:
             if IS_MAIN:
@@ -72,6 +72,7 @@ def make_callback(rd: RunDir, cfg: RunConfig, torch: Any) -> Any:
                 raise FloatingPointError(f"loss is NaN/inf at step {state.global_step}: training diverged (not finite)")
             gn = logs.get("grad_norm")
             found = self.watch.on_log(float(loss) if loss is not None else None, float(gn) if gn is not None else None)
+            found += self.watch.on_metrics(logs)
             if "eval_loss" in logs:
                 found += self.watch.on_eval(float(logs["eval_loss"]))
             for w in found:

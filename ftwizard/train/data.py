@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ftwizard.core.run.config import RunConfig
 from ftwizard.core.run.layout import RunDir
@@ -27,3 +28,20 @@ def prepare_data(cfg: RunConfig, rd: RunDir) -> dict[str, Path]:
         split_and_write(rep, rd.data_dir, tuple(cfg.split), cfg.seed)  # type: ignore[arg-type]
         base = rd.data_dir
     return {k: base / f"{k}.jsonl" for k in ("train", "validation", "test") if (base / f"{k}.jsonl").exists()}
+
+
+def load_splits(files: dict[str, Path]) -> Any:
+    """The split files as a DatasetDict, every text kept as text. (`load_dataset("json")` lets pyarrow turn a
+    column of ISO dates such as "2008-02-08" into timestamps, so a prompt would reach the model as
+    "2008-02-08 00:00:00"; an empty split — a 0 validation fraction — is left out instead of failing.)"""
+    import json
+
+    from datasets import Dataset, DatasetDict
+
+    out = {}
+    for name, path in files.items():
+        with open(path, encoding="utf-8") as fh:
+            rows = [json.loads(line) for line in fh if line.strip()]
+        if rows:
+            out[name] = Dataset.from_list(rows)
+    return DatasetDict(out)

@@ -52,9 +52,8 @@ def training_args(cfg: RunConfig, rd: RunDir, prec: str, has_eval: bool, torch: 
 
 def train(cfg: RunConfig, rd: RunDir, resume: bool) -> str:
     import torch
-    from datasets import load_dataset
 
-    from ftwizard.train.data import prepare_data
+    from ftwizard.train.data import load_splits, prepare_data
     from ftwizard.train.model import load_model, load_tokenizer, peft_config, precision
     from ftwizard.train.preflight import preflight
     from ftwizard.train.trainers import TrainContext, builder
@@ -63,7 +62,7 @@ def train(cfg: RunConfig, rd: RunDir, resume: bool) -> str:
     check_before_load(cfg)
     torch.manual_seed(cfg.seed)
     files = prepare_data(cfg, rd)
-    ds = load_dataset("json", data_files={k: str(v) for k, v in files.items()})
+    ds = load_splits(files)
     prec = precision(cfg, torch)
     tok = load_tokenizer(cfg)
     model = load_model(cfg, prec, torch, note=lambda m: rd.append_event({"type": "note", "message": m}) if IS_MAIN

@@ -13,7 +13,7 @@ from ftwizard.core.run.config import RunConfig
 from ftwizard.core.run.launcher import launch, wait
 from ftwizard.core.run.layout import RunDir
 
-pytestmark = pytest.mark.slow
+slow = pytest.mark.slow
 
 
 def _jsonl(path: Path, rows: list[dict]) -> Path:
@@ -45,6 +45,7 @@ def _msg(role: str, text: str) -> list[dict]:
     return [{"role": role, "content": text}]
 
 
+@slow
 def test_kto_unpaired_preference(tmp_path, tiny_model):
     rng = random.Random(0)
     rows = []
@@ -62,6 +63,7 @@ def _pairs(n: int) -> list[dict]:
             for q, a in _dates(n, 2)]
 
 
+@slow
 @pytest.mark.parametrize("trainer", ["orpo", "simpo"])
 def test_reference_free_preference(tmp_path, tiny_model, trainer):
     rd, logs = _train(tmp_path, tiny_model, _jsonl(tmp_path / "pref.jsonl", _pairs(40)), trainer)
@@ -71,6 +73,7 @@ def test_reference_free_preference(tmp_path, tiny_model, trainer):
         assert "log_odds_ratio" in keys
 
 
+@slow
 def test_continued_pretraining_packs_plain_text(tmp_path, tiny_model):
     rng = random.Random(0)
     docs = [{"text": " ".join(f"{q} is {a}." for q, a in _dates(rng.randint(2, 6), i))} for i in range(60)]
@@ -84,6 +87,7 @@ def _date_prompts(n: int, seed: int = 4, chat: bool = True) -> list[dict]:
     return [{"prompt": _msg("user", q) if chat else q, "answer": a} for q, a in _dates(n, seed)]
 
 
+@slow
 def test_grpo_with_builtin_and_user_rewards(tmp_path, tiny_model):
     user = tmp_path / "my_reward.py"
     user.write_text("def slash_count(completions, **kwargs):\n"
@@ -97,6 +101,7 @@ def test_grpo_with_builtin_and_user_rewards(tmp_path, tiny_model):
             "rewards/slash_count/mean", "rewards/exact_match/mean"} <= keys, keys
 
 
+@slow
 def test_distill_then_sft_and_gkd(tmp_path, tiny_model):
     """Tiny model as the teacher → 20 prompts → a chat file the data step validates → the student trains on it
     (SFT, and GKD with the teacher). A second call resumes: nothing is generated twice."""
@@ -124,3 +129,75 @@ def test_distill_then_sft_and_gkd(tmp_path, tiny_model):
     rd, logs = _train(tmp_path, tiny_model, out, "gkd", teacher_model=str(tiny_model), max_steps=2,
                       max_seq_length=48)
     assert any("loss" in e for e in logs)
+
+
+# ---- pure parts: specs, config checks, rewards, warnings, monitor series (fast) -----------------------------
+def test_specs_pick_the_trainer_for_each_family():
+    from ftwizard.core.run.trainers import TRAINERS, trainer_for_family, trainers_for_family
+
+    assert [trainer_for_family(f) for f in ("kto", "prompt_only", "text", "preference", "openai", "alpaca")] == \
+        ["kto", "grpo", "cpt", "dpo", "sft", "sft"]
+    assert trainers_for_family("preference") == ["dpo", "orpo", "simpo"]
+    for name in ("dpo", "kto", "orpo", "simpo"):  # preference LRs are 10–100× below SFT's
+        assert TRAINERS["sft"].lr_lora / TRAINERS[name].lr_lora >= 10
+    assert TRAINERS["grpo"].generates and not TRAINERS["orpo"].reference_model
+    fields = set(RunConfig().to_dict())
+    assert all(f in fields for spec in TRAINERS.values() for f, _, _ in spec.starts)
+
+
+def test_config_checks_for_the_new_trainers():
+    from ftwizard.core.run.config import ConfigError
+
+    with pytest.raises(ConfigError, match="grpo_num_generations"):
+        RunConfig(trainer="grpo", micro_batch=3, gradient_accumulation=1, grpo_num_generations=4)
+    with pytest.raises(ConfigError, match="teacher_model"):
+        RunConfig(trainer="gkd")
+    with pytest.raises(ConfigError, match="gkd_lmbda"):
+        RunConfig(gkd_lmbda=1.5)
+    assert RunConfig(grpo_rewards="exact_match, char_match").grpo_rewards == ["exact_match", "char_match"]
+
+
+def test_builtin_rewards_and_user_reward_loading(tmp_path):
+    from ftwizard.train.rewards import RewardError, resolve_reward, resolve_rewards
+
+    chat = [[{"role": "assistant", "content": "01/02/2003"}], [{"role": "assistant", "content": "<answer>01/02/2004</answer>"}]]
+    kw = {"answer": ["01/02/2003", "01/02/2003"]}
+    em, cm, fmt, rx, lp = resolve_rewards(["exact_match", "char_match", "format", r"regex:\d\d/\d\d/\d{4}",
+                                           "length_penalty"], max_completion_length=20)
+    assert em([], chat, **kw) == [1.0, 0.0]
+    assert cm([], chat, **kw)[1] == pytest.approx(0.9)
+    assert fmt([], ["<think>x</think> <answer>y</answer>", "y"]) == [1.0, 0.0]
+    assert rx([], chat) == [1.0, 0.0]
+    assert lp([], ["a", "b"], completion_ids=[[1] * 10, [1] * 40]) == [-0.5, -1.0]
+    with pytest.raises(RewardError, match="answer"):
+        em([], chat, solution_x=[1, 2])
+    good = tmp_path / "r.py"
+    good.write_text("def mine(completions, **kwargs):\n    return [1.0 for _ in completions]\n"
+                    "def nokw(completions):\n    return []\n")
+    assert resolve_reward(f"{good}:mine")(prompts=[], completions=["a"]) == [1.0]  # TRL passes keywords
+    for bad, why in ((f"{good}:nokw", "kwargs"), (f"{good}:missing", "no function"),
+                     (f"{tmp_path}/nope.py:f", "not a Python file"), ("bleu", "unknown reward"),
+                     ("regex:(", "not a valid regular expression")):
+        with pytest.raises(RewardError, match=why):
+            resolve_reward(bad)
+
+
+def test_objective_warnings_and_monitor_series():
+    from ftwizard.core.run.state import RunState
+    from ftwizard.core.run.watch import TrainingWatch
+
+    w = TrainingWatch(trainer="grpo")
+    kinds = [x.kind for i in range(12) for x in w.on_metrics({"reward": 0.2, "frac_reward_zero_std": 1.0})
+             + w.on_log(loss=0.0)]
+    assert kinds == ["reward_not_rising"]
+    rising = TrainingWatch(trainer="grpo")
+    assert not [x for i in range(12) for x in rising.on_metrics({"reward": 0.1 * i})]
+    kl = TrainingWatch(trainer="grpo")
+    assert [x.kind for v in (0.01, 0.02, 0.01, 0.02, 0.01, 0.5, 3.0) for x in kl.on_metrics({"kl": v})] == \
+        ["kl_exploding"]
+    mg = TrainingWatch(trainer="dpo")
+    assert [x.kind for v in (0.2, 0.3, 0.3, 0.2, 0.1, 0.0, -0.1, -0.3) for x in mg.on_metrics(
+        {"rewards/margins": v})] == ["margins_collapsing"]
+    st = RunState()
+    st.add_many([{"type": "log", "step": i, "reward": 0.1 * i, "rewards/margins": 0.5, "kl": 0.01} for i in range(5)])
+    assert len(st.metrics["reward"]) == 5 and {"kl", "rewards/margins"} <= set(st.metrics)

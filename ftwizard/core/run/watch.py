@@ -27,6 +27,8 @@ class TrainingWatch:
     grad_norms: list[float] = field(default_factory=list)
     evals: list[tuple[float, float]] = field(default_factory=list)  # (eval loss, train loss at that time)
     warned: set[str] = field(default_factory=set)
+    trainer: str = "sft"  # the objective: GRPO's loss is not a learning signal, its reward is
+    series: dict[str, list[float]] = field(default_factory=dict)  # reward, kl, rewards/margins as logged
 
     def _once(self, w: Warning_) -> list[Warning_]:
         if w.kind in self.warned:
@@ -39,7 +41,7 @@ class TrainingWatch:
         if loss is not None and math.isfinite(loss):
             self.losses.append(loss)
             ls = self.losses
-            if len(ls) >= 8 and min(ls[-4:]) >= 0.99 * min(ls[:4]):
+            if len(ls) >= 8 and min(ls[-4:]) >= 0.99 * min(ls[:4]) and self.trainer not in ("grpo", "gkd"):
                 out += self._once(Warning_(
                     "not_learning", "The loss is not going down.",
                     "Raise the learning rate (e.g. 2e-4 for LoRA), check that the answers are in the data, "
@@ -57,6 +59,39 @@ class TrainingWatch:
                     "Lower the learning rate, or clip gradients harder (max_grad_norm 0.3)."))
         return out
 
+    def on_metrics(self, logs: dict[str, object]) -> list[Warning_]:
+        """The objective's own numbers: GRPO's reward, the KL to the reference, preference margins."""
+        out: list[Warning_] = []
+        for key in ("reward", "kl", "rewards/margins", "frac_reward_zero_std"):
+            v = logs.get(key)
+            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
+                self.series.setdefault(key, []).append(float(v))
+        rw = self.series.get("reward", [])
+        if len(rw) >= 10 and _mean(rw[-4:]) <= _mean(rw[:4]) + 0.01 * max(1.0, abs(_mean(rw[:4]))):
+            flat = _mean(self.series.get("frac_reward_zero_std", [0.0])[-4:]) > 0.8
+            out += self._once(Warning_(
+                "reward_not_rising", "The reward is not rising" + (
+                    ": almost every group of completions scores the same, so there is nothing to learn from."
+                    if flat else "."),
+                "Check the reward on a few completions by hand; start from an SFT model that sometimes gets it "
+                "right, add partial credit (char_match), or raise grpo_num_generations / the learning rate."))
+        kl = self.series.get("kl", [])
+        if len(kl) >= 6:
+            base = sorted(kl[:5])[2]
+            if kl[-1] > max(1.0, 10 * max(base, 1e-3)):
+                out += self._once(Warning_(
+                    "kl_exploding", f"The KL to the starting model is exploding ({kl[-1]:.3g}, early {base:.3g}).",
+                    "Lower the learning rate, or raise beta (dpo_beta / grpo_kl_beta) to keep the model closer to "
+                    "where it started; check samples for reward hacking."))
+        mg = self.series.get("rewards/margins", [])
+        if len(mg) >= 8 and mg[-1] < 0 and _mean(mg[-4:]) < _mean(mg[:4]) - 0.05:
+            out += self._once(Warning_(
+                "margins_collapsing", "The preference margin is shrinking below zero: rejected answers now score "
+                                      "higher than chosen ones.",
+                "Lower the learning rate (preference tuning wants ~5e-6 for LoRA), raise beta, and check the pairs "
+                "are not swapped (chosen must be the better answer)."))
+        return out
+
     def on_eval(self, eval_loss: float) -> list[Warning_]:
         if not self.losses or not math.isfinite(eval_loss):
             return []
@@ -69,3 +104,7 @@ class TrainingWatch:
                     "Stop now and use the best checkpoint; next time train fewer epochs, add data, "
                     "or raise dropout / lower the rank."))
         return []
+
+
+def _mean(xs: list[float]) -> float:
+    return sum(xs) / len(xs) if xs else 0.0
