@@ -64,10 +64,14 @@ class RunConfig:
     model: str = _help("Local folder with config.json, or a Hub id (cached, or downloaded when allowed).", "")
     data: str = _help("Dataset file/folder, a Hub dataset id, or a split folder with train/validation/test.jsonl.", "")
     data_format: str | None = _help("Dataset family (detected when empty): alpaca, sharegpt, openai, preference, …", None)
+    data_subset: str | None = _help("Hub dataset: the subset (config name), if it has several.", None)
+    data_split: str = _help("Hub dataset: the split to read (e.g. train).", "train")
+    data_revision: str | None = _help("Hub dataset: a branch, tag or commit (default: main).", None)
+    data_allow_download: bool = _help("Download a Hub dataset that is not in the local cache.", False)
     trainer: str = _help("Training objective: " + ", ".join(TRAINERS) + ".", "sft")
     method: Method = _help("full (all weights), lora, qlora (4-bit base + LoRA), dora, prefix, prompt or ia3.", "lora")
-    init_from: str | None = _help("Start from a finished run (its adapter or model), an adapter or a model folder: "
-                                  "SFT first, then DPO on the SFT result.", None)
+    init_from: str | None = _help("Start from a finished run, an adapter or a model folder (SFT, then DPO on the "
+                                  "SFT result): its model becomes `model`; its adapter keeps training.", None)
     rank: int = _help("LoRA rank r (1–1024): 8 simple tasks, 16–32 domain, 64+ complex.", 16)
     alpha: int = _help("LoRA alpha (scaling = alpha / rank); usually 2 × rank.", 32)
     dropout: float = _help("LoRA dropout in [0, 1).", 0.05)
@@ -396,7 +400,31 @@ def check_environment(c: RunConfig) -> RunConfig:
     wants_ds = bool(c.deepspeed_config) or (c.num_gpus > 1 and c.engine in ("deepspeed", "zero2", "zero3"))
     _need(not wants_ds or importlib.util.find_spec("deepspeed") is not None, "engine",
           "deepspeed" if c.deepspeed_config else c.engine, "DeepSpeed is not installed: pip install deepspeed")
+    if c.init_from:
+        _resolve_init(c)
     return c
+
+
+def _resolve_init(c: RunConfig) -> None:
+    """`init_from` → where the run starts: a finished run's model/ (or a model folder) becomes `model`; a run's
+    adapter/ (or an adapter folder) keeps training, on its base (`model` when empty, from adapter_config.json)."""
+    import json
+
+    from ftwizard.core.run.layout import RunDir
+
+    path = Path(c.init_from or "")
+    rd = RunDir(path)
+    if rd.config_path.exists():
+        _need(rd.has_result(), "init_from", c.init_from, "a run that has finished (it has no adapter/ or model/ yet)")
+        path = rd.result
+    if (path / "adapter_config.json").exists():
+        base = json.loads((path / "adapter_config.json").read_text(encoding="utf-8")).get("base_model_name_or_path")
+        c.model = c.model or base or ""
+    elif (path / "config.json").exists():
+        c.model = str(path.resolve())
+    else:
+        raise ConfigError("init_from", c.init_from, "a finished run, an adapter folder or a model folder")
+    c.init_from = str(path.resolve())
 
 
 def check_config_file(path: str | Path) -> RunConfig:
