@@ -104,3 +104,21 @@ def test_auto_fit_lowers_the_micro_batch_and_says_so(tiny, tmp_path, monkeypatch
     evs = rd_big.read_events()
     assert any(e["type"] == "memory_fix" and "micro-batch" in e["message"] for e in evs)
     assert RunConfig.load(rd_big.config_path).micro_batch == cfg_big.micro_batch  # resume uses what ran
+
+
+def test_gpu_calibrate_dry_run_writes_measured_next_to_estimate(tmp_path):
+    """bench/gpu_calibrate.py on the CPU with a tiny config: one real training point in its own process."""
+    import csv
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "gpu_calibrate.py"
+    spec = importlib.util.spec_from_file_location("gpu_calibrate", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "measured.csv"
+    assert mod.main(["--dry-run", "--methods", "lora", "--batches", "1", "--ckpt", "on", "--out", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 1 and rows[0]["status"] == "ok" and rows[0]["gpu"] == "cpu-dry-run"
+    assert float(rows[0]["tokens_per_s"]) > 0 and float(rows[0]["est_high_gib"]) >= float(rows[0]["est_peak_gib"]) > 0
+    assert set(mod.FIELDS) <= set(rows[0])
