@@ -378,6 +378,12 @@ def test_disk_full_mid_run_is_diagnosed_and_resumable(tmp_path, tiny):
         no_traceback(res)
         assert res.returncode != 0 and "disk is full" in (res.stdout + res.stderr).lower(), res.stdout + res.stderr
         assert rd.status()["state"] == "failed"
+        new_cfg = tmp_path / "c.yaml"
+        new_cfg.write_text(tiny_cfg(tiny).to_yaml())
+        res = cli("train", str(new_cfg), "--out", str(disk / "run2"))  # a new run on the full disk
+        no_traceback(res)
+        assert res.returncode == 2 and "disk is full" in res.stderr, res.stderr
+        assert not (disk / "run2").exists()  # no half-made run left behind: a retry will work
         ballast.unlink()
         set_config(rd, max_steps=8, debug_sleep_per_step=0.0)
         res = cli("train", "--resume", str(rd.path))

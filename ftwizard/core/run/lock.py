@@ -100,8 +100,9 @@ class Holder:
     started: float | None
 
 
-class RunLocked(RuntimeError):
-    """The run directory is in use by a live trainer; `str()` is the one line to show."""
+class RunLocked(OSError):
+    """The run directory is in use by a live trainer; `str()` is the one line to show. An OSError (like
+    `BlockingIOError`), so a caller that handles "could not start the trainer" handles this too."""
 
     def __init__(self, run: str | Path, holder: Holder) -> None:
         self.holder = holder

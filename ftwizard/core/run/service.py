@@ -32,9 +32,19 @@ def create_run(path: str | Path, cfg: RunConfig) -> RunDir:
     rd = RunDir(path)
     if rd.config_path.exists():
         raise RunError(f"{rd.path} already holds a run; choose another directory (or --resume it)")
+    existed = rd.path.exists()
+    before = set(rd.path.iterdir()) if existed else set()
     rd.path.mkdir(parents=True, exist_ok=True)
-    rd.config_path.write_text(cfg.to_yaml(), encoding="utf-8")
-    write_exports(rd, cfg)
+    try:
+        rd.config_path.write_text(cfg.to_yaml(), encoding="utf-8")
+        write_exports(rd, cfg)
+    except OSError:  # disk full, read-only: take back the half-made run, so a retry is not "already holds a run"
+        for p in set(rd.path.iterdir()) - before:
+            if p.is_file():
+                p.unlink(missing_ok=True)
+        if not existed and not any(rd.path.iterdir()):
+            rd.path.rmdir()
+        raise
     return rd
 
 
