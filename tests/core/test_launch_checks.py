@@ -1,0 +1,59 @@
+"""The checks before launch (core/plan/launch_checks.py): each dead end found, with its fix."""
+
+from __future__ import annotations
+
+from ftwizard.core.plan.launch_checks import LaunchContext, check_launch, checkpoint_gib, weights_cached
+
+
+def _ctx(**kw) -> LaunchContext:  # noqa: ANN003
+    base = dict(model="org/model", planned_gpus=1, local_gpus=1, planned_gpu_name="RTX 4090", peak_gib=10.0,
+                param_count=1_000_000_000, trainable_params=10_000_000, method="lora", run_dir="/tmp/x")
+    return LaunchContext(**{**base, **kw})
+
+
+def ids(problems) -> list[str]:  # noqa: ANN001
+    return [p.id for p in problems if p.blocking]
+
+
+def test_all_clear():
+    assert check_launch(_ctx(), ram_gib=64, disk_gib=500, cached=True, token=True) == []
+
+
+def test_gpu_plan_on_a_machine_without_gpu():
+    probs = check_launch(_ctx(local_gpus=0), ram_gib=64, disk_gib=500, cached=True)
+    assert ids(probs) == ["no_gpu"] and "no GPU" in probs[0].message and "Hardware" in probs[0].fix
+
+
+def test_weights_not_cached_without_and_with_download_allowed():
+    probs = check_launch(_ctx(), ram_gib=64, disk_gib=500, cached=False, token=True)
+    assert ids(probs) == ["weights"] and "allow download" in probs[0].fix and "1.9 GiB" in probs[0].message
+    probs = check_launch(_ctx(allow_download=True), ram_gib=64, disk_gib=500, cached=False, token=True)
+    assert ids(probs) == [] and probs[0].id == "weights" and not probs[0].blocking
+
+
+def test_cpu_plan_needs_more_ram_than_the_machine_has():
+    probs = check_launch(_ctx(planned_gpus=0, local_gpus=0, peak_gib=34.0), ram_gib=23.0, disk_gib=500, cached=True)
+    assert ids(probs) == ["ram"] and "34.0 GiB" in probs[0].message and "23.0 GiB" in probs[0].message
+
+
+def test_disk_for_checkpoints():
+    ctx = _ctx(method="full", trainable_params=1_000_000_000)
+    need = checkpoint_gib(ctx)
+    assert need > 30
+    probs = check_launch(ctx, ram_gib=64, disk_gib=need / 2, cached=True)
+    assert ids(probs) == ["disk"]
+
+
+def test_gated_model_without_token():
+    probs = check_launch(_ctx(model="meta-llama/Llama-3.2-1B", allow_download=True), ram_gib=64, disk_gib=500,
+                         cached=False, token=False)
+    assert ids(probs) == ["gated"] and "hf auth login" in probs[0].fix
+
+
+def test_local_folder_without_weights(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    assert not weights_cached(str(tmp_path))
+    probs = check_launch(_ctx(model=str(tmp_path)), ram_gib=64, disk_gib=500)
+    assert ids(probs) == ["weights"] and "no weight files" in probs[0].message
+    (tmp_path / "model.safetensors").write_bytes(b"x")
+    assert weights_cached(str(tmp_path))
