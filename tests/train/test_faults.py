@@ -27,7 +27,7 @@ from ftwizard.core.run.config import RunConfig
 from ftwizard.core.run.diagnosis import diagnose
 from ftwizard.core.run.launcher import launch, reconcile, stop_run, wait
 from ftwizard.core.run.layout import RunDir
-from ftwizard.core.run.state import RunState, summarize_run
+from ftwizard.core.run.state import RunState, one_value_per_step, summarize_run
 from ftwizard.train.checkpoints import checkpoint_problem, choose_checkpoint
 
 pytestmark = pytest.mark.faults
@@ -234,6 +234,9 @@ def test_resume_event_drops_values_logged_after_the_checkpoint(tmp_path):
     rd = RunDir(tmp_path / "run").create(RunConfig())
     rd.events_path.write_text("".join(json.dumps(e) + "\n" for e in evs))
     assert summarize_run(rd.path).best_eval == 0.5  # the 0.1 was logged past the checkpoint, then replayed
+    kept = one_value_per_step(evs)
+    assert [e["step"] for e in kept if e["type"] == "log"] == list(range(1, 9))
+    assert [e["eval_loss"] for e in kept if e["type"] == "eval"] == [0.5]
 
 
 # ---- unit: writes on a full disk ---------------------------------------------------------------------------------------

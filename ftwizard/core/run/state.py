@@ -152,6 +152,7 @@ class RunState:
         """A resume from the checkpoint at `step`: values logged after it before the resume are dropped."""
         for series in (self.loss, self.eval_loss, self.lr, self.grad_norm, *self.metrics.values()):
             series.drop_after(float(step))
+        self.checkpoints = [c for c in self.checkpoints if int(c.get("step") or 0) <= step]
         self.step = step
         self.failure = None
         self.done = None
@@ -192,6 +193,19 @@ def _objective_metrics() -> tuple[str, ...]:
 
 
 _OBJECTIVE_METRICS: tuple[str, ...] | None = None
+
+
+def one_value_per_step(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The events with every log/eval/checkpoint that a later `resume` replays (logged after its `from_step`)
+    left out: what a report or a plot of a whole run should read. Pure; one pass per resume."""
+    out: list[dict[str, Any]] = []
+    for ev in events:
+        if ev.get("type") == "resume" and isinstance(ev.get("from_step"), int):
+            cut = ev["from_step"]
+            out = [e for e in out if e.get("type") not in ("log", "eval", "checkpoint")
+                   or not isinstance(e.get("step"), int) or e["step"] <= cut]
+        out.append(ev)
+    return out
 
 
 def _num(v: Any) -> float | None:
