@@ -173,7 +173,7 @@ def stop_run(run: str | Path) -> tuple[bool, str]:
     pid, state = st.get("pid"), st.get("state")
     if state not in ACTIVE:
         return False, f"the run is not running (state: {state or 'never started'})"
-    if not pid_alive(pid):
+    if not isinstance(pid, int) or not pid_alive(pid):
         return False, "the run is not running (its trainer process is gone)"
     if not is_trainer_of(pid, run, st.get("pid_started")):
         return False, f"the run is not running: pid {pid} now belongs to another process (left alone)"
