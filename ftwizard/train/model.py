@@ -24,12 +24,12 @@ def precision(cfg: RunConfig, torch: Any) -> str:
 # ---- init_from: a finished run, an adapter folder or a model folder ---------------------------------------------
 @dataclass(frozen=True)
 class InitSource:
-    """What `init_from` points at: an adapter (merged into the base, or continued for QLoRA) or a full model."""
+    """What `init_from` points at: an adapter (trained on, or merged for a full fine-tune) or a full model."""
 
     kind: str  # "adapter" | "model"
     path: Path
     base: str  # the base model an adapter was trained on (its adapter_config.json), else the model folder
-    continue_adapter: bool = False  # QLoRA keeps training the adapter (merging into 4-bit weights loses precision)
+    continue_adapter: bool = False  # an adapter method keeps training the adapter (its base stays the run's model)
 
 
 def init_source(cfg: RunConfig) -> InitSource | None:
@@ -47,7 +47,7 @@ def init_source(cfg: RunConfig) -> InitSource | None:
         path = rd.result
     if (path / "adapter_config.json").exists():
         base = json.loads((path / "adapter_config.json").read_text(encoding="utf-8")).get("base_model_name_or_path")
-        return InitSource("adapter", path, cfg.model or base or "", continue_adapter=cfg.method == "qlora")
+        return InitSource("adapter", path, cfg.model or base or "", continue_adapter=cfg.is_adapter)
     if (path / "config.json").exists():
         return InitSource("model", path, str(path))
     raise ValueError(f"init_from: {path} is neither a run directory, an adapter (adapter_config.json) nor a model "
@@ -72,8 +72,9 @@ def load_tokenizer(cfg: RunConfig) -> Any:
 
 
 def load_model(cfg: RunConfig, prec: str, torch: Any, note: Callable[[str], None] = lambda _m: None) -> Any:
-    """The model to train: the base (4-bit for QLoRA), or what `init_from` names — a full model, or an adapter
-    merged into its base (QLoRA: the adapter stays separate and keeps training)."""
+    """The model to train: the base (4-bit for QLoRA), or what `init_from` names — a full model; an adapter that
+    keeps training (an adapter method: the result still loads on `model`, like any adapter), or merged into its base
+    for a full fine-tune. (A DPO run on an SFT adapter: its reference is the base with the adapter switched off.)"""
     from transformers import AutoModelForCausalLM
 
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(prec, torch.float32)
@@ -92,11 +93,12 @@ def load_model(cfg: RunConfig, prec: str, torch: Any, note: Callable[[str], None
         from peft import PeftModel
 
         if src.continue_adapter:
-            note(f"starting from {src.path}: its adapter keeps training (QLoRA does not merge into 4-bit weights)")
+            note(f"starting from {src.path}: its adapter keeps training (its rank and targets; the base stays "
+                 f"{src.base})")
             return PeftModel.from_pretrained(model, str(src.path), is_trainable=True)
         model = PeftModel.from_pretrained(model, str(src.path)).merge_and_unload()
-        note(f"starting from {src.path}: its adapter is merged into {src.base}, then a new "
-             f"{cfg.method} run trains on top")
+        model.requires_grad_(True)  # PEFT froze the base weights; a full fine-tune trains them all
+        note(f"starting from {src.path}: its adapter is merged into {src.base} for a full fine-tune")
     elif src is not None:
         note(f"starting from the model in {src.path}")
     return model

@@ -12,7 +12,7 @@ import sys
 import pytest
 import yaml
 
-from ftwizard.core.run.config import ConfigError, RunConfig, check_environment
+from ftwizard.core.run.config import METHOD_WHY, METHODS, ConfigError, RunConfig, check_environment
 from ftwizard.core.run.exports import TRL_SCRIPTS, launch_line
 from ftwizard.core.run.layout import RunDir
 from ftwizard.core.run.service import create_run
@@ -114,3 +114,8 @@ def test_provisional_export_names_what_the_run_does(tmp_path):
     assert trl["bf16"] is False and trl["dtype"] == "float32" and trl["dataset_test_split"] == "validation"
     assert trl["max_grad_norm"] == 0.5 and trl["dataset_name"] == str(rd.data_dir.resolve())
     assert rd.launch_sh.stat().st_mode & 0o111
+
+
+def test_every_method_has_its_reason():
+    assert set(METHOD_WHY) == set(METHODS) >= {"prefix", "prompt", "ia3"}
+    assert all(0 < len(why) < 130 for why in METHOD_WHY.values())

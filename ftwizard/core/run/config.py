@@ -28,6 +28,18 @@ ADAPTER_METHODS: tuple[str, ...] = tuple(m for m in METHODS if m != "full")
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 ENGINES: tuple[str, ...] = get_args(Engine)
 TARGET_PRESETS: tuple[str, ...] = get_args(TargetPreset)
+# when each method makes sense, one line each (reference sheets 000, 002 and 004)
+METHOD_WHY: dict[str, str] = {
+    "full": "all weights: the most capacity, for lots of data and several GPUs; the highest risk of forgetting",
+    "lora": "~0.5% of the weights in small matrices, merged with no inference cost: the usual choice",
+    "qlora": "LoRA on a 4-bit base: about half of LoRA's memory, a little slower and a little less exact",
+    "dora": "LoRA split into magnitude and direction: better than LoRA at the same rank, somewhat slower",
+    "prefix": "trainable vectors before every layer's keys/values: <0.1% of the weights, very fast, less "
+              "expressive than LoRA (task-specific prompting)",
+    "prompt": "a few trainable soft-prompt tokens: the least memory and the lowest quality; one narrow task, "
+              "big models",
+    "ia3": "learned scalings of keys, values and the MLP: ~0.01% of the weights, the fastest, moderate quality",
+}
 # transformers' `OptimizerNames` and `SchedulerType` values (copied: the core imports no transformers)
 OPTIMIZERS = (
     "adamw_torch", "adamw_torch_fused", "adafactor", "adamw_anyprecision", "adamw_torch_4bit", "adamw_torch_8bit",
