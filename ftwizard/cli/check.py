@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -11,30 +12,73 @@ from ftwizard.cli._common import CliError, console
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("check", help="after-training checks: base vs tuned, template/EOS, merge, run card …")
+    from ftwizard.core.eval.tasks import EVAL_TASKS
+    from ftwizard.core.run.checklist import check_names
+
+    p = sub.add_parser("check", help="after-training checks: base vs tuned, template/EOS, merge, safety, export …")
     p.add_argument("run")
     p.add_argument("--json", action="store_true", help="print checks.json")
-    p.add_argument("--only", help="comma-separated: compare,template,merge,general,gguf,card (default: all)")
+    p.add_argument("--only", help=f"comma-separated: {check_names()} (default: the ones that fit the run)")
+    p.add_argument("--task", help=f"what the model does, to pick metrics: {', '.join(EVAL_TASKS)} (default: guessed)")
     p.add_argument("--general", metavar="FILE", help="a general chat set for the forgetting check")
+    p.add_argument("--prompts", metavar="FILE", help="your real inputs (JSONL or one prompt per line) for `production`")
     p.add_argument("--limit", type=int, default=200, help="test rows to evaluate (default 200)")
+    p.add_argument("--judge-model", metavar="FOLDER", help="a local judge model for `judge`")
+    p.add_argument("--rubric", help="the judge's rubric (text, or a file holding it)")
+    p.add_argument("--allow-code-exec", action="store_true",
+                   help="`pass_at_k` may run generated code (a limited subprocess in a temporary folder)")
+    p.add_argument("--code-tests", metavar="FILE", help="code problems for pass_at_k: JSONL with prompt and test")
+    p.add_argument("--samples", type=int, default=5, help="pass_at_k: answers per problem (default 5)")
+    p.add_argument("--k", default="1,5", help="pass_at_k: k values (default 1,5)")
+    p.add_argument("--bertscore-model", default="roberta-large", metavar="ID_OR_FOLDER",
+                   help="BERTScore's model, used only if already on this machine (default roberta-large)")
+    p.add_argument("--max-new-tokens", type=int, metavar="N", help="cap on generated tokens for open-ended answers")
     p.set_defaults(func=cmd_check)
 
 
+def _options(args: argparse.Namespace) -> Any:
+    from ftwizard.core.eval.tasks import resolve
+    from ftwizard.train.checks import Options
+
+    try:
+        task = resolve(args.task) if args.task else None
+    except ValueError as exc:
+        raise CliError(f"--task: {exc}") from None
+    try:
+        ks = tuple(int(x) for x in args.k.split(",") if x.strip())
+    except ValueError:
+        ks = ()
+    if args.samples < 1 or not ks or min(ks) < 1:
+        raise CliError("--samples and --k must be positive whole numbers (e.g. --samples 5 --k 1,5)")
+    return Options(limit=args.limit, general_file=args.general, prompts_file=args.prompts, task=task,
+                   judge_model=args.judge_model, rubric=args.rubric, allow_code_exec=args.allow_code_exec,
+                   code_tests=args.code_tests, samples=args.samples, k=ks, bertscore_model=args.bertscore_model,
+                   max_new_tokens=args.max_new_tokens)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
-    from ftwizard.core.run.checklist import ITEMS, load_state
+    from ftwizard.core.run.checklist import ITEMS, load_state, validate_actions
     from ftwizard.core.run.layout import RunDir
 
+    only = [x.strip() for x in args.only.split(",") if x.strip()] if args.only else None
+    try:
+        validate_actions(only or [])
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    for flag, path in (("--prompts", args.prompts), ("--general", args.general), ("--code-tests", args.code_tests)):
+        if path and not os.path.isfile(path):
+            raise CliError(f"{flag}: file not found: {path}")
     rd = RunDir(args.run)
     if not rd.config_path.exists():
         raise CliError(f"{args.run} is not a run directory (no config.yaml)")
     if not rd.has_result():
         raise CliError(f"{args.run} has no trained adapter or model yet (state: {rd.status().get('state', '?')})",
                        "wait for the run to finish")
-    only = [x.strip() for x in args.only.split(",") if x.strip()] if args.only else None
+    options = _options(args)
     from ftwizard.train.checks import run_checks
 
     try:
-        res = run_checks(args.run, only=only, general_file=args.general, limit=args.limit)
+        res = run_checks(args.run, only=only, options=options)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     if args.json:

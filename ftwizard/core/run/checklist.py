@@ -1,7 +1,8 @@
 """The after-fine-tuning checklist (from the reference sheets), with persisted state in <run>/checklist.json.
 
 Items the tool can do have an `action` (run by `ftwizard check RUN --only ACTION` in its own process);
-the rest are tick boxes with a short why.
+the rest are tick boxes with a short why. This is the checks registry's pure half: adding a check = one `Item(...)`
+line here + one module `ftwizard/train/checks/<action>.py` with `run(ctx)` and `summary(checks)`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from ftwizard.core.eval import tasks
 from ftwizard.core.run.layout import RunDir
+from ftwizard.core.run.trainers import TRAINERS
 
 
 @dataclass(frozen=True)
@@ -26,8 +31,11 @@ class Item:
 
 ITEMS: tuple[Item, ...] = (
     Item("compare", "Compare fine-tuned vs base on the test split",
-         "Loss/perplexity, exact match and ROUGE-L on held-out rows, plus side-by-side samples: did it learn?",
-         "compare"),
+         "Loss/perplexity, exact match, token F1, BLEU and ROUGE-L on held-out rows, plus side-by-side samples: "
+         "did it learn?", "compare"),
+    Item("preference", "Preference accuracy (preference runs)",
+         "How often the model scores the chosen answer above the rejected one on held-out pairs, base vs tuned.",
+         "preference"),
     Item("template", "Chat template and EOS are consistent",
          "The template and special tokens saved with the adapter must be the ones trained with, and generation "
          "must stop at EOS — the top cause of 'gibberish after export'.", "template"),
@@ -36,6 +44,23 @@ ITEMS: tuple[Item, ...] = (
          "merge"),
     Item("general", "General-capability check (forgetting)",
          "Fine-tuning can erode what the model knew; compare base vs tuned on a small general set.", "general"),
+    Item("safety", "Safety evaluation (refusals)",
+         "Fine-tuning on narrow data can undo safety behaviour, even with harmless data: base vs tuned on a "
+         "shipped set of prompts that should be refused or answered.", "safety"),
+    Item("production", "Test with production-representative inputs",
+         "Real users send messier inputs than your test split: run your own prompt file (--prompts FILE) "
+         "through base and tuned side by side.", "production"),
+    Item("bertscore", "BERTScore (semantic similarity)",
+         "For open-ended text, where word overlap misses paraphrases; needs its model locally.", "bertscore"),
+    Item("pass_at_k", "pass@k on code tasks",
+         "Runs the generated code against tests — only with --allow-code-exec, in a limited subprocess.",
+         "pass_at_k"),
+    Item("judge", "LLM-as-judge (1–5 with reasons)",
+         "A local judge model grades base and tuned answers with a rubric: for style, tone and open chat.",
+         "judge"),
+    Item("modelfile", "Write an Ollama Modelfile",
+         "The chat template and stop tokens of the trained model, so `ollama create` serves it as trained.",
+         "modelfile"),
     Item("gguf", "Export to GGUF (llama.cpp / Ollama)",
          "For local deployment on limited hardware; evaluate the quantized model too.", "gguf"),
     Item("card", "Write a run card (config, data hashes, results, versions)",
@@ -43,13 +68,72 @@ ITEMS: tuple[Item, ...] = (
     Item("samples", "Read 20–50 outputs yourself", "Metrics miss tone, hallucinations and formatting slips."),
     Item("prompt_baseline", "Compare with your best prompt on the base model",
          "If a good prompt gets close, the fine-tune may not be worth its upkeep."),
-    Item("safety", "Safety evaluation (refusals, bias)",
-         "Fine-tuning on narrow data can undo safety behaviour, even with harmless data."),
-    Item("production", "Test with production-representative inputs",
-         "Real users send messier inputs than your test split."),
     Item("monitoring", "Set up monitoring for production quality", "Quality drifts as inputs change."),
 )
 ACTIONS = tuple(i.action for i in ITEMS if i.action)
+# what a plain `ftwizard check RUN` runs (besides the trainer's own check and the task's extra checks)
+DEFAULT_ACTIONS = ("template", "merge", "general", "safety", "modelfile", "gguf", "card")
+
+
+def check_names() -> str:
+    return ", ".join(ACTIONS)
+
+
+def validate_actions(names: list[str]) -> list[str]:
+    """The names, or ValueError listing the known checks."""
+    bad = [n for n in names if n not in ACTIONS]
+    if bad:
+        raise ValueError(f"unknown check {bad[0]!r}: known checks are {check_names()}")
+    return names
+
+
+def run_task(run: str | Path, refs: list[str] | None = None, override: str | None = None) -> tuple[str, str]:
+    """The run's eval task kind (core.eval.tasks) and where it came from: `override`, a clear signal in the test
+    answers (code, a few labels), the wizard's answers.yaml, or a guess from the answers' length."""
+    rd = RunDir(run)
+    if override:
+        return tasks.resolve(override), "given"
+    if refs is None:
+        refs = _test_answers(rd)
+    guessed = tasks.guess(refs)
+    if guessed in ("code", "classification"):
+        return guessed, "guessed from the test answers"
+    try:
+        answers = yaml.safe_load(rd.answers_path.read_text(encoding="utf-8")) or {}
+        return tasks.resolve(str(answers["task_kind"])), f"the plan's task ({answers['task_kind']})"
+    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
+        return guessed, "guessed from the test answers"
+
+
+def _test_answers(rd: RunDir, limit: int = 200) -> list[str]:
+    refs: list[str] = []
+    try:
+        lines = rd.split_file("test").read_text(encoding="utf-8").splitlines()[:limit]
+    except OSError:
+        return refs
+    for line in lines:
+        try:
+            msgs = json.loads(line).get("messages") or []
+        except (ValueError, AttributeError):
+            continue
+        refs += [m["content"] for m in msgs[-1:] if isinstance(m, dict) and m.get("role") == "assistant"]
+    return refs
+
+
+def default_actions(run: str | Path, task: str | None = None) -> list[str]:
+    """What `ftwizard check RUN` runs: the trainer's check (compare, preference, …), the task's extra checks
+    (pass@k for code, the judge for chat, BERTScore for long text), and the export/record steps."""
+    cfg = RunDir(run).config()
+    spec = TRAINERS.get(cfg.trainer)
+    first = spec.check if spec is not None and spec.check in ACTIONS else "compare"
+    extra = [c for c in tasks.EVAL_TASKS[run_task(run, override=task)[0]].checks if c in ACTIONS] if first == "compare" else []
+    return [first, *extra, *DEFAULT_ACTIONS]
+
+
+def metrics_line(run: str | Path) -> str:
+    """One line for the checklist: the run's task and the metrics that fit it."""
+    kind, source = run_task(run)
+    return f"Task: {tasks.EVAL_TASKS[kind].label} ({source}) — metrics that fit: {tasks.metric_line(kind)}"
 
 
 def state_path(run: str | Path) -> Path:

@@ -1,0 +1,60 @@
+"""After-training checks, one module per check (`ftwizard/train/checks/<name>.py`, each with `run(ctx) -> dict`
+of checks.json updates and `summary(checks) -> str`), found by name from the registry in
+`ftwizard/core/run/checklist.py` (`ITEMS`). Results merge into <run>/checks.json; each check's one-line result
+goes to <run>/checklist.json.
+
+checks.json keys: `baseline`/`tuned` (exact_match, f1, bleu, rouge_l, loss, perplexity, n, and as measured:
+bertscore, pass_at_k, judge, preference_accuracy, preference_margin, refused), `samples`, `task`, `template`,
+`merged`, `general`, `safety`, `production`, `bertscore`, `pass_at_k`, `judge`, `preference`, `modelfile`,
+`gguf`, `card`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from ftwizard.train.checks._base import Context, Options, save
+
+__all__ = ["Context", "Options", "check_module", "run_checks", "summary_line"]
+
+
+def check_module(name: str) -> ModuleType:
+    """The module of a registered check; ValueError listing the known ones for any other name."""
+    from ftwizard.core.run.checklist import validate_actions
+
+    validate_actions([name])
+    return importlib.import_module(f"ftwizard.train.checks.{name}")
+
+
+def summary_line(action: str, checks: dict[str, Any]) -> str:
+    """A one-line result for the checklist."""
+    try:
+        return str(check_module(action).summary(checks))
+    except (KeyError, TypeError, ValueError) as exc:
+        return f"done (no summary: {type(exc).__name__} {exc})"
+
+
+def _quiet() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
+def run_checks(run: str | Path, only: list[str] | None = None, general_file: str | None = None,
+               limit: int = 200, options: Options | None = None) -> dict[str, Any]:
+    """Run the checks (`only`, else the ones that fit the run), record each in checklist.json; return checks.json."""
+    from ftwizard.core.run.checklist import default_actions, mark, validate_actions
+
+    opts = options or Options(limit=limit, general_file=general_file)
+    todo = validate_actions(list(only)) if only else default_actions(run, opts.task)
+    _quiet()
+    ctx = Context(Path(run), opts)
+    res: dict[str, Any] = {}
+    for action in todo:
+        res = save(ctx.rd, check_module(action).run(ctx))
+        line = summary_line(action, res)
+        mark(run, action, done=not line.startswith("skipped"), result=line)
+    return res

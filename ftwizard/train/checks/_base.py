@@ -1,0 +1,250 @@
+"""What every check shares: the context (run, options, tokenizer), loading base and tuned models one at a
+time, greedy generation, answer-only loss, the test rows, and merging results into checks.json."""
+
+from __future__ import annotations
+
+import gc
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from ftwizard.core.run.config import RunConfig
+from ftwizard.core.run.layout import RunDir
+
+
+@dataclass
+class Options:
+    """Everything `ftwizard check` can be told (one field per CLI flag)."""
+
+    limit: int = 200  # test rows to evaluate
+    general_file: str | None = None  # a general chat set for the forgetting check
+    prompts_file: str | None = None  # production-representative prompts (JSONL or text lines)
+    task: str | None = None  # eval task kind (core.eval.tasks); guessed when None
+    judge_model: str | None = None  # local judge model folder (LLM-as-judge)
+    rubric: str | None = None  # judge rubric text (or a file holding it)
+    allow_code_exec: bool = False  # pass@k runs generated code (in a limited subprocess) only when True
+    code_tests: str | None = None  # JSONL of {"prompt", "test"} or {"prompt", "reference"} for pass@k
+    samples: int = 5  # pass@k: answers per problem
+    k: tuple[int, ...] = (1, 5)
+    bertscore_model: str = "roberta-large"  # a local folder or a Hub id already in the cache
+    reward: str | None = None  # reward function "module:function" for the reward check
+    max_new_tokens: int | None = None  # cap on generated tokens for open answers (safety, production, judge, code)
+
+
+@dataclass
+class Context:
+    """A check's view of the run: paths, config, options, and a shared tokenizer."""
+
+    run: Path
+    options: Options = field(default_factory=Options)
+
+    @cached_property
+    def rd(self) -> RunDir:
+        return RunDir(self.run)
+
+    @cached_property
+    def cfg(self) -> RunConfig:
+        return self.rd.config()
+
+    @cached_property
+    def torch(self) -> Any:
+        import torch
+
+        return torch
+
+    @cached_property
+    def tokenizer(self) -> Any:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(self.cfg.model, trust_remote_code=self.cfg.trust_remote_code)
+
+    # ---- models ----
+    def load(self, model_path: str, adapter: Path | None = None) -> Any:
+        """Base (+ adapter) in 16-bit on a GPU, fp32 on the CPU. A QLoRA adapter is evaluated on the 16-bit base,
+        which is also what merging produces."""
+        from transformers import AutoModelForCausalLM
+
+        torch = self.torch
+        cuda = torch.cuda.is_available()
+        dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else torch.float32
+        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype, trust_remote_code=self.cfg.trust_remote_code,
+                                                     device_map="cuda" if cuda else None)
+        if adapter is not None:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, str(adapter))
+        return model.eval()
+
+    def load_tuned(self) -> Any:
+        """The trained result: base + adapter, or the fully fine-tuned model in <run>/model."""
+        if self.rd.adapter.exists():
+            return self.load(self.cfg.model, self.rd.adapter)
+        return self.load(str(self.rd.result))
+
+    def base_then_tuned(self) -> Iterator[tuple[str, Any]]:
+        """("baseline", model) then ("tuned", model), one at a time, so a GPU never holds two copies of the base
+        model. The caller must drop its reference (`del model`) at the end of each loop body."""
+        for name in ("baseline", "tuned"):
+            yield name, (self.load(self.cfg.model) if name == "baseline" else self.load_tuned())
+            free(self.torch)
+
+    def open_tokens(self, default: int) -> int:
+        """How many tokens an open-ended answer may take: the check's default, or less when capped."""
+        cap = self.options.max_new_tokens
+        return min(default, cap) if cap else default
+
+    # ---- data ----
+    def split_rows(self, split: str = "test") -> list[dict[str, Any]]:
+        path = self.rd.split_file(split)
+        if not path.exists():
+            return []
+        return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+
+    def test_chat(self, limit: int | None = None) -> tuple[list[dict], list[list[dict]], list[str]]:
+        """Chat rows of the test split: (rows, prompts without the answer, reference answers)."""
+        rows = [r for r in self.split_rows("test")[: limit or self.options.limit] if "messages" in r]
+        rows = [r for r in rows if any(m["role"] == "assistant" for m in r["messages"])]
+        prompts = [[m for m in r["messages"] if m["role"] != "assistant"] for r in rows]
+        refs = [next(m["content"] for m in reversed(r["messages"]) if m["role"] == "assistant") for r in rows]
+        return rows, prompts, refs
+
+
+    # ---- answers to the test prompts, shared by compare, bertscore and judge ----
+    def save_predictions(self, prompts: list[list[dict]], refs: list[str], answers: dict[str, list[str]]) -> None:
+        with open(self.rd.predictions_path, "w", encoding="utf-8") as fh:
+            for i, p in enumerate(prompts):
+                fh.write(json.dumps({"prompt": p, "expected": refs[i], "baseline": answers["baseline"][i],
+                                     "tuned": answers["tuned"][i]}, ensure_ascii=False) + "\n")
+
+    def predictions(self, limit: int) -> tuple[list[list[dict]], list[str], dict[str, list[str]]]:
+        """(prompts, references, {"baseline": answers, "tuned": answers}) for up to `limit` test rows: the ones
+        compare saved when they cover that many rows, else generated now."""
+        _, prompts, refs = self.test_chat(limit)
+        saved: list[dict[str, Any]] = []
+        if self.rd.predictions_path.exists():
+            saved = [json.loads(x) for x in self.rd.predictions_path.read_text(encoding="utf-8").splitlines() if x.strip()]
+        if len(saved) >= len(prompts) and [s["prompt"] for s in saved[:len(prompts)]] == prompts:
+            return prompts, refs, {k: [s[k] for s in saved[:len(prompts)]] for k in ("baseline", "tuned")}
+        answers: dict[str, list[str]] = {}
+        for name, model in self.base_then_tuned():
+            answers[name] = generate(model, self.tokenizer, prompts, max_new_tokens(self.tokenizer, refs), self.torch)
+            del model
+        return prompts, refs, answers
+
+
+def free(torch: Any) -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def max_new_tokens(tok: Any, refs: list[str], cap: int = 256) -> int:
+    """Room for the longest reference answer plus a little."""
+    if not refs:
+        return cap
+    return min(cap, max(len(tok(x, add_special_tokens=False)["input_ids"]) for x in refs) + 8)
+
+
+def chat_text(tok: Any, messages: list[dict]) -> str:
+    """The generation prompt for `messages` (the chat template, or the last user text when there is none)."""
+    if tok.chat_template:
+        return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return "\n".join(m["content"] for m in messages) + "\n"
+
+
+def generate(model: Any, tok: Any, prompts: list[list[dict]], max_new: int, torch: Any, bs: int = 64,
+             sample: bool = False, n: int = 1) -> list[str]:
+    """Greedy answers (or `n` sampled ones per prompt, flattened prompt-major) to chat prompts."""
+    tok.padding_side = "left"
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    outs: list[str] = []
+    for i in range(0, len(prompts), bs):
+        texts = [chat_text(tok, p) for p in prompts[i:i + bs]]
+        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+        extra: dict[str, Any] = {"do_sample": True, "temperature": 0.8, "top_p": 0.95,
+                                 "num_return_sequences": n} if sample else {"do_sample": False}
+        with torch.no_grad():
+            gen = model.generate(**enc, max_new_tokens=max_new, pad_token_id=tok.pad_token_id,
+                                 eos_token_id=tok.eos_token_id, **extra)
+        for row in gen[:, enc["input_ids"].shape[1]:]:
+            outs.append(tok.decode(row, skip_special_tokens=True).strip())
+    return outs
+
+
+def answer_loss(model: Any, tok: Any, rows: list[dict], torch: Any, limit: int = 200) -> float:
+    """Mean loss on the answer tokens only (the prompt is masked), as in training with assistant-only loss."""
+    total, n = 0.0, 0
+    for r in rows[:limit]:
+        msgs = r["messages"]
+        full = tok.apply_chat_template(msgs, tokenize=False)
+        if msgs[-1]["role"] == "assistant":
+            prompt = tok.apply_chat_template(msgs[:-1], tokenize=False, add_generation_prompt=True)
+        else:
+            prompt = ""
+        ids = tok(full, return_tensors="pt", add_special_tokens=False)["input_ids"].to(model.device)
+        n_prompt = len(tok(prompt, add_special_tokens=False)["input_ids"]) if prompt and full.startswith(prompt) else 0
+        labels = ids.clone()
+        labels[:, :n_prompt] = -100
+        if int((labels != -100).sum()) < 2:
+            continue
+        with torch.no_grad():
+            out = model(input_ids=ids, labels=labels)
+        total += float(out.loss)
+        n += 1
+    return total / max(n, 1)
+
+
+def read_prompts(path: str | Path) -> list[list[dict]]:
+    """Prompts from a file: JSONL rows with `messages` (the assistant turns dropped), `prompt` (text or
+    messages), `text`, `question` or `instruction`(+`input`); or plain text, one prompt per line."""
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"prompt file not found: {p}")
+    lines = [x for x in p.read_text(encoding="utf-8").splitlines() if x.strip()]
+    out: list[list[dict]] = []
+    for i, line in enumerate(lines, 1):
+        if not line.lstrip().startswith("{"):
+            out.append([{"role": "user", "content": line.strip()}])
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            raise ValueError(f"{p}:{i}: not valid JSON (use one JSON object or one plain prompt per line)") from None
+        msgs = row.get("messages") or row.get("prompt")
+        if isinstance(msgs, list):
+            out.append([m for m in msgs if m.get("role") != "assistant"])
+            continue
+        text = next((row[k] for k in ("prompt", "text", "question", "instruction") if isinstance(row.get(k), str)), None)
+        if text is None:
+            raise ValueError(f"{p}:{i}: no prompt found (give `messages`, `prompt`, `text`, `question` or `instruction`)")
+        if isinstance(row.get("input"), str) and row["input"]:
+            text = f"{text}\n\n{row['input']}"
+        out.append([{"role": "user", "content": text}])
+    return out
+
+
+_SIDES = ("baseline", "tuned")
+
+
+def save(rd: RunDir, results: dict[str, Any]) -> dict[str, Any]:
+    """Merge `results` into checks.json (baseline/tuned are merged key by key, so each check adds its metrics)
+    and return the whole file."""
+    old: dict[str, Any] = {}
+    if rd.checks_path.exists():
+        try:
+            old = json.loads(rd.checks_path.read_text(encoding="utf-8"))
+        except ValueError:
+            old = {}
+    for key, val in results.items():
+        if key in _SIDES and isinstance(val, dict) and isinstance(old.get(key), dict):
+            old[key].update(val)
+        else:
+            old[key] = val
+    tmp = rd.checks_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(old, indent=2, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(rd.checks_path)
+    return old

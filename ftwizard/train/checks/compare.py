@@ -1,0 +1,45 @@
+"""compare: base vs tuned on the test split — exact match, token F1, BLEU, ROUGE-L, loss/perplexity — with
+side-by-side samples, and the metrics that fit the run's task named in `task`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ftwizard.core.eval import metrics, tasks
+from ftwizard.core.run.checklist import run_task
+from ftwizard.train.checks._base import Context, answer_loss, generate, max_new_tokens
+
+
+def run(ctx: Context) -> dict[str, Any]:
+    rows, prompts, refs = ctx.test_chat()
+    if not rows:
+        return {"compare": {"skipped": "the test split has no chat rows with an answer to compare against"}}
+    kind, source = run_task(ctx.run, refs, ctx.options.task)
+    tok = ctx.tokenizer
+    max_new = max_new_tokens(tok, refs)
+    results: dict[str, Any] = {"task": {"kind": kind, "source": source, "metrics": list(tasks.EVAL_TASKS[kind].metrics)}}
+    samples: dict[str, list[str]] = {}
+    for name, model in ctx.base_then_tuned():
+        preds = generate(model, tok, prompts, max_new, ctx.torch)
+        samples[name] = preds
+        loss = answer_loss(model, tok, rows, ctx.torch)
+        results[name] = {**metrics.text_metrics(preds, refs), "loss": round(loss, 4),
+                         "perplexity": metrics.perplexity(loss), "n": len(refs)}
+        del model
+    ctx.save_predictions(prompts, refs, samples)
+    results["samples"] = [{"prompt": prompts[i][-1]["content"], "expected": refs[i], "base": samples["baseline"][i],
+                           "tuned": samples["tuned"][i]} for i in range(min(8, len(refs)))]
+    return results
+
+
+_SHOWN = ("exact_match", "f1", "bleu", "rouge_l")
+
+
+def summary(checks: dict[str, Any]) -> str:
+    if "tuned" not in checks or "exact_match" not in checks["tuned"]:
+        return "skipped: " + checks.get("compare", {}).get("skipped", "no result")
+    b, t = checks["baseline"], checks["tuned"]
+    fit = [m for m in checks.get("task", {}).get("metrics", []) if m in _SHOWN]
+    order = fit + [m for m in _SHOWN if m not in fit]
+    parts = [f"{tasks.METRIC_LABELS[m]} {b[m]:.2f} → {t[m]:.2f}" for m in order if m in b and m in t]
+    return ", ".join(parts) + f", perplexity {b['perplexity']:.2f} → {t['perplexity']:.2f}"

@@ -1,0 +1,63 @@
+"""modelfile: an Ollama Modelfile for the trained model in <run>/Modelfile (template and stop tokens from the
+tokenizer trained with; FROM the GGUF, else the merged or full model folder, else base + ADAPTER)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ftwizard.core.run import modelfile
+from ftwizard.train.checks._base import Context
+
+
+def _stop_tokens(tok: Any, model_dir: Any) -> list[str]:
+    """The EOS token plus any other end-of-turn ids in the generation config."""
+    stops = [tok.eos_token] if tok.eos_token else []
+    try:
+        from transformers import GenerationConfig
+
+        ids = GenerationConfig.from_pretrained(str(model_dir)).eos_token_id
+        for i in ids if isinstance(ids, list) else [ids] if ids is not None else []:
+            t = tok.convert_ids_to_tokens(int(i))
+            if t and t not in stops:
+                stops.append(t)
+    except (OSError, ValueError, TypeError):
+        pass
+    return stops
+
+
+def run(ctx: Context) -> dict[str, Any]:
+    rd, tok = ctx.rd, ctx.tokenizer
+    adapter = None
+    if rd.gguf_path.exists():
+        source, weights = str(rd.gguf_path), rd.gguf_path.parent
+    elif rd.merged.exists():
+        source, weights = str(rd.merged.resolve()), rd.merged
+    elif rd.full_model.exists():
+        source, weights = str(rd.full_model.resolve()), rd.full_model
+    else:
+        source, weights, adapter = ctx.cfg.model, ctx.cfg.model, str(rd.adapter.resolve())
+
+    def render() -> tuple[str | None, str]:
+        user = [{"role": "user", "content": modelfile.PROMPT_MARK}]
+        try:
+            with_sys = tok.apply_chat_template([{"role": "system", "content": modelfile.SYSTEM_MARK}, *user],
+                                               tokenize=False, add_generation_prompt=True)
+        except Exception:  # noqa: BLE001 - templates that refuse a system turn raise their own errors
+            with_sys = None
+        return with_sys, tok.apply_chat_template(user, tokenize=False, add_generation_prompt=True)
+
+    mf = modelfile.build(source, tok.chat_template, _stop_tokens(tok, weights), adapter=adapter, render=render)
+    rd.modelfile.write_text(mf.text, encoding="utf-8")
+    notes = []
+    if adapter:
+        notes.append("FROM the base model + ADAPTER: merge first (`--only merge`) for a single folder Ollama imports")
+    if mf.family == "plain":
+        notes.append("no chat template was found: a plain User:/Assistant: template is used — check it matches training")
+    return {"modelfile": {"path": str(rd.modelfile), "from": source, "template": mf.family, "stop": list(mf.stops),
+                          "notes": notes}}
+
+
+def summary(checks: dict[str, Any]) -> str:
+    res = checks["modelfile"]
+    return (f"written {res['path']} ({res['template']} template, stop {', '.join(res['stop'])}); "
+            "then: ollama create NAME -f " + res["path"])
