@@ -61,6 +61,9 @@ def train(cfg: RunConfig, rd: RunDir, resume: bool) -> str:
     build = builder(cfg.trainer)
     check_before_load(cfg)
     torch.manual_seed(cfg.seed)
+    from ftwizard.train.threads import set_cpu_threads
+
+    set_cpu_threads(torch)  # on the CPU: threads for the cores not already busy (FTWIZARD_CPU_THREADS overrides)
     files = prepare_data(cfg, rd)
     ds = load_splits(files)
     prec = precision(cfg, torch)

@@ -1,0 +1,106 @@
+"""The one OOM remedy ladder and the estimate's range: every user reads the same list; "fits" checks the top."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from ftwizard.core.plan import remedies
+from ftwizard.core.plan.catalog import find_preset
+from ftwizard.core.plan.hardware import FakeProbe
+from ftwizard.core.plan.memory import (
+    EstimateInput,
+    estimate,
+    fit_advice,
+    input_from_values,
+    max_micro_batch,
+    values_from_input,
+)
+from ftwizard.core.plan.recommend import recommend
+from ftwizard.core.run.diagnosis import fix_changes
+from ftwizard.train.threads import pick_cpu_threads
+
+LLAMA8 = find_preset("llama-3.1-8b")
+
+
+def test_ladder_order_and_apply():
+    assert [r.id for r in remedies.LADDER] == ["smaller_batch", "checkpointing", "optimizer_8bit", "fused_loss", "qlora",
+                                               "shorter_seq", "more_gpus"]
+    v = {"micro_batch": 8, "gradient_accumulation": 2, "gradient_checkpointing": False, "method": "full",
+         "optimizer": "adamw_torch", "max_seq_length": 2048, "num_gpus": 1}
+    after = remedies.apply("smaller_batch", v)
+    assert after["micro_batch"] == 4 and after["micro_batch"] * after["gradient_accumulation"] == 16
+    assert remedies.apply("checkpointing", v)["gradient_checkpointing"] is True
+    assert remedies.apply("optimizer_8bit", v)["optimizer"] == "adamw_bnb_8bit"
+    assert remedies.get("optimizer_8bit").changes({**v, "method": "lora"}) is None  # adapters: states are tiny
+    assert remedies.get("fused_loss").changes(v, vocab_size=32_000) is None
+    assert remedies.apply("fused_loss", v, vocab_size=128_256)["loss"] == "fused"
+    q = remedies.apply("qlora", v)
+    assert q["method"] == "qlora" and q["optimizer"] == "paged_adamw_8bit" and q["learning_rate"] == 2e-4
+    assert remedies.apply("shorter_seq", v)["max_seq_length"] == 1024
+    assert remedies.apply("more_gpus", v)["num_gpus"] == 2
+    assert [r.id for r, _ in remedies.applicable(v, runtime=True)] == ["smaller_batch", "checkpointing"]
+    with pytest.raises(KeyError, match="known: smaller_batch"):
+        remedies.get("nope")
+
+
+def test_values_round_trip_and_ladder_users_agree():
+    inp = EstimateInput(method="lora", batch=8, seq=2048, grad_ckpt=False)
+    assert input_from_values(inp, values_from_input(inp)) == inp
+    # the estimator's advice, the relaunch fix and the trainer's auto-fit start the same way
+    adv = fit_advice(LLAMA8, inp, 24.0)
+    assert not adv.fits and adv.steps[0][0].startswith("micro-batch 1")
+    assert adv.steps[1][0].startswith("turn on gradient checkpointing")
+    cfg = {"micro_batch": 8, "gradient_accumulation": 2, "gradient_checkpointing": False, "method": "lora"}
+    assert fix_changes("oom", cfg) == {"micro_batch": 4, "gradient_accumulation": 4, "gradient_checkpointing": True}
+    assert all(p2 <= p1 + 1e-9 for (_, p1), (_, p2) in zip(adv.steps, adv.steps[1:], strict=False))
+
+
+def test_range_and_fits_use_the_top():
+    e = estimate(LLAMA8, EstimateInput(method="qlora", batch=1, seq=512, optim="paged_adamw_8bit"))
+    assert e.low_gib < e.peak_gib < e.high_gib
+    assert e.high_gib == pytest.approx(e.peak_gib * (1 + e.margin))
+    assert e.fits(e.high_gib + 0.01) and not e.fits(e.peak_gib * 1.01)
+    d = e.to_dict()
+    assert {"low_gib", "high_gib", "margin"} <= set(d)
+    # short sequences (fixed costs dominate) and QLoRA get a wider margin than a long LoRA step
+    long_lora = estimate(LLAMA8, EstimateInput(method="lora", batch=4, seq=2048))
+    assert e.margin > long_lora.margin
+    mb = max_micro_batch(LLAMA8, EstimateInput(method="lora", seq=1024), 80.0)
+    assert estimate(LLAMA8, EstimateInput(method="lora", seq=1024, batch=mb)).high_gib <= 80.0
+    assert estimate(LLAMA8, EstimateInput(method="lora", seq=1024, batch=mb + 1)).high_gib > 80.0
+
+
+def test_recommender_walks_the_ladder():
+    small = recommend(LLAMA8, FakeProbe.of("4080").probe(), "domain", 3000, 1024)
+    assert small.value("method") == "qlora" and small.estimate.high_gib <= small.gpu_gib
+
+
+def test_full_finetune_pays_the_optimizer_step_temporary():
+    f = find_preset("llama-3.2-1b")
+    fused = estimate(f, EstimateInput(method="full", batch=1, seq=256, optim="adamw_torch_fused"))
+    foreach = estimate(f, EstimateInput(method="full", batch=1, seq=256, optim="adamw_torch"))
+    assert foreach.part_gib("optimizer_step") > 1.0 and fused.part_gib("optimizer_step") == 0
+
+
+def test_estimator_error_never_under_at_the_top_of_the_range(capsys):
+    path = Path(__file__).resolve().parents[2] / "bench" / "estimator_error.py"
+    spec = importlib.util.spec_from_file_location("estimator_error", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main([]) == 0
+    out = capsys.readouterr().out
+    plan_line = next(line for line in out.splitlines() if line.startswith("plan figure"))
+    assert "under>10%: 0" in plan_line
+    assert "by method" in out and "by engine" in out and "by tokens per micro-batch" in out
+
+
+def test_cpu_threads(monkeypatch):
+    monkeypatch.delenv("FTWIZARD_CPU_THREADS", raising=False)
+    assert pick_cpu_threads(load=0.0, cores=2) == 2
+    assert pick_cpu_threads(load=1.8, cores=2) == 1  # busy box: one thread, no spin-wait collapse
+    assert pick_cpu_threads(load=9.0, cores=2) == 1
+    monkeypatch.setenv("FTWIZARD_CPU_THREADS", "3")
+    assert pick_cpu_threads(load=9.0, cores=2) == 3
