@@ -46,9 +46,14 @@ def skip_reason(row: dict[str, str]) -> str | None:
     return None
 
 
+def facts_for(name: str):  # noqa: ANN201
+    """The preset for a CSV model name ("Mistral-7B (v0.1 and v0.2 identical)" → mistral-7b)."""
+    return find_preset(name) or find_preset(re.sub(r"\s*\(.*?\)", "", name).strip())
+
+
 def row_to_input(row: dict[str, str]) -> tuple[EstimateInput, str]:
     """Map a CSV row to (EstimateInput, which metric to compare)."""
-    facts = find_preset(row["model"])
+    facts = facts_for(row["model"])
     if facts is None:
         raise KeyError(f"no preset for {row['model']}")
     m = row["method"].lower()
@@ -104,7 +109,7 @@ def predicted_gb(row: dict[str, str]) -> tuple[float, str]:
 def predicted_range_gb(row: dict[str, str]) -> tuple[float, float]:
     """(central, high) estimate in GB of the measured metric; high = central × (1 + the estimate's margin)."""
     inp, metric = row_to_input(row)
-    facts = find_preset(row["model"])
+    facts = facts_for(row["model"])
     assert facts is not None
     est = estimate(facts, inp)
     if metric == "allocated":
