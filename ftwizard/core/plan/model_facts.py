@@ -18,7 +18,7 @@ from typing import Any
 
 from ftwizard.core.plan import families as fam_table
 from ftwizard.core.plan.families import ENCODER_DECODER, ENCODER_ONLY, LLAMA, Family, Layout, MoE
-from ftwizard.core.plan.presets import find_entry, preset_entries
+from ftwizard.core.plan.presets import find_entry, matched_by_alias, preset_entries
 
 
 class ModelFactsError(ValueError):
@@ -129,6 +129,9 @@ class ModelFacts:
             return list(self.target_sets[targets])
         names = [t.strip() for t in targets.split(",")] if isinstance(targets, str) else list(targets)
         names = [n for n in names if n]
+        if not names:
+            raise ModelFactsError(f"no target modules given; use minimal, attention, all-linear or names from: "
+                                  f"{', '.join(self.module_names())}")
         known = set(self.module_names()) | {"lm_head"}
         unknown = [n for n in names if n not in known]
         if unknown:
@@ -214,6 +217,9 @@ def refusal(cfg: dict[str, Any]) -> str | None:
     return f"not supported: ftwizard trains causal LMs (decoder-only); {name} is {kind} model"
 
 
+_N_INNER_TYPES = frozenset({"gpt2", "gpt_bigcode", "gptj"})
+
+
 def dims_from_config(cfg: dict[str, Any], model_type: str = "") -> dict[str, int]:
     """The dimensions the families table's expressions use, read from standard config field names."""
     h = int(_get(cfg, "hidden_size", "n_embd", "d_model", "n_embed", "dim"))
@@ -226,6 +232,10 @@ def dims_from_config(cfg: dict[str, Any], model_type: str = "") -> dict[str, int
     elif model_type == "gpt_bigcode":
         kvh = 1 if cfg.get("multi_query", True) else heads
     inter = _get(cfg, "intermediate_size", "n_inner", "ffn_dim", "ffn_hidden_size", "d_ff")
+    if model_type in _N_INNER_TYPES:  # their modeling code reads n_inner (None: 4 × hidden), never intermediate_size
+        inter = cfg.get("n_inner")
+        if model_type in ("gpt2", "gptj"):
+            kvh = heads  # no grouped-query attention: a stray num_key_value_heads is not read
     if inter is None:
         inter = int(cfg.get("expansion_ratio", 4) * h)
     inter = int(inter)
@@ -471,22 +481,56 @@ def _facts_from_file(cfg_path: Path, name: str, source: str, exact: bool | None)
     return replace(facts, has_chat_template=_has_chat_template(cfg_path.parent))
 
 
+def _not_a_model_folder(path: Path) -> str:
+    """Why a local file or folder is not a model ftwizard can read, in one line."""
+    adapter = path / "adapter_config.json" if path.is_dir() else path
+    if adapter.name == "adapter_config.json" and adapter.is_file():
+        base = ""
+        try:
+            base = str(json.loads(adapter.read_text(encoding="utf-8")).get("base_model_name_or_path") or "")
+        except (OSError, ValueError):
+            pass
+        return (f"{path} is a PEFT adapter, not a model: pass its base model"
+                + (f" ({base})" if base else "") + "; to start from this adapter, set init_from to it in the run "
+                "config")
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        return (f"{path} is a GGUF file (llama.cpp/Ollama, for inference): ftwizard trains Hugging Face models; "
+                "pass the original model's folder or Hub id")
+    if path.is_file():
+        return f"{path} is a file, not a model folder: pass the folder that holds config.json"
+    return f"{path} has no config.json — is it a Hugging Face model folder?"
+
+
+def _looks_like_path(model: str) -> bool:
+    return model.startswith((".", "/", "~")) or "\\" in model or model.count("/") > 1
+
+
 def load_model_facts(model: str, allow_download: bool = False, exact: bool | None = None) -> ModelFacts:
     """Resolve `model` as a local folder (or config.json), a preset name, or a Hub id in the local cache.
 
     exact: build the model on the meta device (subprocess, cached) for the exact count; None = only for
     architectures not in the families table."""
     path = Path(model).expanduser()
-    if path.is_file() and path.suffix == ".json":
+    if path.is_file() and path.suffix == ".json" and path.name != "adapter_config.json":
         return _facts_from_file(path, path.stem, f"local: {path}", exact)
-    if path.is_dir():
+    if path.is_dir() or path.is_file():
         cfg_path = path / "config.json"
-        if not cfg_path.exists():
-            raise ModelFactsError(f"{path} has no config.json — is it a Hugging Face model folder?")
+        if not cfg_path.is_file():
+            raise ModelFactsError(_not_a_model_folder(path))
         return _facts_from_file(cfg_path, str(path), f"local: {cfg_path}", exact)
+    if _looks_like_path(model):
+        raise ModelFactsError(f"{model}: no such folder — check the path (a model folder holds config.json), "
+                              "or give a preset name (`ftwizard models`) or a Hub id like org/name")
     key = find_entry(model)
+    if key is not None and matched_by_alias(model, key) and find_cached_config(model) is not None:
+        key = None  # another variant of a preset, in the local cache: its own config wins
     if key is not None:
-        return preset_facts(key)
+        facts = preset_facts(key)
+        if matched_by_alias(model, key):  # same sizes; the chat template may differ (base vs Instruct)
+            facts = replace(facts, has_chat_template=None, notes=(
+                f"'{model}' is sized from the preset {key} ({facts.name}), the same architecture; whether it has a "
+                "chat template is not known offline", *facts.notes))
+        return facts
     cached = find_cached_config(model)
     if cached is not None:
         return _facts_from_file(cached, model, f"HF cache: {cached}", exact)
