@@ -32,6 +32,7 @@ def register(sub: Any) -> None:
     p.add_argument("--k", default="1,5", help="pass_at_k: k values (default 1,5)")
     p.add_argument("--bertscore-model", default="roberta-large", metavar="ID_OR_FOLDER",
                    help="BERTScore's model, used only if already on this machine (default roberta-large)")
+    p.add_argument("--reward", metavar="NAMES", help="reward check: comma-separated rewards (default: the run's grpo_rewards)")
     p.add_argument("--max-new-tokens", type=int, metavar="N", help="cap on generated tokens for open-ended answers")
     p.set_defaults(func=cmd_check)
 
@@ -53,7 +54,7 @@ def _options(args: argparse.Namespace) -> Any:
     return Options(limit=args.limit, general_file=args.general, prompts_file=args.prompts, task=task,
                    judge_model=args.judge_model, rubric=args.rubric, allow_code_exec=args.allow_code_exec,
                    code_tests=args.code_tests, samples=args.samples, k=ks, bertscore_model=args.bertscore_model,
-                   max_new_tokens=args.max_new_tokens)
+                   max_new_tokens=args.max_new_tokens, reward=args.reward)
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -93,3 +93,17 @@ def test_preference_accuracy_on_pairs(run, tmp_path):
     for side in ("baseline", "tuned"):
         assert 0 <= res[side]["preference_accuracy"] <= 1 and isinstance(res[side]["preference_margin"], float)
     assert res["tuned"]["preference_accuracy"] == 1.0  # trained on dates: a date beats letters
+
+
+def test_reward_on_test_prompts(run, tmp_path):
+    from ftwizard.train.checks import Options, run_checks
+
+    grpo = tmp_path / "grpo"
+    shutil.copytree(run, grpo, ignore=shutil.ignore_patterns("checks.json", "checklist.json", "predictions.jsonl"))
+    rows = [{"prompt": [{"role": "user", "content": f"200{i}-03-04"}], "answer": f"04/03/200{i}"} for i in range(4)]
+    RunDir(grpo).split_file("test").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    res = run_checks(grpo, only=["reward"], options=Options(reward="char_match,length_penalty", max_new_tokens=12))
+    assert res["reward"]["rewards"] == ["char_match", "length_penalty"] and res["reward"]["n"] == 4
+    for side in ("baseline", "tuned"):
+        assert 0 <= res[side]["reward"] + 1 and -1 <= res["reward"][side]["length_penalty"] <= 0
+    assert res["reward"]["tuned"]["char_match"] >= res["reward"]["baseline"]["char_match"]

@@ -36,6 +36,9 @@ ITEMS: tuple[Item, ...] = (
     Item("preference", "Preference accuracy (preference runs)",
          "How often the model scores the chosen answer above the rejected one on held-out pairs, base vs tuned.",
          "preference"),
+    Item("reward", "Mean reward on the test prompts (GRPO runs)",
+         "The run's reward functions on base and tuned answers to held-out prompts: did the policy improve?",
+         "reward"),
     Item("template", "Chat template and EOS are consistent",
          "The template and special tokens saved with the adapter must be the ones trained with, and generation "
          "must stop at EOS — the top cause of 'gibberish after export'.", "template"),

@@ -148,14 +148,17 @@ def max_new_tokens(tok: Any, refs: list[str], cap: int = 256) -> int:
     return min(cap, max(len(tok(x, add_special_tokens=False)["input_ids"]) for x in refs) + 8)
 
 
-def chat_text(tok: Any, messages: list[dict]) -> str:
-    """The generation prompt for `messages` (the chat template, or the last user text when there is none)."""
+def chat_text(tok: Any, messages: list[dict] | str) -> str:
+    """The generation prompt for `messages` (the chat template, or the turns' text when there is none); a plain
+    string prompt is used as is."""
+    if isinstance(messages, str):
+        return messages
     if tok.chat_template:
         return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     return "\n".join(m["content"] for m in messages) + "\n"
 
 
-def generate(model: Any, tok: Any, prompts: list[list[dict]], max_new: int, torch: Any, bs: int = 64,
+def generate(model: Any, tok: Any, prompts: list[list[dict]] | list[str], max_new: int, torch: Any, bs: int = 64,
              sample: bool = False, n: int = 1) -> list[str]:
     """Greedy answers (or `n` sampled ones per prompt, flattened prompt-major) to chat prompts."""
     tok.padding_side = "left"

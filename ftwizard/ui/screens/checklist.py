@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Checkbox, Footer, Header, Static
 
-from ftwizard.core.run.checklist import ITEMS, load_state, mark
+from ftwizard.core.run.checklist import ITEMS, load_state, mark, metrics_line
 from ftwizard.core.run.layout import RunDir
 from ftwizard.ui.screens.base import AppScreen
 
@@ -71,7 +71,8 @@ class ChecklistScreen(AppScreen):
             title.update("No run open: pick one in Runs (l) or finish a training run first.")
             return
         trained = RunDir(run).has_result()
-        title.update(f"After training — {escape(str(run))}" + ("" if trained else "  [b $warning](no trained weights yet)[/]"))
+        title.update(f"After training — {escape(str(run))}" + ("" if trained else "  [b $warning](no trained weights yet)[/]")
+                     + "\n" + escape(metrics_line(run)))
         state = load_state(run)
         self._loading = True
         for item in ITEMS:
