@@ -71,3 +71,37 @@ def test_mistral_presets_match_their_hub_ids():
     v2, v3 = load_model_facts("mistralai/Mistral-7B-Instruct-v0.2"), load_model_facts("Mistral-7B-v0.3")
     assert (v2.vocab_size, v3.vocab_size) == (32000, 32768)
     assert v3.param_count == 7_248_023_552
+
+
+LLAMA_8B = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 4096,
+            "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
+            "vocab_size": 128256}
+
+
+def test_reward_model_of_a_decoder_is_not_called_an_encoder():
+    with pytest.raises(ModelFactsError, match="classification head") as err:
+        facts_from_config({**LLAMA_8B, "architectures": ["LlamaForSequenceClassification"]})
+    assert "encoder" not in str(err.value)
+
+
+@pytest.mark.parametrize(("quant", "says"), [
+    ({"quant_method": "bitsandbytes", "load_in_4bit": True}, "bitsandbytes, 4-bit): train it with qlora"),
+    ({"quant_method": "gptq", "bits": 4}, "gptq, 4-bit): LoRA can train adapters"),
+    ({"quant_method": "awq", "bits": 4}, "full fine-tuning is not possible"),
+])
+def test_prequantized_weights_get_a_note(quant: dict, says: str):
+    f = facts_from_config({**LLAMA_8B, "quantization_config": quant})
+    assert any(says in n for n in f.notes), f.notes
+    assert abs(f.params_b - 8.03) < 0.01
+
+
+@pytest.mark.parametrize(("key", "value"), [("num_attention_heads", 0), ("num_hidden_layers", -1),
+                                            ("vocab_size", [1]), ("hidden_size", "big")])
+def test_nonsense_sizes_are_one_line_errors(key: str, value: object):
+    with pytest.raises(ModelFactsError, match=f"{key} is .*whole number"):
+        facts_from_config({**LLAMA_8B, key: value})
+
+
+def test_integral_floats_and_digit_strings_are_read():
+    f = facts_from_config({**LLAMA_8B, "hidden_size": 4096.0, "vocab_size": "128256"})
+    assert abs(f.params_b - 8.03) < 0.01

@@ -207,6 +207,10 @@ def refusal(cfg: dict[str, Any]) -> str | None:
     archs = [str(a) for a in cfg.get("architectures") or []]
     name = mt or (archs[0] if archs else "this model")
     causal = any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs)
+    heads = ("ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering")
+    if mt in fam_table.FAMILIES and archs and not causal and any(a.endswith(heads) for a in archs):
+        return (f"not supported: {archs[0]} is {mt} with a classification head (a reward model or classifier), "
+                "not a causal LM: pass the chat or base model it was made from")
     if mt in ENCODER_DECODER or (cfg.get("is_encoder_decoder") and not causal):
         kind = "an encoder-decoder"
     elif mt in ENCODER_ONLY or (archs and not causal and any(
@@ -307,6 +311,19 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     return cfg
 
 
+def _prequantized_note(quant: dict[str, Any]) -> str:
+    """What a `quantization_config` in config.json means for training."""
+    method = str(quant.get("quant_method"))
+    bits = quant.get("bits") or (4 if quant.get("load_in_4bit") else 8 if quant.get("load_in_8bit") else None)
+    what = f"{method}" + (f", {bits}-bit" if bits else "")
+    if method == "bitsandbytes" and bits == 4:
+        how = "train it with qlora (LoRA on the 4-bit weights); full fine-tuning is not possible"
+    else:
+        how = ("LoRA can train adapters on them when the matching kernels are installed; full fine-tuning is "
+               "not possible — for the best results start from the original 16-bit model")
+    return f"the weights are pre-quantized ({what}): {how}"
+
+
 def facts_from_config(cfg: dict[str, Any], name: str = "", source: str = "") -> ModelFacts:
     """Build ModelFacts from a Hugging Face `config.json` dictionary (pure, fast, no subprocess)."""
     where = source.split(": ", 1)[-1] if source else "config.json"
@@ -329,6 +346,16 @@ def facts_from_config(cfg: dict[str, Any], name: str = "", source: str = "") -> 
                        ("vocabulary size", ("vocab_size", "padded_vocab_size"))):
         if _get(cfg, *keys) is None:
             raise ModelFactsError(f"{where}: no {what} ({' or '.join(keys[:2])}) — is it a model's config.json?")
+    for what, keys in (("hidden size", ("hidden_size", "n_embd", "d_model", "n_embed", "dim")),
+                       ("number of layers", ("num_hidden_layers", "n_layer", "num_layers", "n_layers")),
+                       ("number of attention heads", ("num_attention_heads", "n_head", "n_heads", "num_heads")),
+                       ("vocabulary size", ("vocab_size", "padded_vocab_size"))):
+        value = _get(cfg, *keys)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit() or int(value) < 1:
+            key = next(k for k in keys if cfg.get(k) is not None)
+            raise ModelFactsError(f"{where}: {key} is {value!r}; the {what} must be a whole number ≥ 1")
     dims = dims_from_config(cfg, model_type)
     layers = int(_get(cfg, "num_hidden_layers", "n_layer", "num_layers", "n_layers"))
     experts, topk = dims["E"], int(_get(cfg, "num_experts_per_tok", "experts_per_token", "moe_topk", default=1) or 1)
@@ -371,6 +398,9 @@ def facts_from_config(cfg: dict[str, Any], name: str = "", source: str = "") -> 
         experts = topk = 1
         linears += [Linear(s.name, _ev(s.inp, dims), _ev(s.out, dims), _bias(s.bias, cfg), s.part) for s in lay.mlp]
     notes.extend(fam.notes)
+    quant = cfg.get("quantization_config")
+    if isinstance(quant, dict) and quant.get("quant_method"):
+        notes.append(_prequantized_note(quant))
 
     all_linear = [n for n in dict.fromkeys(lin.name for lin in linears) if
                   all(x.part not in ("expert", "router") for x in linears if x.name == n)]
