@@ -148,25 +148,25 @@ def test_lock_refuses_a_live_holder_and_ignores_stale_ones(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     rd = RunDir(run)
-    p = sleeper()
+    code = f"import time; from ftwizard.core.run import lock; lock.acquire({str(run)!r}); print('ok', flush=True); time.sleep(60)"
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
-        lock.acquire(run, pid=p.pid)
+        assert p.stdout.readline().strip() == "ok"
+        assert lock.holder(run).pid == p.pid
         with pytest.raises(lock.RunLocked, match=f"pid {p.pid}"):
             lock.acquire(run)
         with pytest.raises(lock.RunLocked):
             lock.check_free(run)
-        # the same pid with another start time: the pid was reused by another process → stale
-        rd.lock_path.write_text(json.dumps({"pid": p.pid, "started": lock.process_start(p.pid) - 500}))
-        assert lock.holder(run) is None
     finally:
         p.kill()
         p.wait()
-    rd.lock_path.write_text(json.dumps({"pid": dead_pid(), "started": 1.0}))  # a dead trainer's lock
+    assert lock.holder(run) is None  # the holder died (kill -9): its lock is gone with it, the file stays
+    rd.lock_path.write_text(json.dumps({"pid": dead_pid(), "started": 1.0}))  # a stale lock file
     lock.check_free(run)
     lock.acquire(run)
-    assert json.loads(rd.lock_path.read_text())["pid"] == os.getpid()
+    assert json.loads(rd.lock_path.read_text())["pid"] == os.getpid() and lock.holder(run).pid == os.getpid()
     lock.release(run)
-    assert not rd.lock_path.exists()
+    assert lock.holder(run) is None
 
 
 def test_stop_signals_only_this_runs_trainer(tmp_path):
@@ -351,7 +351,7 @@ def test_second_trainer_on_a_running_run_is_refused(tmp_path, tiny):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert not rd.lock_path.exists()  # released on exit
+    assert lock.holder(rd.path) is None  # released on exit
     rd.lock_path.write_text(json.dumps({"pid": dead_pid(), "started": 1.0}))  # a stale lock (dead trainer)
     set_config(rd, max_steps=rd.status()["last_step"] + 2, debug_sleep_per_step=0.0)
     res = cli("train", "--resume", str(rd.path))

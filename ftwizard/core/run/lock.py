@@ -1,12 +1,14 @@
 """One trainer per run directory: a lock file holding the trainer's pid and its process start time.
 
-A pid alone is not an identity (pids are reused); pid + start time (from /proc/<pid>/stat) is. A lock whose
-process is gone, or whose pid now belongs to another process (other start time), is stale and does not block.
-Pure: no torch, Linux /proc where there is one (elsewhere the pid alone is used).
+The lock is an flock (the kernel drops it when the trainer dies, so a lock left by a killed trainer never
+blocks); the file holds the holder's pid and start time for the message. A pid alone is not an identity (pids
+are reused); pid + start time (from /proc/<pid>/stat) is — `ftwizard stop` checks it before signalling.
+Pure: no torch; POSIX flock, Linux /proc where there is one (elsewhere the pid alone is used).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import time
@@ -106,71 +108,81 @@ class RunLocked(OSError):
 
     def __init__(self, run: str | Path, holder: Holder) -> None:
         self.holder = holder
-        super().__init__(f"{run} is in use by a running trainer (pid {holder.pid}); "
+        who = f"pid {holder.pid}" if holder.pid > 0 else "pid not known yet"
+        super().__init__(f"{run} is in use by a running trainer ({who}); "
                          f"watch it with `ftwizard monitor {run}` or stop it with `ftwizard stop {run}`")
 
 
-def holder(run: str | Path) -> Holder | None:
-    """The live process holding the run's lock, or None (no lock, unreadable, or stale)."""
-    path = RunDir(run).lock_path
+_HELD: dict[str, int] = {}  # run path → the open fd whose flock this process holds (kept for its lifetime)
+
+
+def _read(path: Path) -> Holder | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        h = Holder(int(data["pid"]), data.get("started"))
+        return Holder(int(data["pid"]), data.get("started"))
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return h if same_process(h.pid, h.started) else None
 
 
-def acquire(run: str | Path, pid: int | None = None) -> None:
-    """Take the run's lock for `pid` (default: this process). RunLocked if a live trainer holds it; a stale lock
-    is replaced. Atomic: O_CREAT|O_EXCL, so two trainers starting together cannot both get it."""
-    rd = RunDir(run)
-    pid = pid or os.getpid()
-    body = json.dumps({"pid": pid, "started": process_start(pid)})
-    for _ in range(3):
-        try:
-            fd = os.open(rd.lock_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            h = holder(run)
-            if h is not None and h.pid != pid:
-                raise RunLocked(run, h) from None
-            if _being_written(rd.lock_path):  # another trainer created it a moment ago and is writing its pid
-                time.sleep(0.2)
-                h = holder(run)
-                if h is not None and h.pid != pid:
-                    raise RunLocked(run, h) from None
-            try:  # stale (or ours): replace it
-                rd.lock_path.unlink()
-            except FileNotFoundError:
-                pass
-            continue
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(body)
-        return
-    h = holder(run)
-    raise RunLocked(run, h or Holder(-1, None))
-
-
-def _being_written(path: Path) -> bool:
+def holder(run: str | Path) -> Holder | None:
+    """The live trainer holding the run's lock, or None. The lock is an flock on `train.lock`, which the kernel
+    drops when its process dies — a lock file left by a killed trainer never blocks; the file's pid + start
+    time name the holder (and a holder whose pid now is another process does not count)."""
+    path = RunDir(run).lock_path
+    if not path.exists():
+        return None
     try:
-        return path.stat().st_size == 0 and time.time() - path.stat().st_mtime < 2
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
-        return False
-
-
-def release(run: str | Path, pid: int | None = None) -> None:
-    """Remove the lock if this process (or `pid`) holds it."""
-    rd = RunDir(run)
-    pid = pid or os.getpid()
+        return None
     try:
-        if int(json.loads(rd.lock_path.read_text(encoding="utf-8")).get("pid", -1)) == pid:
-            rd.lock_path.unlink()
-    except (OSError, ValueError, TypeError, AttributeError):
-        pass
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:  # held: the kernel says its holder is alive
+            h = _read(path)
+            if h is None:  # locked a moment ago, pid not written yet
+                time.sleep(0.2)
+                h = _read(path) or Holder(-1, None)
+            return h
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def acquire(run: str | Path) -> None:
+    """Take the run's lock for this process, until it exits (or `release`). RunLocked if a live trainer holds it.
+    Atomic (flock), so two trainers starting together cannot both get it; a dead holder's lock is free."""
+    path = RunDir(run).lock_path
+    key = str(path.resolve())
+    if key in _HELD:
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        time.sleep(0.05)
+        raise RunLocked(run, _read(path) or Holder(-1, None)) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, json.dumps({"pid": os.getpid(), "started": process_start(os.getpid())}).encode())
+    _HELD[key] = fd
+
+
+def release(run: str | Path) -> None:
+    """Give the lock back (the file stays: unlinking a locked file would let two trainers lock two inodes)."""
+    fd = _HELD.pop(str(RunDir(run).lock_path.resolve()), None)
+    if fd is not None:
+        try:
+            os.ftruncate(fd, 0)
+        except OSError:
+            pass
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 def check_free(run: str | Path) -> None:
     """RunLocked if a live trainer holds the run (for the launcher: refuse before touching status)."""
     h = holder(run)
-    if h is not None and h.pid != os.getpid():
+    if h is not None and h.pid != os.getpid() and str(RunDir(run).lock_path.resolve()) not in _HELD:
         raise RunLocked(run, h)
