@@ -40,11 +40,11 @@ def load_config(path: str) -> Any:
         raise CliError(f"{path}: {exc}") from None
 
 
-def preflight(cfg: Any, source: str) -> None:
+def preflight(cfg: Any, source: str, run: Path | None = None) -> None:
     """The model and data checks that need no model loaded (core/run/preflight_checks.py): CliError on the first."""
     from ftwizard.core.run.preflight_checks import check_before_launch
 
-    problems = check_before_launch(cfg)
+    problems = check_before_launch(cfg, run=run)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise CliError(f"{source}: {problems[0].message}{more}", problems[0].fix)
@@ -76,6 +76,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             cfg = check_resumable(run)
         except (RunError, RunLocked, ValueError) as exc:
             raise CliError(str(exc)) from None
+        preflight(cfg, str(run), run)  # the model (or data) may have moved since the run started
         proc = _launch(run, resume=True, num_gpus=cfg.num_gpus)
     else:
         if not args.config:

@@ -180,3 +180,11 @@ def test_launch_sh_quotes_hostile_paths(tmp_path, fake_model, data_file):
                                        (["--batch", "lots"], "--batch"), (["--gpu-gib", "-3"], "--gpu-gib")])
 def test_estimator_bad_sizes_are_one_line(args, word, fake_model):
     one_line(cli("estimate", "--model", str(fake_model), *args), word)
+
+
+def test_resume_after_the_model_moved_is_one_line(tmp_path, fake_model, data_file):
+    rd = create_run(tmp_path / "run", RunConfig(model=str(fake_model), data=str(data_file)))
+    rd.write_status(state="stopped")
+    fake_model.rename(tmp_path / "elsewhere")
+    one_line(cli("train", "--resume", str(rd.path)), "does not exist")
+    assert rd.status()["state"] == "stopped"  # nothing launched

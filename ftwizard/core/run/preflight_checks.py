@@ -136,6 +136,10 @@ def data_problems(data: str) -> list[Problem]:
     return [Problem("data", f"data: {data} does not exist", "check the path in the config (data:)")]
 
 
-def check_before_launch(cfg: RunConfig, offline: bool | None = None) -> list[Problem]:
-    """Model and data problems of a config, model first. Empty: nothing found that would stop the trainer early."""
-    return model_problems(cfg.model, offline=offline) + data_problems(cfg.data)
+def check_before_launch(cfg: RunConfig, offline: bool | None = None, run: str | Path | None = None) -> list[Problem]:
+    """Model and data problems of a config, model first. Empty: nothing found that would stop the trainer early.
+    With `run` (a resume): the data is not checked once the run has its own split in <run>/data."""
+    from ftwizard.core.run.layout import RunDir
+
+    has_split = run is not None and RunDir(run).split_file("train").exists()
+    return model_problems(cfg.model, offline=offline) + ([] if has_split else data_problems(cfg.data))
