@@ -70,8 +70,8 @@ class WizardApp(App[None]):
     BINDINGS = [
         Binding("d", "goto('decide')", "Decide", id="goto.decide", show=False),
         Binding("h", "goto('hardware')", "Hardware", id="goto.hardware", show=False),
-        Binding("e", "goto('estimator')", "Estimator", id="goto.estimator"),
-        Binding("m", "goto('monitor')", "Monitor", id="goto.monitor"),
+        Binding("e", "goto('estimator')", "Estimator", id="goto.estimator", show=False),
+        Binding("m", "goto('monitor')", "Monitor", id="goto.monitor", show=False),
         Binding("ctrl+s", "save_preset", "Save", id="preset.save", priority=True),
         Binding("ctrl+l", "load_preset", "Load", id="preset.load", show=False),
         Binding("q", "quit", "Quit", id="quit"),

@@ -37,7 +37,7 @@ HOWTO: dict[str, list[str]] = {
 class DecideScreen(StepScreen):
     STEP = "decide"
     BINDINGS = [Binding("y", "answer(True)", "Yes", id="decide.yes"), Binding("n", "answer(False)", "No", id="decide.no"),
-                Binding("b", "back", "Previous question", id="decide.back"),
+                Binding("b", "back", "Undo", id="decide.back"),
                 Binding("f", "anyway", "Fine-tune anyway", id="decide.anyway", show=False)]
 
     def __init__(self) -> None:
@@ -49,14 +49,14 @@ class DecideScreen(StepScreen):
             yield Static("Should you fine-tune? A few yes/no questions first (y / n, b to go back).", classes="muted")
             yield Static(id="question", classes="title")
             yield Static(id="why", classes="why")
-            yield Static(id="advice", classes="advice")
-            with Horizontal(classes="row"):
+            with Horizontal(classes="row", id="decide-buttons"):
                 yield Button("Yes (y)", id="yes", variant="success")
                 yield Button("No (n)", id="no", variant="error")
                 yield Button("Back (b)", id="back")
                 yield Button("Continue → (ctrl+n)", id="continue", variant="primary")
                 yield Button("Fine-tune anyway (f)", id="anyway")
                 yield Button("Estimate memory (e)", id="to-estimator")
+            yield Static(id="advice", classes="advice")
 
     def on_mount(self) -> None:
         self.refresh_node()
@@ -87,8 +87,8 @@ class DecideScreen(StepScreen):
                 steps = HOWTO.get(node.id, [])
                 if steps:
                     text += "\n\n[b]How to start[/b]\n" + "\n".join(f"{i}. {x}" for i, x in enumerate(steps, 1))
-                text += ("\n\nFine-tuning is not the first tool here. b changes an answer; f fine-tunes anyway "
-                         "(keep the prompt you have as the baseline to beat).")
+                text = ("Fine-tuning is not the first tool here. b changes an answer; f fine-tunes anyway "
+                        "(keep your best prompt as the baseline to beat).\n\n" + text)
             adv.update(text)
         if isinstance(node, Outcome) and node.fine_tune:
             self.wizard.answers.decide = dict(self.walk.answers)

@@ -21,7 +21,7 @@ from ftwizard.ui.screens.base import StepScreen
 
 class LaunchScreen(StepScreen):
     STEP = "launch"
-    AUTO_FOCUS = "#launch"
+    AUTO_FOCUS = ""
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll():
@@ -31,10 +31,10 @@ class LaunchScreen(StepScreen):
                 yield Switch(value=self.wizard.answers.allow_download, id="allow-download")
                 yield Static(id="download-label", classes="muted")
             yield Label("Run directory (config, events, checkpoints and the result go here)")
-            yield Input(self.default_run_dir(), id="run-dir")
+            yield Input(self.default_run_dir(), id="run-dir", compact=True)
             with Horizontal(classes="row"):
-                yield Button("Launch training", id="launch", variant="success")
-                yield Button("Save answers (ctrl+s)", id="save")
+                yield Button("Launch training", id="launch", variant="success", compact=True)
+                yield Button("Save answers (ctrl+s)", id="save", compact=True)
             yield Static(id="cli", classes="why")
 
     def default_run_dir(self) -> str:
@@ -43,6 +43,21 @@ class LaunchScreen(StepScreen):
 
     def on_mount(self) -> None:
         self.refresh_from_answers()
+        self._focus_launch()
+
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        self._focus_launch()
+
+    def _focus_launch(self) -> None:
+        """Focus Launch when it can run; else keep the view at the top, where the blockers are."""
+        try:
+            button = self.query_one("#launch", Button)
+            if not button.disabled:
+                button.focus(scroll_visible=False)
+            self.query_one(VerticalScroll).scroll_home(animate=False)
+        except NoMatches:  # the app is closing while this screen mounts
+            pass
 
     def answer_blockers(self) -> list[str]:
         ans = self.wizard.answers

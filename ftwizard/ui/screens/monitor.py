@@ -68,12 +68,13 @@ def progress_text(state: RunState, status: dict[str, Any]) -> str:
 class MonitorScreen(AppScreen):
     AUTO_FOCUS = "#stop"
     BINDINGS = [
-        Binding("x", "stop_run", "Stop", id="monitor.stop", priority=True),
-        Binding("r", "resume_run", "Resume", id="monitor.resume", priority=True),
+        # x, r, c and l are on the buttons ("Stop (x)" …): the footer keeps the keys that have no button
+        Binding("x", "stop_run", "Stop", id="monitor.stop", priority=True, show=False),
+        Binding("r", "resume_run", "Resume", id="monitor.resume", priority=True, show=False),
         Binding("s", "toggle_smooth", "Smooth", id="monitor.smooth", priority=True),
         Binding("f", "relaunch_fix", "Relaunch with fix", id="monitor.fix", priority=True),
-        Binding("c", "checklist", "Checklist", id="monitor.checklist", priority=True),
-        Binding("l", "runs", "Runs", id="monitor.runs", priority=True),
+        Binding("c", "checklist", "Checklist", id="monitor.checklist", priority=True, show=False),
+        Binding("l", "runs", "Runs", id="monitor.runs", priority=True, show=False),
         Binding("p", "cycle_plots", "Plots", id="monitor.plots", priority=True),
         Binding("t", "try_it", "Try it", id="monitor.try", priority=True),
     ]
@@ -99,10 +100,11 @@ class MonitorScreen(AppScreen):
                 yield CurvePlot("learning rate", id="plot-lr")
                 yield CurvePlot("grad norm", id="plot-grad")
         with Horizontal(classes="row", id="monitor-buttons"):
-            yield Button("Stop (x)", id="stop", variant="error")
-            yield Button("Resume (r)", id="resume", variant="primary")
-            yield Button("Checklist (c)", id="checklist")
-            yield Button("Runs (l)", id="runs")
+            yield Button("Stop (x)", id="stop", variant="error", compact=True)
+            yield Button("Resume (r)", id="resume", variant="primary", compact=True)
+            yield Button("Checklist (c)", id="checklist", compact=True)
+            yield Button("Runs (l)", id="runs", compact=True)
+            yield Button("Try it (t)", id="try", compact=True)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -175,8 +177,8 @@ class MonitorScreen(AppScreen):
         measured = (state.preflight or {}).get("measured_peak_allocated_gib") or state.gpu.get("gpu_peak_gib")
         if est or measured:
             lines.append(f"peak allocated memory: predicted {f'{est:.2f} GiB' if est is not None else '—'} · measured "
-                         f"{f'{measured:.2f} GiB' if measured is not None else '— (not on a GPU)'} "
-                         "(the Plan's peak adds CUDA's reserve)")
+                         f"{f'{measured:.2f} GiB' if measured is not None else '— (not on a GPU)'}"
+                         + (" (the Plan adds CUDA's reserve)" if est else ""))
         if state.gpu:
             lines.append(f"trainer: allocated {state.gpu.get('gpu_allocated_gib', 0):.1f} GiB · reserved "
                          f"{state.gpu.get('gpu_reserved_gib', 0):.1f} GiB")
@@ -225,3 +227,5 @@ class MonitorScreen(AppScreen):
                 self.action_checklist()
             case "runs":
                 self.action_runs()
+            case "try":
+                self.action_try_it()

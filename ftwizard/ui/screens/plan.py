@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.events import Key
-from textual.widgets import Button, Input, Label, Select, Static, Switch
+from textual.widgets import Button, Input, Label, Select, Static
 
 from ftwizard.core.plan.model_facts import ModelFactsError
 from ftwizard.core.plan.wizard import (
@@ -97,12 +97,14 @@ class PlanScreen(StepScreen):
                         yield Select([(c, c) for c in CHOICES[key]], id=f"f-{key}", allow_blank=False,
                                      classes="plan-input", compact=True)
                     elif typ is bool:
-                        yield Switch(id=f"f-{key}", classes="plan-input")
+                        yield Select([("on", True), ("off", False)], id=f"f-{key}", allow_blank=False,
+                                     classes="plan-input", compact=True)
                     else:
                         yield Input(id=f"f-{key}", classes="plan-input", compact=True)
                     yield Static(id=f"why-{key}", classes="plan-why")
             with Horizontal(classes="row"):
                 yield Button("Reset to recommended", id="reset", compact=True)
+        yield Static(id="plan-help")
 
     def on_mount(self) -> None:
         self.recompute(sync_widgets=True)
@@ -127,7 +129,9 @@ class PlanScreen(StepScreen):
         v = self.view
         summary.update(summary_text(v))
         warnings = [w for w in v.warnings if not w.startswith("Predicted peak")]
-        self.query_one("#plan-warnings", Static).update("\n".join(f"[$warning]⚠[/] {escape(w)}" for w in warnings))
+        box = self.query_one("#plan-warnings", Static)
+        box.update("\n".join(f"[$warning]⚠[/] {escape(w)}" for w in warnings))
+        box.display = bool(warnings)
         self._show_fixes()
         for key in FIELDS:
             self.query_one(f"#row-{key}").display = v.is_adapter or key not in ADAPTER_ONLY
@@ -139,6 +143,22 @@ class PlanScreen(StepScreen):
             escape(f"{'from your data' if auto else 'you chose this'}: {trainer_spec(v.trainer).why}"))
         if sync_widgets:
             self.sync_widgets()
+        self._show_help()
+
+    def _show_help(self) -> None:
+        """The focused setting's whole reason (the rows cut it to fit 80 columns)."""
+        focused = self.focused
+        key = (focused.id or "")[2:] if focused is not None and (focused.id or "").startswith("f-") else ""
+        help_box = self.query_one("#plan-help", Static)
+        if self.view is None or not key:
+            help_box.update("[dim]Tab moves between settings; the focused one's reason shows here.[/dim]")
+            return
+        label = FIELDS[key][1] if key in FIELDS else "Trainer"
+        why = self.query_one(f"#why-{key}", Static).render()
+        help_box.update(f"[b]{escape(label)}[/b]: {escape(str(why))}")
+
+    def on_descendant_focus(self) -> None:
+        self._show_help()
 
     def _show_fixes(self) -> None:
         fixes = self.view.fixes if self.view is not None else []
@@ -164,11 +184,12 @@ class PlanScreen(StepScreen):
             for key in FIELDS:
                 val = self.view.values.get(key)
                 w = self.query_one(f"#f-{key}")
-                if isinstance(w, Select):
+                if isinstance(w, Select) and key in CHOICES:
                     if val in CHOICES[key] and w.value != val:
                         w.value = val
-                elif isinstance(w, Switch):
-                    w.value = bool(val)
+                elif isinstance(w, Select):
+                    if w.value != bool(val):
+                        w.value = bool(val)
                 elif isinstance(w, Input):
                     text = _fmt(val)
                     if w.value != text:
@@ -205,10 +226,6 @@ class PlanScreen(StepScreen):
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id and event.select.id.startswith("f-") and event.value is not Select.NULL:
             self._edit(event.select.id[2:], event.value)
-
-    def on_switch_changed(self, event: Switch.Changed) -> None:
-        if event.switch.id and event.switch.id.startswith("f-"):
-            self._edit(event.switch.id[2:], event.value)
 
     # ---- fixes -----------------------------------------------------------------------------------
     def on_key(self, event: Key) -> None:

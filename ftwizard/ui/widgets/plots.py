@@ -36,5 +36,17 @@ class CurvePlot(PlotWidget):
             else:
                 self.plot(xs, ys, line_style=style, hires_mode=HiResMode.BRAILLE, label=label)
         self.drawn_points = total
+        # one point (or a flat line) would autoscale to a 1e-7 wide axis: give it a readable range instead
+        ys_all = [y for _l, s, _st in series for y in s.ys]
+        xs_all = [x for _l, s, _st in series for x in s.xs]
+        if ys_all and max(ys_all) - min(ys_all) < 1e-9:
+            pad = max(abs(ys_all[0]) * 0.1, 1e-3)
+            self.set_ylimits(ys_all[0] - pad, ys_all[0] + pad)
+        else:
+            self.set_ylimits(None, None)
+        if xs_all and max(xs_all) == min(xs_all):
+            self.set_xlimits(xs_all[0] - 1, xs_all[0] + 1)
+        else:
+            self.set_xlimits(None, None)
         if len(series) > 1:
             self.show_legend()
