@@ -79,6 +79,12 @@ def test_trl_cli_config_is_mapped_and_says_so(tmp_path, tiny):
     assert fields["trainer_args"] == {"max_grad_norm": 0.3}
     assert "max_grad_norm → trainer_args" in lines and any(ln.startswith("output_dir: out → ignored") for ln in lines)
     RunConfig.from_dict(fields)
+    bare, lines = from_trl({"model_name_or_path": "/m", "dataset_name": "/d"}, "sft.yaml")  # TRL's defaults, not ours
+    assert (bare["learning_rate"], bare["micro_batch"], bare["lr_scheduler"], bare["gradient_checkpointing"],
+            bare["eval_steps"], bare["warmup_ratio"]) == (2e-5, 8, "linear", True, 10, 0)
+    assert "learning_rate: 2e-05 (TRL's default) → learning_rate" in lines
+    assert from_trl({"model_name_or_path": "/m", "loss_type": "dft"}, "trl_sft.yaml")[0]["trainer_args"] == \
+        {"loss_type": "dft"}  # SFT's loss_type is not DPO's
     with pytest.raises(ValueError, match="not_a_key"):
         from_trl({"model_name_or_path": "/m", "not_a_key": 1})
     path = tmp_path / "trl_sft.yaml"

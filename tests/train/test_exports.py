@@ -56,6 +56,14 @@ def test_exported_trl_command_reproduces_the_loss(sft_run, tmp_path):
     assert (trl["use_cpu"], trl["bf16"], trl["dtype"]) == (True, False, "float32")  # as used on this CPU
     assert (trl["max_steps"], trl["save_steps"], trl["save_total_limit"], trl["max_grad_norm"]) == (8, 4, 3, 0.5)
     assert trl["report_to"] == ["tensorboard"] and trl["lora_target_modules"] == "all-linear"
+    from ftwizard.core.run.trl_import import load_any
+
+    back, _ = load_any(rd.trl_config("sft"))  # and `ftwizard train trl_sft.yaml` reads it back to the same run
+    ours_cfg = rd.config()
+    for key in ("micro_batch", "learning_rate", "max_steps", "rank", "alpha", "method", "eval_steps", "logging_steps",
+                "save_steps", "max_seq_length", "report_to", "lr_scheduler", "optimizer", "warmup_ratio"):
+        assert getattr(back, key) == getattr(ours_cfg, key), key
+    assert back.precision == "fp32" and back.trainer_args["max_grad_norm"] == 0.5
     out = tmp_path / "trl out"
     env = {**os.environ, "HF_TOKEN": FAKE_TOKEN}
     res = subprocess.run(["bash", str(rd.launch_sh), "--output_dir", str(out)], capture_output=True, text=True,

@@ -99,3 +99,52 @@ EXTRA_FIELDS: dict[str, frozenset[str]] = {
         "trust_remote_code"
     }),
 }
+
+# the defaults of the keys ftwizard maps to its own fields (a TRL config relies on them when it leaves a key out)
+TRL_DEFAULTS: dict[str, dict[str, object]] = {
+    "SFTConfig": {
+        "per_device_train_batch_size": 8, "num_train_epochs": 3.0, "max_steps": -1, "learning_rate": 2e-05,
+        "lr_scheduler_type": "linear", "warmup_steps": 0, "optim": "adamw_torch_fused", "weight_decay": 0.0,
+        "gradient_accumulation_steps": 1, "gradient_checkpointing": True, "logging_steps": 10, "save_steps":
+        500, "seed": 42, "max_length": 1024, "packing": False, "assistant_only_loss": False, "loss_type": "nll"
+    },
+    "DPOConfig": {
+        "per_device_train_batch_size": 8, "num_train_epochs": 3.0, "max_steps": -1, "learning_rate": 1e-06,
+        "lr_scheduler_type": "linear", "warmup_steps": 0, "optim": "adamw_torch_fused", "weight_decay": 0.0,
+        "gradient_accumulation_steps": 1, "gradient_checkpointing": True, "logging_steps": 10, "save_steps":
+        500, "seed": 42, "max_length": 1024, "loss_type": ["sigmoid"], "beta": 0.1
+    },
+    "KTOConfig": {
+        "per_device_train_batch_size": 8, "num_train_epochs": 3.0, "max_steps": -1, "learning_rate": 1e-06,
+        "lr_scheduler_type": "linear", "warmup_steps": 0, "optim": "adamw_torch_fused", "weight_decay": 0.0,
+        "gradient_accumulation_steps": 1, "gradient_checkpointing": True, "logging_steps": 10, "save_steps":
+        500, "seed": 42, "max_length": 1024, "loss_type": "kto", "beta": 0.1, "desirable_weight": 1.0,
+        "undesirable_weight": 1.0
+    },
+    "GRPOConfig": {
+        "per_device_train_batch_size": 8, "num_train_epochs": 3.0, "max_steps": -1, "learning_rate": 1e-06,
+        "lr_scheduler_type": "linear", "warmup_steps": 0, "optim": "adamw_torch_fused", "weight_decay": 0.0,
+        "gradient_accumulation_steps": 1, "gradient_checkpointing": True, "logging_steps": 10, "save_steps":
+        500, "seed": 42, "num_generations": 8, "max_completion_length": 512, "temperature": 1.0, "beta": 0.0,
+        "loss_type": "dapo"
+    },
+    "ORPOConfig": {
+        "per_device_train_batch_size": 8, "num_train_epochs": 3.0, "max_steps": -1, "learning_rate": 1e-06,
+        "lr_scheduler_type": "linear", "warmup_steps": 0, "optim": "adamw_torch_fused", "weight_decay": 0.0,
+        "gradient_accumulation_steps": 1, "gradient_checkpointing": True, "logging_steps": 10, "save_steps":
+        500, "seed": 42, "max_length": 1024, "beta": 0.1
+    },
+    "CPOConfig": {
+        "per_device_train_batch_size": 8, "num_train_epochs": 3.0, "max_steps": -1, "learning_rate": 1e-06,
+        "lr_scheduler_type": "linear", "warmup_steps": 0, "optim": "adamw_torch_fused", "weight_decay": 0.0,
+        "gradient_accumulation_steps": 1, "gradient_checkpointing": True, "logging_steps": 10, "save_steps":
+        500, "seed": 42, "max_length": 1024, "beta": 0.1, "loss_type": "sigmoid", "simpo_gamma": 0.5
+    },
+    "GKDConfig": {
+        "per_device_train_batch_size": 8, "num_train_epochs": 3.0, "max_steps": -1, "learning_rate": 2e-05,
+        "lr_scheduler_type": "linear", "warmup_steps": 0, "optim": "adamw_torch_fused", "weight_decay": 0.0,
+        "gradient_accumulation_steps": 1, "gradient_checkpointing": True, "logging_steps": 10, "save_steps":
+        500, "seed": 42, "max_length": 1024, "packing": False, "assistant_only_loss": False, "loss_type": "nll",
+        "temperature": 0.9, "lmbda": 0.5, "beta": 0.5
+    },
+}

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ftwizard.core.run.trl_fields import CONFIG_CLASSES, EXTRA_FIELDS, TRAINING_ARGUMENTS
+from ftwizard.core.run.trl_fields import CONFIG_CLASSES, EXTRA_FIELDS, TRAINING_ARGUMENTS, TRL_DEFAULTS
 
 # report_to name → the package that provides it (also its pip name)
 TRACKERS: dict[str, str] = {"tensorboard": "tensorboard", "wandb": "wandb", "trackio": "trackio", "mlflow": "mlflow"}
@@ -20,7 +20,7 @@ TRACKERS: dict[str, str] = {"tensorboard": "tensorboard", "wandb": "wandb", "tra
 TRAINER_CONFIG: dict[str, str] = {"sft": "SFTConfig", "cpt": "SFTConfig", "dpo": "DPOConfig", "kto": "KTOConfig",
                                   "grpo": "GRPOConfig", "orpo": "ORPOConfig", "simpo": "CPOConfig", "gkd": "GKDConfig"}
 
-# TRL config key → the RunConfig field ftwizard sets it from (so `trainer_args` may not set it)
+# TRL config key → the RunConfig field ftwizard sets it from, for every trainer (so `trainer_args` may not set it)
 TRL_FROM_CONFIG: dict[str, str] = {
     "per_device_train_batch_size": "micro_batch", "per_device_eval_batch_size": "micro_batch",
     "gradient_accumulation_steps": "gradient_accumulation", "learning_rate": "learning_rate",
@@ -28,15 +28,31 @@ TRL_FROM_CONFIG: dict[str, str] = {
     "warmup_ratio": "warmup_ratio", "lr_scheduler_type": "lr_scheduler", "weight_decay": "weight_decay",
     "gradient_checkpointing": "gradient_checkpointing", "optim": "optimizer", "seed": "seed",
     "logging_steps": "logging_steps", "eval_steps": "eval_steps", "save_steps": "save_steps",
-    "save_total_limit": "save_total_limit", "max_length": "max_seq_length", "packing": "packing",
-    "assistant_only_loss": "assistant_only_loss", "beta": "dpo_beta", "loss_type": "dpo_loss_type",
-    "trust_remote_code": "trust_remote_code", "report_to": "report_to", "push_to_hub": "push_to_hub",
-    "hub_model_id": "hub_model_id", "hub_private_repo": "hub_private", "bf16": "precision", "fp16": "precision",
-    "desirable_weight": "kto_desirable_weight", "undesirable_weight": "kto_undesirable_weight",
-    "simpo_gamma": "simpo_gamma", "num_generations": "grpo_num_generations",
-    "max_completion_length": "grpo_max_completion_length", "temperature": "grpo_temperature", "lmbda": "gkd_lmbda",
-    "teacher_model_name_or_path": "teacher_model",
+    "save_total_limit": "save_total_limit", "max_length": "max_seq_length", "trust_remote_code": "trust_remote_code",
+    "report_to": "report_to", "push_to_hub": "push_to_hub", "hub_model_id": "hub_model_id",
+    "hub_private_repo": "hub_private", "bf16": "precision", "fp16": "precision",
 }
+# … and the keys of one trainer's own fields
+TRAINER_KEYS: dict[str, dict[str, str]] = {
+    "sft": {"packing": "packing", "assistant_only_loss": "assistant_only_loss"},
+    "dpo": {"beta": "dpo_beta", "loss_type": "dpo_loss_type"}, "orpo": {"beta": "dpo_beta"},
+    "kto": {"beta": "dpo_beta", "desirable_weight": "kto_desirable_weight",
+            "undesirable_weight": "kto_undesirable_weight"},
+    "simpo": {"beta": "dpo_beta", "simpo_gamma": "simpo_gamma"},
+    "grpo": {"beta": "grpo_kl_beta", "num_generations": "grpo_num_generations",
+             "max_completion_length": "grpo_max_completion_length", "temperature": "grpo_temperature"},
+    "gkd": {"lmbda": "gkd_lmbda", "teacher_model_name_or_path": "teacher_model"},
+}
+# set by a trainer module itself (train/trainers/<name>.py)
+TRAINER_SETS: dict[str, tuple[str, ...]] = {
+    "cpt": ("packing", "completion_only_loss", "assistant_only_loss", "dataset_text_field"),
+    "simpo": ("loss_type", "cpo_alpha"), "sft": ("completion_only_loss",),
+}
+
+
+def mapped_field(trainer: str, key: str) -> str | None:
+    """The RunConfig field a TRL key of this trainer's config comes from (None: not one of ftwizard's)."""
+    return TRAINER_KEYS.get(trainer, {}).get(key) or TRL_FROM_CONFIG.get(key)
 # set by ftwizard itself (the run directory contract) or by a trainer module, never by `trainer_args`
 RESERVED: dict[str, str] = {
     "output_dir": "ftwizard writes checkpoints to <run>/checkpoints (choose the run with --out)",
@@ -44,8 +60,6 @@ RESERVED: dict[str, str] = {
     "logging_nan_inf_filter": "ftwizard must see NaN losses to diagnose them",
     "hub_token": "the token is read from `hf auth login` or HF_TOKEN, never from a file",
     "push_to_hub_token": "the token is read from `hf auth login` or HF_TOKEN, never from a file",
-    "completion_only_loss": "set from the data format by the trainer", "dataset_text_field": "set by the trainer",
-    "cpo_alpha": "set by the simpo trainer",
 }
 
 
@@ -67,12 +81,16 @@ def trainer_args_problem(trainer: str, args: dict[str, Any], known: frozenset[st
     unknown = sorted(k for k in args if k not in known)
     if unknown:
         return f"not a field of {cls}: {', '.join(unknown)} (see `ftwizard train --help-config` and TRL's docs)"
-    mapped = sorted(k for k in args if k in TRL_FROM_CONFIG)
+    mapped = sorted(k for k in args if mapped_field(trainer, k))
     if mapped:
-        return "set these with their config keys instead: " + ", ".join(f"{k} → {TRL_FROM_CONFIG[k]}:" for k in mapped)
+        return "set these with their config keys instead: " + ", ".join(f"{k} → {mapped_field(trainer, k)}:"
+                                                                        for k in mapped)
     reserved = sorted(k for k in args if k in RESERVED)
     if reserved:
         return "; ".join(f"{k}: {RESERVED[k]}" for k in reserved)
+    own = sorted(k for k in args if k in TRAINER_SETS.get(trainer, ()))
+    if own:
+        return f"set by the {trainer} trainer itself: {', '.join(own)}"
     return None
 
 
@@ -121,11 +139,9 @@ def from_trl(d: dict[str, Any], path: str | Path | None = None) -> tuple[dict[st
     for key, value in d.items():
         if key == "trainer":
             continue
-        target = MODEL_KEYS.get(key) or TRL_FROM_CONFIG.get(key)
+        target = MODEL_KEYS.get(key) or mapped_field(trainer, key)
         if key in ("bf16", "fp16", "dtype", "use_peft", "use_dora", "load_in_4bit"):
             continue  # precision and method below
-        if target == "dpo_beta" and trainer == "grpo":
-            target = "grpo_kl_beta"
         if key == "warmup_steps":
             if isinstance(value, int | float) and 0 <= value < 1:
                 out["warmup_ratio"] = value
@@ -136,17 +152,18 @@ def from_trl(d: dict[str, Any], path: str | Path | None = None) -> tuple[dict[st
         if key == "per_device_eval_batch_size" or (target is None and key in IGNORED_KEYS):
             lines.append(f"{key}: {value} → ignored ({IGNORED_KEYS[key]})")
         elif target is not None:
-            out[target] = value
+            out[target] = _normalize(target, value)
             lines.append(f"{key} → {target}")
-        elif key in known and key not in RESERVED:
+        elif key in known and key not in RESERVED and key not in TRAINER_SETS.get(trainer, ()):
             extra[key] = value
             lines.append(f"{key} → trainer_args")
-        elif key in RESERVED:
-            lines.append(f"{key}: {value} → ignored ({RESERVED[key]})")
+        elif key in RESERVED or key in TRAINER_SETS.get(trainer, ()):
+            lines.append(f"{key}: {value} → ignored ({RESERVED.get(key, f'set by the {trainer} trainer')})")
         else:
             unknown.append(key)
     if unknown:
         raise ValueError(f"not TRL {TRAINER_CONFIG.get(trainer, 'config')} or model keys: {', '.join(unknown)}")
+    lines += _trl_defaults(trainer, d, out)
     prec = "bf16" if d.get("bf16") else "fp16" if d.get("fp16") else DTYPES.get(str(d.get("dtype")), None)
     if prec is None and (d.get("use_cpu") or d.get("bf16") is False):
         prec = "fp32"
@@ -160,6 +177,34 @@ def from_trl(d: dict[str, Any], path: str | Path | None = None) -> tuple[dict[st
     if extra:
         out["trainer_args"] = extra
     return out, lines
+
+
+def _normalize(target: str, value: Any) -> Any:
+    """TRL spellings ftwizard's fields take differently: `report_to: none`, `loss_type: [sigmoid]`."""
+    if target == "report_to":
+        names = [value] if isinstance(value, str) else list(value or [])
+        return [n for n in names if n not in ("none", "all")]
+    if target == "dpo_loss_type" and isinstance(value, list) and len(value) == 1:
+        return value[0]
+    return value
+
+
+def _trl_defaults(trainer: str, d: dict[str, Any], out: dict[str, Any]) -> list[str]:
+    """What TRL would use for the keys the file leaves out (its defaults differ from ftwizard's: learning rate,
+    batch size, scheduler, gradient checkpointing, …), so `ftwizard train` trains what `trl` would."""
+    defaults = dict(TRL_DEFAULTS.get(TRAINER_CONFIG.get(trainer, ""), {}))
+    defaults.setdefault("eval_steps", d.get("logging_steps", defaults.get("logging_steps")))  # TRL: = logging_steps
+    lines = []
+    for key, value in defaults.items():
+        target = mapped_field(trainer, key)
+        if key in d or target is None or target in out or value is None:
+            continue
+        if key == "warmup_steps":
+            target = "warmup_ratio"
+        value = _normalize(target, value)
+        out[target] = value
+        lines.append(f"{key}: {value} (TRL's default) → {target}")
+    return lines
 
 
 def load_any(path: str | Path) -> tuple[Any, list[str] | None]:
