@@ -371,7 +371,7 @@ def test_disk_full_mid_run_is_diagnosed_and_resumable(tmp_path, tiny):
         st = wait(proc, rd.path)
         assert proc.returncode == 1
         assert st["state"] == "failed" and st["diagnosis"]["kind"] == "disk_full", st
-        assert "a checkpoint needs about" in st["diagnosis"]["fix"]
+        assert "A checkpoint needs about" in st["diagnosis"]["fix"]
         assert rd.status()["state"] == "failed" and not list(rd.path.glob("status.json*.tmp"))
         assert all(isinstance(json.loads(line), dict) for line in rd.events_path.read_text().splitlines())
         res = cli("monitor", str(rd.path), "--once")

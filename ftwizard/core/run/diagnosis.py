@@ -42,7 +42,7 @@ def diagnose(exc_text: str, cfg: dict[str, Any] | None = None, estimate_gib: flo
                          "and check the data for corrupt or extremely long rows. With fp16, prefer bf16 if the GPU has it.",
                          exc_text[-2000:])
     if is_disk_full(t):
-        return Diagnosis("disk_full", "The disk is full: a checkpoint could not be written.",
+        return Diagnosis("disk_full", "The disk is full: the run could not write its checkpoint or logs.",
                          "Free disk space or lower save_total_limit, then `ftwizard train --resume <run>`; "
                          "checkpoints already saved are kept (a partial one is set aside on resume).", exc_text[-2000:])
     if "gatedrepoerror" in t or "gated repo" in t or "access to model" in t and "restricted" in t:
@@ -144,7 +144,8 @@ def disk_note(run: str | Path) -> str:
         parts.append(f"a checkpoint needs about {_human(need)}")
     if free is not None:
         parts.append(f"{_human(free)} free on the run's disk")
-    return ("; ".join(parts) + ".") if parts else ""
+    text = "; ".join(parts)
+    return (text[0].upper() + text[1:] + ".") if parts else ""
 
 
 def _human(n: float) -> str:
