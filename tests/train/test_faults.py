@@ -415,3 +415,17 @@ def test_what_slips_past_preflight_is_named(tmp_path, tiny):
     rd = RunDir(tmp_path / "nomodel").create(tiny_cfg(tiny, model=str(only_cfg)))
     st = wait(launch(rd.path), rd.path)
     assert st["state"] == "failed" and st["diagnosis"]["kind"] == "bad_model", st
+
+
+def test_reconcile_sees_through_a_reused_pid(tmp_path):
+    """status.json says running with a pid that now belongs to another process: the run is over, not alive."""
+    rd = RunDir(tmp_path / "run").create(RunConfig())
+    p = sleeper()
+    try:
+        rd.write_status(state="running", pid=p.pid, pid_started=lock.process_start(p.pid) - 100)
+        assert reconcile(rd.path)["state"] == "failed"
+        rd.write_status(state="running", pid=p.pid, pid_started=lock.process_start(p.pid))
+        assert reconcile(rd.path)["state"] == "running"
+    finally:
+        p.kill()
+        p.wait()

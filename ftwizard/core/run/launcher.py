@@ -15,7 +15,7 @@ from pathlib import Path
 from ftwizard.core.run.diagnosis import diagnose, disk_note, killed_process_diagnosis
 from ftwizard.core.run.events import ACTIVE, TERMINAL
 from ftwizard.core.run.layout import RunDir
-from ftwizard.core.run.lock import RunLocked, check_free, is_trainer_of, pid_alive, process_start
+from ftwizard.core.run.lock import RunLocked, check_free, is_trainer_of, pid_alive, process_start, same_process
 
 __all__ = ["LOCKED_EXIT", "FINISHED_EXIT", "RunLocked", "current_status", "launch", "pid_alive", "reconcile", "stop",
            "stop_run", "trainer_command", "wait"]
@@ -133,8 +133,8 @@ def reconcile(run: str | Path, returncode: int | None = None) -> dict:
         return st
     if returncode == LOCKED_EXIT:  # a second trainer was refused: the run belongs to the first one
         return st
-    if returncode is None and pid_alive(st.get("pid")):
-        return st
+    if returncode is None and same_process(st.get("pid"), st.get("pid_started")):
+        return st  # still running (the same process, not a later one that reused the pid)
     if returncode is None and st.get("state") == "starting" and not st.get("pid") \
             and time.time() - float(st.get("updated") or 0) < 60:
         return st  # launched a moment ago: no pid written yet
