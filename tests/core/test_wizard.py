@@ -86,8 +86,9 @@ def test_planning_probe_and_run_config():
     assert cfg.model == "meta-llama/Llama-3.1-8B-Instruct" and cfg.num_gpus == 2 and cfg.trainer == "sft"
     assert cfg.estimate_gib and cfg.method == view.values["method"]
     assert RunConfig.from_dict(json.loads(json.dumps(cfg.__dict__))) == cfg
-    ans.data_format = "preference"
-    assert to_run_config(ans, view, LLAMA8).trainer == "dpo"
+    ans.data_format = "preference"  # preference pairs → DPO, with DPO's own starting learning rate
+    dpo = to_run_config(ans, make_plan(ans, LLAMA8, local), LLAMA8)
+    assert dpo.trainer == "dpo" and dpo.learning_rate == 5e-6
 
 
 # ---- live warnings ------------------------------------------------------------------------------------

@@ -355,3 +355,25 @@ def test_try_it_reads_the_test_split(tmp_path):
     rd.split_file("test").write_text(json.dumps({"messages": [{"role": "user", "content": "when?"},
                                                               {"role": "assistant", "content": "now"}]}) + "\n")
     assert test_prompts(Path(rd.path)) == ["when?"]
+
+
+def test_a_preset_without_a_step_opens_where_its_answers_stop():
+    assert Answers.from_yaml("model: qwen2.5-7b\ndata: a.jsonl\n").step == "plan"
+    assert Answers.from_yaml("model: qwen2.5-7b\n").step == "data"
+    assert Answers.from_yaml("model: qwen2.5-7b\nstep: launch\n").step == "launch"
+
+
+async def test_an_error_in_a_handler_is_a_notification_when_running_for_real(monkeypatch):
+    from ftwizard.ui.screens.task import TaskScreen
+
+    def boom(self, event):  # noqa: ANN001, ANN202
+        raise RuntimeError("a bug in a handler")
+
+    monkeypatch.setattr(TaskScreen, "on_input_changed", boom)
+    app = make_app(FakeProbe.of("4090"), start="task")
+    app.keep_alive_on_error = True  # as run_app sets it
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.screen.query_one("#rows").value = "12"
+        await pilot.pause()
+        assert app.is_running
+        assert any("a bug in a handler" in str(n.message) for n in app._notifications)

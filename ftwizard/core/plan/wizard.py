@@ -146,6 +146,9 @@ class Answers:
             raise PresetError(f"a value has the wrong type: {exc}") from None
         if ans.gpu_count < 1:
             raise PresetError(f"gpu_count: {ans.gpu_count} is not allowed — at least 1")
+        if "step" not in raw:  # a preset from before steps were saved: open where its answers stop
+            ans.step = ("plan" if ans.model and ans.data else "data" if ans.model else
+                        "task" if ans.decide else "decide")
         if ans.step not in STEP_NAMES:
             ans.step = "decide"
         if ans.trainer is not None and ans.trainer not in TRAINERS:
