@@ -105,3 +105,9 @@ def test_nonsense_sizes_are_one_line_errors(key: str, value: object):
 def test_integral_floats_and_digit_strings_are_read():
     f = facts_from_config({**LLAMA_8B, "hidden_size": 4096.0, "vocab_size": "128256"})
     assert abs(f.params_b - 8.03) < 0.01
+
+
+def test_state_space_model_is_named_as_such():
+    with pytest.raises(ModelFactsError, match="mamba is a state-space model"):
+        facts_from_config({"model_type": "mamba", "architectures": ["MambaForCausalLM"], "hidden_size": 64,
+                           "num_hidden_layers": 2, "vocab_size": 100, "state_size": 16})

@@ -222,6 +222,7 @@ def refusal(cfg: dict[str, Any]) -> str | None:
 
 
 _N_INNER_TYPES = frozenset({"gpt2", "gpt_bigcode", "gptj"})
+_STATE_SPACE = frozenset({"mamba", "mamba2", "falcon_mamba", "rwkv", "xlstm"})
 
 
 def dims_from_config(cfg: dict[str, Any], model_type: str = "") -> dict[str, int]:
@@ -341,6 +342,10 @@ def facts_from_config(cfg: dict[str, Any], name: str = "", source: str = "") -> 
         model_type = arch.removesuffix("ForCausalLM").lower()
     if _get(cfg, "hidden_size", "n_embd", "d_model", "n_embed", "dim") is None:
         raise ModelFactsError(f"{where}: no hidden size (hidden_size, n_embd or d_model) — is it a model's config.json?")
+    if _get(cfg, "num_attention_heads", "n_head", "n_heads", "num_heads") is None and (
+            model_type in _STATE_SPACE or _get(cfg, "state_size", "ssm_cfg", "d_state") is not None):
+        raise ModelFactsError(f"{where}: {model_type or arch} is a state-space model (no attention heads); ftwizard "
+                              "sizes and plans transformer decoders only — pick a transformer model")
     for what, keys in (("number of layers", ("num_hidden_layers", "n_layer", "num_layers", "n_layers")),
                        ("number of attention heads", ("num_attention_heads", "n_head", "n_heads", "num_heads")),
                        ("vocabulary size", ("vocab_size", "padded_vocab_size"))):
