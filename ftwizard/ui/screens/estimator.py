@@ -6,7 +6,7 @@ from __future__ import annotations
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Footer, Header, Input, Label, Select, Static, Switch
+from textual.widgets import Footer, Header, Input, Label, Select, Static
 
 from ftwizard.core.plan.catalog import load_catalog
 from ftwizard.core.plan.hardware import KNOWN_GPUS
@@ -60,20 +60,21 @@ class EstimatorScreen(AppScreen):
         with Horizontal():
             with VerticalScroll(id="estimator-form"):
                 yield Label("Model")
-                yield Select(models, value=model_default, id="model", allow_blank=False)
+                yield Select(models, value=model_default, id="model", allow_blank=False, compact=True)
                 yield Label("Method")
                 yield Select([(m, m) for m in ("lora", "qlora", "dora", "full")], value=method, id="method",
-                             allow_blank=False)
+                             allow_blank=False, compact=True)
                 yield Label("LoRA rank")
-                yield Input(str(ans.overrides.get("rank", 16)), id="rank", type="integer")
+                yield Input(str(ans.overrides.get("rank", 16)), id="rank", type="integer", compact=True)
                 yield Label("Micro-batch")
-                yield Input(str(ans.overrides.get("micro_batch", 1)), id="batch", type="integer")
+                yield Input(str(ans.overrides.get("micro_batch", 1)), id="batch", type="integer", compact=True)
                 yield Label("Sequence length (tokens)")
-                yield Input(str(ans.overrides.get("max_seq_length", 2048)), id="seq", type="integer")
+                yield Input(str(ans.overrides.get("max_seq_length", 2048)), id="seq", type="integer", compact=True)
                 yield Label("Gradient checkpointing")
-                yield Switch(value=bool(ans.overrides.get("gradient_checkpointing", True)), id="ckpt")
+                yield Select([("on", True), ("off", False)], value=bool(ans.overrides.get("gradient_checkpointing", True)),
+                             id="ckpt", allow_blank=False, compact=True)
                 yield Label("GPU")
-                yield Select(gpus, value=gpu_default, id="gpu", allow_blank=False)
+                yield Select(gpus, value=gpu_default, id="gpu", allow_blank=False, compact=True)
             with Vertical(id="estimator-result"):
                 yield Static(id="summary")
                 yield Static(id="bar")
@@ -88,9 +89,6 @@ class EstimatorScreen(AppScreen):
         self.recompute()
 
     def on_select_changed(self, _event: Select.Changed) -> None:
-        self.recompute()
-
-    def on_switch_changed(self, _event: Switch.Changed) -> None:
         self.recompute()
 
     def gpu_gib(self) -> tuple[str, float]:
@@ -115,7 +113,7 @@ class EstimatorScreen(AppScreen):
         nums = {k: positive_int(self.query_one(f"#{k}", Input).value, label, most) for k, (label, most) in LIMITS.items()}
         inp = EstimateInput(
             method=method, rank=nums["rank"], targets=tuple(facts.resolve_targets("all-linear")) if method != "full" else (),
-            batch=nums["batch"], seq=nums["seq"], grad_ckpt=self.query_one("#ckpt", Switch).value,
+            batch=nums["batch"], seq=nums["seq"], grad_ckpt=bool(self.query_one("#ckpt", Select).value),
             optim="paged_adamw_8bit" if method == "qlora" else "adamw_torch")
         return facts, inp
 
@@ -138,7 +136,7 @@ class EstimatorScreen(AppScreen):
             f"[b]{escape(facts.name)}[/b] · {inp.method} · peak [b]{est.peak_gib:.1f} GiB[/b] of {gib:.0f} GiB on "
             f"{escape(name)}: {verdict}\n" + (f"largest micro-batch that fits: {mb}" if mb else
                                              "no micro-batch fits: see below"))
-        self.query_one("#bar", Static).update(stacked_bar(parts, gib, 40) + f"  {gib:.0f} GiB")
+        self.query_one("#bar", Static).update(stacked_bar(parts, gib, 30) + f"  {gib:.0f} GiB")
         self.query_one("#parts", Static).update("\n".join(
             f"[{part_style(k)}]■[/] {k:14} {v:7.2f} GiB" for k, v in parts.items() if v >= 0.005))
         adv = fit_advice(facts, inp, gib)
