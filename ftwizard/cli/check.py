@@ -8,6 +8,8 @@ import os
 import sys
 from typing import Any
 
+from rich.markup import escape
+
 from ftwizard.cli._common import CliError, console
 
 
@@ -58,7 +60,7 @@ def _options(args: argparse.Namespace) -> Any:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from ftwizard.core.run.checklist import ITEMS, load_state, validate_actions
+    from ftwizard.core.run.checklist import ITEMS, load_state, metrics_line, validate_actions
     from ftwizard.core.run.layout import RunDir
 
     only = [x.strip() for x in args.only.split(",") if x.strip()] if args.only else None
@@ -86,9 +88,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(res, indent=2, ensure_ascii=False) + "\n")
         return 0
     state = load_state(args.run)
+    console.print(escape(metrics_line(args.run)))
     for item in ITEMS:
         st = state.get(item.id, {})
         box = "[green]✔[/]" if st.get("done") else "☐"
-        console.print(f"{box} {item.title}" + (f"\n    {st['result']}" if st.get("result") else
-                                                ("" if item.action else f"\n    [dim]{item.why}[/]")))
+        hint = f" (`--only {item.action}`)" if item.action else ""
+        console.print(f"{box} {item.title}" + (f"\n    {escape(st['result'])}" if st.get("result") else
+                                                f"\n    [dim]{escape(item.why)}{hint}[/]"))
     return 0

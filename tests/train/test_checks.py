@@ -93,6 +93,13 @@ def test_preference_accuracy_on_pairs(run, tmp_path):
     for side in ("baseline", "tuned"):
         assert 0 <= res[side]["preference_accuracy"] <= 1 and isinstance(res[side]["preference_margin"], float)
     assert res["tuned"]["preference_accuracy"] == 1.0  # trained on dates: a date beats letters
+    kto = [{"prompt": [{"role": "user", "content": f"200{i}-01-02"}], "label": i % 2 == 0,
+            "completion": [{"role": "assistant", "content": f"02/01/200{i}" if i % 2 == 0 else "ab/cd/efgh"}]}
+           for i in range(6)]
+    RunDir(pref).split_file("test").write_text("".join(json.dumps(r) + "\n" for r in kto))
+    res = run_checks(pref, only=["preference"])
+    assert res["preference"]["kind"] == "kto" and res["tuned"]["preference_accuracy"] == 1.0
+    assert res["tuned"]["preference_margin"] > 0
 
 
 def test_reward_on_test_prompts(run, tmp_path):
