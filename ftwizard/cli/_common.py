@@ -145,7 +145,8 @@ def print_event(ev: dict, out: Any = None) -> None:
     if t == "log" and "loss" in ev:
         ms = ev.get("max_steps") or 0
         tps = f"  {ev['tokens_per_s']:.0f} tok/s" if ev.get("tokens_per_s") else ""
-        out.print(f"step {ev['step']}/{ms}  loss {ev['loss']:.4f}  lr {ev.get('learning_rate', 0):.2e}{tps}")
+        rw = f"  reward {ev['reward']:.3f}" if isinstance(ev.get("reward"), int | float) else ""
+        out.print(f"step {ev['step']}/{ms}  loss {ev['loss']:.4f}{rw}  lr {ev.get('learning_rate', 0):.2e}{tps}")
     elif t == "eval":
         out.print(f"[cyan]eval[/] step {ev['step']}  eval_loss {ev['eval_loss']:.4f}")
     elif t == "warning":

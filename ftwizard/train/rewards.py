@@ -160,3 +160,57 @@ def resolve_rewards(specs: list[str], max_completion_length: int = 256, base_dir
 
 def needs_reference(specs: list[str]) -> bool:
     return any(s.strip() in ("exact_match", "char_match") for s in specs)
+
+
+def score_model(model_path: str | Path, rows: list[dict[str, Any]], specs: list[str], max_new_tokens: int = 64,
+                adapter: str | Path | None = None, trust_remote_code: bool = False, batch_size: int = 32,
+                base_dir: Path | None = None, temperature: float = 0.0, samples: int = 1,
+                seed: int = 0) -> dict[str, float]:
+    """A model's answers to prompt rows (`{"prompt": ..., "answer": ...}`) scored by each reward:
+    `{"reward": mean of the summed rewards, "<name>": mean, "n": answers}` — GRPO's before/after check.
+    Greedy by default; `temperature` > 0 samples `samples` answers per prompt, as GRPO does in training."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    cuda = torch.cuda.is_available()
+    dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else torch.float32
+    tok = AutoTokenizer.from_pretrained(str(model_path), trust_remote_code=trust_remote_code)
+    tok.padding_side = "left"
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=dtype, trust_remote_code=trust_remote_code,
+                                                 device_map="cuda" if cuda else None)
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter))
+    model.eval()
+    torch.manual_seed(seed)
+    rows = [r for r in rows for _ in range(samples if temperature > 0 else 1)]
+    sampling: dict[str, Any] = ({"do_sample": True, "temperature": temperature, "top_k": 0} if temperature > 0
+                                else {"do_sample": False})
+    chat = bool(rows) and isinstance(rows[0]["prompt"], list)
+    completions: list[Any] = []
+    for i in range(0, len(rows), batch_size):
+        batch = rows[i:i + batch_size]
+        texts = [tok.apply_chat_template(r["prompt"], tokenize=False, add_generation_prompt=True) if chat
+                 else r["prompt"] for r in batch]
+        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+        with torch.no_grad():
+            gen = model.generate(**enc, max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id,
+                                 eos_token_id=tok.eos_token_id, **sampling)
+        for row in gen[:, enc["input_ids"].shape[1]:]:
+            text = tok.decode(row, skip_special_tokens=True).strip()
+            completions.append([{"role": "assistant", "content": text}] if chat else text)
+    columns = {k: [r.get(k) for r in rows] for k in rows[0] if k != "prompt"} if rows else {}
+    prompts = [r["prompt"] for r in rows]
+    ids = [tok(completion_text(c), add_special_tokens=False)["input_ids"] for c in completions]
+    out: dict[str, float] = {"n": float(len(rows))}
+    total = [0.0] * len(rows)
+    for fn in resolve_rewards(specs, max_new_tokens, base_dir):
+        vals = fn(prompts=prompts, completions=completions, completion_ids=ids, **columns)
+        vals = [0.0 if v is None else float(v) for v in vals]
+        out[fn.__name__] = round(sum(vals) / max(1, len(vals)), 4)
+        total = [t + v for t, v in zip(total, vals, strict=True)]
+    out["reward"] = round(sum(total) / max(1, len(total)), 4)
+    return out
