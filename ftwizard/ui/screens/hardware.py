@@ -3,6 +3,7 @@ or CPU-only."""
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, Select, Static
@@ -22,7 +23,7 @@ class HardwareScreen(StepScreen):
         with VerticalScroll():
             if not res.gpus:
                 yield Static("No GPU found", classes="title")
-                yield Static(f"{res.reason}\n\nThat is fine. You can plan for a GPU you will rent or buy (pick it "
+                yield Static(f"{escape(str(res.reason))}\n\nThat is fine. You can plan for a GPU you will rent or buy (pick it "
                              "below), go CPU-only (tiny models only), or watch the offline demo train a tiny model "
                              "on this CPU in under a minute.", classes="why")
                 with Horizontal(classes="row"):
@@ -30,7 +31,7 @@ class HardwareScreen(StepScreen):
             for g in res.gpus:
                 cc = f"{g.compute_capability[0]}.{g.compute_capability[1]}" if g.compute_capability else "?"
                 yield Static(
-                    f"[b]GPU {g.index}: {g.name}[/b]\n"
+                    f"[b]GPU {g.index}: {escape(g.name)}[/b]\n"
                     f"memory {usage_bar(g.used_bytes / max(g.total_bytes, 1), 30)} "
                     f"{g.used_bytes / 2**30:.1f} used / {g.total_gib:.1f} GiB ({g.free_bytes / 2**30:.1f} free)\n"
                     f"compute capability {cc} · bf16 {'yes' if g.bf16 else 'no (fp16 instead)'}", classes="card")

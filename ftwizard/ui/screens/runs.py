@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
@@ -34,11 +36,11 @@ class RunsScreen(AppScreen):
         table.clear()
         for r in runs:
             best = f"{r.best_eval:.4f}" if r.best_eval is not None else "—"
-            table.add_row(r.path, r.state, r.trainer, r.method, r.model, f"{r.step}/{r.max_steps or '?'}", best,
-                          key=r.path)
+            cells = (r.path, r.state, r.trainer, r.method, r.model, f"{r.step}/{r.max_steps or '?'}", best)
+            table.add_row(*(Text(str(c)) for c in cells), key=r.path)  # Text: names are never read as markup
         self.query_one("#runs-title", Static).update(
-            f"Runs in {root}/ — Enter opens one in the monitor" if runs else
-            f"No runs in {root}/ yet. Launch one from the wizard, or `ftwizard demo`.")
+            escape(f"Runs in {root}/ — Enter opens one in the monitor · Esc goes back" if runs else
+                   f"No runs in {root}/ yet. Launch one from the wizard, or `ftwizard demo`."))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value:
