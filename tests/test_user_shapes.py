@@ -111,3 +111,14 @@ def test_state_space_model_is_named_as_such():
     with pytest.raises(ModelFactsError, match="mamba is a state-space model"):
         facts_from_config({"model_type": "mamba", "architectures": ["MambaForCausalLM"], "hidden_size": 64,
                            "num_hidden_layers": 2, "vocab_size": 100, "state_size": 16})
+
+
+def test_multimodal_wrapper_says_the_numbers_are_the_language_models():
+    cfg = {"model_type": "gemma3", "architectures": ["Gemma3ForConditionalGeneration"],
+           "text_config": {"model_type": "gemma3_text", "hidden_size": 64, "intermediate_size": 128,
+                           "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16,
+                           "vocab_size": 108},
+           "vision_config": {"model_type": "siglip_vision_model", "hidden_size": 32}}
+    f = facts_from_config(cfg)
+    assert f.param_count == 81_280  # Gemma3ForConditionalGeneration's language model (the whole model: 119,456)
+    assert any("multimodal" in n and "vision tower" in n for n in f.notes), f.notes

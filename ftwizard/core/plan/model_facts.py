@@ -197,6 +197,7 @@ def _text_config(cfg: dict[str, Any]) -> dict[str, Any]:
             merged["tie_word_embeddings"] = cfg["tie_word_embeddings"]
         merged.setdefault("_name_or_path", cfg.get("_name_or_path"))
         merged["_wrapper"] = cfg.get("model_type")
+        merged["_towers"] = [k.removesuffix("_config") for k in ("vision_config", "audio_config") if cfg.get(k)]
         return merged
     return cfg
 
@@ -403,6 +404,10 @@ def facts_from_config(cfg: dict[str, Any], name: str = "", source: str = "") -> 
         experts = topk = 1
         linears += [Linear(s.name, _ev(s.inp, dims), _ev(s.out, dims), _bias(s.bias, cfg), s.part) for s in lay.mlp]
     notes.extend(fam.notes)
+    if cfg.get("_towers"):
+        towers = " and ".join(f"{t} tower" for t in cfg["_towers"])
+        notes.append(f"'{cfg['_wrapper']}' is multimodal: these numbers are its language model's; the {towers} "
+                     "is loaded too (more memory), and LoRA targets by name (all-linear, q_proj …) reach it too")
     quant = cfg.get("quantization_config")
     if isinstance(quant, dict) and quant.get("quant_method"):
         notes.append(_prequantized_note(quant))
