@@ -23,8 +23,7 @@ def register(sub: Any) -> None:
 def load_config(path: str) -> Any:
     """The RunConfig in `path` (a config.yaml, or a TRL CLI config: what each key became is printed), checked
     against this machine, or CliError with one line naming the field, the value and what is allowed."""
-    from ftwizard.core.run.config import check_environment
-    from ftwizard.core.run.trl_import import load_any
+    from ftwizard.core.run.config_load import check_environment, load_any
 
     try:
         cfg, mapped = load_any(path)

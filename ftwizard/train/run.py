@@ -109,7 +109,8 @@ def check_before_load(cfg: RunConfig) -> None:
     import dataclasses
     import importlib
 
-    from ftwizard.core.run.config import ConfigError, check_environment
+    from ftwizard.core.run.config import ConfigError
+    from ftwizard.core.run.config_load import check_environment
     from ftwizard.core.run.trl_import import config_class_path, trainer_args_problem
 
     check_environment(cfg)

@@ -12,12 +12,13 @@ import sys
 import pytest
 import yaml
 
-from ftwizard.core.run.config import METHOD_WHY, METHODS, ConfigError, RunConfig, check_environment
+from ftwizard.core.run.config import METHOD_WHY, METHODS, ConfigError, RunConfig
+from ftwizard.core.run.config_load import check_environment, load_any
 from ftwizard.core.run.exports import TRL_SCRIPTS, launch_line
 from ftwizard.core.run.layout import RunDir
 from ftwizard.core.run.service import create_run
 from ftwizard.core.run.trl_fields import CONFIG_CLASSES, EXTRA_FIELDS, TRAINING_ARGUMENTS
-from ftwizard.core.run.trl_import import TRACKERS, from_trl, load_any, trainer_args_problem
+from ftwizard.core.run.trl_import import TRACKERS, from_trl, trainer_args_problem
 
 
 def test_static_field_lists_match_the_installed_trl():

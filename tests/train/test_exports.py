@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ftwizard.core.run.config import RunConfig, check_environment
+from ftwizard.core.run.config import RunConfig
+from ftwizard.core.run.config_load import check_environment
 from ftwizard.core.run.launcher import launch, wait
 from ftwizard.core.run.layout import RunDir
 from ftwizard.core.run.service import create_run
@@ -56,7 +57,7 @@ def test_exported_trl_command_reproduces_the_loss(sft_run, tmp_path):
     assert (trl["use_cpu"], trl["bf16"], trl["dtype"]) == (True, False, "float32")  # as used on this CPU
     assert (trl["max_steps"], trl["save_steps"], trl["save_total_limit"], trl["max_grad_norm"]) == (8, 4, 3, 0.5)
     assert trl["report_to"] == ["tensorboard"] and trl["lora_target_modules"] == "all-linear"
-    from ftwizard.core.run.trl_import import load_any
+    from ftwizard.core.run.config_load import load_any
 
     back, _ = load_any(rd.trl_config("sft"))  # and `ftwizard train trl_sft.yaml` reads it back to the same run
     ours_cfg = rd.config()

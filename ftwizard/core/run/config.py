@@ -373,7 +373,7 @@ def _check_objectives(c: RunConfig) -> None:
 
 def _check_portable(c: RunConfig) -> None:
     """Trackers, the Hub, pass-through TRL fields, your own accelerate/DeepSpeed config (what can be checked from
-    the config alone; `check_environment` adds what this machine must have)."""
+    the config alone; `config_load.check_environment` adds what this machine must have)."""
     import re
 
     from ftwizard.core.run.trl_import import TRACKERS, trainer_args_problem
@@ -392,53 +392,6 @@ def _check_portable(c: RunConfig) -> None:
           "give accelerate_config or deepspeed_config, not both (an accelerate config can name a DeepSpeed file)")
 
 
-def check_environment(c: RunConfig) -> RunConfig:
-    """What this machine must have for the run: trackers and DeepSpeed installed, the accelerate/DeepSpeed config
-    and `init_from` present (made absolute, since the trainer runs elsewhere). Run by `train --check`, before a
-    run is created and in the trainer before the model loads — not on every load, so an old run stays readable."""
-    import importlib.util
-
-    from ftwizard.core.run.trl_import import TRACKERS
-
-    for name in c.report_to:
-        _need(importlib.util.find_spec(TRACKERS[name]) is not None, "report_to", name,
-              f"{name} is not installed: pip install {TRACKERS[name]}")
-    for key in ("accelerate_config", "deepspeed_config", "init_from"):
-        value = getattr(c, key)
-        if value:
-            path = Path(value).expanduser()
-            _need(path.exists(), key, value, "an existing file or folder (check the path)")
-            setattr(c, key, str(path.resolve()))
-    wants_ds = bool(c.deepspeed_config) or (c.num_gpus > 1 and c.engine in ("deepspeed", "zero2", "zero3"))
-    _need(not wants_ds or importlib.util.find_spec("deepspeed") is not None, "engine",
-          "deepspeed" if c.deepspeed_config else c.engine, "DeepSpeed is not installed: pip install deepspeed")
-    if c.init_from:
-        _resolve_init(c)
-    return c
-
-
-def _resolve_init(c: RunConfig) -> None:
-    """`init_from` → where the run starts: a finished run's model/ (or a model folder) becomes `model`; a run's
-    adapter/ (or an adapter folder) keeps training, on its base (`model` when empty, from adapter_config.json)."""
-    import json
-
-    from ftwizard.core.run.layout import RunDir
-
-    path = Path(c.init_from or "")
-    rd = RunDir(path)
-    if rd.config_path.exists():
-        _need(rd.has_result(), "init_from", c.init_from, "a run that has finished (it has no adapter/ or model/ yet)")
-        path = rd.result
-    if (path / "adapter_config.json").exists():
-        base = json.loads((path / "adapter_config.json").read_text(encoding="utf-8")).get("base_model_name_or_path")
-        c.model = c.model or base or ""
-    elif (path / "config.json").exists():
-        c.model = str(path.resolve())
-    else:
-        raise ConfigError("init_from", c.init_from, "a finished run, an adapter folder or a model folder")
-    c.init_from = str(path.resolve())
-
-
 def check_config_file(path: str | Path) -> RunConfig:
     """Validate a config file without loading any model or data (the `train --check` job)."""
-    return check_environment(RunConfig.load(path))
+    return RunConfig.load(path)

@@ -205,20 +205,3 @@ def _trl_defaults(trainer: str, d: dict[str, Any], out: dict[str, Any]) -> list[
         out[target] = value
         lines.append(f"{key}: {value} (TRL's default) → {target}")
     return lines
-
-
-def load_any(path: str | Path) -> tuple[Any, list[str] | None]:
-    """(RunConfig, what each TRL key became — None for an ftwizard config.yaml) from a config.yaml or a TRL CLI
-    config. ConfigError / ValueError in one line, like `RunConfig.load`."""
-    import yaml
-
-    from ftwizard.core.run.config import RunConfig
-
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except yaml.YAMLError:
-        return RunConfig.load(path), None  # its error names the line
-    if not looks_like_trl(raw):
-        return RunConfig.load(path), None
-    fields, lines = from_trl(raw, path)
-    return RunConfig.from_dict(fields), lines
