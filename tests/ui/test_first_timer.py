@@ -377,3 +377,11 @@ async def test_an_error_in_a_handler_is_a_notification_when_running_for_real(mon
         await pilot.pause()
         assert app.is_running
         assert any("a bug in a handler" in str(n.message) for n in app._notifications)
+
+
+async def test_decide_answers_are_kept_and_replayed():
+    app = make_app(FakeProbe.of("4090"), answers=Answers(decide={"start": False, "knowledge": True}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert app.screen.walk.node.id == "rag"  # back at the same outcome
+        await pilot.press("b")
+        assert app.answers.decide == {"start": False}  # every answer is part of the autosaved state

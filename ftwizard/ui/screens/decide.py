@@ -59,7 +59,26 @@ class DecideScreen(StepScreen):
             yield Static(id="advice", classes="advice")
 
     def on_mount(self) -> None:
+        self.replay()
         self.refresh_node()
+
+    def refresh_from_answers(self) -> None:
+        if dict(self.walk.answers) != {k: v for k, v in self.wizard.answers.decide.items() if k in self._qids()}:
+            self.replay()
+            self.refresh_node()
+
+    @staticmethod
+    def _qids() -> set[str]:
+        from ftwizard.core.plan.decision import NODES
+
+        return {k for k, n in NODES.items() if isinstance(n, Question)}
+
+    def replay(self) -> None:
+        """Walk the saved answers again (a preset or the autosave brings you back to the same node)."""
+        self.walk = Walk()
+        for qid, yes in self.wizard.answers.decide.items():
+            if isinstance(self.walk.node, Question) and self.walk.node.id == qid and isinstance(yes, bool):
+                self.walk.answer(yes)
 
     def refresh_node(self) -> None:
         node = self.walk.node
@@ -90,8 +109,9 @@ class DecideScreen(StepScreen):
                 text = ("Fine-tuning is not the first tool here. b changes an answer; f fine-tunes anyway "
                         "(keep your best prompt as the baseline to beat).\n\n" + text)
             adv.update(text)
+        anyway = {"fine_tune_anyway": True} if self.wizard.answers.decide.get("fine_tune_anyway") else {}
+        self.wizard.answers.decide = {**self.walk.answers, **(anyway if isinstance(node, Outcome) else {})}
         if isinstance(node, Outcome) and node.fine_tune:
-            self.wizard.answers.decide = dict(self.walk.answers)
             if node.task_kind:
                 self.wizard.answers.task_kind = node.task_kind
 
