@@ -224,6 +224,12 @@ def refusal(cfg: dict[str, Any]) -> str | None:
 
 _N_INNER_TYPES = frozenset({"gpt2", "gpt_bigcode", "gptj"})
 _STATE_SPACE = frozenset({"mamba", "mamba2", "falcon_mamba", "rwkv", "xlstm"})
+_SIZE_KEYS: tuple[tuple[str, tuple[str, ...]], ...] = (  # (what, config keys in the order they are read)
+    ("hidden size", ("hidden_size", "n_embd", "d_model", "n_embed", "dim")),
+    ("number of layers", ("num_hidden_layers", "n_layer", "num_layers", "n_layers")),
+    ("number of attention heads", ("num_attention_heads", "n_head", "n_heads", "num_heads")),
+    ("vocabulary size", ("vocab_size", "padded_vocab_size")),
+)
 
 
 def dims_from_config(cfg: dict[str, Any], model_type: str = "") -> dict[str, int]:
@@ -347,15 +353,10 @@ def facts_from_config(cfg: dict[str, Any], name: str = "", source: str = "") -> 
             model_type in _STATE_SPACE or _get(cfg, "state_size", "ssm_cfg", "d_state") is not None):
         raise ModelFactsError(f"{where}: {model_type or arch} is a state-space model (no attention heads); ftwizard "
                               "sizes and plans transformer decoders only — pick a transformer model")
-    for what, keys in (("number of layers", ("num_hidden_layers", "n_layer", "num_layers", "n_layers")),
-                       ("number of attention heads", ("num_attention_heads", "n_head", "n_heads", "num_heads")),
-                       ("vocabulary size", ("vocab_size", "padded_vocab_size"))):
+    for what, keys in _SIZE_KEYS[1:]:
         if _get(cfg, *keys) is None:
             raise ModelFactsError(f"{where}: no {what} ({' or '.join(keys[:2])}) — is it a model's config.json?")
-    for what, keys in (("hidden size", ("hidden_size", "n_embd", "d_model", "n_embed", "dim")),
-                       ("number of layers", ("num_hidden_layers", "n_layer", "num_layers", "n_layers")),
-                       ("number of attention heads", ("num_attention_heads", "n_head", "n_heads", "num_heads")),
-                       ("vocabulary size", ("vocab_size", "padded_vocab_size"))):
+    for what, keys in _SIZE_KEYS:
         value = _get(cfg, *keys)
         if isinstance(value, float) and value.is_integer():
             value = int(value)
