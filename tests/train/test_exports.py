@@ -139,3 +139,18 @@ def test_dpo_and_full_from_a_finished_sft_run(sft_run, tmp_path, tiny):
     full = tmp_path / "full"
     _train(full, _cfg(tiny, method="full", max_steps=1, eval_steps=10, save_steps=10, init_from=str(sft_run)))
     assert (RunDir(full).full_model / "config.json").exists()
+
+
+def test_push_to_hub_failure_is_a_warning_and_the_token_stays_out(tmp_path, tiny):
+    """Offline (HF_HUB_OFFLINE=1) the upload fails at once: the run is still done, the result saved, the warning says
+    how to push by hand, and the fake token is nowhere in the run directory."""
+    run = tmp_path / "push"
+    create_run(run, _cfg(tiny, max_steps=1, eval_steps=10, save_steps=10, push_to_hub=True, hub_model_id="me/tiny"))
+    st = wait(launch(run, extra_env={"HF_TOKEN": FAKE_TOKEN, "HF_HUB_OFFLINE": "1"}), run)
+    rd = RunDir(run)
+    assert st["state"] == "done" and rd.adapter.exists(), (run / "stdout.log").read_text()[-3000:]
+    warn = [e for e in rd.read_events() if e.get("kind") == "push_to_hub"]
+    assert warn and "hf upload me/tiny" in warn[0]["fix"]
+    trl = yaml.safe_load(rd.trl_config("sft").read_text())
+    assert (trl["push_to_hub"], trl["hub_model_id"], trl["hub_private_repo"]) == (True, "me/tiny", True)
+    assert not [p for p in run.rglob("*") if p.is_file() and FAKE_TOKEN.encode() in p.read_bytes()]
