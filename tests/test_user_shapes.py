@@ -122,3 +122,19 @@ def test_multimodal_wrapper_says_the_numbers_are_the_language_models():
     f = facts_from_config(cfg)
     assert f.param_count == 81_280  # Gemma3ForConditionalGeneration's language model (the whole model: 119,456)
     assert any("multimodal" in n and "vision tower" in n for n in f.notes), f.notes
+
+
+@pytest.mark.slow
+def test_model_transformers_cannot_load_as_causal_lm_says_so(tmp_path: Path, monkeypatch):
+    """Qwen2.5-VL's config.json (flat, as on the Hub): AutoModelForCausalLM refuses it, so training would crash."""
+    pytest.importorskip("transformers")
+    monkeypatch.setenv("FTWIZARD_CACHE", str(tmp_path / "cache"))
+    model = tmp_path / "qwen-vl"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({
+        "architectures": ["Qwen2_5_VLForConditionalGeneration"], "model_type": "qwen2_5_vl", "hidden_size": 64,
+        "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+        "vocab_size": 200, "vision_config": {"depth": 1, "hidden_size": 32, "out_hidden_size": 64}}))
+    f = load_model_facts(str(model))
+    assert "cannot load 'qwen2_5_vl' as a causal LM" in f.notes[0]
+    assert load_model_facts(str(model)).notes == f.notes  # the cached answer gives the same note

@@ -84,3 +84,13 @@ def exact_count(cfg: dict[str, Any], use_cache: bool = True) -> dict[str, Any]:
     except OSError:
         pass  # a read-only home still gets the answer, just not cached
     return {} if "error" in res else res
+
+
+def count_error(cfg: dict[str, Any]) -> str | None:
+    """Why the last `exact_count(cfg)` could not build the model (from the cache), or None."""
+    cached = cache_dir() / f"{config_key(cfg)}.json"
+    try:
+        hit = json.loads(cached.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return str(hit["error"]) if isinstance(hit, dict) and "error" in hit else None

@@ -516,9 +516,15 @@ def _facts_from_file(cfg_path: Path, name: str, source: str, exact: bool | None)
     cfg = _read_config_file(cfg_path)
     facts = facts_from_config(cfg, name=name, source=source)
     if exact or (exact is None and facts.family == "generic"):
-        from ftwizard.core.plan.meta import exact_count
+        from ftwizard.core.plan.meta import count_error, exact_count
 
         facts = with_exact_count(facts, exact_count(cfg))
+        why = count_error(cfg) if facts.count_source != "meta-device" else None
+        if why and "cannot build this as a causal LM" in why and not cfg.get("auto_map"):
+            facts = replace(facts, notes=(
+                f"transformers cannot load '{facts.model_type}' as a causal LM (AutoModelForCausalLM), so "
+                "ftwizard cannot train it: pick the text model it is built on, or a model that loads that way",
+                *facts.notes))
     return replace(facts, has_chat_template=_has_chat_template(cfg_path.parent))
 
 
