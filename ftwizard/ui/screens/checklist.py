@@ -45,9 +45,9 @@ class ChecklistScreen(AppScreen):
             for item in ITEMS:
                 with Horizontal(classes="check-row"):
                     if item.action:
-                        yield Button("Run", id=f"run-{item.id}", classes="check-run")
-                    yield Checkbox(item.title, id=f"tick-{item.id}")
-                yield Static(item.why, id=f"result-{item.id}", classes="why check-result")
+                        yield Button("Run", id=f"run-{item.id}", classes="check-run", compact=True)
+                    yield Checkbox(item.title, id=f"tick-{item.id}", compact=True)
+                yield Static(escape(item.why), id=f"result-{item.id}", classes="why check-result")
             yield Static(id="samples")
         yield Footer(compact=True)
 

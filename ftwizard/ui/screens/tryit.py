@@ -67,7 +67,7 @@ class TryItScreen(AppScreen):
             with VerticalScroll(classes="card try-col"):
                 yield Static("[b]after training[/b]")
                 yield Static(id="try-tuned")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.refresh_run()
