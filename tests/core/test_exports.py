@@ -44,6 +44,8 @@ def test_trainer_args_are_checked_against_the_trl_config():
     assert trainer_args_problem("dpo", {"label_smoothing": 0.1}) is None
     assert "learning_rate → learning_rate:" in trainer_args_problem("sft", {"learning_rate": 1e-4})
     assert "output_dir" in trainer_args_problem("sft", {"output_dir": "x"})
+    assert "set by the gkd trainer itself: beta" in trainer_args_problem("gkd", {"beta": 0.1})
+    assert trainer_args_problem("grpo", {"beta": 0.04}).endswith("beta → grpo_kl_beta:")
     with pytest.raises(ConfigError, match="not a field of SFTConfig: bogus, nope"):
         RunConfig(trainer_args={"bogus": 1, "nope": 2, "max_grad_norm": 1.0})
     assert RunConfig(trainer_args={"max_grad_norm": "0.5"}).trainer_args == {"max_grad_norm": "0.5"}

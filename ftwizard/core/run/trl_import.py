@@ -46,7 +46,7 @@ TRAINER_KEYS: dict[str, dict[str, str]] = {
 # set by a trainer module itself (train/trainers/<name>.py)
 TRAINER_SETS: dict[str, tuple[str, ...]] = {
     "cpt": ("packing", "completion_only_loss", "assistant_only_loss", "dataset_text_field"),
-    "simpo": ("loss_type", "cpo_alpha"), "sft": ("completion_only_loss",),
+    "simpo": ("loss_type", "cpo_alpha"), "sft": ("completion_only_loss",), "gkd": ("beta", "max_new_tokens"),
 }
 
 
