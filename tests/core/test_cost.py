@@ -76,3 +76,15 @@ def test_user_file_overrides_prices(tmp_path):
     assert t["rent"]["NVIDIA A100-SXM4-80GB"]["memory_gib"] == 80.0  # the rest of the entry is kept
     c = estimate_cost(params=7e9, trainable=4e7, method="qlora", tokens=1e6, gpu="A100-80", tables=t)
     assert c.kwh_price == 0.10 and c.notes  # QLoRA's slowdown is stated
+
+
+def test_measured_speed_refines_the_estimate(tmp_path):
+    from ftwizard.core.plan.cost import measured_utilisation, remaining_hours
+
+    t = price_tables(tmp_path / "none.yaml")
+    tflops = t["specs"]["NVIDIA GeForce RTX 4090"]["tflops"]
+    # a 7B LoRA at 2,000 tokens/s on a 4090: 2000 × (4 × 7e9 + 6 × 4e7) / 165.2e12
+    u = measured_utilisation(2000, params=7e9, trainable=4e7, method="lora", gpu="4090", tables=t)
+    assert u == pytest.approx(2000 * (4 * 7e9 + 6 * 4e7) / (tflops * 1e12))
+    assert measured_utilisation(2000, params=7e9, trainable=4e7, method="lora", gpu="unknown card", tables=t) is None
+    assert remaining_hours(7.2e6, 2000) == pytest.approx(1.0)

@@ -211,3 +211,20 @@ def plan_cost(est: Any, *, rows: int, tokens_per_row: float, epochs: float, gpu:
     return estimate_cost(params=est.params, trainable=est.trainable_params, method=est.inp.method,
                          tokens=training_tokens(rows, tokens_per_row, epochs), gpu=gpu, gpus=gpus,
                          grad_ckpt=est.inp.grad_ckpt, peak_gib=est.high_gib, tables=tables)
+
+
+def measured_utilisation(tokens_per_s: float, *, params: float, trainable: float, method: str, gpu: str,
+                         gpus: int = 1, grad_ckpt: bool = False, tables: dict[str, Any] | None = None) -> float | None:
+    """The utilisation a running job reaches (its tokens/s × FLOPs per token over the peak): replaces the
+    stated 35–45% once training runs. None for a GPU without a TFLOPS figure."""
+    t = tables if tables is not None else price_tables()
+    key = find_gpu(gpu, t["specs"])
+    if not key or tokens_per_s <= 0:
+        return None
+    peak = float(t["specs"][key]["tflops"]) * 1e12 * max(1, gpus)
+    return tokens_per_s * flops_per_token(params, trainable, method, grad_ckpt) / peak
+
+
+def remaining_hours(tokens_left: float, tokens_per_s: float) -> float:
+    """Time left at the measured speed (what the monitor's ETA shows once training runs)."""
+    return tokens_left / tokens_per_s / 3600 if tokens_per_s > 0 else float("inf")

@@ -203,7 +203,7 @@ def estimate(facts: ModelFacts, inp: EstimateInput) -> Estimate:
     notes: list[str] = []
     P = facts.param_count
     wb = _dtype_bytes(inp.precision)
-    act_bytes = 2 if inp.precision != "fp32" else 4
+    act_bytes: float = 2 if inp.precision != "fp32" else 4
     if inp.precision in ("bf16-mixed", "fp16-mixed"):
         act_bytes = 2.5  # autocast: matmul outputs 16-bit, norms/residual stream fp32
     gpus = max(1, inp.gpus)
@@ -234,7 +234,7 @@ def estimate(facts: ModelFacts, inp: EstimateInput) -> Estimate:
         trainable = facts.lora_params(inp.rank, list(inp.targets), dora=inp.method == "dora")
         tb = 4 if inp.adapter_dtype == "fp32" else wb
         weights += trainable * tb
-    grads = trainable * tb
+    grads: float = trainable * tb
     opt_per, opt_note = optimizer_bytes_per_param(inp.optim, tb)
     if opt_note:
         notes.append(opt_note)
