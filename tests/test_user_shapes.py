@@ -137,4 +137,5 @@ def test_model_transformers_cannot_load_as_causal_lm_says_so(tmp_path: Path, mon
         "vocab_size": 200, "vision_config": {"depth": 1, "hidden_size": 32, "out_hidden_size": 64}}))
     f = load_model_facts(str(model))
     assert "cannot load 'qwen2_5_vl' as a causal LM" in f.notes[0]
+    assert any("is multimodal" in n for n in f.notes)  # a flat config with vision_config
     assert load_model_facts(str(model)).notes == f.notes  # the cached answer gives the same note

@@ -339,6 +339,9 @@ def facts_from_config(cfg: dict[str, Any], name: str = "", source: str = "") -> 
     if no:
         raise ModelFactsError(no)
     cfg = _text_config(cfg)
+    towers = [k.removesuffix("_config") for k in ("vision_config", "audio_config") if cfg.get(k)]
+    if towers and "_towers" not in cfg:  # a flat multimodal config (older Qwen2-VL exports)
+        cfg = {**cfg, "_towers": towers, "_wrapper": cfg.get("model_type")}
     no = refusal(cfg)
     if no:
         raise ModelFactsError(no)
