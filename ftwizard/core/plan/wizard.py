@@ -371,7 +371,8 @@ def make_plan(ans: Answers, facts: ModelFacts, local: ProbeResult) -> PlanView:
     inp = _estimate_input(facts, values, probe.count, has_gpu)
     est = estimate(facts, inp)
     gib = probe.min_total_gib if has_gpu else None
-    warnings = list(rec.warnings)
+    # the recommender's "even X needs N GiB" is about its own settings: the verdict and fixes below replace it
+    warnings = [w for w in rec.warnings if not w.startswith("Even ")]
     mb = max_micro_batch(facts, inp, gib) if gib else None
     too_big = bool(gib) and not est.fits(gib)
     fixes = fit_fixes(facts, values, inp, gib, "gradient_accumulation" in ans.overrides, mb) if too_big else []  # type: ignore[arg-type]

@@ -170,7 +170,7 @@ class PlanScreen(StepScreen):
                 w.update(f"[@click=screen.fix('{f.key}')][b reverse] {f.key} [/b reverse] {escape(f.label)} → "
                          f"{f.peak_gib:.1f} GiB[/]")
         hint = self.query_one("#plan-fixes", Vertical)
-        hint.border_title = "fixes: press 1–5 (alt+1–5 while typing) · ctrl+f applies them in turn" if fixes else ""
+        hint.border_title = "fixes: keys 1–5 (in a text box: alt+1–5) · ctrl+f applies them in turn" if fixes else ""
         hint.display = bool(fixes)
 
     def sync_widgets(self) -> None:
