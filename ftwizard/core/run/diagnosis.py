@@ -22,19 +22,13 @@ def diagnose(exc_text: str, cfg: dict[str, Any] | None = None, estimate_gib: flo
     """Map an exception's text (type + message) to a diagnosis."""
     t = exc_text.lower()
     cfg = cfg or {}
-    mb = int(cfg.get("micro_batch", 1) or 1)
-    ga = int(cfg.get("gradient_accumulation", 1) or 1)
     if "out of memory" in t or "outofmemoryerror" in t or "cuda error: out of memory" in t:
         need = f" (estimated ~{estimate_gib:.1f} GiB)" if estimate_gib else ""
-        if mb > 1:
-            fix = (f"micro-batch {mb}{need} does not fit: try micro-batch {max(1, mb // 2)} with gradient "
-                   f"accumulation {ga * 2} (same effective batch), turn on gradient checkpointing, or use QLoRA.")
-        elif not cfg.get("gradient_checkpointing"):
-            fix = "Turn on gradient checkpointing; then an 8-bit optimizer (adamw_bnb_8bit); then QLoRA."
-        elif cfg.get("method") != "qlora":
-            fix = "Switch to QLoRA (4-bit base model), or shorten max_seq_length."
-        else:
-            fix = f"Shorten max_seq_length (now {cfg.get('max_seq_length')}), use a smaller model, or more GPUs."
+        from ftwizard.core.plan import remedies  # the one remedy ladder, in its order
+
+        steps = [r.label(cfg) for r, _ch in remedies.applicable(cfg)] if cfg else []
+        fix = (f"This setup{need} does not fit the GPU. Try: " + "; then ".join(steps[:3]) + "."
+               if steps else "Use a smaller model, shorter sequences, or a GPU with more memory.")
         return Diagnosis("oom", "The GPU ran out of memory.", fix, exc_text[-2000:])
     if "nan" in t and ("loss" in t or "not finite" in t or "diverg" in t):
         return Diagnosis("nan", "The loss became NaN (not a number): training diverged.",
