@@ -84,6 +84,17 @@ def test_optimizer_step_is_in_the_preflight_and_catches_what_backward_misses(tin
     assert all(torch.equal(before[n], p) for n, p in trainer.model.named_parameters())
 
 
+def test_lora_preflight_restores_the_adapter(tiny, tmp_path, monkeypatch):
+    import torch
+
+    trainer, cfg, rd = _trainer(tiny, tmp_path, micro_batch=2, method="lora")
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if p.requires_grad}
+    info = _measure(trainer, cfg, rd, monkeypatch)
+    assert info["after_step_gib"]["allocated"] > 0 and info["includes_optimizer_step"]
+    after = {n: p for n, p in trainer.model.named_parameters() if p.requires_grad}
+    assert before and all(torch.equal(before[n], after[n]) for n in before)
+
+
 def test_auto_fit_lowers_the_micro_batch_and_says_so(tiny, tmp_path, monkeypatch):
     import torch
 
