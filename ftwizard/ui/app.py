@@ -184,8 +184,9 @@ class WizardApp(App[None]):
         model = self.answers.model
         if not model:
             return None
-        if self._facts_cache is None or self._facts_cache[0] != model:
-            self._facts_cache = (model, load_model_facts(model))
+        key = f"{model}\0{self.answers.allow_download}"
+        if self._facts_cache is None or self._facts_cache[0] != key:
+            self._facts_cache = (key, load_model_facts(model, allow_download=self.answers.allow_download))
         return self._facts_cache[1]
 
     def plan_view(self) -> PlanView | None:

@@ -41,6 +41,10 @@ class ModelScreen(StepScreen):
             yield Label("…or a local folder with config.json, or a Hub id in your local cache")
             yield Input("" if ans.model in cat else ans.model, placeholder="./my-model or org/name", id="model-path")
             with Horizontal(classes="row"):
+                yield Switch(value=ans.allow_download, id="allow-download")
+                yield Static("allow download from the Hugging Face Hub (config.json now, the weights at launch)",
+                             classes="muted")
+            with Horizontal(classes="row"):
                 yield Switch(value=ans.trust_remote_code, id="remote-code")
                 yield Static("trust remote code (runs Python from the model repo: only for repos you trust)",
                              classes="muted")
@@ -50,6 +54,9 @@ class ModelScreen(StepScreen):
         self.show_facts()
 
     def refresh_from_answers(self) -> None:
+        switch = self.query_one("#allow-download", Switch)
+        if switch.value != self.wizard.answers.allow_download:
+            switch.value = self.wizard.answers.allow_download
         self.show_facts()
 
     def show_facts(self) -> None:
@@ -61,7 +68,8 @@ class ModelScreen(StepScreen):
         try:
             facts = self.wizard.model_facts()
         except ModelFactsError as exc:
-            box.update(f"[b $error]Cannot read this model[/]: {escape(str(exc))}")
+            why = str(exc).replace("(--allow-download)", "(the 'allow download' switch above)")
+            box.update(f"[b $error]Cannot read this model[/]: {escape(why)}")
             return
         if facts is not None:
             box.update(facts_text(facts))
@@ -89,6 +97,9 @@ class ModelScreen(StepScreen):
     def on_switch_changed(self, event: Switch.Changed) -> None:
         if event.switch.id == "remote-code":
             self.wizard.answers.trust_remote_code = event.value
+        elif event.switch.id == "allow-download" and event.value != self.wizard.answers.allow_download:
+            self.wizard.answers.allow_download = event.value
+            self.show_facts()
 
     def can_leave(self) -> str | None:
         if not self.wizard.answers.model:
