@@ -409,8 +409,8 @@ def facts_from_config(cfg: dict[str, Any], name: str = "", source: str = "") -> 
         linears += [Linear(s.name, _ev(s.inp, dims), _ev(s.out, dims), _bias(s.bias, cfg), s.part) for s in lay.mlp]
     notes.extend(fam.notes)
     if cfg.get("_towers"):
-        towers = " and ".join(f"{t} tower" for t in cfg["_towers"])
-        notes.append(f"'{cfg['_wrapper']}' is multimodal: these numbers are its language model's; the {towers} "
+        tower_text = " and ".join(f"{t} tower" for t in cfg["_towers"])
+        notes.append(f"'{cfg['_wrapper']}' is multimodal: these numbers are its language model's; the {tower_text} "
                      "is loaded too (more memory), and LoRA targets by name (all-linear, q_proj …) reach it too")
     quant = cfg.get("quantization_config")
     if isinstance(quant, dict) and quant.get("quant_method"):
