@@ -102,9 +102,9 @@ class DataScreen(StepScreen):
                          "preference (chosen/rejected) or plain-text form — detected for you.", classes="why")
             yield Label("File, folder, or Hub id")
             with Horizontal(classes="row"):
-                yield Input(ans.data, placeholder="data/train.jsonl", id="data-path")
-                yield Button("Browse…", id="browse")
-                yield Button("Check", id="analyze", variant="primary")
+                yield Input(ans.data, placeholder="data/train.jsonl", id="data-path", compact=True)
+                yield Button("Browse…", id="browse", compact=True)
+                yield Button("Check", id="analyze", variant="primary", compact=True)
             yield Static(id="report")
 
     def on_mount(self) -> None:

@@ -43,9 +43,9 @@ class HardwareScreen(StepScreen):
             if not res.gpus and ans.gpu == "local":
                 default = "NVIDIA GeForce RTX 4090"
                 ans.gpu = default
-            yield Select(options, value=default, id="plan-gpu", allow_blank=False)
+            yield Select(options, value=default, id="plan-gpu", allow_blank=False, compact=True)
             yield Label("How many of them")
-            yield Input(str(ans.gpu_count), id="gpu-count", type="integer")
+            yield Input(str(ans.gpu_count), id="gpu-count", type="integer", compact=True)
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "plan-gpu":

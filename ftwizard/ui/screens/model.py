@@ -37,9 +37,10 @@ class ModelScreen(StepScreen):
             yield Label("A popular model (type to search)")
             preset = ans.model if ans.model in cat else Select.NULL
             yield Select([(f"{k}  ({p.published_params_b:g}B)", k) for k, p in cat.items()], value=preset, id="preset",
-                         prompt="pick a preset")
+                         prompt="pick a preset", compact=True)
             yield Label("…or a local folder with config.json, or a Hub id in your local cache")
-            yield Input("" if ans.model in cat else ans.model, placeholder="./my-model or org/name", id="model-path")
+            yield Input("" if ans.model in cat else ans.model, placeholder="./my-model or org/name", id="model-path",
+                        compact=True)
             with Horizontal(classes="row"):
                 yield Switch(value=ans.allow_download, id="allow-download")
                 yield Static("allow download from the Hugging Face Hub (config.json now, the weights at launch)",

@@ -52,7 +52,7 @@ class TaskScreen(StepScreen):
                     yield RadioButton(k.label, id=f"kind-{k.id}", value=k.id == self.wizard.answers.task_kind)
             yield Label("Roughly how many examples do you have? (the Data step counts them)")
             rows = self.wizard.answers.rows
-            yield Input(str(rows) if rows else "", placeholder="e.g. 800, 1500 or 1.5k", id="rows")
+            yield Input(str(rows) if rows else "", placeholder="e.g. 800, 1500 or 1.5k", id="rows", compact=True)
             yield Static(id="expect", classes="card")
 
     def on_mount(self) -> None:
