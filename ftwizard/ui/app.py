@@ -126,6 +126,7 @@ class WizardApp(App[None]):
         if self.current_mode and self.current_mode != mode and mode in self.MODES:
             self._history.append(self.current_mode)
             del self._history[:-30]
+        self.autosave_now()
         return super().switch_mode(mode)
 
     def action_goto(self, mode: str) -> None:
