@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -458,8 +458,9 @@ def to_run_config(ans: Answers, view: PlanView, facts: ModelFacts) -> RunConfig:
         gradient_accumulation=int(v["gradient_accumulation"]), learning_rate=float(v["learning_rate"]),
         epochs=float(v["epochs"]), warmup_ratio=float(v["warmup_ratio"]), lr_scheduler=str(v["lr_scheduler"]),
         weight_decay=float(v["weight_decay"]), gradient_checkpointing=bool(v["gradient_checkpointing"]),
-        optimizer=str(v["optimizer"]), precision=str(v.get("precision") or "auto") if view.gpus else "auto",
-        engine=str(v.get("engine") or "auto"), num_gpus=max(1, view.gpus),
+        # precision and engine are Literal fields: RunConfig checks the value at construction
+        optimizer=str(v["optimizer"]), precision=cast(Any, str(v.get("precision") or "auto") if view.gpus else "auto"),
+        engine=cast(Any, str(v.get("engine") or "auto")), num_gpus=max(1, view.gpus),
         trust_remote_code=ans.trust_remote_code, estimate_gib=round(view.estimate.peak_allocated_gib, 2))
     if adapter:
         cfg.rank, cfg.alpha, cfg.dropout, cfg.target_modules = int(v["rank"]), int(v["alpha"]), float(v["dropout"]), targets
