@@ -150,6 +150,8 @@ def test_config_checks_for_the_new_trainers():
 
     with pytest.raises(ConfigError, match="grpo_num_generations"):
         RunConfig(trainer="grpo", micro_batch=3, gradient_accumulation=1, grpo_num_generations=4)
+    with pytest.raises(ConfigError, match="KTO"):
+        RunConfig(trainer="kto", micro_batch=1)
     with pytest.raises(ConfigError, match="teacher_model"):
         RunConfig(trainer="gkd")
     with pytest.raises(ConfigError, match="gkd_lmbda"):

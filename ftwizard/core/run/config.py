@@ -366,6 +366,9 @@ def _check_objectives(c: RunConfig) -> None:
         _need(batch % c.grpo_num_generations == 0, "grpo_num_generations", c.grpo_num_generations,
               f"a divisor of micro_batch × gradient_accumulation × num_gpus = {batch} (each prompt's completions "
               "are scored together)")
+    if c.trainer == "kto":
+        _need(c.micro_batch >= 2, "micro_batch", c.micro_batch, "at least 2 for KTO (its KL term compares each "
+              "answer with another row of the same micro-batch)")
     if c.trainer == "gkd":
         _need(bool(c.teacher_model.strip()), "teacher_model", c.teacher_model,
               "GKD needs a teacher: a local model folder (or Hub id) with the student's tokenizer")

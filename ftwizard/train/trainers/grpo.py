@@ -4,7 +4,6 @@ measures the reward on the test prompts."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from ftwizard.train.rewards import ANSWER_COLUMNS, RewardError, needs_reference, resolve_rewards
@@ -22,7 +21,8 @@ def build(ctx: TrainContext) -> Any:
     if needs_reference(cfg.grpo_rewards) and not any(c in cols for c in ANSWER_COLUMNS):
         raise RewardError(f"the exact_match/char_match rewards need an answer column ({', '.join(ANSWER_COLUMNS)}) "
                           f"next to each prompt; the data has {', '.join(cols)}")
-    rewards = resolve_rewards(cfg.grpo_rewards, cfg.grpo_max_completion_length, Path.cwd())
+    # a relative user reward path: from where ftwizard was started, else next to the run directory
+    rewards = resolve_rewards(cfg.grpo_rewards, cfg.grpo_max_completion_length, ctx.rd.path.parent)
     args = {k: v for k, v in ctx.args.items() if k != "max_length"}
     args.update(eval_strategy="no", num_generations=cfg.grpo_num_generations,
                 max_completion_length=cfg.grpo_max_completion_length, beta=cfg.grpo_kl_beta,
