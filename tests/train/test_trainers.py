@@ -203,3 +203,34 @@ def test_objective_warnings_and_monitor_series():
     st = RunState()
     st.add_many([{"type": "log", "step": i, "reward": 0.1 * i, "rewards/margins": 0.5, "kl": 0.01} for i in range(5)])
     assert len(st.metrics["reward"]) == 5 and {"kl", "rewards/margins"} <= set(st.metrics)
+
+
+def test_distill_prompts_from_any_family_and_torn_output(tmp_path):
+    from ftwizard.train.distill import DistillError, answered, key, load_prompts, prompt_messages
+
+    assert prompt_messages({"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"},
+                                         {"role": "assistant", "content": "a"}]}) == \
+        [{"role": "system", "content": "s"}, {"role": "user", "content": "q"}]
+    assert prompt_messages({"instruction": "do", "input": "", "output": "x"}) == [{"role": "user", "content": "do"}]
+    assert prompt_messages({"prompt": "q", "chosen": "a", "rejected": "b"}) == [{"role": "user", "content": "q"}]
+    src = _jsonl(tmp_path / "p.jsonl", [{"prompt": "q1"}, {"prompt": "q1"}, {"prompt": "q2"}])
+    assert len(load_prompts(src)) == 2  # duplicates asked once
+    (tmp_path / "empty.txt").write_text("\n\n")
+    with pytest.raises(DistillError, match="no prompts"):
+        load_prompts(tmp_path / "empty.txt")
+    out = tmp_path / "out.jsonl"
+    row = {"messages": [{"role": "user", "content": "q1"}, {"role": "assistant", "content": "a"}]}
+    out.write_text(json.dumps(row) + "\n" + '{"messages": [{"ro')
+    assert answered(out) == {key(row["messages"][:1])}
+    assert out.read_text() == json.dumps(row) + "\n"  # the torn line is cut
+
+
+def test_grpo_demo_runs_are_valid_runs(tmp_path):
+    from ftwizard.train.demo import GRPO_REWARDS, make_grpo_demo
+
+    sft_run, grpo_run = make_grpo_demo(tmp_path / "demo", examples=50, prompts=40)
+    sft, grpo = RunDir(sft_run).config(), RunDir(grpo_run).config()
+    assert sft.trainer == "sft" and grpo.trainer == "grpo" and grpo.grpo_rewards == GRPO_REWARDS
+    assert grpo.model == str(RunDir(sft_run).full_model)
+    rows = [json.loads(x) for x in Path(grpo.data).read_text().splitlines()]
+    assert all(isinstance(r["prompt"], list) and r["answer"].count("/") == 2 for r in rows)
