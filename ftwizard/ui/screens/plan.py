@@ -115,16 +115,19 @@ class PlanScreen(StepScreen):
     # ---- plan ------------------------------------------------------------------------------------
     def recompute(self, sync_widgets: bool = False) -> None:
         summary = self.query_one("#plan-summary", Static)
+        self.query_one("#plan-form").display = True
         try:
             self.view = self.wizard.plan_view()
         except (ModelFactsError, ValueError) as exc:
             self.view = None
             summary.update(f"[b $error]No plan yet[/]: {escape(str(exc))}")
             self._show_fixes()
+            self.query_one("#plan-form").display = False
             return
         if self.view is None:
-            summary.update("[b]No model chosen yet[/b]: go back to the Model step (Esc).")
+            summary.update("[b]No model chosen yet[/b]: choose one on the Model step (ctrl+p → Model).")
             self._show_fixes()
+            self.query_one("#plan-form").display = False
             return
         v = self.view
         summary.update(summary_text(v))
@@ -151,7 +154,8 @@ class PlanScreen(StepScreen):
         key = (focused.id or "")[2:] if focused is not None and (focused.id or "").startswith("f-") else ""
         help_box = self.query_one("#plan-help", Static)
         if self.view is None or not key:
-            help_box.update("[dim]Tab moves between settings; the focused one's reason shows here.[/dim]")
+            help_box.update("" if self.view is None else
+                            "[dim]Tab moves between settings; the focused one's reason shows here.[/dim]")
             return
         label = FIELDS[key][1] if key in FIELDS else "Trainer"
         why = self.query_one(f"#why-{key}", Static).render()
