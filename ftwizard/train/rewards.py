@@ -178,8 +178,8 @@ def score_model(model_path: str | Path, rows: list[dict[str, Any]], specs: list[
     tok.padding_side = "left"
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=dtype, trust_remote_code=trust_remote_code,
-                                                 device_map="cuda" if cuda else None)
+    model: Any = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=dtype, trust_remote_code=trust_remote_code,
+                                                      device_map="cuda" if cuda else None)
     if adapter is not None:
         from peft import PeftModel
 
@@ -200,7 +200,7 @@ def score_model(model_path: str | Path, rows: list[dict[str, Any]], specs: list[
             gen = model.generate(**enc, max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id,
                                  eos_token_id=tok.eos_token_id, **sampling)
         for row in gen[:, enc["input_ids"].shape[1]:]:
-            text = tok.decode(row, skip_special_tokens=True).strip()
+            text = str(tok.decode(row, skip_special_tokens=True)).strip()
             completions.append([{"role": "assistant", "content": text}] if chat else text)
     columns = {k: [r.get(k) for r in rows] for k in rows[0] if k != "prompt"} if rows else {}
     prompts = [r["prompt"] for r in rows]
@@ -208,8 +208,8 @@ def score_model(model_path: str | Path, rows: list[dict[str, Any]], specs: list[
     out: dict[str, float] = {"n": float(len(rows))}
     total = [0.0] * len(rows)
     for fn in resolve_rewards(specs, max_new_tokens, base_dir):
-        vals = fn(prompts=prompts, completions=completions, completion_ids=ids, **columns)
-        vals = [0.0 if v is None else float(v) for v in vals]
+        raw = fn(prompts=prompts, completions=completions, completion_ids=ids, **columns)
+        vals = [0.0 if v is None else float(v) for v in raw]
         out[fn.__name__] = round(sum(vals) / max(1, len(vals)), 4)
         total = [t + v for t, v in zip(total, vals, strict=True)]
     out["reward"] = round(sum(total) / max(1, len(total)), 4)

@@ -99,6 +99,12 @@ def test_grpo_with_builtin_and_user_rewards(tmp_path, tiny_model):
     keys = set().union(*logs)
     assert {"reward", "reward_std", "kl", "completions/mean_length", "rewards/char_match/mean",
             "rewards/slash_count/mean", "rewards/exact_match/mean"} <= keys, keys
+    from ftwizard.train.rewards import score_model
+
+    rows = [json.loads(x) for x in rd.split_file("test").read_text().splitlines()][:6]
+    res = score_model(tiny_model, rows, ["exact_match", "char_match"], max_new_tokens=8, adapter=rd.adapter,
+                      temperature=1.0, samples=2)
+    assert res["n"] == 2 * len(rows) and 0 <= res["char_match"] <= 1 and res["reward"] >= res["char_match"]
 
 
 @slow
