@@ -11,8 +11,17 @@ from typing import Any
 
 from rich.console import Console
 
-console = Console()
-err_console = Console(stderr=True, soft_wrap=True)
+# emoji off: `:100:` in a row, a path or a model name prints as typed. Markup stays on for our own styling, so
+# every piece of user text that goes into a markup string passes through `esc()` (rich.markup.escape).
+console = Console(emoji=False)
+err_console = Console(stderr=True, soft_wrap=True, emoji=False)
+
+
+def esc(value: Any) -> str:
+    """User text (a path, a row, a model name, an error message) made safe for a rich markup string."""
+    from rich.markup import escape
+
+    return escape(str(value))
 
 
 class CliError(Exception):
@@ -121,7 +130,7 @@ def follow(run: Path, proc: Any = None, quiet: bool = False) -> dict:
                     return st
                 time.sleep(0.3)
     except KeyboardInterrupt:
-        console.print(f"\nDetached. Training continues; reattach with: ftwizard monitor {run}")
+        console.print(f"\nDetached. Training continues; reattach with: ftwizard monitor {esc(run)}")
         raise SystemExit(0) from None
 
 
@@ -140,6 +149,7 @@ def _refused(run: Path, proc: Any) -> None:
 
 
 def print_event(ev: dict, out: Any = None) -> None:
+    """One plain line per event worth showing; text that came from the run (messages, paths) is escaped."""
     out = out or console
     t = ev.get("type")
     if t == "log" and "loss" in ev:
@@ -150,34 +160,66 @@ def print_event(ev: dict, out: Any = None) -> None:
     elif t == "eval":
         out.print(f"[cyan]eval[/] step {ev['step']}  eval_loss {ev['eval_loss']:.4f}")
     elif t == "warning":
-        out.print(f"[yellow]warning:[/] {ev['message']} → {ev['fix']}")
+        out.print(f"[yellow]warning:[/] {esc(ev.get('message'))} → {esc(ev.get('fix'))}")
     elif t == "failed":
-        out.print(f"[red]failed:[/] {ev['message']} → {ev['fix']}")
+        out.print(f"[red]failed:[/] {esc(ev.get('message'))} → {esc(ev.get('fix'))}")
     elif t == "preflight":
-        out.print(f"preflight on the longest batch ({ev['longest_tokens']} tokens): ok"
-                      + (f", peak {ev['measured_peak_allocated_gib']} GiB" if ev.get("measured_peak_allocated_gib") else ""))
+        out.print(preflight_line(ev))
+    elif t == "memory_fix":
+        out.print(f"[yellow]memory fix:[/] {esc(ev.get('message'))}")
     elif t == "note":
-        out.print(f"[dim]note:[/] {ev.get('message')}")
+        out.print(f"[dim]note:[/] {esc(note_text(ev))}")
     elif t == "checkpoint_skipped":
-        out.print(f"[yellow]skipped checkpoint[/] {Path(str(ev.get('checkpoint'))).name}: {ev.get('message')}"
-                  + (f" (moved to {ev['path']})" if ev.get("path") else ""))
+        out.print(f"[yellow]skipped checkpoint[/] {esc(Path(str(ev.get('checkpoint'))).name)}: "
+                  f"{esc(ev.get('message'))}" + (f" (moved to {esc(ev['path'])})" if ev.get("path") else ""))
     elif t == "resume" and "from_step" in ev:
         where = f" ({Path(ev['checkpoint']).name})" if ev.get("checkpoint") else " (no checkpoint: from the start)"
-        out.print(f"[dim]resume from step {ev['from_step']}{where}[/]")
+        out.print(f"[dim]resume from step {ev['from_step']}{esc(where)}[/]")
     elif t in ("checkpoint", "done", "resume", "train_begin"):
-        out.print(f"[dim]{t}: {json.dumps({k: v for k, v in ev.items() if k not in ('type', 'time')})[:150]}[/]")
+        body = json.dumps({k: v for k, v in ev.items() if k not in ("type", "time")}, ensure_ascii=False)[:150]
+        out.print(f"[dim]{t}: {esc(body)}[/]")
+
+
+_VERDICT = {"fits": "[green]fits[/]", "out_of_memory": "[red]out of memory[/]",
+            "unchecked": "ran (card size unknown: not checked against a limit)"}
+
+
+def preflight_line(ev: dict) -> str:
+    """The preflight verdict the event carries (`fits`, `out_of_memory`, `unchecked`), with the measured peak."""
+    verdict = str(ev.get("verdict") or "unchecked")
+    line = (f"preflight on the longest batch ({ev.get('longest_tokens')} tokens × {ev.get('micro_batch', '?')}): "
+            f"{_VERDICT.get(verdict, esc(verdict))}")
+    if isinstance(ev.get("measured_peak_allocated_gib"), int | float):
+        line += f", peak {ev['measured_peak_allocated_gib']:.2f} GiB"
+        if isinstance(ev.get("card_total_gib"), int | float):
+            line += f" of {ev['card_total_gib']:.2f} GiB"
+    if ev.get("fake_card"):
+        line += " (fake card)"
+    return line
+
+
+def note_text(ev: dict) -> str:
+    """A note in plain words: the chat-template note says what the loss is computed on."""
+    msg = str(ev.get("message") or "")
+    if ev.get("kind") == "chat_template" and ev.get("loss_on"):
+        on = {"assistant_only": "the assistant's replies only", "completion_only": "the completion only",
+              "full_text": "the whole text"}.get(str(ev["loss_on"]), str(ev["loss_on"]))
+        src = f" (chat template: {ev['source']})" if ev.get("source") else ""
+        return f"loss on: {on}{src}" + (f" — {msg}" if msg else "")
+    return msg
 
 
 def report_end(st: dict, run: Path) -> int:
     state = st.get("state")
     if state == "done":
-        console.print(f"[green]done.[/] Output in {run}")
+        console.print(f"[green]done.[/] Output in {esc(run)}")
         return 0
     if state == "stopped":
-        console.print(f"[yellow]stopped[/] with a checkpoint. Resume: ftwizard train --resume {run}")
+        console.print(f"[yellow]stopped[/] with a checkpoint. Resume: ftwizard train --resume {esc(run)}")
         return 0
     d = st.get("diagnosis") or {}
-    console.print(f"[red]failed:[/] {d.get('summary')}\n[b]Try:[/] {d.get('fix')}\nLog: {run / 'stdout.log'}")
+    console.print(f"[red]failed:[/] {esc(d.get('summary'))}\n[b]Try:[/] {esc(d.get('fix'))}\n"
+                  f"Log: {esc(run / 'stdout.log')}")
     if st.get("unsaved"):
         console.print("[dim](status.json could not be updated — the disk is full; the last saved status is kept)[/]")
     return 1

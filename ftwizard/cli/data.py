@@ -50,9 +50,9 @@ def _fail(args: argparse.Namespace, message: str, code: int = 1) -> int:
                                      "errors": [{"line": None, "message": message}], "warnings": [],
                                      "stats": {}}) + "\n")
     else:
-        from rich.console import Console
+        from ftwizard.cli._common import err_console, esc
 
-        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/] {message}", markup=True, highlight=False)
+        err_console.print(f"[red]error:[/] {esc(message)}", highlight=False)
     return code
 
 
@@ -120,8 +120,10 @@ def _print(rep: Any, out: dict[str, Any], args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(soft_wrap=True)
-    console.print(f"[b]{args.path}[/]: format [cyan]{rep.format}[/] (family {rep.family}), "
+    from ftwizard.cli._common import esc
+
+    console = Console(soft_wrap=True, emoji=False)  # rows and paths print as typed: no `:100:` → emoji
+    console.print(f"[b]{esc(args.path)}[/]: format [cyan]{esc(rep.format)}[/] (family {esc(rep.family)}), "
                   f"{rep.rows:,} usable rows", highlight=False)
     if rep.errors:
         console.print(f"[red]{len(rep.errors)} problem(s):[/]")
@@ -146,15 +148,16 @@ def _print(rep: Any, out: dict[str, Any], args: argparse.Namespace) -> None:
                       f"{st['duplicates']['near']} near; short answers: {st['short_outputs']['count']}; "
                       + "PII: " + ", ".join(f"{k} {v['count']}" for k, v in st["pii"].items()), highlight=False)
         if "class_balance" in st:
-            console.print("classes: " + ", ".join(f"{k!r}: {v}" for k, v in list(st["class_balance"].items())[:10]))
+            console.print("classes: " + ", ".join(f"{k!r}: {v}" for k, v in list(st["class_balance"].items())[:10]),
+                          markup=False, highlight=False)
         for s in st.get("sample", []):
-            console.print(f"[dim]sample {s['where']}:[/] " + json.dumps(s["record"], ensure_ascii=False)[:300],
-                          markup=True, highlight=False)
+            console.print(f"[dim]sample {esc(s['where'])}:[/] " + esc(json.dumps(s["record"], ensure_ascii=False)[:300]),
+                          highlight=False)
     for w in rep.warnings:
-        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+        console.print(f"[yellow]warning:[/] {esc(w)}", highlight=False)
     if "split" in out:
         sp = out["split"]["splits"]
-        console.print(f"split written to {args.split_out}: " + ", ".join(f"{k} {v['rows']}" for k, v in sp.items())
+        console.print(f"split written to {esc(args.split_out)}: " + ", ".join(f"{k} {v['rows']}" for k, v in sp.items())
                       + f" ({out['split']['duplicates_removed']} duplicates removed first)")
     if "export_openai" in out:
         _print_export(console, out["export_openai"], args)
@@ -162,13 +165,15 @@ def _print(rep: Any, out: dict[str, Any], args: argparse.Namespace) -> None:
 
 
 def _print_export(console: Any, ex: dict[str, Any], args: argparse.Namespace) -> None:
+    from ftwizard.cli._common import esc
+
     for p in ex["problems"][:20]:
         console.print("  [red]✗[/] ", end="")
         console.print(f"{args.export_openai}: {p}", markup=False, highlight=False)
     for w in ex["warnings"]:
-        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+        console.print(f"[yellow]warning:[/] {esc(w)}", highlight=False)
     if ex["path"]:
-        console.print(f"OpenAI fine-tuning file: {ex['path']} — {ex['examples']:,} examples (the train split; "
+        console.print(f"OpenAI fine-tuning file: {esc(ex['path'])} — {ex['examples']:,} examples (the train split; "
                       f"{ex['split']['validation']} validation and {ex['split']['test']} test rows held out)",
                       highlight=False)
     else:

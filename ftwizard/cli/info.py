@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.table import Table
 
-from ftwizard.cli._common import add_model_args, console, load_facts, print_json
+from ftwizard.cli._common import add_model_args, console, esc, load_facts, print_json
 
 
 def register(sub: Any) -> None:
@@ -23,8 +23,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.json:
         print_json(d)
         return 0
-    t = Table(title=facts.name, show_header=False)
+    t = Table(title=esc(facts.name), show_header=False)
     for k, v in d.items():
-        t.add_row(k, str(v))
+        t.add_row(k, esc(v))  # cells are markup: a model path with `[/]` must print as typed
     console.print(t)
     return 0
