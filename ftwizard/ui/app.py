@@ -294,6 +294,13 @@ class WizardApp(App[None]):
 
     # ---- runs ----------------------------------------------------------------------------------------
     def launch_run(self, run_dir: str | Path) -> Path | None:
+        rd = self.write_run(run_dir)
+        if rd is not None:
+            self._start(rd, resume=False, num_gpus=RunDir(rd).config().num_gpus)
+        return rd
+
+    def write_run(self, run_dir: str | Path) -> Path | None:
+        """Write the run directory (config, TRL config, launch.sh, answers) without starting it."""
         from ftwizard.core.run.service import RunError, create_run
 
         try:
@@ -312,7 +319,6 @@ class WizardApp(App[None]):
             self.notify(escape(str(exc)), severity="error")
             return None
         self.answers.save(rd.answers_path)
-        self._start(rd.path, resume=False, num_gpus=cfg.num_gpus)
         return rd.path
 
     def _start(self, run: Path, resume: bool, num_gpus: int = 1) -> None:

@@ -254,6 +254,13 @@ async def test_launch_on_a_machine_without_gpu_names_the_dead_end_and_its_fix(tm
         await pilot.pause()
         assert app.answers.allow_download
         assert "not in the local Hugging Face cache" not in _text(app.screen, "#blockers")
+        # no GPU here: the run folder can still be written, to run on a GPU machine
+        assert not app.screen.query_one("#write").disabled
+        run = app.screen.query_one("#run-dir").value
+        app.screen.query_one("#write").press()
+        await pilot.pause()
+        assert (Path(run) / "config.yaml").exists() and (Path(run) / "launch.sh").exists()
+        assert app.current_mode == "launch" and app.active_run is None
 
 
 # ---- decide: a "stop here" outcome has its own next actions ---------------------------------------------

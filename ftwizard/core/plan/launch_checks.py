@@ -102,7 +102,7 @@ def check_launch(ctx: LaunchContext, ram_gib: float | None = None, disk_gib: flo
     if ctx.planned_gpus > 0 and ctx.local_gpus == 0:
         out.append(LaunchProblem(
             "no_gpu", f"the plan is for {ctx.planned_gpus}× {ctx.planned_gpu_name or 'GPU'} but this machine has no GPU",
-            "run the same plan on a GPU machine (copy the run folder; launch.sh runs it), or plan for CPU only "
+            "'Write the run folder only' below and run it on a GPU machine (launch.sh), or plan for CPU only "
             "on the Hardware step (tiny models only)"))
     elif 0 < ctx.local_gpus < ctx.planned_gpus:
         out.append(LaunchProblem(

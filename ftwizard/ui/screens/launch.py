@@ -34,6 +34,7 @@ class LaunchScreen(StepScreen):
             yield Input(self.default_run_dir(), id="run-dir", compact=True)
             with Horizontal(classes="row"):
                 yield Button("Launch training", id="launch", variant="success", compact=True)
+                yield Button("Write the run folder only", id="write", compact=True)
                 yield Button("Save answers (ctrl+s)", id="save", compact=True)
             yield Static(id="cli", classes="why")
 
@@ -100,6 +101,7 @@ class LaunchScreen(StepScreen):
     def _refresh(self) -> None:
         ans = self.wizard.answers
         blockers = [(b, "") for b in self.answer_blockers()]
+        plan_ok = not blockers
         notes: list[LaunchProblem] = []
         view = None
         if ans.model and not any("model" in b for b, _ in blockers):
@@ -124,6 +126,7 @@ class LaunchScreen(StepScreen):
             summary.update(what)
             if not view.fits:
                 blockers.append(("the plan does not fit the GPU", "Plan step (Esc) → ctrl+f makes it fit"))
+                plan_ok = False
             for p in self.machine_problems(view):
                 if p.blocking:
                     blockers.append((p.message, p.fix))
@@ -153,6 +156,8 @@ class LaunchScreen(StepScreen):
             lines.insert(0, "[b $success]Ready: every check before launch passed.[/]")
         self.query_one("#blockers", Static).update("\n".join(lines))
         self.query_one("#launch", Button).disabled = bool(blockers)
+        # a plan that is right but cannot run *here* (no GPU, no weights yet) can still be written and run elsewhere
+        self.query_one("#write", Button).disabled = not plan_ok or view is None
 
     def on_switch_changed(self, event: Switch.Changed) -> None:
         if event.switch.id == "allow-download" and event.value != self.wizard.answers.allow_download:
@@ -168,6 +173,12 @@ class LaunchScreen(StepScreen):
             self.refresh_from_answers()
             if not self.query_one("#launch", Button).disabled:
                 self.wizard.launch_run(self.query_one("#run-dir", Input).value.strip() or self.default_run_dir())
+        elif event.button.id == "write":
+            run = self.wizard.write_run(self.query_one("#run-dir", Input).value.strip() or self.default_run_dir())
+            if run is not None:
+                self.notify(escape(f"Wrote {run}. On a machine that can run it: ftwizard train {run}/config.yaml "
+                                   f"--out {run} (or bash {run}/launch.sh)"), timeout=12)
+                self.query_one("#run-dir", Input).value = self.default_run_dir()
         elif event.button.id == "save":
             self.wizard.action_save_preset()
 
