@@ -240,3 +240,14 @@ def test_grpo_demo_runs_are_valid_runs(tmp_path):
     assert grpo.model == str(RunDir(sft_run).full_model)
     rows = [json.loads(x) for x in Path(grpo.data).read_text().splitlines()]
     assert all(isinstance(r["prompt"], list) and r["answer"].count("/") == 2 for r in rows)
+
+
+def test_grpo_takes_example_answer_data_as_prompts_with_a_reference():
+    from datasets import Dataset
+
+    from ftwizard.train.trainers.grpo import as_prompts
+
+    chat = as_prompts(Dataset.from_list([{"messages": _msg("user", "2001-02-03") + _msg("assistant", "03/02/2001")}]))
+    assert chat[0] == {"prompt": _msg("user", "2001-02-03"), "answer": "03/02/2001"}
+    pc = as_prompts(Dataset.from_list([{"prompt": "q", "completion": " a "}]))
+    assert pc[0] == {"prompt": "q", "answer": "a"}

@@ -55,7 +55,8 @@ TRAINERS: dict[str, TrainerSpec] = _register(
                 metrics=("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies", "nll_loss"),
                 check="preference", beta=2.0,
                 starts=(("simpo_gamma", 0.5, "target reward margin; the SimPO paper uses gamma/beta ≈ 0.5"),)),
-    TrainerSpec("grpo", "Group relative policy optimization", ("prompt_only",),
+    TrainerSpec("grpo", "Group relative policy optimization",
+                ("prompt_only", "openai", "sharegpt", "alpaca", "prompt_completion"),  # answers become `answer`
                 "reinforce answers a reward function scores well (math, formats, checkable tasks)", 1e-5, 1e-6,
                 metrics=("reward", "reward_std", "kl", "completions/mean_length", "completions/clipped_ratio",
                          "frac_reward_zero_std", "entropy"),

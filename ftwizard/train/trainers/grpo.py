@@ -14,10 +14,11 @@ def build(ctx: TrainContext) -> Any:
     from trl import GRPOConfig, GRPOTrainer
 
     cfg = ctx.cfg
-    cols = ctx.train_dataset.column_names
+    train = as_prompts(ctx.train_dataset)
+    cols = train.column_names
     if "prompt" not in cols:
-        raise ValueError(f"GRPO trains on prompts alone ({{\"prompt\": ...}} rows); this data has columns "
-                         f"{', '.join(cols)}")
+        raise ValueError(f"GRPO trains on prompts ({{\"prompt\": ...}} rows, or chat rows whose last answer becomes "
+                         f"the reference); this data has columns {', '.join(cols)}")
     if needs_reference(cfg.grpo_rewards) and not any(c in cols for c in ANSWER_COLUMNS):
         raise RewardError(f"the exact_match/char_match rewards need an answer column ({', '.join(ANSWER_COLUMNS)}) "
                           f"next to each prompt; the data has {', '.join(cols)}")
@@ -28,5 +29,25 @@ def build(ctx: TrainContext) -> Any:
                 max_completion_length=cfg.grpo_max_completion_length, beta=cfg.grpo_kl_beta,
                 temperature=cfg.grpo_temperature)
     return GRPOTrainer(model=ctx.model, reward_funcs=rewards, args=GRPOConfig(**args),
-                       train_dataset=ctx.train_dataset, processing_class=ctx.tokenizer,
+                       train_dataset=train, processing_class=ctx.tokenizer,
                        peft_config=ctx.peft_config, callbacks=ctx.callbacks)
+
+
+def as_prompts(ds: Any) -> Any:
+    """Example-answer data as GRPO prompts: a chat row's last assistant turn, or a completion, becomes the
+    `answer` column the exact_match/char_match rewards compare with; the rest is the prompt."""
+    cols = ds.column_names
+    if "prompt" in cols and "completion" in cols and "answer" not in cols:
+        def split_pc(row: dict[str, Any]) -> dict[str, Any]:
+            c = row["completion"]
+            return {"answer": (c[-1]["content"] if isinstance(c, list) else str(c)).strip()}
+
+        return ds.map(split_pc, remove_columns=["completion"])
+    if "messages" in cols and "prompt" not in cols:
+        def split_chat(row: dict[str, Any]) -> dict[str, Any]:
+            msgs = list(row["messages"])
+            answer = msgs.pop()["content"] if msgs and msgs[-1]["role"] == "assistant" else ""
+            return {"prompt": msgs, "answer": answer.strip()}
+
+        return ds.map(split_chat, remove_columns=["messages"])
+    return ds
