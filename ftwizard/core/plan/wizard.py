@@ -182,8 +182,8 @@ class Answers:
             raise PresetError(f"{p}: {exc}") from None
 
     def is_blank(self) -> bool:
-        """Nothing chosen yet (no autosave worth offering)."""
-        return self == Answers(step=self.step)
+        """Nothing worth offering to continue: no decision, model, data, row count or plan edit yet."""
+        return not (self.decide or self.model or self.data or self.rows or self.overrides)
 
 
 def autosave(ans: Answers) -> None:
