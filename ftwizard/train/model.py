@@ -88,6 +88,8 @@ def load_model(cfg: RunConfig, prec: str, torch: Any, note: Callable[[str], None
             bnb_4bit_compute_dtype=compute)
         load_kw["dtype"] = compute
     model = AutoModelForCausalLM.from_pretrained(model_path(cfg), **load_kw)
+    if cfg.method == "qlora" and not torch.cuda.is_available():
+        keep_4bit_trainable_on_cpu(model)
     src = init_source(cfg)
     if src is not None and src.kind == "adapter":
         from peft import PeftModel
@@ -102,6 +104,19 @@ def load_model(cfg: RunConfig, prec: str, torch: Any, note: Callable[[str], None
     elif src is not None:
         note(f"starting from the model in {src.path}")
     return model
+
+
+def keep_4bit_trainable_on_cpu(model: Any) -> int:
+    """QLoRA on the CPU: stop bitsandbytes repacking 4-bit weights for inference. On a CPU with AVX512-BF16 its
+    Linear4bit repacks the weights the first time it runs in eval mode without grad (the evaluation during training)
+    and keeps them so; the next training step then goes through an inference-only kernel (a layer with a bias
+    stops with "a view of a leaf Variable … in-place operation"). Returns how many layers were switched."""
+    n = 0
+    for module in model.modules():
+        if getattr(module, "support_avx512bf16_for_cpu", False):
+            module.support_avx512bf16_for_cpu = False
+            n += 1
+    return n
 
 
 # ---- PEFT configs ---------------------------------------------------------------------------------------------

@@ -6,6 +6,9 @@ Models the Hugging Face stack that ftwizard's trainer runs (transformers + PEFT 
   per 64 weights, or ~0.127 bit/param with double quantization); embeddings, norms and lm_head stay 16-bit.
 - trainable parameters → gradients and optimizer states. PEFT keeps adapter weights in fp32 by default,
   so an adapter parameter costs 4 (weight) + 4 (grad) + 8 (AdamW) bytes.
+- prefix / prompt / IA3: a frozen base like LoRA's; trainable vectors only (prefix: a key and a value per
+  virtual token per layer, 2 × L × n × kv_dim; prompt: n × hidden, and every sequence n tokens longer;
+  IA3: L × (2 × kv_dim + intermediate) scales), each with a 4-byte weight, 4-byte gradient and 8-byte AdamW.
 - activations: what autograd saves per layer per token, counted from the layer's shapes (norm inputs,
   projections, attention output, the MLP's intermediate tensors, LoRA dropout copies); with gradient
   checkpointing only each layer's input is kept plus one layer being recomputed.
@@ -25,7 +28,9 @@ from typing import Any
 from ftwizard.core.plan.model_facts import ModelFacts
 
 GIB = 1024**3
-METHODS = ("full", "lora", "qlora", "dora")
+METHODS = ("full", "lora", "qlora", "dora", "prefix", "prompt", "ia3")
+LORA_METHODS = ("lora", "qlora", "dora")
+VECTOR_METHODS = ("prefix", "prompt", "ia3")  # PEFT methods that train vectors, not low-rank matrices
 PRECISIONS = ("bf16", "fp16", "fp32", "bf16-mixed", "fp16-mixed")
 ATTENTIONS = ("sdpa", "flash", "eager")
 
@@ -75,6 +80,7 @@ class EstimateInput:
     double_quant: bool = True
     loss: str = "full"  # full (HF default) | fused (Liger linear+CE) | chunked | no-upcast
     adapter_dtype: str = "fp32"  # fp32 (PEFT default) | model (adapters in the base dtype)
+    virtual_tokens: int = 20  # prefix / prompt tuning: trainable virtual tokens
 
 
 @dataclass
@@ -183,7 +189,9 @@ def _activation_elems_per_token_layer(facts: ModelFacts, inp: EstimateInput, seq
     # MLP half: norm input + normed input, then the intermediate tensors
     mlp = (0 if facts.parallel_block else 3 * h) + (4 * inter if facts.gated_mlp else 2 * inter)
     elems = float(attn + mlp)
-    if inp.method != "full":
+    if inp.method == "ia3":  # the scaled k, v and MLP-input tensors are saved for the vectors' gradients
+        elems += 2 * kv_out + inter
+    if inp.method in LORA_METHODS:
         for lin in facts.targeted_linears(list(inp.targets)):
             # PEFT casts x to the adapter dtype and applies dropout: a saved copy (+ mask) per module
             copy = 2.0 if inp.adapter_dtype == "fp32" and _dtype_bytes(inp.precision) == 2 else 1.0
@@ -193,13 +201,25 @@ def _activation_elems_per_token_layer(facts: ModelFacts, inp: EstimateInput, seq
     return elems
 
 
+def vector_params(facts: ModelFacts, method: str, virtual_tokens: int) -> int:
+    """Trainable parameters of prefix tuning, prompt tuning or IA3 (PEFT's default targets: k, v, MLP input)."""
+    kv_dim = facts.kv_heads * facts.head_dim
+    if method == "prefix":
+        return 2 * facts.layers * virtual_tokens * kv_dim
+    if method == "prompt":
+        return virtual_tokens * facts.hidden_size
+    if method == "ia3":
+        return facts.layers * (2 * kv_dim + facts.intermediate_size)
+    raise ValueError(f"{method!r} is not a vector method ({', '.join(VECTOR_METHODS)})")
+
+
 def estimate(facts: ModelFacts, inp: EstimateInput) -> Estimate:
     """Estimate the per-GPU peak memory of one training step."""
     if inp.method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {inp.method!r}")
     if inp.precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, not {inp.precision!r}")
-    if inp.method != "full" and not inp.targets:
+    if inp.method in LORA_METHODS and not inp.targets:
         inp = replace(inp, targets=tuple(facts.resolve_targets("all-linear")))
     notes: list[str] = []
     P = facts.param_count
@@ -231,6 +251,10 @@ def estimate(facts: ModelFacts, inp: EstimateInput) -> Estimate:
     if inp.method == "full":
         trainable = P
         tb = wb
+    elif inp.method in VECTOR_METHODS:
+        trainable = vector_params(facts, inp.method, inp.virtual_tokens)
+        tb = 4 if inp.adapter_dtype == "fp32" else wb
+        weights += trainable * tb
     else:
         trainable = facts.lora_params(inp.rank, list(inp.targets), dora=inp.method == "dora")
         tb = 4 if inp.adapter_dtype == "fp32" else wb
@@ -268,8 +292,11 @@ def estimate(facts: ModelFacts, inp: EstimateInput) -> Estimate:
             notes.append("DDP keeps a full copy of the model on every GPU")
 
     # ---- activations -----------------------------------------------------------------------------
-    tokens = inp.batch * inp.seq
-    per_layer_token = _activation_elems_per_token_layer(facts, inp, inp.seq) * act_bytes
+    seq = inp.seq + (inp.virtual_tokens if inp.method == "prompt" else 0)  # the virtual tokens lead every row
+    tokens = inp.batch * seq
+    per_layer_token = _activation_elems_per_token_layer(facts, inp, seq) * act_bytes
+    if inp.method == "prefix":  # every layer attends to n more keys/values (saved for backward)
+        per_layer_token += 2 * inp.virtual_tokens * facts.kv_heads * facts.head_dim * act_bytes / max(inp.seq, 1)
     if inp.grad_ckpt:
         resid_bytes = 4 if inp.precision in ("fp32", "bf16-mixed", "fp16-mixed") else 2
         activations = tokens * (facts.layers * facts.hidden_size * resid_bytes + per_layer_token)
@@ -286,7 +313,7 @@ def estimate(facts: ModelFacts, inp: EstimateInput) -> Estimate:
         logit_bytes = LOGIT_BYTES_FULL_LOSS + (2 if inp.precision == "fp32" else 0)
     else:
         logit_bytes = LOGIT_BYTES_NO_UPCAST
-    if inp.method != "full" and "lm_head" in inp.targets:
+    if inp.method in LORA_METHODS and "lm_head" in inp.targets:
         logit_bytes += LOGIT_BYTES_HEAD_LORA
     logits = tokens * facts.vocab_size * logit_bytes
 
@@ -331,7 +358,7 @@ SAFETY_MARGIN = 1 / (1 + BASE_MARGIN)  # the share of the card a plan may use at
 # EstimateInput field ↔ RunConfig key (the remedies in core/plan/remedies.py work on RunConfig keys)
 _INPUT_KEYS = {"batch": "micro_batch", "grad_ckpt": "gradient_checkpointing", "optim": "optimizer",
                "method": "method", "seq": "max_seq_length", "gpus": "num_gpus", "engine": "engine",
-               "loss": "loss", "rank": "rank", "lora_dropout": "dropout"}
+               "loss": "loss", "rank": "rank", "lora_dropout": "dropout", "virtual_tokens": "virtual_tokens"}
 
 
 def values_from_input(inp: EstimateInput) -> dict[str, Any]:

@@ -27,10 +27,10 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$|^[A-Za-z0-9][\w.-]*$")
 class Problem:
     """One thing that stops the launch: `str()` is the one line (what is wrong; what to do)."""
 
-    field: str  # model | data
+    field: str  # model | data | target_modules
     message: str
     fix: str
-    kind: str = "missing"  # missing | config | weights | tokenizer | gated | offline | unreadable
+    kind: str = "missing"  # missing | config | weights | tokenizer | gated | offline | unreadable | targets
 
     def __str__(self) -> str:
         return f"{self.message}; {self.fix}"
@@ -136,10 +136,56 @@ def data_problems(data: str) -> list[Problem]:
     return [Problem("data", f"data: {data} does not exist", "check the path in the config (data:)")]
 
 
+_REGEX_CHARS = re.compile(r"[.*+?^$()\[\]{}|\\]")
+
+
+def explicit_targets(targets: str | list[str]) -> list[str] | None:
+    """The module names a config lists in `target_modules` (a preset or a regex string: None)."""
+    from ftwizard.core.run.config import TARGET_PRESETS
+
+    if isinstance(targets, str):
+        if targets in TARGET_PRESETS or _REGEX_CHARS.search(targets):
+            return None
+        targets = targets.split(",")
+    return [t.strip() for t in targets if t.strip()]
+
+
+def _matches(name: str, known: list[str]) -> bool:
+    """PEFT's list rule: a module matches when its dotted path ends with the name (`q_proj`, `self_attn.q_proj`)."""
+    return any(k == name or k.endswith("." + name) or name.endswith("." + k) for k in known)
+
+
+def target_problems(cfg: RunConfig) -> list[Problem]:
+    """Explicit LoRA/DoRA/IA3 `target_modules` the model does not have (PEFT would stop with
+    NoMatchingPeftModuleError after the model loaded). Read from config.json only; a model whose layers
+    ftwizard only guesses, or that cannot be read here, is left to the trainer."""
+    if cfg.method not in ("lora", "qlora", "dora", "ia3") or cfg.init_from:
+        return []
+    names = explicit_targets(cfg.target_modules)
+    if not names:
+        return []
+    from ftwizard.core.plan.model_facts import ModelFactsError, load_model_facts
+
+    try:
+        facts = load_model_facts(cfg.model)
+    except (ModelFactsError, OSError, ValueError):
+        return []
+    if facts.family == "generic" and facts.count_source != "meta-device":
+        return []  # layer names guessed (Llama-style), not read from the model
+    known = [*facts.module_names(), "lm_head"]
+    unknown = [n for n in names if not _matches(n, known)]
+    if not unknown:
+        return []
+    return [Problem("target_modules", f"target_modules: {', '.join(unknown)} not in {facts.architecture} (its linear layers: "
+                             f"{', '.join(facts.module_names())})",
+                    "use names from that list, or all-linear / attention / minimal", "targets")]
+
+
 def check_before_launch(cfg: RunConfig, offline: bool | None = None, run: str | Path | None = None) -> list[Problem]:
-    """Model and data problems of a config, model first. Empty: nothing found that would stop the trainer early.
-    With `run` (a resume): the data is not checked once the run has its own split in <run>/data."""
+    """Model, target-module and data problems of a config, model first. Empty: nothing found that would stop the
+    trainer early. With `run` (a resume): the data is not checked once the run has its own split in <run>/data."""
     from ftwizard.core.run.layout import RunDir
 
     has_split = run is not None and RunDir(run).split_file("train").exists()
-    return model_problems(cfg.model, offline=offline) + ([] if has_split else data_problems(cfg.data))
+    model = model_problems(cfg.model, offline=offline)
+    return model + ([] if model else target_problems(cfg)) + ([] if has_split else data_problems(cfg.data))
