@@ -199,7 +199,7 @@ class WizardApp(App[None]):
         return d.to_yaml()
 
     def is_dirty(self) -> bool:
-        return self._answers_key() != self._clean and not self.answers.is_blank()
+        return self._answers_key() != self._clean
 
     def autosave_now(self) -> None:
         """Write the answers when they changed since the last write (runs every second and on each step)."""
