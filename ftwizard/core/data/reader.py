@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from ftwizard.core.data.errors import DataError
 if TYPE_CHECKING:
     from ftwizard.core.data.hub import HubOptions
 
-SUPPORTED = (".jsonl", ".json", ".csv", ".parquet", ".txt", ".ndjson")
+SUPPORTED = (".jsonl", ".json", ".csv", ".tsv", ".parquet", ".txt", ".ndjson")
 
 
 __all__ = ["SUPPORTED", "DataError", "Problem", "ReadResult", "Record", "read_records"]
@@ -62,14 +63,35 @@ class ReadResult:
     records: list[Record] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # read, but with a guess the user should know about
 
 
-def _decode(raw: bytes, name: str, res: ReadResult) -> str:
+_UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]+")
+
+
+def _legacy(raw: bytes, name: str, res: ReadResult) -> str | None:
+    """Text that is not UTF-8 and has no UTF-8 characters at all (Excel's CSV export on Windows): read as
+    Windows-1252, with a warning naming the file. None when that guess is not safe (a UTF-8 file with a bad byte)."""
+    if _UTF8_MULTIBYTE.search(raw):
+        return None
+    try:
+        text = raw.decode("cp1252")
+    except UnicodeDecodeError:
+        return None
+    res.warnings.append(f"{name} is not UTF-8: read as Windows-1252 (Excel's encoding); check that accented "
+                        "letters look right, or save the file as UTF-8")
+    return text
+
+
+def _decode(raw: bytes, name: str, res: ReadResult, legacy_ok: bool = False) -> str:
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
+        text = _legacy(raw, name, res) if legacy_ok else None
+        if text is not None:
+            return text
         line = raw[: exc.start].count(b"\n") + 1
         res.problems.append(Problem(name, line, f"invalid UTF-8 (byte 0x{raw[exc.start]:02x}); "
                                                 "save the file as UTF-8"))
@@ -89,12 +111,13 @@ def _binary(raw: bytes, path: Path, res: ReadResult) -> bool:
     return False
 
 
-def _read_nonempty_text(path: Path, res: ReadResult) -> str | None:
-    """The file's text (BOM stripped, bad bytes reported), or None after reporting an empty file."""
+def _read_nonempty_text(path: Path, res: ReadResult, legacy_ok: bool = False) -> str | None:
+    """The file's text (BOM stripped, bad bytes reported), or None after reporting an empty file.
+    `legacy_ok`: a file with no UTF-8 in it may be Windows-1252 (CSV and plain text; JSON is UTF-8 by its spec)."""
     raw = path.read_bytes()
     if _binary(raw, path, res):
         return None
-    text = _decode(raw, str(path), res)
+    text = _decode(raw, str(path), res, legacy_ok)
     if not text.strip():
         res.problems.append(Problem(str(path), None, "the file is empty"))
         return None
@@ -172,12 +195,25 @@ def _read_json(path: Path, res: ReadResult) -> None:
         res.records.append(Record(name, i, item, "record"))
 
 
+def _delimiter(path: Path, text: str) -> str:
+    """`\t` for .tsv; else what the header line is split by: `,`, `;` (Excel in many locales), tab or `|`."""
+    if path.suffix.lower() == ".tsv":
+        return "\t"
+    header = text.lstrip("\r\n").split("\n", 1)[0]
+    try:
+        return csv.Sniffer().sniff(header, delimiters=",;\t|").delimiter
+    except csv.Error:  # one column, or no clear separator: count them
+        counts = {d: header.count(d) for d in ",;\t|"}
+        best = max(counts, key=lambda d: counts[d])
+        return best if counts[best] else ","
+
+
 def _read_csv(path: Path, res: ReadResult) -> None:
     name = str(path)
-    text = _read_nonempty_text(path, res)
+    text = _read_nonempty_text(path, res, legacy_ok=True)
     if text is None:
         return
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=_delimiter(path, text))
     for row in reader:
         line = reader.line_num  # physical line where the row ended
         if None in row:
@@ -206,7 +242,7 @@ def _read_parquet(path: Path, res: ReadResult) -> None:
 
 def _read_text(path: Path, res: ReadResult) -> None:
     name = str(path)
-    text = _read_nonempty_text(path, res)
+    text = _read_nonempty_text(path, res, legacy_ok=True)
     if text is None:
         return
     # paragraphs separated by blank lines are documents
@@ -228,7 +264,7 @@ def _unreadable(path: Path, exc: OSError) -> Problem:
                                     f"(e.g. chmod u+r), or move it out of the dataset")
 
 
-_READERS = {".jsonl": _read_jsonl, ".ndjson": _read_jsonl, ".json": _read_json, ".csv": _read_csv,
+_READERS = {".jsonl": _read_jsonl, ".ndjson": _read_jsonl, ".json": _read_json, ".csv": _read_csv, ".tsv": _read_csv,
             ".parquet": _read_parquet, ".txt": _read_text}
 
 

@@ -136,7 +136,8 @@ def analyze(
     family = fmt or formats.detect_family(recs)
     if family is not None:
         formats.get_family(family)  # an unknown name is an error listing the known ones
-    rep = DatasetReport(path=source, format=None, family=family, rows=0, errors=list(res.problems))
+    rep = DatasetReport(path=source, format=None, family=family, rows=0, errors=list(res.problems),
+                        warnings=list(res.warnings))
     if family is None:
         if recs:
             keys = sorted({k for r in recs[:20] for k in r})
@@ -147,7 +148,7 @@ def analyze(
         elif not rep.errors:
             rep.errors.append(Problem(source, None, "no records found"))
         return rep
-    valid = _validate_all(family, res.records, rep)
+    valid = _validate_all(family, _drop_other_formats(family, res.records, rep), rep)
     rep.valid = valid
     rep.rows = len(valid)
     rep.format = formats.format_name(family, valid[0].data) if valid else family
@@ -193,7 +194,8 @@ def analyze(
         "short_outputs": {"count": len(short), "examples": short[:5]},
         "pii": pii.found,
     }
-    if family != "text" and len(valid) >= 20 and outputs and len(outputs) <= max(2, min(20, len(valid) // 5)):
+    if (_labelled(family, rows) and len(valid) >= 20 and outputs
+            and len(outputs) <= max(2, min(20, len(valid) // 5))):
         stats["class_balance"] = dict(outputs.most_common())
         top = outputs.most_common(1)[0][1] / len(valid)
         if top > 0.7:
@@ -237,6 +239,43 @@ def analyze(
                                 f"e.g. {v['examples'][0]['where']}")
     rep.stats = stats
     return rep
+
+
+_LABEL_FAMILIES = ("alpaca", "prompt_completion", "openai", "sharegpt")
+
+
+def _labelled(family: str, rows: list[dict[str, Any]]) -> bool:
+    """Answers that look like class labels: a one-answer SFT family (not preference, KTO, text or prompt-only
+    data), no tool calls or tool definitions, and short one-line answers."""
+    if family not in _LABEL_FAMILIES:
+        return False
+    for row in rows[:200]:
+        if "tools" in row or any(isinstance(m, dict) and (m.get("tool_calls") or m.get("role") == "tool")
+                                 for m in row.get("messages") or ()):
+            return False
+        target = formats.row_texts(row)[1].strip()
+        if "\n" in target or len(target) > 40:
+            return False
+    return True
+
+
+def _drop_other_formats(family: str, records: list[Record], rep: DatasetReport) -> list[Record]:
+    """A folder with files of another format: one error per such file (its format vs the rest), not one per row;
+    its rows are left out of validation."""
+    if len({r.file for r in records}) < 2:
+        return records
+    by_file: dict[str, list[Record]] = {}
+    for r in records:
+        by_file.setdefault(r.file, []).append(r)
+    keep: list[Record] = []
+    for name, recs in by_file.items():
+        own = formats.detect_family([r.data for r in recs])
+        if own is not None and own != family:
+            rep.errors.append(Problem(name, None, f"{len(recs):,} rows in {own} format, but the rest of the folder "
+                                      f"is {family} format: convert this file to {family} or move it out"))
+            continue
+        keep += recs
+    return keep
 
 
 def _histogram(sorted_lens: list[int], bins: int = 10) -> list[dict[str, int]]:

@@ -5,6 +5,7 @@ transformers), else ~4 characters per token as a stated approximation."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -39,12 +40,16 @@ def count_with_tokenizer(tokenizer: str, rows: list[dict[str, Any]], timeout_s: 
             for r in rows:
                 f.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
         cmd = [sys.executable, "-m", "ftwizard.train.tokcount", tokenizer, str(src), str(dst)]
+        env = {**os.environ, "HF_HUB_OFFLINE": "1"}  # local files only: never wait on the network
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False, env=env)
         except subprocess.TimeoutExpired as exc:
             raise TokenCountError(f"counting tokens with {tokenizer} took over {timeout_s:.0f} s") from exc
         if proc.returncode != 0 or not dst.exists():
             last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            if _not_local(tokenizer, last):
+                raise TokenCountError(f"tokenizer {tokenizer} not found locally (not a folder here, not in the "
+                                      "Hugging Face cache): pass a model folder, or download the model first")
             raise TokenCountError(f"cannot use tokenizer {tokenizer}: {last}")
         lines = dst.read_text(encoding="utf-8").splitlines()
     head = json.loads(lines[0])
@@ -52,3 +57,12 @@ def count_with_tokenizer(tokenizer: str, rows: list[dict[str, Any]], timeout_s: 
     if len(counts) != len(rows):
         raise TokenCountError(f"tokenizer {tokenizer} counted {len(counts)} of {len(rows)} rows")
     return TokenCounts([c[0] for c in counts], [c[1] for c in counts], head["method"])
+
+
+def _not_local(tokenizer: str, error: str) -> bool:
+    """The tokenizer is neither a folder nor cached (the library's message talks about connecting or the cache)."""
+    if Path(tokenizer).expanduser().is_dir():
+        return False
+    low = error.lower()
+    return any(k in low for k in ("cached files", "connect", "offline", "local_files_only", "not a valid model",
+                                  "repository not found", "is not a local folder"))

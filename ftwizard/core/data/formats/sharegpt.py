@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ftwizard.core.data.formats.base import Family, Row, check_messages
@@ -31,7 +32,21 @@ def convert(rec: Row) -> Row:
     msgs = sharegpt_messages(rec["conversations"])
     if rec.get("system"):
         msgs.insert(0, {"role": "system", "content": rec["system"]})
-    return {"messages": msgs}
+    row: Row = {"messages": msgs}
+    if rec.get("tools"):  # TRL passes a `tools` column to the chat template
+        row["tools"] = _tools(rec["tools"])
+    return row
+
+
+def _tools(value: Any) -> Any:
+    """ShareGPT often stores the tool list as a JSON string; the chat template wants the list itself."""
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            return value
+        return parsed if isinstance(parsed, list) else [parsed] if isinstance(parsed, dict) else value
+    return value
 
 
 def variant(rec: Row) -> str:
