@@ -80,6 +80,15 @@ def load_facts(model: str, allow_download: bool = False):  # noqa: ANN201
         raise CliError(str(exc)) from None
 
 
+def seq_warning(facts: Any, seq: int | None) -> str | None:
+    """A line when the sequence length is above the model's max positions (config.json), else None."""
+    limit = getattr(facts, "max_positions", None)
+    if not seq or not limit or seq <= limit:
+        return None
+    return (f"sequence length {seq:,} is above what {facts.name} was built for ({limit:,} positions, "
+            f"max_position_embeddings): use at most {limit:,}, or shorten the examples")
+
+
 def gpu_gib(args: argparse.Namespace) -> tuple[str | None, float | None, int]:
     from ftwizard.core.plan.hardware import default_probe, gpu_from_name
 

@@ -13,10 +13,12 @@ from ftwizard.cli._common import (
     add_model_args,
     bounded,
     console,
+    esc,
     gpu_gib,
     load_facts,
     one_line_errors,
     print_json,
+    seq_warning,
 )
 
 
@@ -42,9 +44,11 @@ def register(sub: Any) -> None:
     p.add_argument("--gpu-gib", type=bounded(float, 0.5, 4096, "GiB of GPU memory"),
                    help="plan for a GPU with this much memory")
     p.add_argument("--fake", help="fake GPU description file")
-    p.add_argument("--rows", type=int, help="training examples: adds time and cost")
-    p.add_argument("--tokens-per-row", type=float, help="mean tokens per example (default: half of --seq)")
-    p.add_argument("--epochs", type=float, default=3.0)
+    p.add_argument("--rows", type=bounded(int, 1, 10**10, "a number of training examples"),
+                   help="training examples: adds time and cost")
+    p.add_argument("--tokens-per-row", type=bounded(float, 1, 1_048_576, "tokens per example"),
+                   help="mean tokens per example (default: half of --seq)")
+    p.add_argument("--epochs", type=bounded(float, 0.01, 1000, "a number of epochs"), default=3.0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_estimate)
 
@@ -80,11 +84,14 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         cost = plan_cost(est, rows=args.rows, tokens_per_row=args.tokens_per_row or args.seq / 2,
                          epochs=args.epochs, gpu=gpu_name, gpus=args.gpus or 1)
         out["cost"] = cost.to_dict()
+    warn = seq_warning(facts, args.seq)
+    if warn:
+        out["warnings"] = [warn]
     if args.json:
         print_json(out)
         return 0
-    t = Table(title=f"{facts.name}: {args.method}, batch {args.batch} × {args.seq} tokens"
-                    f"{', gradient checkpointing' if args.grad_ckpt else ''}")
+    t = Table(title=esc(f"{facts.name}: {args.method}, batch {args.batch} × {args.seq} tokens"
+                    f"{', gradient checkpointing' if args.grad_ckpt else ''}"))
     t.add_column("part")
     t.add_column("GiB", justify="right")
     for k, v in out["parts_gib"].items():
@@ -96,13 +103,15 @@ def cmd_estimate(args: argparse.Namespace) -> int:
                   f"torch max_memory_allocated ≈ {out['peak_allocated_gib']:.2f} GiB. Range "
                   f"{out['low_gib']:.1f}–{out['high_gib']:.1f} GiB: 'fits' checks the top ({est.margin:.0%} margin).")
     for n in est.notes:
-        console.print(f"[dim]note: {n}[/]")
+        console.print(f"[dim]note: {esc(n)}[/]")
+    if warn:
+        console.print(f"[yellow]warning:[/] {esc(warn)}")
     if card_gib:
         verdict = "[green]fits[/]" if out["fits"] else "[red]does not fit[/]"
-        console.print(f"{gpu_name} ({card_gib:.1f} GiB): {verdict}; largest micro-batch that fits: "
+        console.print(f"{esc(gpu_name)} ({card_gib:.1f} GiB): {verdict}; largest micro-batch that fits: "
                       f"{out['max_micro_batch']}")
         for step in out["if_it_does_not_fit"]:
-            console.print(f"  → {step['change']}: {step['peak_gib']:.1f} GiB")
+            console.print(f"  → {esc(step['change'])}: {step['peak_gib']:.1f} GiB")
     if cost is not None:
         console.print("[b]Time and cost[/]:")
         for line in cost.lines():

@@ -7,20 +7,22 @@ from typing import Any
 
 from rich.table import Table
 
-from ftwizard.cli._common import add_model_args, console, load_facts, print_json
+from ftwizard.cli._common import add_model_args, bounded, console, esc, load_facts, one_line_errors, print_json, seq_warning
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("plan", help="recommend a full training plan for a model and GPU")
+    p = one_line_errors(sub.add_parser("plan", help="recommend a full training plan for a model and GPU"))
     add_model_args(p)
     p.add_argument("--task", choices=["format", "domain", "complex", "knowledge"], default="domain")
-    p.add_argument("--rows", type=int, default=1000, help="training examples")
-    p.add_argument("--seq", type=int, help="longest examples in tokens (p99)")
-    p.add_argument("--tokens-per-row", type=float,
+    p.add_argument("--rows", type=bounded(int, 1, 10**10, "a number of training examples"), default=1000,
+                   help="training examples")
+    p.add_argument("--seq", type=bounded(int, 8, 1_048_576, "a sequence length in tokens"),
+                   help="longest examples in tokens (p99)")
+    p.add_argument("--tokens-per-row", type=bounded(float, 1, 1_048_576, "tokens per example"),
                    help="mean tokens per example, for time and cost (default: half the sequence length)")
     p.add_argument("--method", choices=["full", "lora", "qlora", "dora"])
     p.add_argument("--gpu", help="plan for this GPU instead of the local one")
-    p.add_argument("--gpus", type=int)
+    p.add_argument("--gpus", type=bounded(int, 1, 4096, "a number of GPUs"))
     p.add_argument("--fake", help="fake GPU description file")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_plan)
@@ -40,13 +42,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.json:
         print_json({**plan.to_dict(), "cost": cost.to_dict()})
         return 0
-    t = Table(title=f"Plan for {facts.name} on {plan.gpus}× {plan.gpu_name or 'no GPU'}")
+    t = Table(title=esc(f"Plan for {facts.name} on {plan.gpus}× {plan.gpu_name or 'no GPU'}"))
     t.add_column("setting")
     t.add_column("value")
     t.add_column("why")
     for k, c in plan.choices.items():
         v = ", ".join(c.value) if isinstance(c.value, list) else str(c.value)
-        t.add_row(k, v, c.reason)
+        t.add_row(k, esc(v), esc(c.reason))
     console.print(t)
     e = plan.estimate
     console.print(f"Predicted peak: [b]{e.peak_gib:.1f} GiB[/]" +
@@ -60,6 +62,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
         console.print(f"  {line}")
     console.print(f"[dim]  prices: {cost.sources['gpu_prices']}, {cost.sources['api_prices']}"
                   f"{', ' + cost.sources['user_file'] if cost.sources['user_file'] else ''}[/]")
-    for w in plan.warnings:
-        console.print(f"[yellow]warning:[/] {w}")
+    for w in [*plan.warnings, *filter(None, [seq_warning(facts, args.seq)])]:
+        console.print(f"[yellow]warning:[/] {esc(w)}")
     return 0

@@ -93,7 +93,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         except (RunError, RunLocked) as exc:
             raise CliError(str(exc)) from None
         proc = _launch(run, num_gpus=cfg.num_gpus)
-    console.print(f"run directory: {run}  (pid {proc.pid}; `ftwizard monitor {run}` to reattach)")
+    console.print(f"run directory: {run}  (pid {proc.pid}; `ftwizard monitor {run}` to reattach)", markup=False)
     if args.detach:
         return 0
     return report_end(follow(run, proc), run)
