@@ -110,7 +110,8 @@ class RunConfig:
     save_total_limit: int = _help("Keep at most N checkpoints (oldest deleted).", 3)
     split: list[float] = _help("train/validation/test fractions, summing to 1.", factory=lambda: [0.8, 0.1, 0.1])
     seed: int = _help("Random seed (split, init, data order).", 42)
-    dpo_beta: float = _help("DPO/KTO/ORPO beta: how far the policy may move from the reference (> 0).", 0.1)
+    dpo_beta: float = _help("Preference beta (> 0): DPO/KTO 0.1 (how far from the reference), ORPO 0.1 (lambda), "
+                            "SimPO 2.0.", 0.1)
     dpo_loss_type: str = _help("DPO loss type (sigmoid, ipo, hinge, …).", "sigmoid")
     kto_desirable_weight: float = _help("KTO weight of the good (label true) rows; raise it when they are fewer.", 1.0)
     kto_undesirable_weight: float = _help("KTO weight of the bad (label false) rows.", 1.0)
