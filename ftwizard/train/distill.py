@@ -123,6 +123,8 @@ def load_teacher(teacher: str, trust_remote_code: bool = False, allow_download: 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    if teacher.startswith(("/", ".", "~")) and not Path(teacher).expanduser().is_dir():
+        raise DistillError(f"teacher {teacher}: no such model folder (a folder with config.json, or a Hub id)")
     cuda = torch.cuda.is_available()
     dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else torch.float32
     kw: dict[str, Any] = {"trust_remote_code": trust_remote_code, "local_files_only": not allow_download}
