@@ -1,0 +1,113 @@
+"""User text reaches the terminal verbatim: rich markup (`[/]`, `[bold]`) and emoji codes (`:100:`) in rows,
+paths and model names print as typed and never crash; event lines say what the event says; bad plan/estimate
+numbers are one line with exit code 2."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from ftwizard.cli._common import print_event
+
+MARKUP = "[bold]x[/bold] :100: [/] [red]"
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "250", "NO_COLOR": "1"}
+    return subprocess.run([sys.executable, "-m", "ftwizard", *args], capture_output=True, text=True,
+                          env=env, timeout=120, check=False)
+
+
+def _model(folder: Path, max_positions: int = 256) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({
+        "model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 128, "intermediate_size": 256,
+        "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 4, "vocab_size": 1000,
+        "max_position_embeddings": max_positions, "torch_dtype": "float32"}))
+    return folder
+
+
+def test_data_rows_and_path_with_markup_print_verbatim(tmp_path):
+    p = tmp_path / "chat [bold]y :100:.jsonl"
+    rows = [{"messages": [{"role": "user", "content": f"q{i} {MARKUP}"}, {"role": "assistant", "content": f"a{i} [/]"}]}
+            for i in range(40)]
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = _cli("data", str(p))
+    assert out.returncode == 0, out.stderr
+    assert "MarkupError" not in out.stderr + out.stdout
+    assert f"{p}: format" in out.stdout  # the path as typed
+    assert "[bold]x[/bold] :100: [/] [red]" in out.stdout  # the sample row as typed
+    assert "💯" not in out.stdout
+
+
+def test_data_error_naming_a_markup_path_prints_verbatim(tmp_path):
+    p = tmp_path / "bad [red] :100:.jsonl"
+    p.write_text("{not json\n", encoding="utf-8")
+    out = _cli("data", str(p))
+    assert out.returncode == 1 and "MarkupError" not in out.stderr
+    assert f"{p}:1: invalid JSON" in out.stdout and "💯" not in out.stdout
+    missing = _cli("data", str(tmp_path / "gone [red] :100:.jsonl"))
+    assert "gone [red] :100:.jsonl" in missing.stderr and "💯" not in missing.stderr
+
+
+def test_info_model_name_with_markup_prints_verbatim(tmp_path):
+    m = _model(tmp_path / "m [bold]y :100:")
+    out = _cli("info", "--model", str(m))
+    assert out.returncode == 0, out.stderr
+    assert "m [bold]y :100:" in out.stdout and "💯" not in out.stdout
+
+
+def _event_line(ev: dict) -> str:
+    buf = io.StringIO()
+    print_event(ev, Console(file=buf, width=250, emoji=False, color_system=None))
+    return buf.getvalue().strip()
+
+
+def test_preflight_line_prints_the_verdict():
+    base = {"type": "preflight", "longest_tokens": 512, "micro_batch": 2, "measured_peak_allocated_gib": 9.5,
+            "card_total_gib": 8.0}
+    oom = _event_line({**base, "verdict": "out_of_memory"})
+    assert "out of memory" in oom and " ok" not in oom and "9.50 GiB of 8.00 GiB" in oom
+    assert "fits" in _event_line({**base, "verdict": "fits", "measured_peak_allocated_gib": 3.0})
+    assert "not checked" in _event_line({**base, "verdict": "unchecked", "card_total_gib": None})
+
+
+def test_memory_fix_checkpoint_skipped_and_notes_in_plain_words():
+    fix = _event_line({"type": "memory_fix", "message": "the first step ran out of memory: micro_batch 4 → 2",
+                       "changes": {"micro_batch": 2}})
+    assert fix == "memory fix: the first step ran out of memory: micro_batch 4 → 2"
+    skipped = _event_line({"type": "checkpoint_skipped", "checkpoint": "/r/checkpoint-20 [red]",
+                           "message": "no trainer_state.json", "path": "/r/bad [red]"})
+    assert "checkpoint-20 [red]: no trainer_state.json (moved to /r/bad [red])" in skipped
+    note = _event_line({"type": "note", "kind": "chat_template", "source": "model", "loss_on": "assistant_only",
+                        "message": "The loss is computed on the assistant's answers only."})
+    assert note.startswith("note: loss on: the assistant's replies only (chat template: model)")
+    assert _event_line({"type": "warning", "message": "row [/] :100:", "fix": "x"}) == "warning: row [/] :100: → x"
+
+
+def test_plan_and_estimate_refuse_impossible_numbers(tmp_path):
+    m = str(_model(tmp_path / "m"))
+    for cmd, flag, value in [("plan", "--rows", "-5"), ("plan", "--gpus", "0"), ("plan", "--seq", "0"),
+                             ("estimate", "--rows", "-5"), ("estimate", "--epochs", "0")]:
+        out = _cli(cmd, "--model", m, "--gpu", "4090", flag, value)
+        assert out.returncode == 2, (cmd, flag, out.stdout)
+        assert f"argument {flag}: {value} is out of range" in out.stderr
+        assert "Traceback" not in out.stderr and "usage:" not in out.stderr
+
+
+def test_sequence_above_the_models_positions_is_warned(tmp_path):
+    m = str(_model(tmp_path / "m", max_positions=256))
+    est = _cli("estimate", "--model", m, "--gpu", "4090", "--seq", "2048")
+    assert est.returncode == 0 and "warning: sequence length 2,048 is above" in est.stdout
+    assert "256 positions" in est.stdout
+    js = json.loads(_cli("estimate", "--model", m, "--gpu", "4090", "--seq", "2048", "--json").stdout)
+    assert "256 positions" in js["warnings"][0]
+    plan = _cli("plan", "--model", m, "--gpu", "4090", "--seq", "100000")
+    assert plan.returncode == 0 and "warning: sequence length 100,000 is above" in plan.stdout
+    assert "warning: sequence" not in _cli("estimate", "--model", m, "--gpu", "4090", "--seq", "256").stdout
