@@ -25,7 +25,9 @@ from ftwizard.cli._common import (
 def register(sub: Any) -> None:
     p = one_line_errors(sub.add_parser("estimate", help="estimate peak GPU memory for a fine-tuning setup"))
     add_model_args(p)
-    p.add_argument("--method", choices=["full", "lora", "qlora", "dora"], default="lora")
+    p.add_argument("--method", choices=["full", "lora", "qlora", "dora", "prefix", "prompt", "ia3"], default="lora")
+    p.add_argument("--virtual-tokens", type=bounded(int, 1, 512, "virtual tokens"), default=20,
+                   help="prefix/prompt tuning: trainable virtual tokens")
     p.add_argument("--rank", "-r", type=bounded(int, 1, 1024, "a LoRA rank"), default=16)
     p.add_argument("--targets", default="all-linear", help="minimal | all-linear | attention | q_proj,v_proj,…")
     p.add_argument("--batch", "-b", type=bounded(int, 1, 4096, "a micro-batch"), default=1, help="micro-batch per GPU")
@@ -59,14 +61,14 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
     facts = load_facts(args.model, args.allow_download)
     try:
-        targets = tuple(facts.resolve_targets(args.targets)) if args.method != "full" else ()
+        targets = tuple(facts.resolve_targets(args.targets)) if args.method in ("lora", "qlora", "dora") else ()
     except ModelFactsError as exc:
         raise CliError(str(exc)) from None
     optim = args.optim or ("paged_adamw_8bit" if args.method == "qlora" else "adamw_torch")
     inp = EstimateInput(method=args.method, rank=args.rank, targets=targets, batch=args.batch, seq=args.seq,
                         grad_ckpt=args.grad_ckpt, optim=optim, precision=args.precision,
                         attention=args.attention, gpus=args.gpus or 1, engine=args.engine,
-                        loss="fused" if args.liger else "full")
+                        loss="fused" if args.liger else "full", virtual_tokens=args.virtual_tokens)
     est = estimate(facts, inp)
     est.notes[:0] = list(facts.notes)  # the model's own notes (generic layout, MoE experts, Hub size …)
     gpu_name, card_gib, _ = gpu_gib(args)

@@ -4,6 +4,7 @@ its PEFT config (LoRA, QLoRA, DoRA, prefix tuning, prompt tuning, IA3)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,14 +121,54 @@ def keep_4bit_trainable_on_cpu(model: Any) -> int:
 
 
 # ---- PEFT configs ---------------------------------------------------------------------------------------------
+_REGEX_CHARS = re.compile(r"[*+?^$()\[\]{}|\\]")
+
+
+def language_model_prefix(model: Any) -> str | None:
+    """The dotted path of the language model inside a multimodal wrapper (Gemma3ForConditionalGeneration:
+    `model.language_model`), or None for a text-only model."""
+    cfg = getattr(model, "config", None)
+    if cfg is None or not any(getattr(cfg, k, None) is not None for k in ("vision_config", "audio_config")):
+        return None
+    get = getattr(model, "get_decoder", None)
+    dec = get() if callable(get) else None
+    if dec is None or dec is model:
+        return None
+    return next((name for name, mod in model.named_modules() if mod is dec and name), None)
+
+
+def language_only(names: list[str], prefix: str) -> str:
+    """A PEFT `target_modules` regex (PEFT full-matches a string against each module path) that reaches the named
+    layers inside `prefix` only: on a multimodal model, `q_proj` alone would also adapt the vision tower."""
+    alts = "|".join(re.escape(n) for n in names)
+    return rf"{re.escape(prefix)}\.(?:.*\.)?(?:{alts})"
+
+
+def _linear_names_under(model: Any, prefix: str) -> list[str]:
+    import torch
+
+    return list(dict.fromkeys(name.rsplit(".", 1)[-1] for name, mod in model.named_modules()
+                              if name.startswith(prefix + ".") and isinstance(mod, torch.nn.Linear)))
+
+
 def _targets(cfg: RunConfig, model: Any) -> str | list[str]:
-    """LoRA/DoRA/IA3 targets: `all-linear` as PEFT reads it; `minimal`/`attention` resolved for this model."""
+    """LoRA/DoRA/IA3 targets: `all-linear` as PEFT reads it; `minimal`/`attention` resolved for this model; module
+    names as a list (a single name too: PEFT reads a string as a regex); a regex as given. On a multimodal model:
+    a regex over the language model's layers only (the vision/audio tower stays as it is)."""
     t = cfg.target_modules
+    if isinstance(t, str) and _REGEX_CHARS.search(t):
+        return t  # the user's own regex
     if isinstance(t, str) and t in ("minimal", "attention") and model is not None:
         from ftwizard.core.plan.model_facts import facts_from_config
 
-        return facts_from_config(model.config.to_dict()).resolve_targets(t)
-    return t
+        t = facts_from_config(model.config.to_dict()).resolve_targets(t)
+    elif isinstance(t, str) and t != "all-linear":
+        t = [n.strip() for n in t.split(",") if n.strip()]
+    prefix = language_model_prefix(model) if model is not None else None
+    if prefix is None:
+        return t
+    names = _linear_names_under(model, prefix) if t == "all-linear" else list(t)
+    return language_only(names, prefix) if names else t
 
 
 def _lora(cfg: RunConfig, model: Any) -> Any:

@@ -104,3 +104,50 @@ def test_cpu_threads(monkeypatch):
     assert pick_cpu_threads(load=9.0, cores=2) == 1
     monkeypatch.setenv("FTWIZARD_CPU_THREADS", "3")
     assert pick_cpu_threads(load=9.0, cores=2) == 3
+
+
+@pytest.mark.parametrize("method", ["prefix", "prompt", "ia3"])
+def test_vector_methods_are_estimated(method):
+    """Prefix, prompt and IA3: a frozen 16-bit base like LoRA, a few trainable vectors (fp32 weight + grad + Adam)."""
+    f = LLAMA8
+    kv = f.kv_heads * f.head_dim
+    want = {"prefix": 2 * f.layers * 20 * kv, "prompt": 20 * f.hidden_size,
+            "ia3": f.layers * (2 * kv + f.intermediate_size)}[method]
+    inp = EstimateInput(method=method, batch=2, seq=1024, grad_ckpt=True)
+    e = estimate(f, inp)
+    lora = estimate(f, EstimateInput(method="lora", batch=2, seq=1024, grad_ckpt=True))
+    assert e.trainable_params == want
+    assert e.parts_bytes["gradients"] == 4 * want and e.parts_bytes["optimizer"] == 8 * want
+    assert e.parts_bytes["weights"] == f.param_count * 2 + 4 * want
+    assert 0.5 < e.parts_bytes["activations"] / lora.parts_bytes["activations"] <= 1.0
+    assert e.peak_gib < lora.peak_gib
+    assert values_from_input(inp)["virtual_tokens"] == 20
+
+
+def test_prompt_tuning_makes_every_sequence_longer_and_prefix_scales_with_tokens():
+    base = EstimateInput(method="prompt", batch=4, seq=512, virtual_tokens=100)
+    short = estimate(LLAMA8, base)
+    ratio = short.parts_bytes["logits"] / estimate(LLAMA8, EstimateInput(method="lora", batch=4, seq=512)).parts_bytes[
+        "logits"]
+    assert ratio == pytest.approx((512 + 100) / 512)
+    p20 = estimate(LLAMA8, EstimateInput(method="prefix", virtual_tokens=20))
+    p200 = estimate(LLAMA8, EstimateInput(method="prefix", virtual_tokens=200))
+    assert p200.trainable_params == 10 * p20.trainable_params
+    assert p200.parts_bytes["activations"] > p20.parts_bytes["activations"]
+    with pytest.raises(ValueError):
+        estimate(LLAMA8, EstimateInput(method="adalora"))
+
+
+def test_estimate_cli_offers_every_method(capsys):
+    from ftwizard.cli import main
+
+    for method in ("prefix", "prompt", "ia3"):
+        assert main(["estimate", "-m", "llama-3.1-8b", "--method", method, "--virtual-tokens", "30", "--json"]) == 0
+        assert '"trainable_params"' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("method", ["prefix", "prompt", "ia3"])
+def test_recommender_plans_a_chosen_vector_method(method):
+    plan = recommend(LLAMA8, FakeProbe.of("4090").probe(), "domain", 3000, 1024, method=method)
+    assert plan.choices["method"].value == method and plan.fits
+    assert ("virtual_tokens" in plan.choices) == (method != "ia3") and "rank" not in plan.choices

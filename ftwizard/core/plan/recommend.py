@@ -165,7 +165,10 @@ def recommend(
     accum = max(1, math.ceil(eff / (micro * max(1, n_gpus))))
 
     C["method"] = Choice(chosen.method, why)
-    if chosen.method != "full":
+    if chosen.method in ("prefix", "prompt"):
+        C["virtual_tokens"] = Choice(chosen.virtual_tokens, "20 trainable virtual tokens, the usual start "
+                                     "(more: more capacity, longer sequences)")
+    elif chosen.method in ("lora", "qlora", "dora"):
         C["rank"] = Choice(rank, f"{kind.label.split(' (')[0].lower()}: rank {rank} "
                                  f"(8 simple, 16–32 instructions, 64 complex/knowledge)")
         C["alpha"] = Choice(2 * rank, "alpha = 2 × rank, the usual scaling")

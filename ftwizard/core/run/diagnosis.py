@@ -39,6 +39,10 @@ def diagnose(exc_text: str, cfg: dict[str, Any] | None = None, estimate_gib: flo
         return Diagnosis("disk_full", "The disk is full: the run could not write its checkpoint or logs.",
                          "Free disk space or lower save_total_limit, then `ftwizard train --resume <run>`; "
                          "checkpoints already saved are kept (a partial one is set aside on resume).", exc_text[-2000:])
+    if "nomatchingpeftmoduleerror" in t or "target modules" in t and "not found in the base model" in t:
+        return Diagnosis("bad_targets", "LoRA's target_modules name no layer of this model.",
+                         "Set target_modules: all-linear (or attention / minimal), or names from "
+                         "`ftwizard info <model>`; `ftwizard train --check` lists the model's layers.", exc_text[-2000:])
     if "gatedrepoerror" in t or "gated repo" in t or "access to model" in t and "restricted" in t:
         return Diagnosis("gated_model", "The model is gated: its license must be accepted and a token given.",
                          "Accept the license on the model's Hub page, then `hf auth login` (or set HF_TOKEN) and resume.",

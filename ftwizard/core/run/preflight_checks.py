@@ -136,7 +136,7 @@ def data_problems(data: str) -> list[Problem]:
     return [Problem("data", f"data: {data} does not exist", "check the path in the config (data:)")]
 
 
-_REGEX_CHARS = re.compile(r"[.*+?^$()\[\]{}|\\]")
+_REGEX_CHARS = re.compile(r"[*+?^$()\[\]{}|\\]")
 
 
 def explicit_targets(targets: str | list[str]) -> list[str] | None:

@@ -109,6 +109,9 @@ IGNORED_KEYS: dict[str, str] = {
     "save_strategy": "ftwizard saves every save_steps", "per_device_eval_batch_size": "same as micro_batch",
 }
 DTYPES = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
+# keys older TRL/transformers versions took, renamed since: old → new
+RENAMED: dict[str, str] = {"max_seq_length": "max_length in TRL", "evaluation_strategy": "eval_strategy in transformers"}
+LORA_KEYS = ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules")
 
 
 def looks_like_trl(d: Any) -> bool:
@@ -162,7 +165,9 @@ def from_trl(d: dict[str, Any], path: str | Path | None = None) -> tuple[dict[st
         else:
             unknown.append(key)
     if unknown:
-        raise ValueError(f"not TRL {TRAINER_CONFIG.get(trainer, 'config')} or model keys: {', '.join(unknown)}")
+        hints = [f"{k} was renamed to {RENAMED[k]}" for k in unknown if k in RENAMED]
+        raise ValueError(f"not TRL {TRAINER_CONFIG.get(trainer, 'config')} or model keys: {', '.join(unknown)}"
+                         + (f" ({'; '.join(hints)})" if hints else ""))
     lines += _trl_defaults(trainer, d, out)
     prec = "bf16" if d.get("bf16") else "fp16" if d.get("fp16") else DTYPES.get(str(d.get("dtype")), None)
     if prec is None and (d.get("use_cpu") or d.get("bf16") is False):
@@ -174,6 +179,10 @@ def from_trl(d: dict[str, Any], path: str | Path | None = None) -> tuple[dict[st
         else "full"
     out["method"] = method
     lines.append(f"use_peft/use_dora/load_in_4bit → method: {method}")
+    lora = [k for k in LORA_KEYS if k in d]
+    if method == "full" and lora:
+        lines.append(f"warning: {', '.join(lora)} set but not use_peft: true, so TRL (and ftwizard) train all "
+                     "weights (method: full); add use_peft: true to train a LoRA adapter")
     if extra:
         out["trainer_args"] = extra
     return out, lines
