@@ -35,7 +35,7 @@ class WizardCommands(Provider):
             ("Load answers from a preset YAML", app.action_load_preset, "ctrl+l"),
             ("Stop the training run (checkpoint saved)", app.stop_active_run, "graceful stop"),
             ("Resume the stopped run", app.resume_active_run, "from the last checkpoint"),
-            ("Run the offline demo", app.start_demo, "tiny model, CPU, under a minute"),
+            ("Run the offline demo", app.start_demo, "tiny model on the CPU, a few minutes"),
         ]
         return cmds
 

@@ -25,7 +25,7 @@ class HardwareScreen(StepScreen):
                 yield Static("No GPU found", classes="title")
                 yield Static(f"{escape(str(res.reason))}\n\nThat is fine. You can plan for a GPU you will rent or buy (pick it "
                              "below), go CPU-only (tiny models only), or watch the offline demo train a tiny model "
-                             "on this CPU in under a minute.", classes="why")
+                             "on this CPU (a few minutes; it shows every screen after the plan).", classes="why")
                 with Horizontal(classes="row"):
                     yield Button("Run the offline demo", id="demo", variant="primary")
             for g in res.gpus:
