@@ -59,8 +59,11 @@ def _options(args: argparse.Namespace) -> Any:
                    max_new_tokens=args.max_new_tokens, reward=args.reward)
 
 
+_BOXES = {"passed": "[green]✔[/]", "problems": "[red]✗[/]", "skipped": "[dim]–[/]"}
+
+
 def cmd_check(args: argparse.Namespace) -> int:
-    from ftwizard.core.run.checklist import ITEMS, load_state, metrics_line, validate_actions
+    from ftwizard.core.run.checklist import ITEMS, load_state, metrics_line, outcome, validate_actions
     from ftwizard.core.run.layout import RunDir
 
     only = [x.strip() for x in args.only.split(",") if x.strip()] if args.only else None
@@ -89,9 +92,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 0
     state = load_state(args.run)
     console.print(escape(metrics_line(args.run)))
+    console.print("[dim]✔ passed   ✗ found problems   – skipped   ☐ not run[/]")
     for item in ITEMS:
         st = state.get(item.id, {})
-        box = "[green]✔[/]" if st.get("done") else "☐"
+        box = _BOXES.get(outcome(st) or "", "☐")
         hint = f" (`--only {item.action}`)" if item.action else ""
         console.print(f"{box} {item.title}" + (f"\n    {escape(st['result'])}" if st.get("result") else
                                                 f"\n    [dim]{escape(item.why)}{hint}[/]"))

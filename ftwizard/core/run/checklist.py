@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from ftwizard.core.data.formats import as_messages
 from ftwizard.core.eval import tasks
 from ftwizard.core.run.layout import RunDir
 from ftwizard.core.run.trainers import TRAINERS
@@ -116,8 +117,8 @@ def _test_answers(rd: RunDir, limit: int = 200) -> list[str]:
         return refs
     for line in lines:
         try:
-            msgs = json.loads(line).get("messages") or []
-        except (ValueError, AttributeError):
+            msgs = as_messages(json.loads(line)) or []
+        except (ValueError, AttributeError, TypeError):
             continue
         refs += [m["content"] for m in msgs[-1:] if isinstance(m, dict) and m.get("role") == "assistant"]
     return refs
@@ -158,12 +159,31 @@ def save_state(run: str | Path, items: dict[str, dict[str, Any]]) -> None:
     os.replace(tmp, p)
 
 
-def mark(run: str | Path, item_id: str, done: bool, result: str | None = None) -> dict[str, dict[str, Any]]:
+OUTCOMES = ("passed", "problems", "skipped")  # a check that ran found nothing wrong / found problems / could not run
+
+
+def outcome(entry: dict[str, Any]) -> str | None:
+    """passed | problems | skipped for a checklist entry (older entries: from `done` and the result line), or None
+    when it has not run."""
+    if entry.get("outcome") in OUTCOMES:
+        return str(entry["outcome"])
+    if str(entry.get("result", "")).startswith("skipped"):
+        return "skipped"
+    return "passed" if entry.get("done") else None
+
+
+def mark(run: str | Path, item_id: str, done: bool, result: str | None = None,
+         outcome: str | None = None) -> dict[str, dict[str, Any]]:
+    """Record a checklist item: `done` (it ran), its one-line result, and its outcome (passed|problems|skipped)."""
     items = load_state(run)
     entry = items.get(item_id, {})
     entry.update(done=done, time=time.time())
     if result is not None:
         entry["result"] = result
+    if outcome is not None:
+        entry["outcome"] = outcome
+    else:
+        entry.pop("outcome", None)
     items[item_id] = entry
     save_state(run, items)
     return items

@@ -18,7 +18,7 @@ from typing import Any
 
 from ftwizard.train.checks._base import Context, Options, save
 
-__all__ = ["Context", "Options", "check_module", "run_checks", "summary_line"]
+__all__ = ["Context", "Options", "check_module", "check_outcome", "run_checks", "summary_line"]
 
 
 def check_module(name: str) -> ModuleType:
@@ -56,5 +56,13 @@ def run_checks(run: str | Path, only: list[str] | None = None, general_file: str
     for action in todo:
         res = save(ctx.rd, check_module(action).run(ctx))
         line = summary_line(action, res)
-        mark(run, action, done=not line.startswith("skipped"), result=line)
+        mark(run, action, done=not line.startswith("skipped"), result=line, outcome=check_outcome(action, res, line))
     return res
+
+
+def check_outcome(action: str, checks: dict[str, Any], line: str) -> str:
+    """skipped (it could not run), problems (its result says `ok: false`), else passed."""
+    res = checks.get(action)
+    if line.startswith("skipped") or (isinstance(res, dict) and "skipped" in res):
+        return "skipped"
+    return "problems" if isinstance(res, dict) and res.get("ok") is False else "passed"

@@ -57,9 +57,36 @@ class Context:
 
     @cached_property
     def tokenizer(self) -> Any:
+        """The tokenizer saved with the result (it carries the chat template that was actually trained, e.g. the
+        ChatML ftwizard adds to a base model); the base model's when the result has none. Base and tuned answers
+        both use it, so both models see the same prompt."""
+        return self.saved_tokenizer or self.base_tokenizer
+
+    @cached_property
+    def base_tokenizer(self) -> Any:
+        """The base model's own tokenizer, as downloaded (before training changed its template)."""
         from transformers import AutoTokenizer
 
         return AutoTokenizer.from_pretrained(self.cfg.model, trust_remote_code=self.cfg.trust_remote_code)
+
+    @cached_property
+    def saved_tokenizer(self) -> Any | None:
+        """The tokenizer saved next to the trained weights, or None when there is none."""
+        from transformers import AutoTokenizer
+
+        out = self.rd.result
+        if not (out / "tokenizer_config.json").is_file():
+            return None
+        try:
+            return AutoTokenizer.from_pretrained(str(out), trust_remote_code=self.cfg.trust_remote_code)
+        except (OSError, ValueError):
+            return None
+
+    @cached_property
+    def template_note(self) -> dict[str, Any]:
+        """The run's `chat_template` note (source: model | chatml | trl-patched | a file | none; loss_on), or {}."""
+        notes = [e for e in self.rd.read_events() if e.get("type") == "note" and e.get("kind") == "chat_template"]
+        return notes[-1] if notes else {}
 
     # ---- models ----
     def load(self, model_path: str, adapter: Path | None = None) -> Any:
@@ -104,13 +131,19 @@ class Context:
         return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
 
     def test_chat(self, limit: int | None = None) -> tuple[list[dict], list[list[dict]], list[str]]:
-        """Chat rows of the test split: (rows, prompts without the answer, reference answers)."""
-        rows = [r for r in self.split_rows("test")[: limit or self.options.limit] if "messages" in r]
-        rows = [r for r in rows if any(m["role"] == "assistant" for m in r["messages"])]
-        prompts = [[m for m in r["messages"] if m["role"] != "assistant"] for r in rows]
-        refs = [next(m["content"] for m in reversed(r["messages"]) if m["role"] == "assistant") for r in rows]
+        """Conversational rows of the test split, whatever their family (messages, prompt/completion, Alpaca,
+        preference's chosen answer): (rows as {"messages": conversation up to its last answer}, prompts = every
+        turn before that answer — earlier assistant turns included —, reference answers)."""
+        rows, prompts, refs = [], [], []
+        for row in self.split_rows("test")[: limit or self.options.limit]:
+            split = split_last_answer(row)
+            if split is None:
+                continue
+            prompt, answer = split
+            rows.append({"messages": [*prompt, answer]})
+            prompts.append(prompt)
+            refs.append(answer["content"])
         return rows, prompts, refs
-
 
     # ---- answers to the test prompts, shared by compare, bertscore and judge ----
     def save_predictions(self, prompts: list[list[dict]], refs: list[str], answers: dict[str, list[str]]) -> None:
@@ -133,6 +166,31 @@ class Context:
             answers[name] = generate(model, self.tokenizer, prompts, max_new_tokens(self.tokenizer, refs), self.torch)
             del model
         return prompts, refs, answers
+
+
+def split_last_answer(row: dict[str, Any]) -> tuple[list[dict], dict] | None:
+    """(the turns before the last assistant answer, that answer) of any conversational row; None for plain text or
+    a row without a text answer."""
+    from ftwizard.core.data.formats import as_messages
+
+    msgs = as_messages(row)
+    if not isinstance(msgs, list):
+        return None
+    last = max((i for i, m in enumerate(msgs) if isinstance(m, dict) and m.get("role") == "assistant"), default=None)
+    if last is None or last == 0 or not isinstance(msgs[last].get("content"), str):
+        return None
+    return list(msgs[:last]), msgs[last]
+
+
+def eos_ids(model: Any, tok: Any) -> list[int]:
+    """Every token that ends an answer: the model's generation config lists several for some families (Gemma's
+    `<end_of_turn>`, Llama-3's `<|eot_id|>`), plus the tokenizer's EOS."""
+    ids: list[int] = []
+    cfg_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    for x in ([*cfg_eos] if isinstance(cfg_eos, (list, tuple)) else [cfg_eos]) + [tok.eos_token_id]:
+        if isinstance(x, int) and x not in ids:
+            ids.append(x)
+    return ids
 
 
 def free(torch: Any) -> None:
@@ -172,7 +230,7 @@ def generate(model: Any, tok: Any, prompts: list[list[dict]] | list[str], max_ne
                                  "num_return_sequences": n} if sample else {"do_sample": False}
         with torch.no_grad():
             gen = model.generate(**enc, max_new_tokens=max_new, pad_token_id=tok.pad_token_id,
-                                 eos_token_id=tok.eos_token_id, **extra)
+                                 eos_token_id=eos_ids(model, tok) or None, **extra)
         for row in gen[:, enc["input_ids"].shape[1]:]:
             outs.append(tok.decode(row, skip_special_tokens=True).strip())
     return outs
@@ -181,8 +239,12 @@ def generate(model: Any, tok: Any, prompts: list[list[dict]] | list[str], max_ne
 def answer_loss(model: Any, tok: Any, rows: list[dict], torch: Any, limit: int = 200) -> float:
     """Mean loss on the answer tokens only (the prompt is masked), as in training with assistant-only loss."""
     total, n = 0.0, 0
+    from ftwizard.core.data.formats import as_messages
+
     for r in rows[:limit]:
-        msgs = r["messages"]
+        msgs = as_messages(r)
+        if not msgs:
+            continue
         full = tok.apply_chat_template(msgs, tokenize=False)
         if msgs[-1]["role"] == "assistant":
             prompt = tok.apply_chat_template(msgs[:-1], tokenize=False, add_generation_prompt=True)

@@ -13,7 +13,7 @@ from ftwizard.train.checks._base import Context, answer_loss, generate, max_new_
 def run(ctx: Context) -> dict[str, Any]:
     rows, prompts, refs = ctx.test_chat()
     if not rows:
-        return {"compare": {"skipped": "the test split has no chat rows with an answer to compare against"}}
+        return {"compare": {"skipped": "the test split has no conversational rows with an answer to compare against"}}
     kind, source = run_task(ctx.run, refs, ctx.options.task)
     tok = ctx.tokenizer
     max_new = max_new_tokens(tok, refs)
