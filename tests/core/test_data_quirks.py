@@ -1,0 +1,106 @@
+"""What real files have: Excel's `;` CSV and Windows-1252 bytes, tab-separated files, ShareGPT tool lists, a
+folder with one file of another format, answers that are not labels, a tokenizer that is not on this machine."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from ftwizard.core.data import formats
+from ftwizard.core.data.report import analyze
+
+
+def _csv(path: Path, rows: list[dict[str, str]], delimiter: str, encoding: str = "utf-8") -> Path:
+    with path.open("w", encoding=encoding, newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]), delimiter=delimiter)
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+ROWS = [{"instruction": f"Translate, please: hello {i}", "input": "", "output": f"bonjour {i}; café"} for i in range(30)]
+
+
+def test_excel_semicolon_csv_and_tsv_are_read(tmp_path):
+    for name, delim in [("excel.csv", ";"), ("tabs.csv", "\t"), ("data.tsv", "\t"), ("pipes.csv", "|")]:
+        rep = analyze(str(_csv(tmp_path / name, ROWS, delim)))
+        assert rep.usable and rep.rows == 30 and rep.family == "alpaca", (name, [str(e) for e in rep.errors])
+        assert rep.valid[0].data["output"] == "bonjour 0; café"  # a `;` inside a value stays in the value
+
+
+def test_comma_csv_with_semicolons_in_values_keeps_commas(tmp_path):
+    rows = [{"prompt": f"a; b; c {i}", "completion": f"x; y {i}"} for i in range(30)]
+    rep = analyze(str(_csv(tmp_path / "c.csv", rows, ",")))
+    assert rep.usable and rep.valid[0].data == {"prompt": "a; b; c 0", "completion": "x; y 0"}
+
+
+def test_windows_1252_csv_is_read_with_one_warning(tmp_path):
+    rep = analyze(str(_csv(tmp_path / "win.csv", ROWS, ";", encoding="cp1252")))
+    assert rep.usable and rep.rows == 30
+    assert rep.valid[0].data["output"] == "bonjour 0; café"
+    warned = [w for w in rep.warnings if "Windows-1252" in w]
+    assert len(warned) == 1 and "win.csv" in warned[0]
+
+
+def test_utf8_csv_with_one_bad_byte_is_still_an_error(tmp_path):
+    p = _csv(tmp_path / "u.csv", ROWS, ",")
+    p.write_bytes(p.read_bytes() + b"naive \xe9,,x\n")  # a UTF-8 file (it has `é`) with one Latin-1 byte
+    rep = analyze(str(p))
+    assert any("invalid UTF-8" in e.message for e in rep.errors)
+    assert not any("Windows-1252" in w for w in rep.warnings)
+
+
+def test_sharegpt_tools_are_kept_for_trl(tmp_path):
+    tools = [{"name": "calc", "description": "adds", "parameters": {"type": "object", "properties": {}}}]
+    rec = {"conversations": [{"from": "human", "value": "1+1?"}, {"from": "gpt", "value": "2"}],
+           "tools": json.dumps(tools)}
+    assert formats.to_trl("sharegpt", rec)["tools"] == tools  # the JSON string becomes the list TRL wants
+    assert formats.to_trl("sharegpt", {**rec, "tools": tools})["tools"] == tools
+    assert "tools" not in formats.to_trl("sharegpt", {"conversations": rec["conversations"]})
+
+
+def test_folder_with_a_file_of_another_format_is_one_error(tmp_path):
+    d = tmp_path / "mixed"
+    d.mkdir()
+    (d / "a.jsonl").write_text("".join(json.dumps({"instruction": f"q{i}", "output": f"answer {i}"}) + "\n"
+                                       for i in range(40)), encoding="utf-8")
+    (d / "b.jsonl").write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"u{i}"},
+                                                                {"role": "assistant", "content": f"x{i}"}]}) + "\n"
+                                       for i in range(15)), encoding="utf-8")
+    rep = analyze(str(d))
+    assert rep.family == "alpaca" and rep.rows == 40
+    assert len(rep.errors) == 1
+    msg = str(rep.errors[0])
+    assert "b.jsonl" in msg and "15 rows in openai format" in msg and "alpaca" in msg
+
+
+def _jsonl(path: Path, rows: list[dict]) -> str:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return str(path)
+
+
+def test_class_balance_only_for_label_like_answers(tmp_path):
+    labels = [{"instruction": f"Review {i}: fine", "output": ["positive", "negative"][i % 2]} for i in range(40)]
+    assert analyze(_jsonl(tmp_path / "l.jsonl", labels)).stats["class_balance"] == {"positive": 20, "negative": 20}
+    tool_rows = [{"messages": [
+        {"role": "user", "content": f"weather in city {i}?"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {
+            "name": "get_weather", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
+        {"role": "assistant", "content": "It is sunny."}]} for i in range(40)]
+    assert "class_balance" not in analyze(_jsonl(tmp_path / "t.jsonl", tool_rows)).stats
+    pref = [{"prompt": f"q{i}", "chosen": "good", "rejected": "bad"} for i in range(40)]
+    assert "class_balance" not in analyze(_jsonl(tmp_path / "p.jsonl", pref)).stats
+    long = [{"instruction": f"q{i}", "output": "A long answer that is the same every time, not a label at all."}
+            for i in range(40)]
+    assert "class_balance" not in analyze(_jsonl(tmp_path / "o.jsonl", long)).stats
+
+
+def test_unknown_tokenizer_is_one_line_not_found_locally(tmp_path):
+    rows = [{"instruction": f"q{i}", "output": f"answer {i}"} for i in range(30)]
+    rep = analyze(_jsonl(tmp_path / "d.jsonl", rows), tokenizer="nonexist-tokenizer-xyz")
+    warned = [w for w in rep.warnings if "nonexist-tokenizer-xyz" in w]
+    assert len(warned) == 1 and "not found locally" in warned[0] and "\n" not in warned[0]
+    assert "https://" not in warned[0]
+    assert rep.stats["tokens"]["method"].startswith("approximate")
