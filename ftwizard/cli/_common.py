@@ -7,7 +7,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from rich.console import Console
 
@@ -51,7 +51,7 @@ def bounded(kind: type, lo: float, hi: float, what: str) -> Any:
 
 def one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """A bad argument is one line (`error: …`) plus a hint, exit 2 — not the whole usage block."""
-    def error(message: str) -> None:
+    def error(message: str) -> NoReturn:
         from rich.markup import escape
 
         err_console.print(f"[red]error:[/] {parser.prog}: {escape(message)}")
