@@ -16,12 +16,15 @@ _RATIOS = re.compile(r"^\s*[\d.]+\s*,\s*[\d.]+\s*,\s*[\d.]+\s*$")
 
 
 def register(sub: Any) -> None:
+    from ftwizard.cli._common import bounded, one_line_errors
     from ftwizard.core.data.formats import FAMILIES
 
-    p = sub.add_parser("data", help="detect, validate and report on a dataset (file, folder or Hub id)")
-    p.add_argument("path", help="a .jsonl/.json/.csv/.parquet/.txt file, a folder of them, or a Hub dataset id")
+    p = one_line_errors(sub.add_parser("data", help="detect, validate and report on a dataset (file, folder or Hub id)"))
+    p.add_argument("path", help="a .jsonl/.json/.csv/.tsv/.parquet/.txt file (CSV: , ; or tab separated), a folder "
+                                "of them, or a Hub dataset id")
     p.add_argument("--format", choices=list(FAMILIES), help="override detection")
-    p.add_argument("--max-seq", type=int, default=2048, help="max sequence length in tokens")
+    p.add_argument("--max-seq", type=bounded(int, 8, 1_048_576, "a sequence length in tokens"), default=2048,
+                   help="max sequence length in tokens")
     p.add_argument("--tokenizer", help="count tokens with this model's tokenizer and chat template "
                                        "(a local folder or a cached Hub id; else ~characters/4)")
     p.add_argument("--task", choices=["classification", "extraction", "style", "domain", "code"])
@@ -39,7 +42,8 @@ def register(sub: Any) -> None:
     api = p.add_argument_group("API fine-tuning")
     api.add_argument("--export-openai", metavar="OUT.jsonl",
                      help="write the train split as OpenAI fine-tuning chat JSONL, checked against its rules")
-    api.add_argument("--epochs", type=int, default=3, help="epochs of the API job, for its token count (default 3)")
+    api.add_argument("--epochs", type=bounded(int, 1, 100, "a number of epochs"), default=3,
+                     help="epochs of the API job, for its token count (default 3)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_data)
 

@@ -101,6 +101,15 @@ def test_plan_and_estimate_refuse_impossible_numbers(tmp_path):
         assert "Traceback" not in out.stderr and "usage:" not in out.stderr
 
 
+def test_data_refuses_impossible_numbers(tmp_path):
+    p = tmp_path / "d.jsonl"
+    p.write_text("".join(json.dumps({"instruction": f"q{i}", "output": f"a{i}"}) + "\n" for i in range(20)))
+    for flag, value in [("--max-seq", "-5"), ("--epochs", "0")]:
+        out = _cli("data", str(p), flag, value)
+        assert out.returncode == 2 and f"argument {flag}: {value} is out of range" in out.stderr
+        assert "usage:" not in out.stderr
+
+
 def test_sequence_above_the_models_positions_is_warned(tmp_path):
     m = str(_model(tmp_path / "m", max_positions=256))
     est = _cli("estimate", "--model", m, "--gpu", "4090", "--seq", "2048")
