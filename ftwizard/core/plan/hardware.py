@@ -97,10 +97,12 @@ class NvmlProbe:
         self._nvml = nvml
 
     def probe(self) -> ProbeResult:
+        nv: Any = self._nvml
         try:
-            nv = self._nvml
             if nv is None:
-                import pynvml as nv  # nvidia-ml-py
+                import pynvml  # nvidia-ml-py
+
+                nv = pynvml
         except ImportError:
             return ProbeResult(reason="nvidia-ml-py is not installed, so GPUs cannot be read.")
         try:
