@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ftwizard.cli._common import CliError, console, follow, report_end
+from ftwizard.cli._common import CliError, console, esc, follow, report_end
 
 
 def register(sub: Any) -> None:
@@ -83,8 +83,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = load_config(args.config)
         preflight(cfg, args.config)
         if args.check:
-            console.print(f"[green]ok:[/] {args.config} is a valid run config ({cfg.trainer}, {cfg.method}, "
-                          f"model {cfg.model or '?'}, data {cfg.data or '?'})", markup=True, highlight=False)
+            console.print("[green]ok:[/] " + esc(f"{args.config} is a valid run config ({cfg.trainer}, {cfg.method}, "
+                          f"model {cfg.model or '?'}, data {cfg.data or '?'})"), highlight=False)
             return 0
         run = Path(args.out) if args.out else new_run_dir()
         try:

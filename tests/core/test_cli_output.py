@@ -120,3 +120,22 @@ def test_sequence_above_the_models_positions_is_warned(tmp_path):
     plan = _cli("plan", "--model", m, "--gpu", "4090", "--seq", "100000")
     assert plan.returncode == 0 and "warning: sequence length 100,000 is above" in plan.stdout
     assert "warning: sequence" not in _cli("estimate", "--model", m, "--gpu", "4090", "--seq", "256").stdout
+
+
+def test_train_check_names_markup_paths_verbatim(tmp_path):
+    from ftwizard.core.run.config import RunConfig
+
+    d = tmp_path / "model [bold]x :100:"
+    d.mkdir()
+    (d / "config.json").write_text(json.dumps({"model_type": "llama", "hidden_size": 64}))
+    (d / "model.safetensors").write_bytes(b"\0" * 16)
+    (d / "tokenizer.json").write_text("{}")
+    (d / "tokenizer_config.json").write_text("{}")
+    data = tmp_path / "data [red] :100:.jsonl"
+    data.write_text('{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}\n')
+    cfg = tmp_path / "run [bold].yaml"
+    cfg.write_text(RunConfig(model=str(d), data=str(data)).to_yaml())
+    out = _cli("train", str(cfg), "--check")
+    assert out.returncode == 0, out.stderr
+    assert f"ok: {cfg} is a valid run config" in out.stdout
+    assert str(d) in out.stdout and str(data) in out.stdout and "💯" not in out.stdout
