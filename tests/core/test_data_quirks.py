@@ -104,3 +104,16 @@ def test_unknown_tokenizer_is_one_line_not_found_locally(tmp_path):
     assert len(warned) == 1 and "not found locally" in warned[0] and "\n" not in warned[0]
     assert "https://" not in warned[0]
     assert rep.stats["tokens"]["method"].startswith("approximate")
+
+
+def test_sharegpt_tools_exported_in_the_apis_shape(tmp_path):
+    from ftwizard.core.data.api_export import example_tokens, openai_tools, to_openai_example
+
+    bare = [{"name": "calc", "description": "adds", "parameters": {"type": "object", "properties": {}}}]
+    wrapped = [{"type": "function", "function": bare[0]}]
+    assert openai_tools(bare) == wrapped and openai_tools(wrapped) == wrapped
+    row = formats.to_trl("sharegpt", {"conversations": [{"from": "human", "value": "1+1?"},
+                                                        {"from": "gpt", "value": "2"}], "tools": json.dumps(bare)})
+    ex = to_openai_example(row)
+    assert ex is not None and ex["tools"] == wrapped
+    assert example_tokens(ex) > example_tokens({"messages": ex["messages"]})  # tool definitions are billed

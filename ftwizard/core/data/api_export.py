@@ -104,8 +104,17 @@ def to_openai_example(row: dict[str, Any]) -> dict[str, Any] | None:
         out.append(mm)
     ex: dict[str, Any] = {"messages": out}
     if row.get("tools"):
-        ex["tools"] = row["tools"]
+        ex["tools"] = openai_tools(row["tools"])
     return ex
+
+
+def openai_tools(tools: Any) -> Any:
+    """The API's tool list: each bare JSON schema (`{"name", "description", "parameters"}`, as ShareGPT files
+    keep them) wrapped as `{"type": "function", "function": …}`; entries already in that shape are kept."""
+    if not isinstance(tools, list):
+        return tools
+    return [{"type": "function", "function": t} if isinstance(t, dict) and "type" not in t and "name" in t else t
+            for t in tools]
 
 
 def example_tokens(ex: dict[str, Any], count: Callable[[str], int] = approx_tokens) -> int:
@@ -117,6 +126,8 @@ def example_tokens(ex: dict[str, Any], count: Callable[[str], int] = approx_toke
             total += count(c)
         if m.get("tool_calls"):
             total += count(json.dumps(m["tool_calls"]))
+    if ex.get("tools"):  # the tool definitions are part of every billed example
+        total += count(json.dumps(ex["tools"]))
     return total
 
 
