@@ -85,7 +85,7 @@ def test_test_rows_of_every_family_keep_earlier_turns(tmp_path):
     got_rows, prompts, refs = Context(rd.path).test_chat(10)
     assert refs == ["a2", "c", "plain answer", "good"]
     assert [m["content"] for m in prompts[0]] == ["s", "q1", "a1", "q2"]  # the earlier answer stays in the prompt
-    assert prompts[2] == [{"role": "user", "content": "plain prompt"}]
+    assert prompts[2] == "plain prompt"  # plain-text prompt/completion trains without a template: used as is
     assert got_rows[0]["messages"][-1] == {"role": "assistant", "content": "a2"}
     assert split_last_answer({"text": "x"}) is None
 

@@ -130,12 +130,20 @@ class Context:
             return []
         return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
 
-    def test_chat(self, limit: int | None = None) -> tuple[list[dict], list[list[dict]], list[str]]:
-        """Conversational rows of the test split, whatever their family (messages, prompt/completion, Alpaca,
+    def test_chat(self, limit: int | None = None) -> tuple[list[dict], list[Any], list[str]]:
+        """Rows of the test split with an answer, whatever their family (messages, prompt/completion, Alpaca,
         preference's chosen answer): (rows as {"messages": conversation up to its last answer}, prompts = every
-        turn before that answer — earlier assistant turns included —, reference answers)."""
-        rows, prompts, refs = [], [], []
+        turn before that answer — earlier assistant turns included —, reference answers). Plain-text
+        prompt/completion rows were trained without a template: their prompt stays a string, used as is."""
+        rows: list[dict] = []
+        prompts: list[Any] = []
+        refs: list[str] = []
         for row in self.split_rows("test")[: limit or self.options.limit]:
+            if isinstance(row.get("prompt"), str) and isinstance(row.get("completion"), str):
+                rows.append({"prompt": row["prompt"], "completion": row["completion"]})
+                prompts.append(row["prompt"])
+                refs.append(row["completion"])
+                continue
             split = split_last_answer(row)
             if split is None:
                 continue
@@ -146,13 +154,13 @@ class Context:
         return rows, prompts, refs
 
     # ---- answers to the test prompts, shared by compare, bertscore and judge ----
-    def save_predictions(self, prompts: list[list[dict]], refs: list[str], answers: dict[str, list[str]]) -> None:
+    def save_predictions(self, prompts: list[Any], refs: list[str], answers: dict[str, list[str]]) -> None:
         with open(self.rd.predictions_path, "w", encoding="utf-8") as fh:
             for i, p in enumerate(prompts):
                 fh.write(json.dumps({"prompt": p, "expected": refs[i], "baseline": answers["baseline"][i],
                                      "tuned": answers["tuned"][i]}, ensure_ascii=False) + "\n")
 
-    def predictions(self, limit: int) -> tuple[list[list[dict]], list[str], dict[str, list[str]]]:
+    def predictions(self, limit: int) -> tuple[list[Any], list[str], dict[str, list[str]]]:
         """(prompts, references, {"baseline": answers, "tuned": answers}) for up to `limit` test rows: the ones
         compare saved when they cover that many rows, else generated now."""
         _, prompts, refs = self.test_chat(limit)
@@ -191,6 +199,11 @@ def eos_ids(model: Any, tok: Any) -> list[int]:
         if isinstance(x, int) and x not in ids:
             ids.append(x)
     return ids
+
+
+def prompt_text(prompt: list[dict] | str) -> str:
+    """What the user asked last (a chat prompt's last turn), or a plain-text prompt itself — for samples."""
+    return prompt if isinstance(prompt, str) else str(prompt[-1].get("content", "")) if prompt else ""
 
 
 def free(torch: Any) -> None:
@@ -242,14 +255,17 @@ def answer_loss(model: Any, tok: Any, rows: list[dict], torch: Any, limit: int =
     from ftwizard.core.data.formats import as_messages
 
     for r in rows[:limit]:
-        msgs = as_messages(r)
-        if not msgs:
-            continue
-        full = tok.apply_chat_template(msgs, tokenize=False)
-        if msgs[-1]["role"] == "assistant":
-            prompt = tok.apply_chat_template(msgs[:-1], tokenize=False, add_generation_prompt=True)
+        if isinstance(r.get("prompt"), str) and isinstance(r.get("completion"), str):  # plain text: no template
+            prompt, full = r["prompt"], r["prompt"] + r["completion"] + (tok.eos_token or "")
         else:
-            prompt = ""
+            msgs = as_messages(r)
+            if not msgs:
+                continue
+            full = tok.apply_chat_template(msgs, tokenize=False)
+            if msgs[-1]["role"] == "assistant":
+                prompt = tok.apply_chat_template(msgs[:-1], tokenize=False, add_generation_prompt=True)
+            else:
+                prompt = ""
         ids = tok(full, return_tensors="pt", add_special_tokens=False)["input_ids"].to(model.device)
         n_prompt = len(tok(prompt, add_special_tokens=False)["input_ids"]) if prompt and full.startswith(prompt) else 0
         labels = ids.clone()

@@ -7,7 +7,7 @@ from typing import Any
 
 from ftwizard.core.eval import metrics, tasks
 from ftwizard.core.run.checklist import run_task
-from ftwizard.train.checks._base import Context, answer_loss, generate, max_new_tokens
+from ftwizard.train.checks._base import Context, answer_loss, generate, max_new_tokens, prompt_text
 
 
 def run(ctx: Context) -> dict[str, Any]:
@@ -27,7 +27,7 @@ def run(ctx: Context) -> dict[str, Any]:
                          "perplexity": metrics.perplexity(loss), "n": len(refs)}
         del model
     ctx.save_predictions(prompts, refs, samples)
-    results["samples"] = [{"prompt": prompts[i][-1]["content"], "expected": refs[i], "base": samples["baseline"][i],
+    results["samples"] = [{"prompt": prompt_text(prompts[i]), "expected": refs[i], "base": samples["baseline"][i],
                            "tuned": samples["tuned"][i]} for i in range(min(8, len(refs)))]
     return results
 

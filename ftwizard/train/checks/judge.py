@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ftwizard.core.eval.metrics import DEFAULT_RUBRIC, Verdict, judge_prompt, judge_summary, parse_judge
-from ftwizard.train.checks._base import Context, free, generate
+from ftwizard.train.checks._base import Context, free, generate, prompt_text
 
 
 def _rubric(text: str | None) -> str:
@@ -34,14 +34,14 @@ def run(ctx: Context) -> dict[str, Any]:
     jmodel = ctx.load(judge_path)
     verdicts: dict[str, list[Verdict]] = {}
     for side in ("baseline", "tuned"):
-        asks = [[{"role": "user", "content": judge_prompt(p[-1]["content"], a, r, rubric)}]
+        asks = [[{"role": "user", "content": judge_prompt(prompt_text(p), a, r, rubric)}]
                 for p, a, r in zip(prompts, answers[side], refs, strict=True)]
         verdicts[side] = [parse_judge(x) for x in generate(jmodel, jtok, asks, ctx.open_tokens(96), ctx.torch, bs=8)]
     del jmodel
     free(ctx.torch)
     out: dict[str, Any] = {"model": judge_path, "rubric": rubric,
                            **{side: judge_summary(v) for side, v in verdicts.items()}}
-    out["samples"] = [{"prompt": p[-1]["content"], "base": answers["baseline"][i], "tuned": answers["tuned"][i],
+    out["samples"] = [{"prompt": prompt_text(p), "base": answers["baseline"][i], "tuned": answers["tuned"][i],
                        "base_score": verdicts["baseline"][i].score, "base_reason": verdicts["baseline"][i].reason,
                        "tuned_score": verdicts["tuned"][i].score, "tuned_reason": verdicts["tuned"][i].reason}
                       for i, p in enumerate(prompts[:20])]

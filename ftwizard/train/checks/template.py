@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ftwizard.train.checks._base import Context, eos_ids
+from ftwizard.train.checks._base import Context, chat_text, eos_ids
 
 
 def trained_templates(ctx: Context) -> tuple[str, list[str] | None]:
@@ -45,19 +45,20 @@ def run(ctx: Context, n: int = 8) -> dict[str, Any]:
                                 f"{getattr(saved, attr)!r}")
     tok = ctx.tokenizer
     _, prompts, refs = ctx.test_chat(n)
-    if prompts and not tok.chat_template:
+    chats = any(not isinstance(x, str) for x in prompts)  # plain-text prompt/completion trains without a template
+    if chats and not tok.chat_template:
         problems.append("the result has no chat template: inference code must format prompts exactly as in training")
     if tok.eos_token is None:
         problems.append("the tokenizer has no EOS token: generation cannot know when to stop")
     stopped, total, ends = 0, 0, []
-    if prompts and tok.chat_template:
+    if prompts and (tok.chat_template or not chats):
         model = ctx.load_tuned()
         ends = eos_ids(model, tok)
         ref_len = max(len(tok(r, add_special_tokens=False)["input_ids"]) for r in refs)
         max_new = min(512, 2 * ref_len + 16)
         pad = tok.pad_token_id if tok.pad_token_id is not None else (ends[0] if ends else None)
         for p in prompts:
-            text = tok.apply_chat_template(p, tokenize=False, add_generation_prompt=True)
+            text = chat_text(tok, p)
             enc = tok(text, return_tensors="pt", add_special_tokens=False).to(model.device)
             with torch.no_grad():
                 gen = model.generate(**enc, max_new_tokens=max_new, do_sample=False, pad_token_id=pad,
