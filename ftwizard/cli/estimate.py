@@ -26,6 +26,11 @@ def register(sub: Any) -> None:
     p = one_line_errors(sub.add_parser("estimate", help="estimate peak GPU memory for a fine-tuning setup"))
     add_model_args(p)
     p.add_argument("--method", choices=["full", "lora", "qlora", "dora", "prefix", "prompt", "ia3"], default="lora")
+    from ftwizard.core.run.trainers import TRAINERS
+
+    p.add_argument("--trainer", choices=list(TRAINERS), default="sft",
+                   help="training objective: DPO/KTO full fine-tunes keep a reference copy, GRPO generates")
+    p.add_argument("--completion-len", type=int, default=256, help="GRPO: longest generated completion (tokens)")
     p.add_argument("--virtual-tokens", type=bounded(int, 1, 512, "virtual tokens"), default=20,
                    help="prefix/prompt tuning: trainable virtual tokens")
     p.add_argument("--rank", "-r", type=bounded(int, 1, 1024, "a LoRA rank"), default=16)
@@ -68,7 +73,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     inp = EstimateInput(method=args.method, rank=args.rank, targets=targets, batch=args.batch, seq=args.seq,
                         grad_ckpt=args.grad_ckpt, optim=optim, precision=args.precision,
                         attention=args.attention, gpus=args.gpus or 1, engine=args.engine,
-                        loss="fused" if args.liger else "full", virtual_tokens=args.virtual_tokens)
+                        loss="fused" if args.liger else "full", virtual_tokens=args.virtual_tokens,
+                        trainer=args.trainer, completion_len=max(1, args.completion_len))
     est = estimate(facts, inp)
     est.notes[:0] = list(facts.notes)  # the model's own notes (generic layout, MoE experts, Hub size …)
     gpu_name, card_gib, _ = gpu_gib(args)

@@ -151,3 +151,25 @@ def test_recommender_plans_a_chosen_vector_method(method):
     plan = recommend(LLAMA8, FakeProbe.of("4090").probe(), "domain", 3000, 1024, method=method)
     assert plan.choices["method"].value == method and plan.fits
     assert ("virtual_tokens" in plan.choices) == (method != "ia3") and "rank" not in plan.choices
+
+
+def test_trainer_terms_reference_copy_pairs_and_generation():
+    """Issue 15: a reference copy for full-model DPO/KTO only (none with PEFT or ORPO), chosen+rejected double the
+    activations of preference objectives, GRPO adds its generation KV cache."""
+    from ftwizard.core.plan.catalog import find_preset
+    from ftwizard.core.plan.memory import EstimateInput, estimate
+
+    facts = find_preset("llama-3.1-8b")
+
+    def est(trainer, method, **kw):
+        return estimate(facts, EstimateInput(method=method, trainer=trainer, batch=4, seq=512, **kw))
+
+    assert est("dpo", "full").parts_bytes["reference"] >= facts.param_count * 2
+    assert "reference" not in est("dpo", "lora").parts_bytes
+    assert "reference" not in est("orpo", "full").parts_bytes
+    assert "reference" in est("kto", "full").parts_bytes
+    assert est("dpo", "lora").parts_bytes["activations"] > 1.9 * est("sft", "lora").parts_bytes["activations"]
+    g1 = est("grpo", "lora", completion_len=128).parts_bytes["generation"]
+    g2 = est("grpo", "lora", completion_len=1024).parts_bytes["generation"]
+    assert 0 < g1 < g2
+    assert est("gkd", "lora").parts_bytes["reference"] >= facts.param_count * 2

@@ -81,6 +81,11 @@ class EstimateInput:
     loss: str = "full"  # full (HF default) | fused (Liger linear+CE) | chunked | no-upcast
     adapter_dtype: str = "fp32"  # fp32 (PEFT default) | model (adapters in the base dtype)
     virtual_tokens: int = 20  # prefix / prompt tuning: trainable virtual tokens
+    # the training objective's own terms (core/run/trainers.py TrainerSpec): a frozen reference copy, generation
+    trainer: str = "sft"
+    generations: int = 8  # GRPO: completions per prompt
+    completion_len: int = 256  # GRPO: longest generated completion (tokens)
+    teacher_params: int | None = None  # GKD: the teacher's parameter count (None: same size as the student)
 
 
 @dataclass
@@ -293,7 +298,7 @@ def estimate(facts: ModelFacts, inp: EstimateInput) -> Estimate:
 
     # ---- activations -----------------------------------------------------------------------------
     seq = inp.seq + (inp.virtual_tokens if inp.method == "prompt" else 0)  # the virtual tokens lead every row
-    tokens = inp.batch * seq
+    tokens = inp.batch * seq * sequences_per_example(inp.trainer)
     per_layer_token = _activation_elems_per_token_layer(facts, inp, seq) * act_bytes
     if inp.method == "prefix":  # every layer attends to n more keys/values (saved for backward)
         per_layer_token += 2 * inp.virtual_tokens * facts.kv_heads * facts.head_dim * act_bytes / max(inp.seq, 1)
@@ -320,7 +325,8 @@ def estimate(facts: ModelFacts, inp: EstimateInput) -> Estimate:
     if inp.method == "qlora":
         activations += QLORA_WORKSPACE_GIB * GIB  # transient 4-bit buffers, alive during forward/backward
     step_extra = max(0.0, step_temp - activations - logits)  # the step's peak above backward's peak
-    allocated = weights + grads + optimizer + activations + logits + step_extra
+    reference, generation = trainer_terms(facts, inp, P, wb, notes)
+    allocated = weights + grads + optimizer + activations + logits + step_extra + reference + generation
     overhead = CUDA_CONTEXT_GIB * GIB + ALLOCATOR_SLACK * allocated
     parts = {
         "weights": weights,
@@ -329,6 +335,8 @@ def estimate(facts: ModelFacts, inp: EstimateInput) -> Estimate:
         "activations": activations,
         "logits": logits,
         "optimizer_step": step_extra,
+        **({"reference": reference} if reference else {}),
+        **({"generation": generation} if generation else {}),
         "overhead": overhead,
     }
     if logits > 0.25 * allocated and inp.loss != "fused":
@@ -339,6 +347,44 @@ def estimate(facts: ModelFacts, inp: EstimateInput) -> Estimate:
     margin = uncertainty(inp)
     return Estimate(inp=inp, model=facts.name, params=P, trainable_params=trainable, parts_bytes=parts,
                     notes=notes, margin=margin, under=UNDER)
+
+
+def sequences_per_example(trainer: str) -> int:
+    """Preference objectives run the chosen and the rejected answer (KTO: the answer and a mismatched KL pair)."""
+    from ftwizard.core.run.trainers import TRAINERS
+
+    spec = TRAINERS.get(trainer)
+    return 2 if spec is not None and ("preference" in spec.families or "kto" in spec.families) else 1
+
+
+def trainer_terms(facts: ModelFacts, inp: EstimateInput, params: int, weight_bytes: float,
+                  notes: list[str]) -> tuple[float, float]:
+    """(reference, generation) bytes for the objective: a frozen reference copy for a full-model DPO/KTO (with an
+    adapter the reference is the base with the adapter off: no copy; ORPO/SimPO/CPT have none); a GKD teacher;
+    GRPO's generation KV cache (micro-batch × (prompt + completion) tokens, every layer's keys and values)."""
+    from ftwizard.core.run.trainers import TRAINERS
+
+    spec = TRAINERS.get(inp.trainer)
+    if spec is None:
+        return 0.0, 0.0
+    reference = 0.0
+    if spec.reference_model and inp.method == "full":
+        reference = params * max(weight_bytes, 2) / max(1, inp.gpus if inp.engine in ("fsdp", "zero3") else 1)
+        notes.append(f"{inp.trainer}: a frozen reference copy of the model ({reference / GIB:.1f} GiB); "
+                     "with LoRA the reference is the base with the adapter off (no copy)")
+    if spec.name == "gkd":
+        teacher = (inp.teacher_params or params) * 2
+        reference += teacher
+        notes.append(f"gkd: the teacher's weights in 16-bit ({teacher / GIB:.1f} GiB"
+                     + (", assumed the student's size" if inp.teacher_params is None else "") + ")")
+    generation = 0.0
+    if spec.generates:
+        kv_per_token = facts.layers * 2 * facts.kv_heads * facts.head_dim * 2  # 16-bit keys and values
+        generation = inp.batch * (inp.seq + inp.completion_len) * kv_per_token
+        generation += inp.batch * facts.vocab_size * 4 * 2  # sampling logits (fp32) for the current token
+        notes.append(f"{inp.trainer}: generation KV cache for {inp.batch} completions of up to "
+                     f"{inp.completion_len} tokens ({generation / GIB:.2f} GiB)")
+    return reference, generation
 
 
 def uncertainty(inp: EstimateInput) -> float:
@@ -358,7 +404,9 @@ SAFETY_MARGIN = 1 / (1 + BASE_MARGIN)  # the share of the card a plan may use at
 # EstimateInput field ↔ RunConfig key (the remedies in core/plan/remedies.py work on RunConfig keys)
 _INPUT_KEYS = {"batch": "micro_batch", "grad_ckpt": "gradient_checkpointing", "optim": "optimizer",
                "method": "method", "seq": "max_seq_length", "gpus": "num_gpus", "engine": "engine",
-               "loss": "loss", "rank": "rank", "lora_dropout": "dropout", "virtual_tokens": "virtual_tokens"}
+               "loss": "loss", "rank": "rank", "lora_dropout": "dropout", "virtual_tokens": "virtual_tokens",
+               "trainer": "trainer", "generations": "grpo_num_generations",
+               "completion_len": "grpo_max_completion_length"}
 
 
 def values_from_input(inp: EstimateInput) -> dict[str, Any]:
