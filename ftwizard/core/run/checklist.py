@@ -40,7 +40,7 @@ ITEMS: tuple[Item, ...] = (
     Item("reward", "Mean reward on the test prompts (GRPO runs)",
          "The run's reward functions on base and tuned answers to held-out prompts: did the policy improve?",
          "reward"),
-    Item("template", "Chat template and EOS: saved as trained, generation stops",
+    Item("template", "Chat template and EOS are consistent",
          "The template and special tokens saved with the adapter must be the ones trained with, and generation "
          "must stop at EOS — the top cause of 'gibberish after export'.", "template"),
     Item("merge", "Merge the adapter into the base and evaluate the merged model",
