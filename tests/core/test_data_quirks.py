@@ -55,9 +55,26 @@ def test_sharegpt_tools_are_kept_for_trl(tmp_path):
     tools = [{"name": "calc", "description": "adds", "parameters": {"type": "object", "properties": {}}}]
     rec = {"conversations": [{"from": "human", "value": "1+1?"}, {"from": "gpt", "value": "2"}],
            "tools": json.dumps(tools)}
-    assert formats.to_trl("sharegpt", rec)["tools"] == tools  # the JSON string becomes the list TRL wants
-    assert formats.to_trl("sharegpt", {**rec, "tools": tools})["tools"] == tools
+    # JSON text, which TRL's SFT trainer json-loads (a list of objects would go through pyarrow's schema merge)
+    assert json.loads(formats.to_trl("sharegpt", rec)["tools"]) == tools
+    assert json.loads(formats.to_trl("sharegpt", {**rec, "tools": tools})["tools"]) == tools
+    assert json.loads(formats.to_trl("sharegpt", {**rec, "tools": tools[0]})["tools"]) == tools
     assert "tools" not in formats.to_trl("sharegpt", {"conversations": rec["conversations"]})
+    assert "tools" not in formats.to_trl("sharegpt", {**rec, "tools": "[]"})
+    assert formats.validate("sharegpt", {**rec, "tools": "[{not json"}) == [
+        "field 'tools' should be a list of tool definitions (JSON objects), or that list as JSON text"]
+
+
+def test_tools_of_different_rows_stay_apart_in_the_training_dataset():
+    from datasets import Dataset
+
+    calc = [{"name": "calc", "parameters": {"type": "object", "properties": {"x": {"type": "number"}}}}]
+    weather = [{"name": "weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]
+    rows = [formats.to_trl("openai", {"messages": [{"role": "user", "content": str(i)},
+                                                   {"role": "assistant", "content": "ok"}], "tools": t})
+            for i, t in enumerate([calc, weather])]
+    ds = Dataset.from_list(rows)
+    assert json.loads(ds[0]["tools"]) == calc and json.loads(ds[1]["tools"]) == weather  # no `city: None` in calc
 
 
 def test_folder_with_a_file_of_another_format_is_one_error(tmp_path):

@@ -111,6 +111,11 @@ def to_openai_example(row: dict[str, Any]) -> dict[str, Any] | None:
 def openai_tools(tools: Any) -> Any:
     """The API's tool list: each bare JSON schema (`{"name", "description", "parameters"}`, as ShareGPT files
     keep them) wrapped as `{"type": "function", "function": …}`; entries already in that shape are kept."""
+    if isinstance(tools, str):  # the TRL row keeps the list as JSON text
+        try:
+            tools = json.loads(tools)
+        except json.JSONDecodeError:
+            return tools
     if not isinstance(tools, list):
         return tools
     return [{"type": "function", "function": t} if isinstance(t, dict) and "type" not in t and "name" in t else t

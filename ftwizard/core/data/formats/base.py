@@ -15,6 +15,7 @@ TRL dataset types (trl docs "Dataset formats and types"), each standard (strings
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -194,3 +195,32 @@ def content_text(v: Any) -> str:
     if isinstance(v, list):
         return " ".join(_message_text(m) for m in v)
     return "" if v is None else str(v)
+
+
+def _tools_list(value: Any) -> list[Any] | None:
+    """The tool list a `tools` field holds (a list, one object, or either as JSON text); None if it is not one."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else []
+        except json.JSONDecodeError:
+            return None
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
+        return None
+    return value
+
+
+def check_tools(rec: Row, errors: list[str]) -> None:
+    """`tools`, when present, is a list of tool definitions (JSON objects), or that list as JSON text."""
+    if rec.get("tools") is not None and _tools_list(rec["tools"]) is None:
+        errors.append("field 'tools' should be a list of tool definitions (JSON objects), or that list as JSON text")
+
+
+def tools_json(value: Any) -> str | None:
+    """The `tools` column as TRL takes it: the list as JSON text (TRL's SFT trainer json-loads a string). Kept as
+    text on purpose: a list of objects goes through pyarrow, which merges the schemas of all rows and adds every
+    other row's parameters to each tool as nulls. None for no tools."""
+    tools = _tools_list(value)
+    return json.dumps(tools, ensure_ascii=False) if tools else None
+

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ftwizard.core.data.formats.base import Family, Row, check_messages
+from ftwizard.core.data.formats.base import Family, Row, check_messages, check_tools, tools_json
 
 
 def detect(rec: Row) -> bool:
@@ -12,6 +12,7 @@ def detect(rec: Row) -> bool:
 def validate(rec: Row) -> list[str]:
     errors: list[str] = []
     check_messages(rec["messages"], "messages", errors)
+    check_tools(rec, errors)
     return errors
 
 
@@ -24,8 +25,9 @@ def convert(rec: Row) -> Row:
                 mm[k] = m[k]
         out.append(mm)
     row: Row = {"messages": out}
-    if rec.get("tools"):
-        row["tools"] = rec["tools"]
+    tools = tools_json(rec.get("tools"))
+    if tools:  # as JSON text, which TRL reads (see tools_json)
+        row["tools"] = tools
     return row
 
 

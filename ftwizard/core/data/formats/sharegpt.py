@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from ftwizard.core.data.formats.base import Family, Row, check_messages
+from ftwizard.core.data.formats.base import Family, Row, check_messages, check_tools, tools_json
 
 SHAREGPT_ROLES = {
     "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "chatgpt": "assistant",
@@ -25,6 +24,7 @@ def detect(rec: Row) -> bool:
 def validate(rec: Row) -> list[str]:
     errors: list[str] = []
     check_messages(rec["conversations"], "conversations", errors, "from", "value", SHAREGPT_ROLES)
+    check_tools(rec, errors)
     return errors
 
 
@@ -33,20 +33,10 @@ def convert(rec: Row) -> Row:
     if rec.get("system"):
         msgs.insert(0, {"role": "system", "content": rec["system"]})
     row: Row = {"messages": msgs}
-    if rec.get("tools"):  # TRL passes a `tools` column to the chat template
-        row["tools"] = _tools(rec["tools"])
+    tools = tools_json(rec.get("tools"))
+    if tools:  # TRL passes a `tools` column to the chat template
+        row["tools"] = tools
     return row
-
-
-def _tools(value: Any) -> Any:
-    """ShareGPT often stores the tool list as a JSON string; the chat template wants the list itself."""
-    if isinstance(value, str):
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError:
-            return value
-        return parsed if isinstance(parsed, list) else [parsed] if isinstance(parsed, dict) else value
-    return value
 
 
 def variant(rec: Row) -> str:
