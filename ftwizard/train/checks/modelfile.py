@@ -9,19 +9,21 @@ from ftwizard.core.run import modelfile
 from ftwizard.train.checks._base import Context
 
 
-def _stop_tokens(tok: Any, model_dir: Any) -> list[str]:
-    """The EOS token plus any other end-of-turn ids in the generation config."""
+def _stop_tokens(tok: Any, *model_dirs: Any) -> list[str]:
+    """The EOS token plus any other end-of-turn ids in the generation config (of the first folder that has one)."""
     stops = [tok.eos_token] if tok.eos_token else []
-    try:
-        from transformers import GenerationConfig
+    from transformers import GenerationConfig
 
-        ids = GenerationConfig.from_pretrained(str(model_dir)).eos_token_id
+    for model_dir in model_dirs:
+        try:
+            ids = GenerationConfig.from_pretrained(str(model_dir)).eos_token_id
+        except (OSError, ValueError, TypeError):
+            continue
         for i in ids if isinstance(ids, list) else [ids] if ids is not None else []:
             t = tok.convert_ids_to_tokens(int(i))
             if t and t not in stops:
                 stops.append(t)
-    except (OSError, ValueError, TypeError):
-        pass
+        break
     return stops
 
 
@@ -46,7 +48,10 @@ def run(ctx: Context) -> dict[str, Any]:
             with_sys = None
         return with_sys, tok.apply_chat_template(user, tokenize=False, add_generation_prompt=True)
 
-    mf = modelfile.build(source, tok.chat_template, _stop_tokens(tok, weights), adapter=adapter, render=render)
+    stops = _stop_tokens(tok, weights, ctx.cfg.model)
+    if ctx.template_note.get("source") == "chatml" and "<|im_end|>" not in stops:
+        stops.append("<|im_end|>")  # the ChatML ftwizard added writes its end marker as text, before the EOS
+    mf = modelfile.build(source, tok.chat_template, stops, adapter=adapter, render=render)
     rd.modelfile.write_text(mf.text, encoding="utf-8")
     notes = []
     if adapter:
