@@ -7,6 +7,8 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
+
 from ftwizard.core.data import formats
 from ftwizard.core.data.report import analyze
 
@@ -134,3 +136,28 @@ def test_sharegpt_tools_exported_in_the_apis_shape(tmp_path):
     ex = to_openai_example(row)
     assert ex is not None and ex["tools"] == wrapped
     assert example_tokens(ex) > example_tokens({"messages": ex["messages"]})  # tool definitions are billed
+
+
+@pytest.mark.slow
+def test_sft_trains_on_sharegpt_rows_with_tools(tmp_path, tiny_model):
+    """The tools column (JSON text) goes through the split files, the loader and TRL's tokenizer end to end."""
+    from ftwizard.core.run.config import RunConfig
+    from ftwizard.core.run.launcher import launch, wait
+    from ftwizard.core.run.layout import RunDir
+    from ftwizard.train.tiny import date_examples
+
+    tools = [[{"name": "calc", "parameters": {"type": "object", "properties": {"x": {"type": "number"}}}}],
+             [{"name": "weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]]
+    rows = [{"conversations": [{"from": "human", "value": r["messages"][0]["content"]},
+                               {"from": "gpt", "value": r["messages"][1]["content"]}], "tools": json.dumps(tools[i % 2])}
+            for i, r in enumerate(date_examples(40, seed=3))]
+    data = tmp_path / "tools.json"
+    data.write_text(json.dumps(rows), encoding="utf-8")
+    run = tmp_path / "run"
+    RunDir(run).create(RunConfig(model=str(tiny_model), data=str(data), method="lora", rank=4, alpha=8,
+                                 max_seq_length=64, micro_batch=4, gradient_accumulation=1, max_steps=2,
+                                 logging_steps=1, eval_steps=100, save_steps=100, preflight_steps=0))
+    st = wait(launch(run), run)
+    assert st["state"] == "done", (run / "stdout.log").read_text()[-3000:]
+    train = [json.loads(x) for x in RunDir(run).split_file("train").read_text().splitlines()]
+    assert all(isinstance(r["tools"], str) and json.loads(r["tools"]) in tools for r in train)
