@@ -30,7 +30,8 @@ def register(sub: Any) -> None:
 
     p.add_argument("--trainer", choices=list(TRAINERS), default="sft",
                    help="training objective: DPO/KTO full fine-tunes keep a reference copy, GRPO generates")
-    p.add_argument("--completion-len", type=bounded(int, 1, 1_048_576, "a completion length in tokens"), default=256, help="GRPO: longest generated completion (tokens)")
+    p.add_argument("--completion-len", type=bounded(int, 1, 1_048_576, "a completion length in tokens"), default=256,
+                   help="GRPO: longest generated completion (tokens)")
     p.add_argument("--virtual-tokens", type=bounded(int, 1, 512, "virtual tokens"), default=20,
                    help="prefix/prompt tuning: trainable virtual tokens")
     p.add_argument("--rank", "-r", type=bounded(int, 1, 1024, "a LoRA rank"), default=16)
