@@ -5,6 +5,9 @@ end tokens, the outcome shown in the CLI, the run card's resource lines)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -65,6 +68,12 @@ def test_compare_and_template_on_a_base_model_trained_on_alpaca(tmp_path):
     assert outcome(state["template"]) == ("passed" if tpl["ok"] else "problems")
     card = RunDir(run).card_md.read_text(encoding="utf-8")
     assert "- memory: not measured" in card and "- time: predicted" in card and "of training steps" in card
+    # the CLI tells passed, problems and skipped apart (✔ is not "it ran")
+    out = subprocess.run([sys.executable, "-m", "ftwizard", "check", str(run), "--only", "card"], capture_output=True,
+                         text=True, check=True, env={**os.environ, "COLUMNS": "200"}).stdout
+    assert "✔ Compare fine-tuned vs base" in out
+    assert ("✔" if tpl["ok"] else "✗") + " Chat template and EOS" in out
+    assert "☐ Merge the adapter" in out
 
 
 def test_test_rows_of_every_family_keep_earlier_turns(tmp_path):

@@ -97,7 +97,7 @@ class Context:
         torch = self.torch
         cuda = torch.cuda.is_available()
         dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else torch.float32
-        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype, trust_remote_code=self.cfg.trust_remote_code,
+        model: Any = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype, trust_remote_code=self.cfg.trust_remote_code,
                                                      device_map="cuda" if cuda else None)
         if adapter is not None:
             from peft import PeftModel
