@@ -41,7 +41,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     console.print("checking base vs tuned on held-out dates …")
     res = run_checks(run, only=["compare"])
     for s in res["samples"][:4]:
-        console.print(f"  {s['prompt']} → base {s['base']!r:14} tuned {s['tuned']!r:14} expected {s['expected']!r}")
+        console.print(f"  {s['prompt']} → base {s['base']!r:14} tuned {s['tuned']!r:14} expected {s['expected']!r}",
+                      markup=False, highlight=False)
     console.print(f"exact match: base {res['baseline']['exact_match']:.2f} → tuned {res['tuned']['exact_match']:.2f} "
                   f"(n={res['tuned']['n']}); total {time.time() - t0:.0f} s")
     return 0
@@ -64,7 +65,7 @@ def _grpo_demo(args: argparse.Namespace) -> int:
                   f"answers score; 2) GRPO samples 4 answers per date and reinforces the better ones "
                   f"(reward: {' + '.join(GRPO_REWARDS)}). Runs: {out}", highlight=False)
     for run in (sft_run, grpo_run):
-        console.print(f"[bold]{run.name}[/]")
+        console.print(run.name, style="bold", markup=False)
         st = follow(run, launch(run))
         if st.get("state") != "done":
             return report_end(st, run)

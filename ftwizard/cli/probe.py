@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from ftwizard.cli._common import console, print_json
@@ -25,7 +26,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
         print_json(result.to_dict())
         return 0
     if not result.gpus:
-        console.print(f"[yellow]No GPU found.[/] {result.reason}")
+        console.print("[yellow]No GPU found.[/] " + escape(result.reason or ""))
         console.print("You can still plan for a GPU (`ftwizard estimate … --gpu 4090`) or run "
                       "`ftwizard demo`, which trains a tiny model on the CPU.")
         return 0

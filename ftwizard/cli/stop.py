@@ -21,5 +21,5 @@ def cmd_stop(args: argparse.Namespace) -> int:
     if not (Path(args.run) / "config.yaml").exists():
         raise CliError(f"{args.run} is not a run directory (no config.yaml)")
     ok, line = stop_run(args.run)
-    console.print(line)
+    console.print(line, markup=False, highlight=False)
     return 0 if ok else 1

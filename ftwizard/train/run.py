@@ -268,7 +268,8 @@ def _refine(diag: Any, rd: RunDir, cfg: dict[str, Any]) -> Any:
     if diag.kind == "disk_full":
         diag.fix = f"{diag.fix} {disk_note(rd.path)}".strip()
     data = str(cfg.get("data") or "")
-    looks_local = data.startswith((".", "/", "~")) or Path(data).suffix in (".jsonl", ".json", ".csv", ".parquet")
+    local_suffixes = (".jsonl", ".json", ".csv", ".tsv", ".parquet", ".txt", ".ndjson")
+    looks_local = data.startswith((".", "/", "~")) or Path(data).suffix in local_suffixes
     if diag.kind == "crash" and data and looks_local and not Path(data).expanduser().exists() \
             and not rd.split_file("train").exists():
         return Diagnosis("bad_data", f"The dataset {data} is gone (moved or deleted after the launch).",

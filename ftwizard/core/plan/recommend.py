@@ -76,8 +76,15 @@ def recommend(
     # ---- sequence length -------------------------------------------------------------------------
     max_pos = facts.max_positions or 4096
     if seq_len:
-        seq = min(max_pos, int(math.ceil(seq_len / 64) * 64))
-        C["max_seq_length"] = Choice(seq, f"covers your data's longest examples ({seq_len} tokens), rounded up to 64")
+        want = int(math.ceil(seq_len / 64) * 64)
+        seq = min(max_pos, want)
+        if want > max_pos:
+            why = f"the model's limit ({max_pos} tokens); longer examples (up to {seq_len} tokens) are cut"
+        elif want != seq_len:
+            why = f"covers your data's longest examples ({seq_len} tokens), rounded up to a multiple of 64"
+        else:
+            why = f"covers your data's longest examples ({seq_len} tokens)"
+        C["max_seq_length"] = Choice(seq, why)
     else:
         seq = min(2048, max_pos)
         C["max_seq_length"] = Choice(seq, "a common default; set it from your data's token lengths")
