@@ -132,3 +132,22 @@ def test_run_card_resource_lines():
     assert line == ("- time: predicted 3.3 min (from the speed of the first 10 steps), took 3.3 min of training "
                     "steps, 4.3 min start to finish (loading and saving included)")
     assert time_line({}, [], {}) == "- time: no prediction recorded, actual time not recorded"
+
+
+@pytest.mark.parametrize(("note", "setting", "base", "source", "accepts"), [
+    ({"source": "chatml"}, "auto", None, "chatml", "chatml"),
+    ({"source": "model"}, "auto", "T", "model", "T"),
+    ({}, "auto", None, "chatml or none", "chatml"),  # a DPO run on a base model: no note, ChatML added
+    ({}, "auto", "T", "model", "T"),
+    ({}, "chatml", "T", "chatml", "chatml"),
+])
+def test_template_is_compared_with_what_was_trained(tmp_path, note, setting, base, source, accepts):
+    from ftwizard.train.checks.template import trained_templates
+    from ftwizard.train.templates import CHATML
+
+    ctx = Context(tmp_path)
+    ctx.__dict__.update(template_note=note, base_tokenizer=SimpleNamespace(chat_template=base),
+                        cfg=SimpleNamespace(chat_template=setting))
+    got_source, expected = trained_templates(ctx)
+    assert got_source == source and expected is not None
+    assert (CHATML if accepts == "chatml" else accepts) in expected

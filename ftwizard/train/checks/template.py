@@ -17,7 +17,16 @@ def trained_templates(ctx: Context) -> tuple[str, list[str] | None]:
     from ftwizard.train.templates import BUILTIN, training_template
 
     base = ctx.base_tokenizer.chat_template or ""
-    source = str(ctx.template_note.get("source") or ("model" if base else "none"))
+    source = ctx.template_note.get("source")
+    if not source:  # no note (trainers other than SFT): what ensure_template did with the run's setting
+        setting = ctx.cfg.chat_template or "auto"
+        if setting not in ("auto", "model"):
+            source = setting
+        elif base:
+            source = "model"
+        else:  # ChatML is added to a base model for conversational data; plain text keeps none
+            return "chatml or none", [BUILTIN["chatml"], ""]
+    source = str(source)
     if source in BUILTIN:
         return source, [BUILTIN[source]]
     if source == "trl-patched":  # TRL trains with a patched copy; the tokenizer keeps the model's own
