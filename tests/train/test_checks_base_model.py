@@ -151,3 +151,17 @@ def test_template_is_compared_with_what_was_trained(tmp_path, note, setting, bas
     got_source, expected = trained_templates(ctx)
     assert got_source == source and expected is not None
     assert (CHATML if accepts == "chatml" else accepts) in expected
+
+
+def test_ticking_in_the_app_keeps_a_checks_outcome(tmp_path):
+    from ftwizard.core.run.checklist import mark
+
+    (tmp_path / "run").mkdir()
+    run = tmp_path / "run"
+    mark(run, "template", done=True, result="x", outcome="problems")
+    assert outcome(mark(run, "template", done=True)["template"]) == "problems"  # the checklist screen re-ticks it
+    mark(run, "compare", done=False, result="skipped: no rows", outcome="skipped")
+    assert outcome(mark(run, "compare", done=False)["compare"]) == "skipped"
+    mark(run, "samples", done=True)
+    assert outcome(load_state(run)["samples"]) == "passed"
+    assert outcome(mark(run, "samples", done=False)["samples"]) is None

@@ -174,7 +174,8 @@ def outcome(entry: dict[str, Any]) -> str | None:
 
 def mark(run: str | Path, item_id: str, done: bool, result: str | None = None,
          outcome: str | None = None) -> dict[str, dict[str, Any]]:
-    """Record a checklist item: `done` (it ran), its one-line result, and its outcome (passed|problems|skipped)."""
+    """Record a checklist item: `done` (it ran), its one-line result, and its outcome (passed|problems|skipped;
+    kept when a person ticks an item that already ran)."""
     items = load_state(run)
     entry = items.get(item_id, {})
     entry.update(done=done, time=time.time())
@@ -182,7 +183,7 @@ def mark(run: str | Path, item_id: str, done: bool, result: str | None = None,
         entry["result"] = result
     if outcome is not None:
         entry["outcome"] = outcome
-    else:
+    elif not done:  # unticked by a person: no outcome (a skipped check still reads as skipped from its result)
         entry.pop("outcome", None)
     items[item_id] = entry
     save_state(run, items)
