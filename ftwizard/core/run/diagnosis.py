@@ -30,6 +30,11 @@ def diagnose(exc_text: str, cfg: dict[str, Any] | None = None, estimate_gib: flo
         fix = (f"This setup{need} does not fit the GPU. Try: " + "; then ".join(steps[:3]) + "."
                if steps else "Use a smaller model, shorter sequences, or a GPU with more memory.")
         return Diagnosis("oom", "The GPU ran out of memory.", fix, exc_text[-2000:])
+    if "num_samples should be a positive integer" in t or "num_samples=0" in t:
+        return Diagnosis("bad_data", "No training rows were left after tokenization (every example was dropped as "
+                                     "too long for max_seq_length, or the train split is empty).",
+                         f"Raise max_seq_length (now {cfg.get('max_seq_length')}) — the chat template adds tokens "
+                         "to every row — or check the split with `ftwizard data <path>`.", exc_text[-2000:])
     if "nan" in t and ("loss" in t or "not finite" in t or "diverg" in t):
         return Diagnosis("nan", "The loss became NaN (not a number): training diverged.",
                          f"Lower the learning rate (now {cfg.get('learning_rate')}) by 2–10×, keep warmup, "
