@@ -321,7 +321,8 @@ def _estimate_input(facts: ModelFacts, v: dict[str, Any], gpus: int, has_gpu: bo
                          seq=int(v["max_seq_length"]), grad_ckpt=bool(v["gradient_checkpointing"]),
                          optim=str(v["optimizer"]), precision=precision if has_gpu else "fp32",
                          gpus=max(1, gpus), engine=str(v.get("engine") or "auto"),
-                         lora_dropout=float(v.get("dropout") or 0.0))
+                         lora_dropout=float(v.get("dropout") or 0.0), trainer=str(v.get("trainer") or "sft"),
+                         virtual_tokens=int(v.get("virtual_tokens") or 20))
 
 
 def make_plan(ans: Answers, facts: ModelFacts, local: ProbeResult) -> PlanView:
@@ -340,6 +341,7 @@ def make_plan(ans: Answers, facts: ModelFacts, local: ProbeResult) -> PlanView:
             reasons[k] = "used only by adapter methods"
     trainer = ans.trainer or trainer_for_family(ans.data_format)
     spec = trainer_spec(trainer)
+    values["trainer"] = trainer  # the estimate adds the objective's terms (DPO's reference copy, …)
     if trainer != "sft":  # each objective has its own starting learning rate (DPO ~5e-6, not SFT's 2e-4)
         lr = spec.lr_full if values["method"] == "full" else spec.lr_lora
         values["learning_rate"] = lr
