@@ -88,3 +88,20 @@ def test_measured_speed_refines_the_estimate(tmp_path):
     assert u == pytest.approx(2000 * (4 * 7e9 + 6 * 4e7) / (tflops * 1e12))
     assert measured_utilisation(2000, params=7e9, trainable=4e7, method="lora", gpu="unknown card", tables=t) is None
     assert remaining_hours(7.2e6, 2000) == pytest.approx(1.0)
+
+
+def test_plan_shows_time_and_cost_from_the_data_report():
+    """Issue 17: the Plan/Launch steps show time and cost for the plan, from the data's rows and tokens per row."""
+    from ftwizard.core.plan.catalog import find_preset
+    from ftwizard.core.plan.hardware import FakeProbe
+    from ftwizard.core.plan.wizard import Answers, cost_line, make_plan, plan_cost
+
+    facts = find_preset("qwen2.5-7b")
+    ans = Answers(model="qwen2.5-7b", gpu="4090", rows=10000, tokens_per_row=400, task_kind="domain")
+    view = make_plan(ans, facts, FakeProbe.of("4090").probe())
+    c = plan_cost(ans, view)
+    assert c.tokens == 10000 * 400 * view.values["epochs"]
+    assert c.hours and 0 < c.hours[0] <= c.hours[1]
+    line = cost_line(c)
+    assert "RTX 4090" in line and "rent" in line and "API" in line
+    assert any("A100" in r.gpu for r in c.rent)

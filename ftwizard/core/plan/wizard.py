@@ -100,6 +100,7 @@ class Answers:
     data_format: str | None = None
     rows: int | None = None  # from the dataset report
     seq_p99: int | None = None
+    tokens_per_row: float | None = None  # mean tokens per example, from the dataset report
     data_errors: int | None = None  # None = not analyzed yet
     overrides: dict[str, Any] = field(default_factory=dict)
     fixed: list[str] = field(default_factory=list)  # plan settings last changed by a fix (not typed by the person)
@@ -478,3 +479,37 @@ def auto_fit(ans: Answers, facts: ModelFacts, local: ProbeResult, max_steps: int
         apply_fix(ans, view.fixes[0])
         view = make_plan(ans, facts, local)
     return view
+
+
+def plan_cost(ans: Answers, view: PlanView) -> Any:
+    """Time and cost of the plan before launch (core/plan/cost.py), from the data report's rows and tokens per
+    row (the plan's sequence length as a stand-in until the data is checked). None without a model."""
+    from ftwizard.core.plan import cost
+
+    rows = ans.rows or 1000
+    per_row = ans.tokens_per_row or (ans.seq_p99 or view.values["max_seq_length"]) / 2
+    return cost.plan_cost(view.estimate, rows=rows, tokens_per_row=per_row, epochs=float(view.values["epochs"]),
+                          gpu=view.gpu_name, gpus=view.gpus)
+
+
+def cost_line(c: Any) -> str:
+    """One short line for the Plan step: time here, the cheapest rented card that fits, the cheapest API."""
+    from ftwizard.core.plan.cost import fmt_hours
+
+    def short(name: str) -> str:
+        words = str(name).removeprefix("NVIDIA ").removeprefix("GeForce ").split()
+        return " ".join(words[:2] if words and words[0] in ("RTX", "Tesla") else words[:1])
+
+    bits = []
+    if c.hours:
+        many = f"{c.gpus}× " if c.gpus > 1 else ""
+        bits.append(f"~{fmt_hours(c.hours[0])}–{fmt_hours(c.hours[1])} on {many}{short(c.gpu)}")
+    rent = [r for r in c.rent if r.fits is not False]
+    if rent:
+        r = min(rent, key=lambda r: r.cost)
+        bits.append(f"rent {short(r.gpu)} {c.currency} {r.cost:.2f}")
+    if c.api:
+        a = min(c.api, key=lambda a: a.cost)
+        bits.append(f"API {c.currency} {a.cost:.2f}")
+    return f"{c.tokens / 1e6:,.1f}M tokens · " + " · ".join(bits) if bits else f"{c.tokens / 1e6:,.1f}M tokens"
+

@@ -158,6 +158,8 @@ class DataScreen(StepScreen):
         if rep["rows"]:
             ans.rows = rep["rows"]
             ans.seq_p99 = (rep.get("stats") or {}).get("tokens", {}).get("p99") or None
+            total = (rep.get("stats") or {}).get("tokens", {}).get("total")
+            ans.tokens_per_row = total / rep["rows"] if total else None
         self.query_one("#report", Static).update(report_text(rep))
 
     def can_leave(self) -> str | None:

@@ -123,6 +123,12 @@ class LaunchScreen(StepScreen):
                     f"predicted peak {view.estimate.peak_gib:.1f} GiB"
                     + (f" of {view.gpu_gib:.0f} GiB ({'fits' if view.fits else '[b $error]does not fit[/]'})"
                        if view.gpu_gib else " of RAM (CPU)"))
+            try:
+                from ftwizard.core.plan.wizard import plan_cost
+
+                what += "\n" + "\n".join(escape(line) for line in plan_cost(ans, view).lines()[:4])
+            except (ValueError, KeyError, OSError) as exc:
+                what += f"\ntime and cost unavailable: {escape(str(exc))}"
             summary.update(what)
             if not view.fits:
                 blockers.append(("the plan does not fit the GPU", "Plan step (Esc) → ctrl+f makes it fit"))

@@ -14,7 +14,9 @@ from ftwizard.ui.widgets.bars import fmt_count
 
 
 def facts_text(f: ModelFacts) -> str:
-    tmpl = {True: "yes", False: "[b $warning]no[/] — the loss falls back to the whole text; a base model needs one",
+    tmpl = {True: "yes (chat data: the loss is on the answers only)",
+            False: "[b $warning]none[/] (a base model): for chat or Alpaca data ftwizard adds ChatML, saved with the "
+                   "result, and the loss is on the answers only; plain text trains on every token",
             None: "unknown"}[f.has_chat_template]
     moe = f" · {f.num_experts} experts ({f.experts_per_token} active)" if f.num_experts > 1 else ""
     return (f"[b]{escape(f.name)}[/b]  ({escape(f.model_type or f.family)}, {escape(f.architecture)})\n"

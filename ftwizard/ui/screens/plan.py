@@ -113,6 +113,14 @@ class PlanScreen(StepScreen):
         self.recompute(sync_widgets=True)
 
     # ---- plan ------------------------------------------------------------------------------------
+    def _cost_text(self, v: PlanView) -> str:
+        from ftwizard.core.plan.wizard import cost_line, plan_cost
+
+        try:
+            return escape(cost_line(plan_cost(self.wizard.answers, v)))
+        except (ValueError, KeyError, OSError) as exc:  # a broken user price file must not break the plan
+            return f"[$warning]time and cost unavailable: {escape(str(exc))}[/]"
+
     def recompute(self, sync_widgets: bool = False) -> None:
         summary = self.query_one("#plan-summary", Static)
         self.query_one("#plan-form").display = True
@@ -130,7 +138,7 @@ class PlanScreen(StepScreen):
             self.query_one("#plan-form").display = False
             return
         v = self.view
-        summary.update(summary_text(v))
+        summary.update(summary_text(v) + "\n" + self._cost_text(v))
         warnings = [w for w in v.warnings if not w.startswith("Predicted peak")]
         box = self.query_one("#plan-warnings", Static)
         box.update("\n".join(f"[$warning]⚠[/] {escape(w)}" for w in warnings))
