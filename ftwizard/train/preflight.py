@@ -174,6 +174,8 @@ class StepMemory:
 def _longest_batch(trainer: Any, micro_batch: int) -> tuple[dict[str, Any], int]:
     ds = trainer.train_dataset
     lens = [len(x) for x in ds["input_ids"]]
+    if not lens:
+        raise ValueError("dataset error: no training rows left after tokenization — raise max_seq_length")
     order = sorted(range(len(lens)), key=lambda i: -lens[i])[:micro_batch]
     batch = trainer.data_collator([ds[i] for i in order])
     dev = next(p for p in trainer.model.parameters()).device

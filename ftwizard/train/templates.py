@@ -134,3 +134,19 @@ def describe_loss_tokens(trainer: Any, tok: Any, max_chars: int = 300) -> dict[s
     return {"type": "note", "kind": "loss_tokens", "trained_ids": trained, "masked_ids": masked,
             "trained_text": tok.decode(trained)[:max_chars], "masked_text": tok.decode(masked)[:max_chars],
             "message": f"Example row: {len(trained)} of {len(ids)} tokens carry loss."}
+
+
+def check_rows_left(ctx: Any, trainer: Any) -> None:
+    """TRL drops rows whose answer starts after `max_length` (nothing left to learn from). Say how many were
+    dropped; with none left, stop here with the fix instead of failing later inside the data loader."""
+    before, after = len(ctx.train_dataset), len(trainer.train_dataset)
+    n = ctx.cfg.max_seq_length
+    if after == 0:
+        raise ValueError(f"dataset error: no training rows left: in every row the prompt (with the chat template) "
+                         f"fills max_seq_length ({n} tokens), so no answer token remains — raise max_seq_length")
+    if after < before:
+        ctx.emit({"type": "warning", "kind": "rows_dropped",
+                  "message": f"{before - after} of {before} training rows were dropped: their answer starts after "
+                             f"max_seq_length ({n} tokens).",
+                  "fix": "Raise max_seq_length (the chat template adds tokens to every row), or shorten the prompts."})
+

@@ -51,9 +51,16 @@ def main(argv: list[str]) -> int:
     except Exception as exc:  # noqa: BLE001 - one line for the parent to show
         print(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", file=sys.stderr)
         return 1
-    method = f"tokenizer: {name}" + (" + its chat template" if tok.chat_template else " (no chat template)")
     with open(src, encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()]
+    from trl.data_utils import is_conversational
+
+    from ftwizard.train.templates import ensure_template
+
+    # the trainer gives a template-less tokenizer ChatML for conversational rows: count what it will train on
+    added = ensure_template(tok, "auto", bool(rows) and is_conversational(rows[0]))
+    method = f"tokenizer: {name}" + (" + ChatML (added by ftwizard: the model has no chat template)" if added
+                                     else " + its chat template" if tok.chat_template else " (no chat template)")
     with open(dst, "w", encoding="utf-8") as out:
         out.write(json.dumps({"method": method}) + "\n")
         for i in range(0, len(rows), CHUNK):

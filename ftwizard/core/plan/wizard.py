@@ -511,5 +511,6 @@ def cost_line(c: Any) -> str:
     if c.api:
         a = min(c.api, key=lambda a: a.cost)
         bits.append(f"API {c.currency} {a.cost:.2f}")
-    return f"{c.tokens / 1e6:,.1f}M tokens · " + " · ".join(bits) if bits else f"{c.tokens / 1e6:,.1f}M tokens"
+    tokens = f"{c.tokens / 1e6:,.1f}M tokens" if c.tokens >= 1e5 else f"{c.tokens:,.0f} tokens"
+    return " · ".join([tokens, *bits])
 

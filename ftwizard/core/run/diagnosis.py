@@ -30,7 +30,7 @@ def diagnose(exc_text: str, cfg: dict[str, Any] | None = None, estimate_gib: flo
         fix = (f"This setup{need} does not fit the GPU. Try: " + "; then ".join(steps[:3]) + "."
                if steps else "Use a smaller model, shorter sequences, or a GPU with more memory.")
         return Diagnosis("oom", "The GPU ran out of memory.", fix, exc_text[-2000:])
-    if "num_samples should be a positive integer" in t or "num_samples=0" in t:
+    if "num_samples should be a positive integer" in t or "num_samples=0" in t or "no training rows left" in t:
         return Diagnosis("bad_data", "No training rows were left after tokenization (every example was dropped as "
                                      "too long for max_seq_length, or the train split is empty).",
                          f"Raise max_seq_length (now {cfg.get('max_seq_length')}) — the chat template adds tokens "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ftwizard.train.templates import describe_loss_tokens, last_turn_as_completion, plan_sft
+from ftwizard.train.templates import check_rows_left, describe_loss_tokens, last_turn_as_completion, plan_sft
 from ftwizard.train.trainers import TrainContext
 
 
@@ -22,6 +22,7 @@ def build(ctx: TrainContext) -> Any:
                      completion_only_loss=plan.mode == "completion_only" or None)
     trainer = SFTTrainer(model=ctx.model, args=args, train_dataset=ctx.train_dataset, eval_dataset=ctx.eval_dataset,
                          processing_class=tok, peft_config=ctx.peft_config, callbacks=ctx.callbacks)
+    check_rows_left(ctx, trainer)
     loss_tokens = describe_loss_tokens(trainer, tok)
     if loss_tokens:
         ctx.emit(loss_tokens)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
@@ -141,8 +142,11 @@ class DataScreen(StepScreen):
         from ftwizard.core.data.report import analyze
 
         try:
+            model = self.wizard.answers.model
+            # a local model folder: count with its tokenizer and chat template (in a subprocess), else chars/4
+            tokenizer = model if model and Path(model).expanduser().is_dir() else None
             rep = analyze(path, max_seq=int(self.wizard.answers.overrides.get("max_seq_length", 2048)),
-                          task=self.wizard.answers.task_kind).to_dict()
+                          task=self.wizard.answers.task_kind, tokenizer=tokenizer).to_dict()
         except Exception as exc:  # noqa: BLE001 - shown to the user in words
             rep = {"path": path, "format": None, "family": None, "rows": 0, "error_count": 1, "warnings": [],
                    "errors": [{"file": path, "line": None, "message": str(exc)}], "stats": {}}

@@ -124,9 +124,9 @@ class LaunchScreen(StepScreen):
                     + (f" of {view.gpu_gib:.0f} GiB ({'fits' if view.fits else '[b $error]does not fit[/]'})"
                        if view.gpu_gib else " of RAM (CPU)"))
             try:
-                from ftwizard.core.plan.wizard import plan_cost
+                from ftwizard.core.plan.wizard import cost_line, plan_cost
 
-                what += "\n" + "\n".join(escape(line) for line in plan_cost(ans, view).lines()[:4])
+                what += "\n" + escape(cost_line(plan_cost(ans, view))) + "  (details: ftwizard plan)"
             except (ValueError, KeyError, OSError) as exc:
                 what += f"\ntime and cost unavailable: {escape(str(exc))}"
             summary.update(what)
