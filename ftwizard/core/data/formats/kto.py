@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ftwizard.core.data.formats.base import Family, Row, check_same_style, check_text_or_messages, typename
+from ftwizard.core.data.formats import prompt_completion
+from ftwizard.core.data.formats.base import Family, Row, typename
 
 _LABELS = {"true": True, "false": False, "1": True, "0": False}
 
@@ -23,11 +24,8 @@ def detect(rec: Row) -> bool:
 
 
 def validate(rec: Row) -> list[str]:
-    errors: list[str] = []
-    check_same_style(rec, ("prompt", "completion"), errors)
-    if not errors:
-        check_text_or_messages(rec, "prompt", errors, "prompt")
-        check_text_or_messages(rec, "completion", errors, "completion")
+    """A prompt/completion row (both text or both message lists) plus a true/false label."""
+    errors = prompt_completion.validate(rec)
     if label_value(rec.get("label")) is None:
         got = repr(rec["label"]) if isinstance(rec.get("label"), str | int) else typename(rec.get("label"))
         errors.append(f"field 'label' should be true or false, got {got}")
