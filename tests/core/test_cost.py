@@ -105,3 +105,19 @@ def test_plan_shows_time_and_cost_from_the_data_report():
     line = cost_line(c)
     assert "RTX 4090" in line and "rent" in line and "API" in line
     assert any("A100" in r.gpu for r in c.rent)
+
+
+def test_planned_time_goes_into_the_run_config_and_the_card_line():
+    """The plan's time estimate travels with the run (config.yaml) and the run card shows it next to the real time."""
+    from ftwizard.core.plan.catalog import find_preset
+    from ftwizard.core.plan.hardware import FakeProbe
+    from ftwizard.core.plan.wizard import Answers, make_plan, to_run_config
+    from ftwizard.train.checks.card import time_line
+
+    facts = find_preset("qwen2.5-7b")
+    ans = Answers(model="qwen2.5-7b", gpu="4090", rows=10000, tokens_per_row=400, task_kind="domain", data="d.jsonl")
+    view = make_plan(ans, facts, FakeProbe.of("4090").probe())
+    cfg = to_run_config(ans, view, facts)
+    assert cfg.estimate_hours and cfg.estimate_hours > 0
+    line = time_line({"started": 0.0, "ended": 7200.0}, [], {}, cfg.estimate_hours)
+    assert "planned" in line and "before launch" in line

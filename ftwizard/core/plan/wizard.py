@@ -467,6 +467,12 @@ def to_run_config(ans: Answers, view: PlanView, facts: ModelFacts) -> RunConfig:
         trust_remote_code=ans.trust_remote_code, estimate_gib=round(view.estimate.peak_allocated_gib, 2))
     if adapter:
         cfg.rank, cfg.alpha, cfg.dropout, cfg.target_modules = int(v["rank"]), int(v["alpha"]), float(v["dropout"]), targets
+    try:
+        hours = plan_cost(ans, view).hours
+    except (ValueError, KeyError, OSError):  # a broken user price file: no planned time, the run still starts
+        hours = None
+    if hours:
+        cfg.estimate_hours = round((hours[0] + hours[1]) / 2, 4)
     return cfg
 
 

@@ -142,6 +142,8 @@ class RunConfig:
     auto_fit: bool = _help("If the first step does not fit the GPU: lower the micro-batch (same effective batch) or "
                            "turn on gradient checkpointing, say so, and go on (off: stop with the fix).", True)
     estimate_gib: float | None = _help("Predicted peak GPU memory (written by the planner).", None)
+    estimate_hours: float | None = _help("Planned training time in hours on the planned GPU (written by the "
+                                         "planner; the run card compares it with the real time).", None)
     # test hooks (never set by the app): inject a fault to exercise the diagnosis path
     debug_inject_nan_at_step: int | None = _help("Test hook: make the weights NaN at this step.", None)
     debug_sleep_per_step: float = _help("Test hook: sleep this many seconds per step.", 0.0)
@@ -340,6 +342,7 @@ def _check(c: RunConfig) -> None:
     _check_portable(c)
     _need(0 <= c.preflight_steps <= 100, "preflight_steps", c.preflight_steps, "0 (off) to 100")
     _need(c.estimate_gib is None or c.estimate_gib >= 0, "estimate_gib", c.estimate_gib, "≥ 0 GiB")
+    _need(c.estimate_hours is None or c.estimate_hours >= 0, "estimate_hours", c.estimate_hours, "≥ 0 hours")
     _need(c.debug_sleep_per_step >= 0, "debug_sleep_per_step", c.debug_sleep_per_step, "≥ 0 seconds")
     _need(c.chat_template in ("auto", "chatml") or c.chat_template.endswith((".jinja", ".j2", ".txt")),
           "chat_template", c.chat_template, "auto, chatml, or the path of a .jinja template file")

@@ -35,7 +35,8 @@ def run(ctx: Context) -> dict[str, Any]:
              f"- data: `{cfg.data}` ({split.get('format', '?')}); split seed {split.get('seed', cfg.seed)}"]
     for name, sp in (split.get("splits") or {}).items():
         lines.append(f"  - {name}: {sp['rows']} rows, sha256 {sp['sha256'][:16]}…")
-    lines += ["", "## Resources", memory_line(memory), time_line(rd.status(), rd.read_events(), memory)]
+    lines += ["", "## Resources", memory_line(memory),
+              time_line(rd.status(), rd.read_events(), memory, cfg.estimate_hours)]
     lines += ["", "## Results"]
     if isinstance(checks.get("task"), dict):
         lines.append(f"- task: {checks['task'].get('kind')} ({checks['task'].get('source')})")
@@ -96,8 +97,9 @@ def predicted_seconds(events: list[dict[str, Any]], memory: dict[str, Any]) -> t
     return None
 
 
-def time_line(status: dict[str, Any], events: list[dict[str, Any]], memory: dict[str, Any]) -> str:
-    """Predicted vs actual training time."""
+def time_line(status: dict[str, Any], events: list[dict[str, Any]], memory: dict[str, Any],
+              planned_hours: float | None = None) -> str:
+    """Planned (before launch), predicted (from the first steps) and actual training time."""
     pred = predicted_seconds(events, memory)
     start, end = status.get("started"), status.get("ended")
     steps_s = [e["elapsed_s"] for e in events if e.get("type") in ("log", "eval")
@@ -106,6 +108,8 @@ def time_line(status: dict[str, Any], events: list[dict[str, Any]], memory: dict
     if isinstance(start, (int, float)) and isinstance(end, (int, float)):
         took += f", {_duration(end - start)} start to finish (loading and saving included)"
     said = f"predicted {_duration(pred[0])} ({pred[1]})" if pred else "no prediction recorded"
+    if planned_hours is not None:
+        said = f"planned {_duration(planned_hours * 3600)} before launch (FLOPs over the card's peak), " + said
     return f"- time: {said}, {took}"
 
 
