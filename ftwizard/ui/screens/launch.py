@@ -126,7 +126,7 @@ class LaunchScreen(StepScreen):
             try:
                 from ftwizard.core.plan.wizard import cost_line, plan_cost
 
-                what += "\n" + escape(cost_line(plan_cost(ans, view))) + "  (details: ftwizard plan)"
+                what += "\n" + escape(cost_line(plan_cost(ans, view)))
             except (ValueError, KeyError, OSError) as exc:
                 what += f"\ntime and cost unavailable: {escape(str(exc))}"
             summary.update(what)
