@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ import pytest
 from ftwizard.core.run.config import RunConfig
 from ftwizard.core.run.launcher import launch, reconcile, wait
 from ftwizard.core.run.layout import RunDir
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -105,15 +105,6 @@ def test_bad_model_path_and_bad_data(tmp_path, tiny):
     assert st["state"] == "failed" and st["diagnosis"]["kind"] == "bad_data"
 
 
-def _wait_for(pred, timeout=120.0):
-    t = time.time()
-    while time.time() - t < timeout:
-        if pred():
-            return True
-        time.sleep(0.2)
-    return False
-
-
 def test_stop_checkpoint_resume_and_kill(tmp_path, tiny):
     model, data = tiny
     cfg = RunConfig(model=str(model), data=str(data), method="lora", rank=4, alpha=8, max_seq_length=48, micro_batch=8,
@@ -121,7 +112,7 @@ def test_stop_checkpoint_resume_and_kill(tmp_path, tiny):
     run = tmp_path / "stop"
     rd = RunDir(run).create(cfg)
     proc = launch(run)
-    assert _wait_for(lambda: any(e.get("step", 0) >= 3 for e in rd.read_events() if e["type"] == "log"))
+    assert wait_for(lambda: any(e.get("step", 0) >= 3 for e in rd.read_events() if e["type"] == "log"), timeout=120)
     os.kill(proc.pid, signal.SIGTERM)
     st = wait(proc, run)
     assert st["state"] == "stopped"
@@ -141,7 +132,7 @@ def test_stop_checkpoint_resume_and_kill(tmp_path, tiny):
     run2 = tmp_path / "kill"
     rd2 = RunDir(run2).create(cfg)
     proc = launch(run2)
-    assert _wait_for(lambda: any(e["type"] == "log" for e in rd2.read_events()))
+    assert wait_for(lambda: any(e["type"] == "log" for e in rd2.read_events()), timeout=120)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     st = reconcile(run2)

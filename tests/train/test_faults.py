@@ -15,7 +15,6 @@ import signal
 import struct
 import subprocess
 import sys
-import time
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -29,6 +28,7 @@ from ftwizard.core.run.launcher import launch, reconcile, stop_run, wait
 from ftwizard.core.run.layout import RunDir
 from ftwizard.core.run.state import RunState, one_value_per_step, summarize_run
 from ftwizard.train.checkpoints import checkpoint_problem, choose_checkpoint
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.faults
 
@@ -41,15 +41,6 @@ def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
 
 def no_traceback(res: subprocess.CompletedProcess[str]) -> None:
     assert "Traceback" not in res.stdout + res.stderr, res.stdout + res.stderr
-
-
-def wait_for(pred, timeout: float = 240.0) -> bool:
-    t = time.time()
-    while time.time() - t < timeout:
-        if pred():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def safetensors_bytes(n: int = 4) -> bytes:
