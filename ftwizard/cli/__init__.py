@@ -33,6 +33,9 @@ def _run(args: argparse.Namespace) -> int:
         from ftwizard.ui.app import run_app
 
         return run_app(fake_gpus=args.fake_app, preset=args.preset_app)
+    from ftwizard.cli._common import resolve_model_arg
+
+    resolve_model_arg(args)
     return int(args.func(args) or 0)
 
 

@@ -66,16 +66,37 @@ def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str, ensure_ascii=False) + "\n")
 
 
+MODEL_HELP = "local folder with config.json, a .gguf file, a preset name, or a cached Hub id"
+
+
 def add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", "-m", required=True, help="local folder with config.json, preset name, or cached Hub id")
+    """MODEL as the first word (`ftwizard info MODEL`, like `ftwizard data FILE`) or as --model/-m (kept)."""
+    p.add_argument("model_pos", nargs="?", metavar="MODEL", help=MODEL_HELP)
+    p.add_argument("--model", "-m", help=f"the same as MODEL: {MODEL_HELP}")
     p.add_argument("--allow-download", action="store_true", help="fetch config.json from the Hub if not cached")
+
+
+def resolve_model_arg(args: argparse.Namespace) -> None:
+    """Merge MODEL and --model (one of them is needed; two different ones are an error)."""
+    if not hasattr(args, "model_pos"):
+        return
+    pos, opt = args.model_pos, getattr(args, "model", None)
+    if pos and opt and pos != opt:
+        raise CliError(f"two models given: {pos} and --model {opt}", "give the model once")
+    args.model = opt or pos
+    if not args.model:
+        raise CliError(f"ftwizard {args.cmd}: which model?",
+                       f"ftwizard {args.cmd} MODEL (a folder, a .gguf file, a preset from `ftwizard models`, or a Hub id)")
 
 
 def load_facts(model: str, allow_download: bool = False):  # noqa: ANN201
     from ftwizard.core.plan.model_facts import ModelFactsError, load_model_facts
 
+    def progress(line: str) -> None:  # a .gguf file is converted once: say so on stderr
+        err_console.print(line, markup=False, highlight=False)
+
     try:
-        return load_model_facts(model, allow_download=allow_download)
+        return load_model_facts(model, allow_download=allow_download, on_progress=progress)
     except ModelFactsError as exc:
         raise CliError(str(exc)) from None
 

@@ -21,6 +21,8 @@ def register(sub: Any) -> None:
     p.add_argument("run")
     p.add_argument("--json", action="store_true", help="print checks.json")
     p.add_argument("--only", help=f"comma-separated: {check_names()} (default: the ones that fit the run)")
+    p.add_argument("--all", action="store_true", dest="all_items",
+                   help="list every checklist item, also those that do not fit the run's trainer or task")
     p.add_argument("--task", help=f"what the model does, to pick metrics: {', '.join(EVAL_TASKS)} (default: guessed)")
     p.add_argument("--general", metavar="FILE", help="a general chat set for the forgetting check")
     p.add_argument("--prompts", metavar="FILE", help="your real inputs (JSONL or one prompt per line) for `production`")
@@ -63,7 +65,7 @@ _BOXES = {"passed": "[green]✔[/]", "problems": "[red]✗[/]", "skipped": "[dim
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from ftwizard.core.run.checklist import ITEMS, load_state, metrics_line, outcome, validate_actions
+    from ftwizard.core.run.checklist import ITEMS, load_state, metrics_line, outcome, run_items, validate_actions
     from ftwizard.core.run.layout import RunDir
 
     only = [x.strip() for x in args.only.split(",") if x.strip()] if args.only else None
@@ -93,7 +95,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     state = load_state(args.run)
     console.print(escape(metrics_line(args.run)))
     console.print("[dim]✔ passed   ✗ found problems   – skipped   ☐ not run[/]")
+    fits = {i.id for i in run_items(args.run, options.task)}
     for item in ITEMS:
+        if not (args.all_items or item.id in fits or (only and item.action in only)):
+            continue  # does not fit this run's trainer or task (`--all` lists it, `--only NAME` runs it)
         st = state.get(item.id, {})
         box = _BOXES.get(outcome(st) or "", "☐")
         hint = f" (`--only {item.action}`)" if item.action else ""

@@ -18,6 +18,7 @@ _RATIOS = re.compile(r"^\s*[\d.]+\s*,\s*[\d.]+\s*,\s*[\d.]+\s*$")
 def register(sub: Any) -> None:
     from ftwizard.cli._common import bounded, one_line_errors
     from ftwizard.core.data.formats import FAMILIES
+    from ftwizard.core.data.report import MIN_ROWS
 
     p = one_line_errors(sub.add_parser("data", help="detect, validate and report on a dataset (file, folder or Hub id)"))
     p.add_argument("path", help="a .jsonl/.json/.csv/.tsv/.parquet/.txt file (CSV: , ; or tab separated), a folder "
@@ -27,7 +28,8 @@ def register(sub: Any) -> None:
                    help="max sequence length in tokens")
     p.add_argument("--tokenizer", help="count tokens with this model's tokenizer and chat template "
                                        "(a local folder or a cached Hub id; else ~characters/4)")
-    p.add_argument("--task", choices=["classification", "extraction", "style", "domain", "code"])
+    p.add_argument("--task", choices=list(MIN_ROWS), metavar="TASK",
+                   help="what the data teaches, for the suggested size: " + ", ".join(MIN_ROWS))
     p.add_argument("--split-out", help="write train/validation/test JSONL (TRL format) + split.json here")
     p.add_argument("--ratios", default="0.8,0.1,0.1", help="train,validation,test ratios of the split")
     p.add_argument("--seed", type=int, default=42)

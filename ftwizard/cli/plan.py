@@ -1,4 +1,6 @@
-"""`ftwizard plan`: the recommended plan for a model and GPU, each setting with its reason."""
+"""`ftwizard plan MODEL [--data FILE]`: the recommended plan for a model, its data and a GPU, each setting with its
+reason — the app's Plan step on the command line (the same `wizard.make_plan`, so the two never differ).
+`--save-config FILE` writes the run config `ftwizard train` takes."""
 
 from __future__ import annotations
 
@@ -7,61 +9,136 @@ from typing import Any
 
 from rich.table import Table
 
-from ftwizard.cli._common import add_model_args, bounded, console, esc, load_facts, one_line_errors, print_json, seq_warning
+from ftwizard.cli._common import (
+    CliError,
+    add_model_args,
+    bounded,
+    console,
+    err_console,
+    esc,
+    load_facts,
+    one_line_errors,
+    print_json,
+    seq_warning,
+)
 
 
 def register(sub: Any) -> None:
-    p = one_line_errors(sub.add_parser("plan", help="recommend a full training plan for a model and GPU"))
+    from ftwizard.core.plan.decision import TASK_ALIASES, TASK_KINDS
+    from ftwizard.core.run.trainers import TRAINERS
+
+    p = one_line_errors(sub.add_parser("plan", help="recommend a full training plan for a model, its data and a GPU"))
     add_model_args(p)
-    p.add_argument("--task", choices=["format", "domain", "complex", "knowledge"], default="domain")
-    p.add_argument("--rows", type=bounded(int, 1, 10**10, "a number of training examples"), default=1000,
-                   help="training examples")
+    p.add_argument("--data", help="the dataset (file, folder or cached Hub id): rows, token lengths with the model's "
+                                  "tokenizer and template, and the trainer are read from it")
+    p.add_argument("--task", choices=[*TASK_KINDS, *TASK_ALIASES], default=None, metavar="TASK",
+                   help="what the fine-tune teaches: " + ", ".join(TASK_KINDS) + " (default: format with --data, "
+                        "else domain)")
+    p.add_argument("--rows", type=bounded(int, 1, 10**10, "a number of training examples"),
+                   help="training examples (read from --data when given)")
     p.add_argument("--seq", type=bounded(int, 8, 1_048_576, "a sequence length in tokens"),
-                   help="longest examples in tokens (p99)")
+                   help="longest examples in tokens, p99 (read from --data when given)")
     p.add_argument("--tokens-per-row", type=bounded(float, 1, 1_048_576, "tokens per example"),
-                   help="mean tokens per example, for time and cost (default: half the sequence length)")
+                   help="mean tokens per example, for time and cost (read from --data when given)")
     p.add_argument("--method", choices=["full", "lora", "qlora", "dora"])
-    p.add_argument("--gpu", help="plan for this GPU instead of the local one")
+    p.add_argument("--trainer", choices=list(TRAINERS), help="the objective (default: from the data's format)")
+    p.add_argument("--gpu", help="plan for this GPU instead of the local one (`cpu`: this machine's CPU)")
     p.add_argument("--gpus", type=bounded(int, 1, 4096, "a number of GPUs"))
     p.add_argument("--fake", help="fake GPU description file")
+    p.add_argument("--save-config", metavar="CONFIG.yaml", help="write the plan as a run config for `ftwizard train`")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_plan)
 
 
+def _answers(args: argparse.Namespace, facts: Any) -> Any:
+    from ftwizard.core.plan.decision import task_kind
+    from ftwizard.core.plan.wizard import Answers, apply_report, tokenizer_source
+
+    kind = task_kind(args.task or ("format" if args.data else "domain")).id
+    ans = Answers(task_kind=kind, model=args.model, data=args.data or "", trainer=args.trainer,
+                  gpu="local" if not args.gpu else ("cpu" if args.gpu.lower() == "cpu" else args.gpu),
+                  gpu_count=args.gpus or 1)
+    if args.method:
+        ans.overrides["method"] = args.method
+    if args.data:
+        from ftwizard.core.data.errors import DataError
+        from ftwizard.core.data.report import analyze
+
+        tok = tokenizer_source(args.model)
+        if not args.json:
+            err_console.print(f"reading {esc(args.data)} (tokens counted with "
+                              f"{esc(tok) + ' and its chat template' if tok else '~characters/4: the model is not here'}) …",
+                              highlight=False)
+        try:
+            rep = analyze(args.data, task=kind, tokenizer=tok).to_dict()
+        except (DataError, ValueError, OSError) as exc:
+            raise CliError(f"{args.data}: {exc}") from None
+        if rep.get("errors"):
+            first = rep["errors"][0]
+            where = f"{first.get('file') or args.data}:{first['line']}" if first.get("line") else str(first.get("file")
+                                                                                                   or args.data)
+            raise CliError(f"{where}: {first['message']} ({len(rep['errors'])} problem(s) in the data)",
+                           f"ftwizard data {args.data} lists them all")
+        apply_report(ans, rep)
+    ans.rows = args.rows or ans.rows
+    ans.seq_p99 = args.seq or ans.seq_p99
+    ans.tokens_per_row = args.tokens_per_row or ans.tokens_per_row
+    return ans
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
-    from ftwizard.core.plan.cost import plan_cost
-    from ftwizard.core.plan.hardware import FakeProbe, default_probe
-    from ftwizard.core.plan.recommend import recommend
+    from ftwizard.core.plan.hardware import default_probe
+    from ftwizard.core.plan.wizard import cost_line, make_plan, plan_cost, to_run_config
 
     facts = load_facts(args.model, args.allow_download)
-    probe = FakeProbe.of(args.gpu, args.gpus or 1).probe() if args.gpu else default_probe(args.fake).probe()
-    plan = recommend(facts, probe, task_kind=args.task, rows=args.rows, seq_len=args.seq, method=args.method)
-    per_row = args.tokens_per_row or plan.value("max_seq_length") / 2
-    cost = plan_cost(plan.estimate, rows=args.rows, tokens_per_row=per_row, epochs=float(plan.value("epochs")),
-                     gpu=plan.gpu_name, gpus=max(1, plan.gpus))
+    ans = _answers(args, facts)
+    view = make_plan(ans, facts, default_probe(args.fake).probe())
+    cost = plan_cost(ans, view)
+    if args.save_config:
+        from pathlib import Path
+
+        cfg = to_run_config(ans, view, facts)
+        if not args.data:
+            cfg.data = ""
+        try:
+            Path(args.save_config).write_text(cfg.to_yaml(), encoding="utf-8")
+        except OSError as exc:
+            raise CliError(f"{args.save_config}: cannot write it ({exc})") from None
     if args.json:
-        print_json({**plan.to_dict(), "cost": cost.to_dict()})
+        rec = view.recommendation.to_dict()
+        rec["choices"] = {k: {"value": v, "reason": view.reasons.get(k, "")} for k, v in view.values.items()}
+        print_json({**rec, "trainer": view.trainer, "rows": ans.rows, "seq_p99": ans.seq_p99,
+                    "tokens_per_row": ans.tokens_per_row, "memory": view.estimate.to_dict(), "fits": view.fits,
+                    "warnings": view.warnings, "cost": cost.to_dict(), "saved_config": args.save_config})
         return 0
-    t = Table(title=esc(f"Plan for {facts.name} on {plan.gpus}× {plan.gpu_name or 'no GPU'}"))
+    where = f"{view.gpus}× {view.gpu_name}" if view.gpu_name else "this CPU (no GPU)"
+    t = Table(title=esc(f"Plan for {facts.name} on {where}"))
     t.add_column("setting")
     t.add_column("value")
     t.add_column("why")
-    for k, c in plan.choices.items():
-        v = ", ".join(c.value) if isinstance(c.value, list) else str(c.value)
-        t.add_row(k, esc(v), esc(c.reason))
+    t.add_row("trainer", view.trainer, esc(f"from the data's format ({ans.data_format})" if ans.data_format and
+                                           not args.trainer else "you chose it" if args.trainer else "the default"))
+    for k, v in view.values.items():
+        if k == "trainer":
+            continue
+        shown = ", ".join(v) if isinstance(v, list) else str(v)
+        t.add_row(k, esc(shown), esc(view.reasons.get(k, "")))
     console.print(t)
-    e = plan.estimate
-    console.print(f"Predicted peak: [b]{e.peak_gib:.1f} GiB[/]" +
-                  (f" of {plan.gpu_gib:.1f} GiB" if plan.gpu_gib else "") +
-                  "  (" + ", ".join(f"{k} {v / 2**30:.1f}" for k, v in e.parts_bytes.items()) + ")")
-    console.print(f"Range {e.low_gib:.1f}–{e.high_gib:.1f} GiB; the plan checks the top ({e.margin:.0%} margin).")
-    what = "given" if args.tokens_per_row else "assumed: half the sequence length; set --tokens-per-row"
-    console.print(f"[b]Time and cost[/] ({args.rows:,} rows × {per_row:,.0f} tokens ({what}) × "
-                  f"{plan.value('epochs')} epochs):")
+    e = view.estimate
+    if view.gpu_gib:
+        console.print(f"Predicted peak: [b]{e.peak_gib:.1f} GiB[/] of {view.gpu_gib:.1f} GiB  (" +
+                      ", ".join(f"{k} {v / 2**30:.1f}" for k, v in e.parts_bytes.items()) + ")")
+        console.print(f"Range {e.low_gib:.1f}–{e.high_gib:.1f} GiB; the plan checks the top ({e.margin:.0%} margin).")
+    else:
+        console.print(f"Memory (RAM on the CPU): about {e.peak_allocated_gib:.1f} GiB for weights, adapter, optimizer and "
+                      "activations")
+    rows = f"{ans.rows:,} rows" if ans.rows else "1,000 rows (assumed: give --data or --rows)"
+    console.print(f"[b]Time and cost[/] ({esc(rows)}): {esc(cost_line(cost))}", highlight=False)
     for line in cost.lines():
-        console.print(f"  {line}")
-    console.print(f"[dim]  prices: {cost.sources['gpu_prices']}, {cost.sources['api_prices']}"
-                  f"{', ' + cost.sources['user_file'] if cost.sources['user_file'] else ''}[/]")
-    for w in [*plan.warnings, *filter(None, [seq_warning(facts, args.seq)])]:
+        console.print(f"  {esc(line)}", highlight=False)
+    for w in [*view.warnings, *filter(None, [seq_warning(facts, ans.seq_p99)])]:
         console.print(f"[yellow]warning:[/] {esc(w)}")
+    if args.save_config:
+        console.print(f"wrote {esc(args.save_config)}: train it with `ftwizard train {esc(args.save_config)}`",
+                      highlight=False)
     return 0

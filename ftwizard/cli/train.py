@@ -89,7 +89,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         run = Path(args.out) if args.out else new_run_dir()
         try:
             check_free(run)
-            create_run(run, cfg)
+            create_run(run, cfg, on_progress=lambda line: console.print(line, markup=False, highlight=False))
         except (RunError, RunLocked) as exc:
             raise CliError(str(exc)) from None
         proc = _launch(run, num_gpus=cfg.num_gpus)

@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from ftwizard.core.run.layout import RunDir
 
@@ -26,6 +27,23 @@ def answer_both(run: str | Path, prompt: str, max_new_tokens: int = 128) -> dict
     for name, model in ctx.base_then_tuned():
         out["base" if name == "baseline" else "tuned"] = generate(model, ctx.tokenizer, [msgs], max_new_tokens,
                                                                   ctx.torch)[0]
+        del model
+    return out
+
+
+def answer_many(run: str | Path, prompts: list[str], max_new_tokens: int = 64,
+                on_progress: Any = None) -> dict[str, list[str]]:
+    """Base and tuned answers to many prompts (greedy, batched): {"base": [...], "tuned": [...]}."""
+    from ftwizard.train.checks._base import Context, generate
+
+    ctx = Context(Path(run))
+    chats = [[{"role": "user", "content": p}] for p in prompts]
+    out: dict[str, list[str]] = {}
+    for name, model in ctx.base_then_tuned():
+        side = "base" if name == "baseline" else "tuned"
+        out[side] = generate(model, ctx.tokenizer, chats, max_new_tokens, ctx.torch, bs=16)
+        if on_progress:
+            on_progress(side, len(prompts))
         del model
     return out
 

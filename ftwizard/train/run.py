@@ -41,7 +41,7 @@ def training_args(cfg: RunConfig, rd: RunDir, prec: str, has_eval: bool, torch: 
         warmup_steps=cfg.warmup_ratio, lr_scheduler_type=cfg.lr_scheduler, weight_decay=cfg.weight_decay,
         logging_steps=cfg.logging_steps, save_strategy="steps", save_steps=cfg.save_steps,
         save_total_limit=cfg.save_total_limit, eval_strategy="steps" if has_eval else "no",
-        eval_steps=cfg.eval_steps, bf16=prec == "bf16", fp16=prec == "fp16",
+        eval_steps=cfg.eval_steps, eval_on_start=cfg.eval_on_start and has_eval, bf16=prec == "bf16", fp16=prec == "fp16",
         gradient_checkpointing=cfg.gradient_checkpointing, optim=cfg.optimizer, report_to=list(cfg.report_to), seed=cfg.seed,
         disable_tqdm=True, include_num_input_tokens_seen=True, use_cpu=not torch.cuda.is_available(),
         dataloader_num_workers=0, max_length=cfg.max_seq_length, logging_nan_inf_filter=False,
@@ -60,6 +60,9 @@ def train(cfg: RunConfig, rd: RunDir, resume: bool) -> str:
 
     build = builder(cfg.trainer)
     check_before_load(cfg)
+    from ftwizard.core.run.service import resolve_gguf
+
+    cfg = resolve_gguf(cfg)  # a config.yaml written by hand with model: FILE.gguf (create_run converts it already)
     torch.manual_seed(cfg.seed)
     from ftwizard.train.threads import set_cpu_threads
 

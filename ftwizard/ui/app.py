@@ -37,7 +37,7 @@ from ftwizard.core.run.layout import RunDir
 from ftwizard.core.run.state import RunState
 from ftwizard.ui.commands import WizardCommands
 from ftwizard.ui.messages import DemoReady, RunEvents, RunStatusChanged
-from ftwizard.ui.screens.base import STEPS, StepScreen, worker_failure_text
+from ftwizard.ui.screens.base import STEPS, StepScreen, typed_not_shortcut, worker_failure_text
 from ftwizard.ui.screens.checklist import ChecklistScreen
 from ftwizard.ui.screens.data import DataScreen
 from ftwizard.ui.screens.decide import DecideScreen
@@ -99,6 +99,7 @@ class WizardApp(App[None]):
         self._history: list[str] = []
         self._clean = self._answers_key()  # the answers as last saved/loaded: edits since then ask on quit
         self._autosaved = ""
+        self._theme_saved = ""  # the theme as in settings.yaml (or the default): only a change is written
         # the run being watched (owned here, so switching screens never stops the tail worker)
         self.active_run: Path | None = None
         self.run_state: RunState | None = None
@@ -111,6 +112,7 @@ class WizardApp(App[None]):
     def on_mount(self) -> None:
         for problem in register_themes(self):
             self.notify(escape(problem), severity="warning", timeout=8)
+        self._theme_saved = self.theme
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.switch_mode(self.start_mode)
         self.set_interval(1.0, self.autosave_now)
@@ -118,12 +120,20 @@ class WizardApp(App[None]):
             self.call_after_refresh(self._offer_continue)
 
     def _theme_changed(self, theme: Theme) -> None:
-        if self.save_answers:
+        """Remember a theme the person picked; applying the remembered one on start writes nothing."""
+        if self.save_answers and theme.name != self._theme_saved:
             remember_theme(theme)
+            self._theme_saved = theme.name
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Single-key shortcuts are off while a text box has focus: the key is typed there. (Textual already
+        hands a printable key to a focused Input first; this keeps any letter-only action off there too.)"""
+        return not typed_not_shortcut(self, action)
 
     # ---- navigation: Esc goes back where you came from -----------------------------------------------
     def switch_mode(self, mode: str) -> Any:  # type: ignore[override]
-        if self.current_mode and self.current_mode != mode and mode in self.MODES:
+        # only the app's own screens are places to go back to (not Textual's blank "_default" before the first)
+        if self.current_mode in self.MODES and self.current_mode != mode and mode in self.MODES:
             self._history.append(self.current_mode)
             del self._history[:-30]
         self.autosave_now()
@@ -136,7 +146,7 @@ class WizardApp(App[None]):
         """Esc on a tool screen: the screen you came from (the last wizard step if there is none)."""
         while self._history:
             prev = self._history.pop()
-            if prev != self.current_mode:
+            if prev != self.current_mode and prev in self.MODES:
                 super().switch_mode(prev)
                 return
         super().switch_mode(self.answers.step if self.answers.step in STEPS else "decide")

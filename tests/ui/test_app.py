@@ -13,13 +13,14 @@ async def test_decide_walk_to_outcome_and_back():
     app = make_app(FakeProbe.of("4090"))
     async with app.run_test(size=(100, 32)) as pilot:
         screen = app.screen
-        await pilot.press("n", "n", "y", "y")  # not prompting, not knowledge, behaviour, small change
+        await pilot.press("n", "n", "y", "y", "n")  # not prompting, not knowledge, behaviour, small change, no persona
         assert screen.walk.node.id == "ft_format"
         assert "Fine-tune" in str(screen.query_one("#question").render())
         await pilot.press("b")
-        assert screen.walk.node.id == "task_kind" and screen.walk.answers == {"start": False, "knowledge": False,
-                                                                               "behaviour": True}
+        assert screen.walk.node.id == "persona" and screen.walk.answers == {"start": False, "knowledge": False,
+                                                                             "behaviour": True, "task_kind": True}
         await pilot.press("y")
+        assert screen.walk.node.id == "ft_identity"
         await pilot.click("#to-estimator")
         assert app.current_mode == "estimator"
 

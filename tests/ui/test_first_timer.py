@@ -232,7 +232,7 @@ async def test_a_preference_file_plans_dpo_with_its_own_lr_and_the_trainer_can_b
         assert screen.query_one("#f-learning_rate").value == "5e-06"
         screen.query_one("#f-trainer").value = "sft"
         await pilot.pause()
-        assert app.answers.trainer == "sft" and screen.view.values["learning_rate"] == 2e-4
+        assert app.answers.trainer == "sft" and screen.view.values["learning_rate"] == 5e-4  # adapter LR for a 1B model
         await pilot.press("ctrl+n")
         await pilot.pause()
         assert "SFT" in _text(app.screen, "#launch-summary")

@@ -88,13 +88,13 @@ async def test_walk_the_whole_wizard_to_launch(tmp_path, tiny_files):
         assert app.current_mode == "plan"
         plan = app.screen
         assert "fits" in str(plan.query_one("#plan-summary").render())
-        plan.query_one("#f-learning_rate").value = "1e-3"
+        plan.query_one("#f-learning_rate").value = "3e-4"  # the tiny model's own plan says 1e-3
         await pilot.pause()
-        assert app.answers.overrides["learning_rate"] == 1e-3
+        assert app.answers.overrides["learning_rate"] == 3e-4
         await pilot.press("escape")  # back to data and forward again: nothing lost
         assert app.current_mode == "data"
         await pilot.press("ctrl+n")
-        assert app.screen.query_one("#f-learning_rate").value == "0.001"
+        assert app.screen.query_one("#f-learning_rate").value == "0.0003"
         await pilot.press("ctrl+n")
         assert app.current_mode == "launch"
         assert not app.screen.query_one("#launch").disabled
@@ -104,10 +104,10 @@ async def test_walk_the_whole_wizard_to_launch(tmp_path, tiny_files):
         run = tmp_path / "runs" / "model-fixed"
         assert launcher.calls == [(run, False)]
         cfg = RunConfig.load(run / "config.yaml")
-        assert cfg.model == str(model) and cfg.data == str(data) and cfg.learning_rate == 1e-3
+        assert cfg.model == str(model) and cfg.data == str(data) and cfg.learning_rate == 3e-4
         assert cfg.method == app.plan_view().values["method"] and cfg.trust_remote_code is False
         assert (run / "trl_sft.yaml").exists() and (run / "launch.sh").exists()
-        assert Answers.load(run / "answers.yaml").overrides["learning_rate"] == 1e-3
+        assert Answers.load(run / "answers.yaml").overrides["learning_rate"] == 3e-4
         assert app.current_mode == "monitor"
 
 
@@ -231,6 +231,11 @@ async def test_reattach_to_finished_run_and_runs_list(tmp_path):
         await pilot.press("c")
         await pilot.pause()
         assert app.current_mode == "checklist"
+        # an SFT run lists only the checks that fit it: no preference accuracy, GRPO reward or pass@k
+        assert app.screen.query_one("#row-compare").display and app.screen.query_one("#row-safety").display
+        for item in ("preference", "reward", "pass_at_k"):
+            assert not app.screen.query_one(f"#row-{item}").display
+            assert not app.screen.query_one(f"#result-{item}").display
         app.screen.query_one("#tick-safety").value = True
         await pilot.pause()
     assert json.loads((rd.path / "checklist.json").read_text())["items"]["safety"]["done"] is True

@@ -35,7 +35,9 @@ if TYPE_CHECKING:
 
 __all__ = ["MIN_ROWS", "PII_PATTERNS", "DatasetReport", "analyze", "approx_tokens", "split_and_write"]
 
-MIN_ROWS = {"classification": 50, "extraction": 100, "style": 200, "domain": 500, "code": 1000}
+# suggested minimum rows per task: the planner's task kinds (core/plan/decision.py TASK_KINDS) and older names
+MIN_ROWS = {"identity": 40, "format": 50, "domain": 500, "complex": 1000, "knowledge": 5000,
+            "classification": 50, "extraction": 100, "style": 200, "code": 1000}
 MAX_ERRORS_LISTED = 200
 
 

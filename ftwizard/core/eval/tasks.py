@@ -35,8 +35,8 @@ METRIC_LABELS = {"exact_match": "exact match", "f1": "token F1", "bleu": "BLEU",
                  "judge": "LLM-as-judge (1–5)"}
 
 # other vocabularies → ours: the planner's TASK_KINDS and the data report's MIN_ROWS task names
-ALIASES = {"format": "short", "domain": "long", "complex": "extraction", "knowledge": "long", "style": "chat",
-           "generation": "short", "qa": "extraction", "summary": "summarization"}
+ALIASES = {"identity": "short", "persona": "short", "format": "short", "domain": "long", "complex": "extraction",
+           "knowledge": "long", "style": "chat", "generation": "short", "qa": "extraction", "summary": "summarization"}
 
 
 def resolve(name: str) -> str:

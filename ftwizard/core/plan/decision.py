@@ -37,14 +37,32 @@ class TaskKind:
     rank: int
 
 
-# From the reference sheets' decision tree and the "small behaviour change / domain / complex / deep" split.
+# From the reference sheets' decision tree and the "small behaviour change / domain / complex / deep" split, plus
+# the assistant's identity (its name, who made it, its persona): the most common first fine-tune.
+# The one task vocabulary: the app's Task step, `ftwizard plan --task`, `ftwizard data --task` and the checklist.
 TASK_KINDS: dict[str, TaskKind] = {
-    "format": TaskKind("format", "Small behaviour change (format, tone, style)", "LoRA", 50, 500, 8),
+    "identity": TaskKind("identity", "Assistant identity or persona (its name, who made it, how it talks)", "LoRA",
+                         40, 200, 16),
+    "format": TaskKind("format", "Small behaviour change (format, tone, style)", "LoRA", 50, 500, 16),
     "domain": TaskKind("domain", "Domain adaptation (jargon, house style of a field)", "LoRA/QLoRA", 500, 5000, 16),
     "complex": TaskKind("complex", "Complex task learning (extraction, reasoning, code)", "LoRA", 1000, 10000, 32),
     "knowledge": TaskKind("knowledge", "Deep domain knowledge (continued pre-training + LoRA)",
                           "continued pre-training + LoRA", 5000, 50000, 64),
 }
+
+# names other parts of ftwizard (and users) say for the same kinds; `task_kind()` maps them
+TASK_ALIASES = {"persona": "identity", "name": "identity", "style": "format", "tone": "format",
+                "classification": "complex", "extraction": "complex", "code": "complex", "reasoning": "complex",
+                "pretraining": "knowledge", "cpt": "knowledge"}
+
+
+def task_kind(name: str | None) -> TaskKind:
+    """The TaskKind for an id or alias; ValueError listing the known ones for anything else."""
+    key = TASK_ALIASES.get((name or "").strip().lower(), (name or "").strip().lower())
+    if key not in TASK_KINDS:
+        raise ValueError(f"unknown task {name!r}: one of {', '.join(TASK_KINDS)}")
+    return TASK_KINDS[key]
+
 
 NODES: dict[str, Question | Outcome] = {
     "start": Question(
@@ -66,7 +84,12 @@ NODES: dict[str, Question | Outcome] = {
     "task_kind": Question(
         "task_kind", "Is it a small behaviour change (format or tone) rather than a whole new task or domain?",
         "Small changes need 50–500 examples and a low LoRA rank; new tasks and domains need more.",
-        yes="ft_format", no="task_depth"),
+        yes="persona", no="task_depth"),
+    "persona": Question(
+        "persona", "Is the change who the assistant is — its name, who made it, its persona?",
+        "Identity is the most common first fine-tune: 40–200 examples, but enough optimizer steps (the plan sees "
+        "to it) and held-out phrasings to prove it took.",
+        yes="ft_identity", no="ft_format"),
     "task_depth": Question(
         "task_depth", "Is it adapting to a domain's language (jargon, documents) rather than learning a new task?",
         "Domain adaptation: 500–5K examples. A new complex task: 1K–10K examples.",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 from pathlib import Path
@@ -555,12 +556,24 @@ def _looks_like_path(model: str) -> bool:
     return model.startswith((".", "/", "~")) or "\\" in model or model.count("/") > 1
 
 
-def load_model_facts(model: str, allow_download: bool = False, exact: bool | None = None) -> ModelFacts:
-    """Resolve `model` as a local folder (or config.json), a preset name, or a Hub id in the local cache.
+def load_model_facts(model: str, allow_download: bool = False, exact: bool | None = None,
+                     on_progress: Callable[[str], None] | None = None) -> ModelFacts:
+    """Resolve `model` as a local folder (or config.json), a `.gguf` file (converted once, cached: core/plan/gguf.py),
+    a preset name, or a Hub id in the local cache.
 
     exact: build the model on the meta device (subprocess, cached) for the exact count; None = only for
-    architectures not in the families table."""
+    architectures not in the families table. on_progress: one line per stage of a GGUF conversion."""
     path = Path(model).expanduser()
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        from ftwizard.core.plan.gguf import GGUFError, convert
+
+        try:
+            folder = convert(path, on_progress)
+        except GGUFError as exc:
+            raise ModelFactsError(str(exc)) from None
+        facts = _facts_from_file(folder / "config.json", str(path), f"GGUF: {path} (converted: {folder})", exact)
+        return replace(facts, notes=(f"a GGUF file, converted once to a Hugging Face checkpoint in {folder}; "
+                                     "training uses that folder", *facts.notes))
     if path.is_file() and path.suffix == ".json" and path.name != "adapter_config.json":
         return _facts_from_file(path, path.stem, f"local: {path}", exact)
     if path.is_dir() or path.is_file():

@@ -1,8 +1,12 @@
 """The recommender: decision answers + model facts + GPUs (+ dataset stats) → a Plan.
 
-A pure function. Starting points follow the reference tables (LoRA r by task, alpha = 2r, LR 2e-4 for
-adapters and 2e-5 for full fine-tuning, effective batch 32, 3 epochs, 3% warmup, cosine); the memory
-estimate then overrides them: method, micro-batch, checkpointing and optimizer are chosen so the
+A pure function. Starting points follow the reference tables (LoRA r by task, alpha = 2r, LoRA on every linear
+layer, 3% warmup, cosine), sized from the data: the number of optimizer steps matters more than epochs, so a
+small set gets a smaller effective batch and more passes until the run has at least MIN_STEPS optimizer steps
+(at most MAX_EPOCHS), an evaluation before training and about five during it. The adapter learning rate falls
+with the model's size. These defaults were chosen by what a real model then *does* (bench/real_sweep.py on
+SmolLM2-135M-Instruct: held-out identity phrasings and general questions, base vs tuned), not by its loss.
+The memory estimate then overrides them: method, micro-batch, checkpointing and optimizer are chosen so the
 predicted peak, with its margin (memory.MARGINS), fits the smallest GPU found.
 """
 
@@ -56,6 +60,55 @@ def _pow2_floor(x: float) -> int:
     return 1 << max(0, int(math.floor(math.log2(max(x, 1)))))
 
 
+MIN_STEPS = 40  # optimizer steps a run needs before a behaviour shows (bench/real_sweep.py: 15 steps taught nothing)
+MAX_EPOCHS = 10  # more passes than this over a tiny set memorise it: collect more data instead
+TRAIN_SHARE = 0.8  # the default split's training share (RunConfig.split)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How long a run is: effective batch, epochs, optimizer steps, and how often to evaluate."""
+
+    train_rows: int
+    effective_batch: int
+    epochs: int
+    steps_per_epoch: int
+    eval_steps: int
+    stretched: bool  # epochs were raised to reach MIN_STEPS
+
+    @property
+    def steps(self) -> int:
+        return self.steps_per_epoch * self.epochs
+
+
+def schedule(rows: int, train_share: float = TRAIN_SHARE) -> Schedule:
+    """The run's length from the data: an effective batch of about a sixteenth of the training rows (4 to 32),
+    3 epochs (2 from 5k rows, 1 from 20k), raised until there are MIN_STEPS optimizer steps (≤ MAX_EPOCHS), and an
+    evaluation about every fifth of the run (every tenth on long runs)."""
+    train = max(1, round(rows * train_share))
+    eff = max(4, min(32, _pow2_floor(train / 16)))
+    per_epoch = max(1, math.ceil(train / eff))
+    base = 3 if rows < 5000 else (2 if rows < 20000 else 1)
+    epochs = base
+    if per_epoch * epochs < MIN_STEPS:
+        epochs = max(base, min(MAX_EPOCHS, math.ceil(MIN_STEPS / per_epoch)))
+    steps = per_epoch * epochs
+    evals = 5 if steps < 500 else 10
+    return Schedule(train, eff, epochs, per_epoch, max(1, round(steps / evals)), epochs > base)
+
+
+def adapter_lr(params_b: float) -> tuple[float, str]:
+    """The adapter (LoRA) learning rate by model size: small models need a larger step to move in few steps
+    (bench/real_sweep.py on a 135M model: 2e-4 taught nothing in 40 steps); large ones the reference 2e-4 or less."""
+    if params_b < 0.5:
+        return 1e-3, "1e-3: a model under 0.5B parameters needs a larger step (2e-4 taught a 135M model nothing)"
+    if params_b < 3:
+        return 5e-4, "5e-4: between the small-model 1e-3 and the usual 2e-4 for 7B-class models"
+    if params_b <= 30:
+        return 2e-4, "2e-4, the usual LoRA learning rate for models of this size"
+    return 1e-4, "1e-4: halved for a model this large"
+
+
 def recommend(
     facts: ModelFacts,
     probe: ProbeResult,
@@ -92,9 +145,10 @@ def recommend(
     # ---- precision -------------------------------------------------------------------------------
     if not has_gpu:
         precision = "fp32"
-        C["precision"] = Choice("fp32", "no GPU: the CPU trains in fp32 (only tiny models are practical)")
-        warnings.append("No GPU found: this plan is for planning; training on a CPU suits only tiny models "
-                        "(try `ftwizard demo`).")
+        C["precision"] = Choice("fp32", "no GPU: the CPU trains in fp32 (practical for models up to ~0.5B)")
+        if facts.params_b > 1:
+            warnings.append(f"No GPU found: a {facts.params_b:.1f}B model trains far too slowly on a CPU; this plan is "
+                            "for a GPU machine (Launch can write the run folder to take there).")
     elif probe.bf16:
         precision = "bf16"
         C["precision"] = Choice("bf16", f"{gpu.name} supports bf16: same range as fp32, no loss scaling")  # type: ignore[union-attr]
@@ -104,13 +158,13 @@ def recommend(
 
     # ---- LoRA shape --------------------------------------------------------------------------------
     rank = kind.rank
-    targets_key = "attention" if kind.id == "format" else "all-linear"
+    targets_key = "all-linear"  # attention-only (q,k,v,o) taught the real model less at the same steps
     targets = tuple(facts.resolve_targets(targets_key))
-    dropout = 0.1 if rows < 1000 else (0.0 if rows > 20000 else 0.05)
+    dropout = 0.0 if rows > 20000 else 0.05
 
-    # ---- effective batch, epochs -----------------------------------------------------------------
-    eff = max(8, min(32, _pow2_floor(rows / 20)))
-    epochs = 3 if rows < 5000 else (2 if rows < 20000 else 1)
+    # ---- effective batch, epochs, evaluation: sized from the data ----------------------------------
+    sched = schedule(rows)
+    eff, epochs = sched.effective_batch, sched.epochs
 
     # ---- method + memory: the first candidate that fits --------------------------------------------
     base = EstimateInput(method="lora", rank=rank, targets=targets, batch=1, seq=seq, grad_ckpt=False,
@@ -160,8 +214,8 @@ def recommend(
             if estimate(facts, replace(chosen, batch=b)).fits(gpu_gib):
                 micro = b
                 break
-    elif facts.params_b < 0.05:
-        micro = _pow2_floor(min(cap, 8))
+    elif facts.params_b < 1:
+        micro = _pow2_floor(min(cap, 8 if facts.params_b < 0.05 else 4))  # RAM is not the limit; batching is faster
     chosen = replace(chosen, batch=micro)
     est = estimate(facts, chosen)
     fits = (not has_gpu) or est.fits(gpu_gib)
@@ -179,23 +233,35 @@ def recommend(
         C["rank"] = Choice(rank, f"{kind.label.split(' (')[0].lower()}: rank {rank} "
                                  f"(8 simple, 16–32 instructions, 64 complex/knowledge)")
         C["alpha"] = Choice(2 * rank, "alpha = 2 × rank, the usual scaling")
-        C["dropout"] = Choice(dropout, "more regularization for small datasets" if rows < 1000 else
-                              ("large dataset: dropout not needed" if dropout == 0 else "the standard 0.05"))
+        C["dropout"] = Choice(dropout, "large dataset: dropout not needed" if dropout == 0 else "the standard 0.05")
         C["target_modules"] = Choice(
             list(targets),
             "attention projections are enough for format/tone" if targets_key == "attention"
             else "all linear layers: the most capacity per parameter (QLoRA paper)")
     C["micro_batch"] = Choice(micro, f"the largest that fits your GPU with the estimate's {est.margin:.0%} margin" if has_gpu
-                              else "small: CPU training")
-    C["gradient_accumulation"] = Choice(accum, f"reaches an effective batch of {micro * accum * max(1, n_gpus)}")
-    lr = 2e-5 if chosen.method == "full" else 2e-4
-    if facts.params_b > 30:
-        lr /= 2
-    C["learning_rate"] = Choice(lr, "2e-4 for adapters, 2e-5 for full fine-tuning" +
-                                ("; halved for a model this large" if facts.params_b > 30 else ""))
-    C["epochs"] = Choice(epochs, f"{rows:,} examples: " + ("3 passes" if epochs == 3 else
-                                  "fewer passes over more data avoid overfitting"))
-    C["warmup_ratio"] = Choice(0.03, "3% warmup prevents early loss spikes")
+                              else "CPU training: a few rows per pass use the cores better than one")
+    real_eff = micro * accum * max(1, n_gpus)
+    C["gradient_accumulation"] = Choice(accum, f"reaches an effective batch of {real_eff}: about 1/16 of your "
+                                        f"{sched.train_rows:,} training rows (4–32), so each epoch has "
+                                        f"{sched.steps_per_epoch} optimizer steps")
+    if chosen.method == "full":
+        lr, lr_why = ((1e-5, "1e-5: full fine-tuning of a model this large") if facts.params_b > 30 else
+                      (2e-5, "2e-5, the usual full fine-tuning learning rate"))
+    else:
+        lr, lr_why = adapter_lr(facts.params_b)
+    C["learning_rate"] = Choice(lr, lr_why)
+    steps = math.ceil(sched.train_rows / real_eff) * epochs
+    C["epochs"] = Choice(epochs, f"{epochs} passes = {steps} optimizer steps" + (
+        f": raised from {3 if rows < 5000 else 2 if rows < 20000 else 1} so a small set gets the ~{MIN_STEPS} steps "
+        "a behaviour needs" + (f" (capped at {MAX_EPOCHS}: more data would help)" if epochs == MAX_EPOCHS else "")
+        if sched.stretched else (": the usual 3 for a set this size" if epochs == 3 else
+                                 ": fewer passes over more data avoid overfitting")))
+    ev = max(1, round(steps / (5 if steps < 500 else 10)))
+    C["eval_steps"] = Choice(ev, f"evaluate every {ev} steps ({steps // ev} times) and once before training, "
+                                 "so the curve shows whether it learns")
+    C["warmup_ratio"] = Choice(0.03 if steps >= 100 else 0.1,
+                               "3% warmup prevents early loss spikes" if steps >= 100 else
+                               "10% warmup: a few steps of a short run, so the first steps do not overshoot")
     C["lr_scheduler"] = Choice("cosine", "cosine decay is the usual schedule for fine-tuning")
     C["weight_decay"] = Choice(0.01, "light regularization")
     C["gradient_checkpointing"] = Choice(

@@ -8,6 +8,7 @@ plan does not fit. `to_run_config` turns it into the RunConfig that the trainer 
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -39,6 +40,7 @@ FIELDS: dict[str, tuple[type, str]] = {
     "gradient_accumulation": (int, "Gradient accumulation"),
     "learning_rate": (float, "Learning rate"),
     "epochs": (float, "Epochs"),
+    "eval_steps": (int, "Evaluate every (steps)"),
     "gradient_checkpointing": (bool, "Gradient checkpointing"),
     "optimizer": (str, "Optimizer"),
     "precision": (str, "Precision"),
@@ -77,8 +79,11 @@ def load_settings() -> dict[str, Any]:
 
 
 def save_setting(key: str, value: Any) -> None:
-    """Remember one setting; a read-only config folder is not an error worth stopping for."""
+    """Remember one setting; the file is written only when the value changes (never on a plain start), and a
+    read-only config folder is not an error worth stopping for."""
     data = load_settings()
+    if key in data and data[key] == value:
+        return
     data[key] = value
     try:
         config_dir().mkdir(parents=True, exist_ok=True)
@@ -269,6 +274,42 @@ def parse_value(key: str, value: Any) -> Any:
     return num
 
 
+def tokenizer_source(model: str) -> str | None:
+    """Where the data step finds the model's tokenizer (and chat template) to count tokens: a local folder, the
+    converted folder of a .gguf file, or a Hub id in the local cache; None → ~characters/4."""
+    if not model:
+        return None
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return str(path)
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        from ftwizard.core.plan.gguf import find_converted
+
+        found = find_converted(path)
+        return str(found) if found else None
+    from ftwizard.core.plan.model_facts import find_cached_config
+    from ftwizard.core.plan.presets import find_entry, preset_entries
+
+    key = find_entry(model)
+    hub_id = str(preset_entries()[key].get("hub_id") or model) if key else model
+    try:
+        return hub_id if find_cached_config(hub_id) is not None else None
+    except Exception:  # noqa: BLE001 - a broken cache: count approximately
+        return None
+
+
+def apply_report(ans: Answers, rep: dict[str, Any]) -> None:
+    """What the plan takes from a data report (DatasetReport.to_dict()): family, errors, rows, p99 and mean tokens."""
+    ans.data_errors = int(rep.get("error_count", len(rep.get("errors") or [])))
+    ans.data_format = rep.get("family")
+    if rep.get("rows"):
+        tokens = (rep.get("stats") or {}).get("tokens", {})
+        ans.rows = int(rep["rows"])
+        ans.seq_p99 = tokens.get("p99") or None
+        total = tokens.get("total")
+        ans.tokens_per_row = total / rep["rows"] if total else None
+
+
 def planning_probe(ans: Answers, local: ProbeResult) -> ProbeResult:
     """The GPUs to plan for: the local ones, none (CPU), or a chosen card × count."""
     if ans.gpu == "local":
@@ -302,6 +343,7 @@ class PlanView:
     fixes: list[Fix]
     warnings: list[str]
     trainer: str = "sft"
+    rows: int = 1000  # the rows the plan was sized for (the data report's, else a guess)
 
     @property
     def fits(self) -> bool:
@@ -370,6 +412,14 @@ def make_plan(ans: Answers, facts: ModelFacts, local: ProbeResult) -> PlanView:
     if values["method"] == "qlora" and "optimizer" not in ans.overrides and "8bit" not in str(values["optimizer"]):
         values["optimizer"] = "paged_adamw_8bit"
         reasons["optimizer"] = "paged 8-bit AdamW, the QLoRA recipe"
+    if "eval_steps" in values and "eval_steps" not in edited and edited & {"epochs", "micro_batch",
+                                                                           "gradient_accumulation"}:
+        from ftwizard.core.plan.recommend import schedule
+
+        eff = int(values["micro_batch"]) * int(values["gradient_accumulation"]) * max(1, probe.count)
+        steps = math.ceil(schedule(ans.rows or 1000).train_rows / eff) * math.ceil(float(values["epochs"]))
+        values["eval_steps"] = max(1, round(steps / (5 if steps < 500 else 10)))
+        reasons["eval_steps"] = f"evaluate about 5 times over your {steps} steps, and once before training"
     has_gpu = probe.count > 0
     inp = _estimate_input(facts, values, probe.count, has_gpu)
     est = estimate(facts, inp)
@@ -396,7 +446,7 @@ def make_plan(ans: Answers, facts: ModelFacts, local: ProbeResult) -> PlanView:
     if values["method"] == "qlora" and has_gpu and not probe.bf16 and values.get("precision") == "bf16":
         warnings.append("This GPU has no bf16: use fp16 precision.")
     return PlanView(rec, values, reasons, edited, est, probe.gpus[0].name if has_gpu else None, gib, probe.count,
-                    mb, fixes, warnings, trainer)
+                    mb, fixes, warnings, trainer, ans.rows or 1000)
 
 
 def fit_fixes(facts: ModelFacts, v: dict[str, Any], inp: EstimateInput, gpu_gib: float,
@@ -464,7 +514,8 @@ def to_run_config(ans: Answers, view: PlanView, facts: ModelFacts) -> RunConfig:
         # precision and engine are Literal fields: RunConfig checks the value at construction
         optimizer=str(v["optimizer"]), precision=cast(Any, str(v.get("precision") or "auto") if view.gpus else "auto"),
         engine=cast(Any, str(v.get("engine") or "auto")), num_gpus=max(1, view.gpus),
-        trust_remote_code=ans.trust_remote_code, estimate_gib=round(view.estimate.peak_allocated_gib, 2))
+        trust_remote_code=ans.trust_remote_code, estimate_gib=round(view.estimate.peak_allocated_gib, 2),
+        **run_cadence(view))
     if adapter:
         cfg.rank, cfg.alpha, cfg.dropout, cfg.target_modules = int(v["rank"]), int(v["alpha"]), float(v["dropout"]), targets
     try:
@@ -474,6 +525,24 @@ def to_run_config(ans: Answers, view: PlanView, facts: ModelFacts) -> RunConfig:
     if hours:
         cfg.estimate_hours = round((hours[0] + hours[1]) / 2, 4)
     return cfg
+
+
+def planned_steps(view: PlanView) -> int:
+    """Optimizer steps of the plan: training rows / effective batch × epochs (the recommender's schedule)."""
+    from ftwizard.core.plan.recommend import schedule
+
+    sched = schedule(view.rows)
+    eff = int(view.values["micro_batch"]) * int(view.values["gradient_accumulation"]) * max(1, view.gpus)
+    return max(1, math.ceil(sched.train_rows / eff) * math.ceil(float(view.values["epochs"])))
+
+
+def run_cadence(view: PlanView) -> dict[str, Any]:
+    """Evaluation, logging and checkpoint cadence for the RunConfig: the plan's eval_steps with an evaluation before
+    the first step, a log line about every 2% of the run (≤ 10 steps apart), a checkpoint every quarter."""
+    steps = planned_steps(view)
+    ev = int(view.values.get("eval_steps") or max(1, steps // 5))
+    return {"eval_steps": ev, "eval_on_start": True, "logging_steps": max(1, min(10, steps // 50)),
+            "save_steps": max(1, min(500, math.ceil(steps / 4)))}
 
 
 def auto_fit(ans: Answers, facts: ModelFacts, local: ProbeResult, max_steps: int = 8) -> PlanView:

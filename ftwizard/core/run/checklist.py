@@ -3,6 +3,11 @@
 Items the tool can do have an `action` (run by `ftwizard check RUN --only ACTION` in its own process);
 the rest are tick boxes with a short why. This is the checks registry's pure half: adding a check = one `Item(...)`
 line here + one module `ftwizard/train/checks/<action>.py` with `run(ctx)` and `summary(checks)`.
+
+Which items a run lists (`applies`) is derived, not written per item: a trainer's own check (`TrainerSpec.check`:
+compare, preference, reward) only for the trainers that name it, a task's extra check (`EvalTask.checks`: pass@k,
+the judge, BERTScore) only for the tasks that name it, every other item always. A new trainer or task needs no
+edit here.
 """
 
 from __future__ import annotations
@@ -77,6 +82,32 @@ ITEMS: tuple[Item, ...] = (
 ACTIONS = tuple(i.action for i in ITEMS if i.action)
 # what a plain `ftwizard check RUN` runs (besides the trainer's own check and the task's extra checks)
 DEFAULT_ACTIONS = ("template", "merge", "general", "safety", "modelfile", "gguf", "card")
+# the checks that belong to a trainer (its TrainerSpec.check; compare for a trainer not registered) or to a task
+TRAINER_CHECKS = frozenset({"compare", *(s.check for s in TRAINERS.values())})
+TASK_CHECKS = frozenset(c for t in tasks.EVAL_TASKS.values() for c in t.checks)
+
+
+def trainer_check(trainer: str) -> str:
+    """The after-training check that fits the trainer (compare for SFT-like trainers and unknown ones)."""
+    spec = TRAINERS.get(trainer)
+    return spec.check if spec is not None and spec.check in ACTIONS else "compare"
+
+
+def applies(item: Item, trainer: str, task: str) -> bool:
+    """Whether `item` fits a run of `trainer` on eval task `task` (the one rule the app and the CLI list by)."""
+    if item.action in TRAINER_CHECKS:
+        return item.action == trainer_check(trainer)
+    if item.action in TASK_CHECKS:
+        spec = tasks.EVAL_TASKS.get(task)
+        return spec is not None and item.action in spec.checks
+    return True
+
+
+def run_items(run: str | Path, task: str | None = None) -> list[Item]:
+    """The checklist items that fit the run's trainer (config.yaml) and task (`run_task`; `task` overrides)."""
+    trainer = RunDir(run).config().trainer
+    kind = run_task(run, override=task)[0]
+    return [i for i in ITEMS if applies(i, trainer, kind)]
 
 
 def check_names() -> str:
@@ -127,9 +158,7 @@ def _test_answers(rd: RunDir, limit: int = 200) -> list[str]:
 def default_actions(run: str | Path, task: str | None = None) -> list[str]:
     """What `ftwizard check RUN` runs: the trainer's check (compare, preference, …), the task's extra checks
     (pass@k for code, the judge for chat, BERTScore for long text), and the export/record steps."""
-    cfg = RunDir(run).config()
-    spec = TRAINERS.get(cfg.trainer)
-    first = spec.check if spec is not None and spec.check in ACTIONS else "compare"
+    first = trainer_check(RunDir(run).config().trainer)
     extra = [c for c in tasks.EVAL_TASKS[run_task(run, override=task)[0]].checks if c in ACTIONS] if first == "compare" else []
     return [first, *extra, *DEFAULT_ACTIONS]
 

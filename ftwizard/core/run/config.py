@@ -73,7 +73,10 @@ def _help(text: str, default: Any = MISSING, factory: Any = MISSING) -> Any:
 class RunConfig:
     """One training run. Field order = the order in config.yaml."""
 
-    model: str = _help("Local folder with config.json, or a Hub id (cached, or downloaded when allowed).", "")
+    model: str = _help("Local folder with config.json, a .gguf file (converted once), or a Hub id (cached, or "
+                       "downloaded when allowed).", "")
+    model_gguf: str | None = _help("The .gguf file `model` was converted from (written by ftwizard; the Ollama "
+                                   "export starts from it).", None)
     data: str = _help("Dataset file/folder, a Hub dataset id, or a split folder with train/validation/test.jsonl.", "")
     data_format: str | None = _help("Dataset family (detected when empty): alpaca, sharegpt, openai, preference, …", None)
     data_subset: str | None = _help("Hub dataset: the subset (config name), if it has several.", None)
@@ -105,6 +108,8 @@ class RunConfig:
     assistant_only_loss: bool = _help("Compute the loss on the answers only (the prompt is masked).", True)
     chat_template: str = _help("auto (the model's, or ChatML when it has none), chatml, or a .jinja file.", "auto")
     eval_steps: int = _help("Evaluate on the validation split every N steps.", 50)
+    eval_on_start: bool = _help("Evaluate once before the first step: the base model's eval loss to compare with.",
+                                False)
     logging_steps: int = _help("Log loss/LR every N steps.", 5)
     save_steps: int = _help("Save a checkpoint every N steps.", 100)
     save_total_limit: int = _help("Keep at most N checkpoints (oldest deleted).", 3)

@@ -101,6 +101,16 @@ def model_problems(model: str, offline: bool | None = None, token: bool | None =
     path = Path(model).expanduser()
     if path.is_dir():
         return folder_problems(path)
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        try:
+            magic = path.open("rb").read(4)
+        except OSError as exc:
+            return [Problem("model", f"model: {model} cannot be read ({exc})", "check the file's permissions",
+                            "unreadable")]
+        if magic != b"GGUF":
+            return [Problem("model", f"model: {model} is not a GGUF file (it does not start with 'GGUF')",
+                            "point model: at a .gguf file from llama.cpp/Ollama/LM Studio, or a model folder", "config")]
+        return []  # converted once to a checkpoint when the run is created (core/plan/gguf.py)
     if path.is_file():
         return [Problem("model", f"model: {model} is a file, not a model folder",
                         "point model: at the folder that holds config.json and the weights")]

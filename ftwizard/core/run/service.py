@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,11 +28,27 @@ def new_run_dir(root: str | Path = "runs", prefix: str = "") -> Path:
     return Path(root) / f"{prefix}{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def create_run(path: str | Path, cfg: RunConfig) -> RunDir:
-    """Write a new run directory: config.yaml plus the TRL config and launch.sh to leave ftwizard."""
+def resolve_gguf(cfg: RunConfig, on_progress: Callable[[str], None] | None = None) -> RunConfig:
+    """A config whose model is a .gguf file → the same config on its converted checkpoint (converted once, cached),
+    with `model_gguf` naming the file. RunError in one line when it cannot be converted."""
+    from ftwizard.core.plan.gguf import GGUFError, convert, is_gguf
+
+    if not is_gguf(cfg.model):
+        return cfg
+    try:
+        folder = convert(cfg.model, on_progress)
+    except GGUFError as exc:
+        raise RunError(str(exc)) from None
+    return replace(cfg, model=str(folder), model_gguf=str(Path(cfg.model).expanduser().resolve()))
+
+
+def create_run(path: str | Path, cfg: RunConfig, on_progress: Callable[[str], None] | None = None) -> RunDir:
+    """Write a new run directory: config.yaml plus the TRL config and launch.sh to leave ftwizard. A .gguf model
+    is converted first (once; `on_progress` gets its stages)."""
     rd = RunDir(path)
     if rd.config_path.exists():
         raise RunError(f"{rd.path} already holds a run; choose another directory (or --resume it)")
+    cfg = resolve_gguf(cfg, on_progress)
     existed = rd.path.exists()
     before = set(rd.path.iterdir()) if existed else set()
     rd.path.mkdir(parents=True, exist_ok=True)

@@ -53,6 +53,9 @@ class Context:
     def torch(self) -> Any:
         import torch
 
+        from ftwizard.train.threads import set_cpu_threads
+
+        set_cpu_threads(torch)  # on a busy CPU, torch's default threads spin against each other
         return torch
 
     @cached_property

@@ -1,5 +1,6 @@
 """modelfile: an Ollama Modelfile for the trained model in <run>/Modelfile (template and stop tokens from the
-tokenizer trained with; FROM the GGUF, else the merged or full model folder, else base + ADAPTER)."""
+tokenizer trained with; FROM the GGUF, else the merged or full model folder, else base + ADAPTER; SYSTEM: the
+training rows' most common system message, else the chat template's default system prompt, else none)."""
 
 from __future__ import annotations
 
@@ -48,10 +49,18 @@ def run(ctx: Context) -> dict[str, Any]:
             with_sys = None
         return with_sys, tok.apply_chat_template(user, tokenize=False, add_generation_prompt=True)
 
+    rendered: tuple[str | None, str] | None = None
+    if tok.chat_template:
+        try:
+            rendered = render()
+        except Exception:  # noqa: BLE001 - any template error: no converted template, no template default system
+            rendered = None
+    system, system_from = modelfile.system_prompt(rd.split_file("train"), rendered)
     stops = _stop_tokens(tok, weights, ctx.cfg.model)
     if ctx.template_note.get("source") == "chatml" and "<|im_end|>" not in stops:
         stops.append("<|im_end|>")  # the ChatML ftwizard added writes its end marker as text, before the EOS
-    mf = modelfile.build(source, tok.chat_template, stops, adapter=adapter, render=render)
+    mf = modelfile.build(source, tok.chat_template, stops, adapter=adapter,
+                         render=(lambda: rendered) if rendered is not None else None, system=system)
     rd.modelfile.write_text(mf.text, encoding="utf-8")
     notes = []
     if adapter:
@@ -59,10 +68,14 @@ def run(ctx: Context) -> dict[str, Any]:
     if mf.family == "plain":
         notes.append("no chat template was found: a plain User:/Assistant: template is used — check it matches training")
     return {"modelfile": {"path": str(rd.modelfile), "from": source, "template": mf.family, "stop": list(mf.stops),
-                          "notes": notes}}
+                          "system": system, "system_from": system_from, "notes": notes}}
+
+
+_SYSTEM_FROM = {"data": "the training rows' system prompt", "template": "the chat template's default system prompt"}
 
 
 def summary(checks: dict[str, Any]) -> str:
     res = checks["modelfile"]
-    return (f"written {res['path']} ({res['template']} template, stop {', '.join(res['stop'])}); "
+    system = f"; SYSTEM: {_SYSTEM_FROM[res['system_from']]}" if res.get("system_from") in _SYSTEM_FROM else ""
+    return (f"written {res['path']} ({res['template']} template, stop {', '.join(res['stop'])}{system}); "
             "then: ollama create NAME -f " + res["path"])

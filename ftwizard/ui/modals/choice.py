@@ -1,5 +1,6 @@
 """A small question with a few answers, each a button and a key (quit with unsaved edits, continue where you
-left off, fine-tune anyway). Dismisses with the chosen answer's id, or None on Escape."""
+left off, fine-tune anyway). Dismisses with the chosen answer's id, or None on Escape; q quits the app
+(`modals.base.Prompt`)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.events import Key
-from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from ftwizard.ui.modals.base import Prompt
 
-class ChoiceModal(ModalScreen[str | None]):
+
+class ChoiceModal(Prompt):
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="choice.cancel")]
     DEFAULT_CSS = """
     ChoiceModal { align: center middle; }
@@ -45,5 +47,6 @@ class ChoiceModal(ModalScreen[str | None]):
         event.stop()
         self.dismiss((event.button.id or "").removeprefix("choice-") or None)
 
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+    def quit_answer(self) -> str | None:
+        """In "Quit ftwizard?", q answers Quit; in any other question it is Escape, then the app's quit."""
+        return "quit" if any(cid == "quit" for cid, _label, _key in self.choices) else None

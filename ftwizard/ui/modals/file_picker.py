@@ -7,11 +7,12 @@ from pathlib import Path
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, DirectoryTree, Input, Static
 
+from ftwizard.ui.modals.base import Prompt
 
-class FilePicker(ModalScreen[str | None]):
+
+class FilePicker(Prompt):
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="picker.cancel")]
     DEFAULT_CSS = """
     FilePicker { align: center middle; }
@@ -49,6 +50,3 @@ class FilePicker(ModalScreen[str | None]):
             self.dismiss(value or None)
         else:
             self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)

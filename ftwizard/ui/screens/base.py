@@ -1,5 +1,6 @@
 """The frame every screen shares. One navigation rule everywhere: Esc goes back (the previous wizard step on a
-step, the screen you came from on a tool screen); ctrl+n goes on. Worker failures become notifications."""
+step, the screen you came from on a tool screen); ctrl+n goes on. Worker failures become notifications.
+Single-key shortcuts (e, m, q, y, n, 1 …) never act while a text box has focus: there the key is typed."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import TYPE_CHECKING, ClassVar, cast
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.dom import DOMNode
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Footer, Header, Input, Static, TextArea
 from textual.worker import Worker, WorkerState
 
 if TYPE_CHECKING:
@@ -27,6 +29,27 @@ def worker_failure_text(event: Worker.StateChanged) -> str | None:
     err = event.worker.error
     what = event.worker.name or event.worker.group or "background task"
     return f"{what} failed: {err}" if err else f"{what} failed"
+
+
+def typing_in_text_box(node: DOMNode) -> bool:
+    """True while a text box (Input, TextArea) has focus: printable keys are text there, not shortcuts."""
+    return isinstance(node.app.focused, (Input, TextArea))
+
+
+def key_actions(node: DOMNode) -> set[str]:
+    """The actions `node` binds only to single printable keys ("e", "q", "1"), off while typing in a text box.
+    An action that also has a ctrl/alt key (Textual's ctrl+q quit) keeps working there by that key."""
+    letter: set[str] = set()
+    other: set[str] = set()
+    for key, bindings in node._bindings.key_to_bindings.items():
+        for b in bindings:
+            (letter if len(key) == 1 and key.isprintable() else other).add(b.action.split("(", 1)[0].rsplit(".", 1)[-1])
+    return letter - other
+
+
+def typed_not_shortcut(node: DOMNode, action: str) -> bool:
+    """For `check_action`: the action is one of `node`'s single-key shortcuts and a text box has focus."""
+    return typing_in_text_box(node) and action in key_actions(node)
 
 
 class StepBar(Static):
@@ -52,6 +75,9 @@ class AppScreen(Screen[None]):
     @property
     def wizard(self) -> WizardApp:
         return cast("WizardApp", self.app)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not typed_not_shortcut(self, action)
 
     def action_go_back(self) -> None:
         self.wizard.go_back()

@@ -1,6 +1,7 @@
 """After-training checklist: automatic items are buttons that run `ftwizard check RUN --only X` in their own
-process (the app never imports torch) and record the result; the rest are tick boxes. State persists in
-<run>/checklist.json; results in <run>/checks.json."""
+process (the app never imports torch) and record the result; the rest are tick boxes. Only the items that fit the
+run's trainer and task are shown (`checklist.run_items`). State persists in <run>/checklist.json; results in
+<run>/checks.json."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Checkbox, Footer, Header, Static
 
-from ftwizard.core.run.checklist import ITEMS, load_state, mark, metrics_line
+from ftwizard.core.run.checklist import ITEMS, load_state, mark, metrics_line, run_items
 from ftwizard.core.run.layout import RunDir
 from ftwizard.ui.screens.base import AppScreen
 
@@ -43,7 +44,7 @@ class ChecklistScreen(AppScreen):
         yield Static(id="checklist-title", classes="title")
         with VerticalScroll(id="checklist"):
             for item in ITEMS:
-                with Horizontal(classes="check-row"):
+                with Horizontal(id=f"row-{item.id}", classes="check-row"):
                     if item.action:
                         yield Button("Run", id=f"run-{item.id}", classes="check-run", compact=True)
                     yield Checkbox(item.title, id=f"tick-{item.id}", compact=True)
@@ -74,8 +75,15 @@ class ChecklistScreen(AppScreen):
         title.update(f"After training — {escape(str(run))}" + ("" if trained else "  [b $warning](no trained weights yet)[/]")
                      + "\n" + escape(metrics_line(run)))
         state = load_state(run)
+        try:
+            fits = {i.id for i in run_items(run)}
+        except (OSError, ValueError, TypeError):  # no readable config.yaml: show every item
+            fits = {i.id for i in ITEMS}
         self._loading = True
         for item in ITEMS:
+            shown = item.id in fits  # items that do not fit the run's trainer or task are hidden
+            self.query_one(f"#row-{item.id}", Horizontal).display = shown
+            self.query_one(f"#result-{item.id}", Static).display = shown
             st = state.get(item.id, {})
             self.query_one(f"#tick-{item.id}", Checkbox).value = bool(st.get("done"))
             res = st.get("result")

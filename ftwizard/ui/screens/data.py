@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
@@ -11,6 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, Static
 
+from ftwizard.core.plan.wizard import apply_report, tokenizer_source
 from ftwizard.ui.modals.file_picker import FilePicker
 from ftwizard.ui.screens.base import StepScreen
 from ftwizard.ui.widgets.bars import usage_bar
@@ -142,9 +142,8 @@ class DataScreen(StepScreen):
         from ftwizard.core.data.report import analyze
 
         try:
-            model = self.wizard.answers.model
-            # a local model folder: count with its tokenizer and chat template (in a subprocess), else chars/4
-            tokenizer = model if model and Path(model).expanduser().is_dir() else None
+            # the model's tokenizer and chat template (in a subprocess) when it is here, else chars/4
+            tokenizer = tokenizer_source(self.wizard.answers.model)
             rep = analyze(path, max_seq=int(self.wizard.answers.overrides.get("max_seq_length", 2048)),
                           task=self.wizard.answers.task_kind, tokenizer=tokenizer).to_dict()
         except Exception as exc:  # noqa: BLE001 - shown to the user in words
@@ -157,13 +156,7 @@ class DataScreen(StepScreen):
         if rep["path"] != ans.data:
             return  # an older analysis finished late
         self.wizard.last_report = rep
-        ans.data_errors = int(rep.get("error_count", 0))
-        ans.data_format = rep.get("family")
-        if rep["rows"]:
-            ans.rows = rep["rows"]
-            ans.seq_p99 = (rep.get("stats") or {}).get("tokens", {}).get("p99") or None
-            total = (rep.get("stats") or {}).get("tokens", {}).get("total")
-            ans.tokens_per_row = total / rep["rows"] if total else None
+        apply_report(ans, rep)
         self.query_one("#report", Static).update(report_text(rep))
 
     def can_leave(self) -> str | None:

@@ -65,6 +65,15 @@ def progress_text(state: RunState, status: dict[str, Any]) -> str:
             f"elapsed {fmt_duration(state.elapsed_s)}{eta}")
 
 
+def run_on_gpu(state: RunState, machine_has_gpu: bool) -> bool:
+    """Whether the run trains on a GPU: the preflight says which device; before it, GPU numbers from the trainer
+    or a GPU on this machine. CUDA wording is for GPU runs only."""
+    device = (state.preflight or {}).get("device")
+    if device:
+        return device != "cpu"
+    return bool(state.gpu) or machine_has_gpu
+
+
 class MonitorScreen(AppScreen):
     AUTO_FOCUS = "#stop"
     BINDINGS = [
@@ -175,10 +184,11 @@ class MonitorScreen(AppScreen):
         cfg = app.run_config
         est = getattr(cfg, "estimate_gib", None) if cfg else None
         measured = (state.preflight or {}).get("measured_peak_allocated_gib") or state.gpu.get("gpu_peak_gib")
+        gpu_run = run_on_gpu(state, bool(app.probe_result.gpus))
         if est or measured:
             lines.append(f"peak allocated memory: predicted {f'{est:.2f} GiB' if est is not None else '—'} · measured "
                          f"{f'{measured:.2f} GiB' if measured is not None else '— (not on a GPU)'}"
-                         + (" (the Plan adds CUDA's reserve)" if est else ""))
+                         + (" (the Plan adds CUDA's reserve)" if est and gpu_run else ""))
         if state.gpu:
             lines.append(f"trainer: allocated {state.gpu.get('gpu_allocated_gib', 0):.1f} GiB · reserved "
                          f"{state.gpu.get('gpu_reserved_gib', 0):.1f} GiB")
