@@ -61,6 +61,26 @@ def _options(args: argparse.Namespace) -> Any:
                    max_new_tokens=args.max_new_tokens, reward=args.reward)
 
 
+def _progress_printer() -> Any:
+    """Long checks report each step on stderr ("compare: tuned 8/9 rows"), so --json output stays clean."""
+    from rich.console import Console
+
+    err = Console(stderr=True, highlight=False)
+    return lambda line: err.print(f"[dim]{escape(line)}[/]")
+
+
+def print_verdict(v: dict[str, Any] | None) -> None:
+    """The verdict in words: did the model learn, did it keep general answers, what to try."""
+    if not v:
+        return
+    colour = "green" if v.get("ok") else ("yellow" if v.get("learned") in ("partly", "unknown") else "red")
+    console.print(f"[bold {colour}]{escape(v['headline'])}[/]")
+    for line in v.get("lines", []):
+        console.print(escape(line), style="red" if v.get("general") == "changed" else None)
+    if v.get("fixes"):
+        console.print("Try: " + escape("; ".join(v["fixes"])) + ".")
+
+
 _BOXES = {"passed": "[green]✔[/]", "problems": "[red]✗[/]", "skipped": "[dim]–[/]"}
 
 
@@ -83,6 +103,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise CliError(f"{args.run} has no trained adapter or model yet (state: {rd.status().get('state', '?')})",
                        "wait for the run to finish")
     options = _options(args)
+    options.progress = _progress_printer()
     from ftwizard.train.checks import run_checks
 
     try:
@@ -94,6 +115,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 0
     state = load_state(args.run)
     console.print(escape(metrics_line(args.run)))
+    print_verdict(res.get("verdict"))
     console.print("[dim]✔ passed   ✗ found problems   – skipped   ☐ not run[/]")
     fits = {i.id for i in run_items(args.run, options.task)}
     for item in ITEMS:

@@ -1,4 +1,5 @@
-"""`ftwizard demo [--headless]`: the offline demo — a tiny model learns a date format on the CPU."""
+"""`ftwizard demo [--headless]`: the offline demo — a tiny model learns a date format on the CPU; `--real`: a real chat
+model (cli/demo_real.py); `--grpo`: the GRPO demo."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ def register(sub: Any) -> None:
     p.add_argument("--headless", action="store_true", help="no app: print progress here")
     p.add_argument("--out", help="run directory (default runs/demo-<timestamp>)")
     p.add_argument("--examples", type=int, default=4000)
+    p.add_argument("--real", action="store_true", help="a real chat model (SmolLM2-135M-Instruct, fetched once) learns "
+                                                       "its name on this CPU, then base vs tuned on held-out questions")
     p.add_argument("--grpo", action="store_true", help="the GRPO demo: a short SFT warm-up, then GRPO raises an "
                                                        "exact-match + per-character reward (headless)")
     p.set_defaults(func=cmd_demo)
@@ -26,6 +29,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     if args.grpo:
         return _grpo_demo(args)
+    if args.real:
+        from ftwizard.cli.demo_real import cmd_real
+
+        return cmd_real(args)
     if not args.headless:
         from ftwizard.ui.app import run_app
 

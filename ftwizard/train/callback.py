@@ -71,7 +71,9 @@ def make_callback(rd: RunDir, cfg: RunConfig, torch: Any) -> Any:
             if loss is not None and not math.isfinite(float(loss)):
                 raise FloatingPointError(f"loss is NaN/inf at step {state.global_step}: training diverged (not finite)")
             gn = logs.get("grad_norm")
-            found = self.watch.on_log(float(loss) if loss is not None else None, float(gn) if gn is not None else None)
+            progress = state.global_step / state.max_steps if state.max_steps else None
+            found = self.watch.on_log(float(loss) if loss is not None else None, float(gn) if gn is not None else None,
+                                      progress)
             found += self.watch.on_metrics(logs)
             if "eval_loss" in logs:
                 found += self.watch.on_eval(float(logs["eval_loss"]))

@@ -470,8 +470,9 @@ def make_app(probe: GpuProbe | None = None, launcher: Launcher | None = None, ru
 
 
 def run_app(fake_gpus: str | None = None, demo: bool = False, monitor: str | None = None,
-            preset: str | None = None) -> int:
-    answers = offer = None
+            preset: str | None = None, answers: Answers | None = None) -> int:
+    """The app. `answers`: start from these (the real-model demo opens on its Plan step)."""
+    offer = None
     if preset:
         try:
             answers = Answers.load(preset)
@@ -480,7 +481,7 @@ def run_app(fake_gpus: str | None = None, demo: bool = False, monitor: str | Non
             print("hint: fix the file (ftwizard saves valid presets with ctrl+s), or start without --preset",
                   file=sys.stderr)
             return 2
-    elif not (monitor or demo):
+    elif not (monitor or demo or answers):
         offer = load_autosave()
     start = answers.step if answers is not None else "decide"
     app = make_app(default_probe(fake_gpus), answers=answers, start=start, offer=offer)

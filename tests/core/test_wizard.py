@@ -168,3 +168,21 @@ def test_fix_changes_behind_relaunch():
     assert fix_changes("oom", {**at_floor, "method": "qlora", "optimizer": "paged_adamw_8bit"}) is None
     assert fix_changes("nan", cfg) == {"learning_rate": 1e-4}
     assert fix_changes("bad_data", cfg) is None
+
+
+def test_watch_barely_learning_matches_the_real_failed_run():
+    """The losses of the run that did not teach SmolLM2 (2.47 → 2.24, -9%) warn once past half-way; a loss that
+    falls well, or a run not yet half-way, does not."""
+    failed = [2.47, 2.45, 2.44, 2.40, 2.41, 2.38, 2.36, 2.33, 2.32, 2.30, 2.27, 2.26, 2.24, 2.25]
+    w = TrainingWatch()
+    early = [x.kind for i, loss in enumerate(failed) for x in w.on_log(loss, 1.0, progress=(i + 1) / 60)]
+    assert early == []  # 14 of 60 steps: too early to say
+    w = TrainingWatch()
+    found = [x for i, loss in enumerate(failed) for x in w.on_log(loss, 1.0, progress=(i + 1) / len(failed))]
+    assert [x.kind for x in found] == ["barely_learning"]
+    assert "fallen only 7%" in found[0].message and "1e-3" in found[0].fix
+    good = [2.2 - 0.12 * i for i in range(14)]
+    w = TrainingWatch()
+    assert [x for loss in good for x in w.on_log(loss, 1.0, progress=1.0)] == []
+    w = TrainingWatch(trainer="dpo")
+    assert [x for loss in failed for x in w.on_log(loss, 1.0, progress=1.0)] == []

@@ -2,7 +2,9 @@
 
 The trainer's callback feeds them (and writes each warning as an event); tests feed them numbers directly.
 Thresholds follow the reference failure-mode tables: loss flat over a window, a 3× spike over the running
-median, grad-norm 10× its median, eval loss rising for two evaluations while train loss falls.
+median, grad-norm 10× its median, eval loss rising for two evaluations while train loss falls. One is calibrated on
+a real model: SFT whose loss fell less than 15% by half-way did not learn (SmolLM2-135M, identity set: 2.47 → 2.24,
+the tuned model still gave the base's name; bench/real_sweep.py).
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ class TrainingWatch:
         self.warned.add(w.kind)
         return [w]
 
-    def on_log(self, loss: float | None = None, grad_norm: float | None = None) -> list[Warning_]:
+    def on_log(self, loss: float | None = None, grad_norm: float | None = None,
+                progress: float | None = None) -> list[Warning_]:
+        """`progress`: the share of the planned steps done (0–1), when known."""
         out: list[Warning_] = []
         if loss is not None and math.isfinite(loss):
             self.losses.append(loss)
@@ -46,6 +50,7 @@ class TrainingWatch:
                     "not_learning", "The loss is not going down.",
                     "Raise the learning rate (e.g. 2e-4 for LoRA), check that the answers are in the data, "
                     "or train longer."))
+            out += self._barely_learning(progress)
             if len(ls) >= 3 and ls[-1] > 3 * sorted(ls[:-1])[(len(ls) - 1) // 2]:
                 out += self._once(Warning_(
                     "loss_spike", f"The loss jumped up sharply ({ls[-1]:.3g}).",
@@ -58,6 +63,23 @@ class TrainingWatch:
                     "grad_explosion", f"Gradient norm exploded ({grad_norm:.1f}, median {med:.2f}).",
                     "Lower the learning rate, or clip gradients harder (max_grad_norm 0.3)."))
         return out
+
+    def _barely_learning(self, progress: float | None) -> list[Warning_]:
+        """SFT: by half-way (or after 12 logs when the plan is unknown) the loss fell less than 15%."""
+        ls = self.losses
+        if self.trainer != "sft" or len(ls) < 12 or "not_learning" in self.warned:
+            return []
+        if progress is not None and progress < 0.5:
+            return []
+        first, last = _mean(ls[:3]), _mean(ls[-3:])
+        if first <= 0 or last >= first or (first - last) / first >= 0.15:
+            return []
+        return self._once(Warning_(
+            "barely_learning", f"The loss has fallen only {100 * (first - last) / first:.0f}% ({first:.2f} → "
+                               f"{last:.2f}): the model is barely learning, and will probably not do what the "
+                               "data shows.",
+            "Stop and retry with a higher learning rate (LoRA: 1e-3 below 0.5B parameters, 5e-4 below 3B, 2e-4 "
+            "above), LoRA rank 16 on all linear layers, and at least 40 optimizer steps (more epochs)."))
 
     def on_metrics(self, logs: dict[str, object]) -> list[Warning_]:
         """The objective's own numbers: GRPO's reward, the KL to the reference, preference margins."""

@@ -6,7 +6,7 @@ goes to <run>/checklist.json.
 checks.json keys: `baseline`/`tuned` (exact_match, f1, bleu, rouge_l, loss, perplexity, n, and as measured:
 bertscore, pass_at_k, judge, preference_accuracy, preference_margin, refused), `samples`, `task`, `template`,
 `merged`, `general`, `safety`, `production`, `bertscore`, `pass_at_k`, `judge`, `preference`, `modelfile`,
-`gguf`, `card`.
+`gguf`, `card`, and `verdict` (did it work, in words: learned, general, headline, lines, fixes, ok).
 """
 
 from __future__ import annotations
@@ -57,7 +57,14 @@ def run_checks(run: str | Path, only: list[str] | None = None, general_file: str
         res = save(ctx.rd, check_module(action).run(ctx))
         line = summary_line(action, res)
         mark(run, action, done=not line.startswith("skipped"), result=line, outcome=check_outcome(action, res, line))
-    return res
+    return save(ctx.rd, {"verdict": verdict_of(ctx.rd, res).to_dict()}) if res else res
+
+
+def verdict_of(rd: Any, checks: dict[str, Any]) -> Any:
+    """The run's verdict in words (core/eval/verdict.py) from checks.json, its events and its config."""
+    from ftwizard.core.eval.verdict import judge
+
+    return judge(checks, rd.read_events(), rd.config().to_dict())
 
 
 def check_outcome(action: str, checks: dict[str, Any], line: str) -> str:

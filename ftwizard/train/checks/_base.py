@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -32,6 +32,11 @@ class Options:
     bertscore_model: str = "roberta-large"  # a local folder or a Hub id already in the cache
     reward: str | None = None  # reward function "module:function" for the reward check
     max_new_tokens: int | None = None  # cap on generated tokens for open answers (safety, production, judge, code)
+    progress: Callable[[str], None] | None = None  # one line per step of a long check ("compare: base 8/9 rows")
+
+    def say(self, line: str) -> None:
+        if self.progress:
+            self.progress(line)
 
 
 @dataclass
@@ -233,8 +238,9 @@ def chat_text(tok: Any, messages: list[dict] | str) -> str:
 
 
 def generate(model: Any, tok: Any, prompts: list[list[dict]] | list[str], max_new: int, torch: Any, bs: int = 64,
-             sample: bool = False, n: int = 1) -> list[str]:
-    """Greedy answers (or `n` sampled ones per prompt, flattened prompt-major) to chat prompts."""
+             sample: bool = False, n: int = 1, on_batch: Callable[[int, int], None] | None = None) -> list[str]:
+    """Greedy answers (or `n` sampled ones per prompt, flattened prompt-major) to chat prompts, `bs` at a time;
+    `on_batch(done, total)` after each batch."""
     tok.padding_side = "left"
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
@@ -249,7 +255,14 @@ def generate(model: Any, tok: Any, prompts: list[list[dict]] | list[str], max_ne
                                  eos_token_id=eos_ids(model, tok) or None, **extra)
         for row in gen[:, enc["input_ids"].shape[1]:]:
             outs.append(tok.decode(row, skip_special_tokens=True).strip())
+        if on_batch:
+            on_batch(min(i + bs, len(prompts)), len(prompts))
     return outs
+
+
+def batch_size(torch: Any) -> int:
+    """Prompts per generate() call: a GPU takes many; on a CPU small batches cost little and show progress."""
+    return 64 if torch.cuda.is_available() else 8
 
 
 def answer_loss(model: Any, tok: Any, rows: list[dict], torch: Any, limit: int = 200) -> float:

@@ -7,7 +7,7 @@ from typing import Any
 
 from ftwizard.core.eval import metrics, tasks
 from ftwizard.core.run.checklist import run_task
-from ftwizard.train.checks._base import Context, answer_loss, generate, max_new_tokens, prompt_text
+from ftwizard.train.checks._base import Context, answer_loss, batch_size, generate, max_new_tokens, prompt_text
 
 
 def run(ctx: Context) -> dict[str, Any]:
@@ -19,12 +19,21 @@ def run(ctx: Context) -> dict[str, Any]:
     max_new = max_new_tokens(tok, refs)
     results: dict[str, Any] = {"task": {"kind": kind, "source": source, "metrics": list(tasks.EVAL_TASKS[kind].metrics)}}
     samples: dict[str, list[str]] = {}
+    say = ctx.options.say
+    say(f"compare: {len(refs)} test rows, base then tuned, up to {max_new} new tokens each")
     for name, model in ctx.base_then_tuned():
-        preds = generate(model, tok, prompts, max_new, ctx.torch)
+        side = "base" if name == "baseline" else "tuned"
+
+        def on_batch(done: int, total: int, side: str = side) -> None:
+            say(f"compare: {side} {done}/{total} rows")
+
+        preds = generate(model, tok, prompts, max_new, ctx.torch, bs=batch_size(ctx.torch), on_batch=on_batch)
         samples[name] = preds
         loss = answer_loss(model, tok, rows, ctx.torch)
         results[name] = {**metrics.text_metrics(preds, refs), "loss": round(loss, 4),
                          "perplexity": metrics.perplexity(loss), "n": len(refs)}
+        say(f"compare: {side} done — exact match {results[name]['exact_match']:.2f}, token F1 "
+            f"{results[name]['f1']:.2f}, answer loss {loss:.3f}")
         del model
     ctx.save_predictions(prompts, refs, samples)
     results["samples"] = [{"prompt": prompt_text(prompts[i]), "expected": refs[i], "base": samples["baseline"][i],

@@ -35,6 +35,17 @@ def samples_text(checks: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def verdict_text(v: dict[str, Any] | None) -> str:
+    """The run's verdict (core/eval/verdict.py) as markup: headline, the general-answers line, what to try."""
+    if not v:
+        return ""
+    colour = "$success" if v.get("ok") else ("$warning" if v.get("learned") in ("partly", "unknown") else "$error")
+    out = [f"[b {colour}]{escape(v['headline'])}[/]", *(escape(x) for x in v.get("lines", []))]
+    if v.get("fixes"):
+        out.append("Try: " + escape("; ".join(v["fixes"])) + ".")
+    return "\n".join(out)
+
+
 class ChecklistScreen(AppScreen):
     BINDINGS = [Binding("t", "try_it", "Try it", id="checklist.try"), Binding("m", "app.goto('monitor')", "Monitor",
                                                                           id="checklist.monitor")]
@@ -43,6 +54,7 @@ class ChecklistScreen(AppScreen):
         yield Header()
         yield Static(id="checklist-title", classes="title")
         with VerticalScroll(id="checklist"):
+            yield Static(id="verdict")
             for item in ITEMS:
                 with Horizontal(id=f"row-{item.id}", classes="check-row"):
                     if item.action:
@@ -92,11 +104,16 @@ class ChecklistScreen(AppScreen):
                 self.query_one(f"#run-{item.id}", Button).disabled = not trained
         self.call_after_refresh(self._loaded)
         checks_path = RunDir(run).checks_path
+        checks: dict[str, Any] = {}
         if checks_path.exists():
             try:
-                self.query_one("#samples", Static).update(samples_text(json.loads(checks_path.read_text("utf-8"))))
+                checks = json.loads(checks_path.read_text("utf-8"))
             except ValueError:
-                pass
+                checks = {}
+        self.query_one("#samples", Static).update(samples_text(checks))
+        verdict = self.query_one("#verdict", Static)
+        verdict.update(verdict_text(checks.get("verdict")))
+        verdict.display = bool(checks.get("verdict"))
 
     def _loaded(self) -> None:
         self._loading = False
@@ -116,9 +133,20 @@ class ChecklistScreen(AppScreen):
 
     @work(thread=True, group="checks", exit_on_error=False)
     def run_check(self, run: str, action: str) -> None:
+        """`ftwizard check RUN --only ACTION` in its own process; its progress lines show as they come."""
         cmd = [sys.executable, "-m", "ftwizard", "check", run, "--only", action]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        self.app.call_from_thread(self._check_done, action, proc.returncode, proc.stdout + proc.stderr)
+        lines: list[str] = []
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1) as proc:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                lines.append(line.rstrip())
+                if line.startswith(f"{action}:"):
+                    self.app.call_from_thread(self._check_progress, action, line.strip())
+            rc = proc.wait()
+        self.app.call_from_thread(self._check_done, action, rc, "\n".join(lines))
+
+    def _check_progress(self, action: str, line: str) -> None:
+        self.query_one(f"#result-{action}", Static).update(f"running … {escape(line)}")
 
     def _check_done(self, action: str, rc: int, output: str) -> None:
         if rc != 0:
