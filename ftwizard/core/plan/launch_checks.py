@@ -49,12 +49,21 @@ def has_weights(folder: Path) -> bool:
 
 
 def weights_cached(model: str) -> bool:
-    """A local folder with weight files, or a Hub id whose cached snapshot has them (no network)."""
+    """A local folder with weight files, a local .gguf file (its weights are in it; converted at launch), or a Hub
+    id whose cached snapshot has them (no network)."""
     path = Path(model).expanduser()
+    if path.suffix.lower() == ".gguf":
+        return path.is_file()
     if path.is_dir():
         return has_weights(path)
     cfg = find_cached_config(model)
     return cfg is not None and has_weights(cfg.parent)
+
+
+def is_local_model(model: str) -> bool:
+    """A folder or a model file (.gguf) on this machine, not a Hub id."""
+    path = Path(model).expanduser()
+    return path.is_dir() or (path.suffix.lower() == ".gguf" and path.is_file())
 
 
 def download_gib(param_count: int) -> float:
@@ -108,7 +117,7 @@ def check_launch(ctx: LaunchContext, ram_gib: float | None = None, disk_gib: flo
         out.append(LaunchProblem(
             "no_gpu", f"the plan is for {ctx.planned_gpus} GPUs but this machine has {ctx.local_gpus}",
             "plan for this machine on the Hardware step, or launch on a machine with more GPUs"))
-    is_local = Path(ctx.model).expanduser().is_dir()
+    is_local = is_local_model(ctx.model)
     if cached is None:
         cached = weights_cached(ctx.model)
     if not cached:

@@ -12,7 +12,14 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.css.query import NoMatches
 from textual.widgets import Button, Input, Label, Static, Switch
 
-from ftwizard.core.plan.launch_checks import LaunchContext, LaunchProblem, check_launch, download_gib, weights_cached
+from ftwizard.core.plan.launch_checks import (
+    LaunchContext,
+    LaunchProblem,
+    check_launch,
+    download_gib,
+    is_local_model,
+    weights_cached,
+)
 from ftwizard.core.plan.model_facts import ModelFactsError
 from ftwizard.core.plan.wizard import PlanView, planning_probe
 from ftwizard.core.run.trainers import trainer_spec
@@ -39,7 +46,7 @@ class LaunchScreen(StepScreen):
             yield Static(id="cli", classes="why")
 
     def default_run_dir(self) -> str:
-        name = Path(self.wizard.answers.model or "run").name.replace("/", "-") or "run"
+        name = Path(self.wizard.answers.model or "run").name.replace("/", "-").removesuffix(".gguf") or "run"
         return str(self.wizard.runs_root / f"{name}-{self.wizard.stamp()}")
 
     def on_mount(self) -> None:
@@ -85,7 +92,7 @@ class LaunchScreen(StepScreen):
             return []
         planned = planning_probe(ans, self.wizard.probe_result)
         ctx = LaunchContext(
-            model=ans.model if Path(ans.model).expanduser().is_dir() else facts.name, planned_gpus=planned.count,
+            model=ans.model if is_local_model(ans.model) else facts.name, planned_gpus=planned.count,
             local_gpus=self.wizard.probe_result.count, planned_gpu_name=view.gpu_name, peak_gib=view.estimate.peak_gib,
             param_count=facts.param_count, trainable_params=view.estimate.trainable_params,
             method=str(view.values["method"]), run_dir=self.query_one("#run-dir", Input).value,
@@ -139,7 +146,7 @@ class LaunchScreen(StepScreen):
                 else:
                     notes.append(p)
             facts = self.wizard.model_facts()
-            is_local = Path(ans.model).expanduser().is_dir()
+            is_local = is_local_model(ans.model)
             if facts is not None and not is_local and (ans.allow_download or not weights_cached(facts.name)):
                 download.display = True
                 self.query_one("#download-label", Static).update(
