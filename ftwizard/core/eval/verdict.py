@@ -96,7 +96,8 @@ def _general(checks: dict[str, Any]) -> tuple[str, list[str]]:
     g = checks.get("general") or {}
     q = g.get("questions")
     if not q:
-        return "unknown", []
+        return "unknown", ["General answers not checked yet: the general check asks base and tuned a few general "
+                           "questions (`ftwizard check RUN --only general`)."]
     if q["changed"]:
         c = q["changed"][0]
         more = f" (and {len(q['changed']) - 1} more)" if len(q["changed"]) > 1 else ""
