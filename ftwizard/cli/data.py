@@ -46,6 +46,9 @@ def register(sub: Any) -> None:
                      help="write the train split as OpenAI fine-tuning chat JSONL, checked against its rules")
     api.add_argument("--epochs", type=bounded(int, 1, 100, "a number of epochs"), default=3,
                      help="epochs of the API job, for its token count (default 3)")
+    p.add_argument("--show-mask", type=bounded(int, 1, 10**9, "a row number"), metavar="N",
+                   help="show row N (its line, or record) tokenized as SFT trains it, trained tokens marked, with "
+                        "counts per role (needs --tokenizer; --max-seq tells what is cut)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_data)
 
@@ -87,6 +90,10 @@ def cmd_data(args: argparse.Namespace) -> int:
         sys.stderr.write(f"downloading {hub.describe(args.path)}: "
                          f"{human_size(n) if n else 'size not given by the Hub'}\n")
 
+    if args.show_mask is not None:
+        from ftwizard.cli.show_mask import show_mask
+
+        return show_mask(args, hub)
     try:
         rep = analyze(args.path, fmt=args.format, max_seq=args.max_seq, task=args.task, tokenizer=args.tokenizer,
                       hub=hub, split_ratios=ratios, on_size=on_size)

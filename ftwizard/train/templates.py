@@ -3,8 +3,9 @@
 Three cases, decided once per run and announced as events (so a person can read what the loss is computed on):
 - the template marks assistant turns (`{% generation %}`), or TRL knows how to patch it (Llama-3, Qwen, Gemma, Phi …
   via `get_training_chat_template`) → **assistant-only loss** on conversations;
-- it cannot mark them (an unknown template without markers) → conversations become **prompt/completion**: the last
-  assistant turn is the completion, everything before it the prompt, so the prompt is still masked;
+- it cannot mark them (an unknown template without markers) → ftwizard marks **every assistant turn** itself by
+  rendering the conversation turn by turn (`ftwizard/train/turn_mask.py`) and gives TRL pre-tokenized rows
+  (`input_ids` + `assistant_masks`): every answer and tool call is trained, system/user/tool turns are masked;
 - there is no template at all (base models) → the run's `chat_template` setting: `chatml` (the default) is added with
   generation markers and saved with the result. Its markers are written as plain text and each answer ends with the
   tokenizer's own EOS token, so no token is added, no embedding is resized and nothing untrained reaches the model.
@@ -83,17 +84,19 @@ def training_template(tok: Any) -> str | None:
 
 
 def last_turn_as_completion(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    """A conversation → conversational prompt/completion: the last assistant turn is the completion."""
+    """A conversation → conversational prompt/completion: the last assistant turn is the completion (for callers
+    that want one answer per row; SFT trains every turn, see `turn_mask`)."""
     last = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=None)
     if last is None:
         return {"prompt": messages, "completion": []}
     return {"prompt": messages[:last], "completion": [messages[last]]}
 
 
-def plan_sft(tok: Any, columns: list[str], want_assistant_only: bool, added: str | None = None
-             ) -> tuple[TemplatePlan, bool]:
+def plan_sft(tok: Any, columns: list[str], want_assistant_only: bool, added: str | None = None,
+             first_row: dict[str, Any] | None = None) -> tuple[TemplatePlan, bool]:
     """Decide the loss mode for SFT once `ensure_template` ran (`added`: the template it set, if any).
-    Returns the plan and whether to convert messages → prompt/completion."""
+    Returns the plan and whether ftwizard marks the assistant turns itself (`turn_mask`: the template has no
+    markers and TRL cannot patch it). `first_row` only feeds the message (how many turns it trains)."""
     conversational = "messages" in columns or "prompt" in columns
     src = added or ("model" if getattr(tok, "chat_template", None) else "none")
     if "text" in columns and not conversational:
@@ -113,9 +116,13 @@ def plan_sft(tok: Any, columns: list[str], want_assistant_only: bool, added: str
         return TemplatePlan("trl-patched", "assistant_only",
                             "TRL patches this model's chat template with assistant markers for training; the loss "
                             "is computed on the assistant's answers only."), False
-    return TemplatePlan(src, "completion_only",
-                        "The chat template cannot mark assistant turns, so each conversation becomes prompt → last "
-                        "answer: the loss is computed on the last assistant answer (earlier turns are context)."), True
+    msgs = (first_row or {}).get("messages") or []
+    turns = sum(1 for m in msgs if isinstance(m, dict) and m.get("role") == "assistant")
+    example = f" ({turns} turn{'s' if turns != 1 else ''} in the example row)" if first_row is not None else ""
+    return TemplatePlan(src, "assistant_only",
+                        "The chat template has no assistant markers: ftwizard marks each assistant turn by rendering "
+                        "the conversation turn by turn; the loss is computed on every assistant answer and tool call, "
+                        f"each with its end-of-turn token{example}."), True
 
 
 def describe_loss_tokens(trainer: Any, tok: Any, max_chars: int = 300) -> dict[str, Any] | None:
@@ -137,8 +144,9 @@ def describe_loss_tokens(trainer: Any, tok: Any, max_chars: int = 300) -> dict[s
 
 
 def check_rows_left(ctx: Any, trainer: Any) -> None:
-    """TRL drops rows whose answer starts after `max_length` (nothing left to learn from). Say how many were
-    dropped; with none left, stop here with the fix instead of failing later inside the data loader."""
+    """TRL drops rows with no trained token left after truncation to `max_length` (their first answer starts after
+    it). Say how many were dropped; with none left, stop here with the fix instead of failing later inside the data
+    loader."""
     before, after = len(ctx.train_dataset), len(trainer.train_dataset)
     n = ctx.cfg.max_seq_length
     if after == 0:
@@ -146,7 +154,7 @@ def check_rows_left(ctx: Any, trainer: Any) -> None:
                          f"fills max_seq_length ({n} tokens), so no answer token remains — raise max_seq_length")
     if after < before:
         ctx.emit({"type": "warning", "kind": "rows_dropped",
-                  "message": f"{before - after} of {before} training rows were dropped: their answer starts after "
-                             f"max_seq_length ({n} tokens).",
+                  "message": f"{before - after} of {before} training rows were dropped: their (first) answer starts "
+                             f"after max_seq_length ({n} tokens), so no answer token is left to learn from.",
                   "fix": "Raise max_seq_length (the chat template adds tokens to every row), or shorten the prompts."})
 

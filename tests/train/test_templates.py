@@ -35,7 +35,8 @@ def models(tmp_path_factory):
     return {t: build_tiny(root / t, layers=1, hidden=32, template=t) for t in ("marked", "chatml", "none")}
 
 
-EXPECTED_MODE = {("marked", "chat"): "assistant_only", ("chatml", "chat"): "completion_only",
+# ("chatml", "chat"): no markers and TRL cannot patch it, so ftwizard marks every assistant turn (turn_mask.py)
+EXPECTED_MODE = {("marked", "chat"): "assistant_only", ("chatml", "chat"): "assistant_only",
                  ("none", "chat"): "assistant_only", ("marked", "alpaca"): "completion_only",
                  ("chatml", "alpaca"): "completion_only", ("none", "alpaca"): "completion_only"}
 

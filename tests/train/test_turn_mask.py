@@ -1,0 +1,238 @@
+"""Every assistant turn trained with a chat template that has no generation markers (`ftwizard/train/turn_mask.py`):
+the mask itself on the tiny model's ChatML-without-markers tokenizer (plain turns, tool calls, a template that renders
+the last turn differently), a real SFT run through the subprocess runner, truncation reported, and
+`ftwizard data FILE --show-mask N`. Real tokenizers and TRL, no mocks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ftwizard.core.run.config import RunConfig
+from ftwizard.core.run.launcher import launch, wait
+from ftwizard.core.run.layout import RunDir
+
+SYSTEM = "be brief"
+QUESTIONS = ("q one", "q two", "q three")
+ANSWERS = ("a uno", "a dos", "a tres")
+
+
+def _conversation(i: int | str = "") -> list[dict]:
+    """System + 3 user/assistant turns (126 tokens with the tiny tokenizer); `i` (< 26) tags the row with a letter."""
+    i = chr(ord("a") + i) if isinstance(i, int) else i
+    msgs = [{"role": "system", "content": SYSTEM}]
+    for q, a in zip(QUESTIONS, ANSWERS, strict=True):
+        msgs += [{"role": "user", "content": f"{q} {i}".strip()}, {"role": "assistant", "content": f"{a} {i}".strip()}]
+    return msgs
+
+
+def _runs(tm) -> list[list[int]]:
+    """The trained token ids, as runs of consecutive trained tokens."""
+    runs, prev = [], 0
+    for t, m in zip(tm.input_ids, tm.assistant_masks, strict=True):
+        if m and not prev:
+            runs.append([])
+        if m:
+            runs[-1].append(t)
+        prev = m
+    return runs
+
+
+@pytest.fixture(scope="module")
+def chatml_dir(tmp_path_factory):
+    from ftwizard.train.tiny import build_tokenizer
+
+    out = tmp_path_factory.mktemp("chatml_tok")
+    build_tokenizer(out, "chatml")
+    return out
+
+
+@pytest.fixture()
+def tok(chatml_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(chatml_dir))
+
+
+def test_plan_marks_turns_for_a_template_without_markers(tok):
+    from ftwizard.train.templates import plan_sft
+
+    plan, per_turn = plan_sft(tok, ["messages"], True, None, first_row={"messages": _conversation()})
+    assert per_turn and plan.mode == "assistant_only", plan
+    assert "turn by turn" in plan.message and "3 turns in the example row" in plan.message
+
+
+def test_three_turns_all_trained_nothing_else(tok):
+    from ftwizard.train.turn_mask import mask_conversation
+
+    tm = mask_conversation(tok, _conversation())
+    assert tm.fallbacks == []
+    runs = [tok.decode(r) for r in _runs(tm)]
+    # exactly the three answers, each with its end-of-turn token (so the model learns to stop)
+    assert runs == [f"{a}<|im_end|>" for a in ANSWERS], runs
+    trained = "".join(runs)
+    masked = tok.decode([t for t, m in zip(tm.input_ids, tm.assistant_masks, strict=True) if not m])
+    assert all(q not in trained for q in QUESTIONS) and SYSTEM not in trained and "user" not in trained
+    assert all(q in masked for q in QUESTIONS) and SYSTEM in masked and "<|im_start|>assistant" in masked
+    counts = tm.counts()
+    assert set(counts["trained"]) == {"assistant"} and tm.trained_turns == 3
+    assert {"system", "user"} <= set(counts["masked"])
+    # the ids are the template's own tokenization of the whole conversation
+    assert tm.input_ids == tok.apply_chat_template(_conversation(), tokenize=True, return_dict=True)["input_ids"]
+
+
+def test_tool_calls_trained_observations_not(tok):
+    """ShareGPT function_call/observation (converted by the repo's reader), and OpenAI `tool_calls` with a template
+    that renders them."""
+    from ftwizard.core.data import formats
+    from ftwizard.train.turn_mask import mask_conversation, mask_row
+
+    rec = {"system": SYSTEM, "conversations": [
+        {"from": "human", "value": "weather in paris"},
+        {"from": "function_call", "value": "call weather city paris"},
+        {"from": "observation", "value": "sunny twenty"},
+        {"from": "function_call", "value": "call wind city paris"},
+        {"from": "observation", "value": "calm"},
+        {"from": "gpt", "value": "it is sunny and calm"}]}
+    tm = mask_row(tok, formats.to_trl("sharegpt", rec))
+    runs = [tok.decode(r) for r in _runs(tm)]
+    assert runs == ["call weather city paris<|im_end|>", "call wind city paris<|im_end|>",
+                    "it is sunny and calm<|im_end|>"], runs
+    assert "sunny twenty" not in "".join(runs) and "weather in paris" not in "".join(runs)
+    counts = tm.counts()
+    assert counts["trained"]["tool call"] > 0 and counts["trained"]["assistant"] > 0
+    assert counts["masked"]["tool"] >= len("sunny twenty") + len("calm") and "tool" not in counts["trained"]
+
+    tok.chat_template = (  # ChatML that renders OpenAI tool_calls (still no generation markers)
+        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}"
+        "{% for c in m.get('tool_calls') or [] %}<tool_call>{{ c['function']['name'] }} "
+        "{{ c['function']['arguments']['city'] }}</tool_call>{% endfor %}<|im_end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    msgs = [{"role": "user", "content": "weather in paris"},
+            {"role": "assistant", "content": "", "tool_calls": [
+                {"type": "function", "function": {"name": "weather", "arguments": {"city": "paris"}}}]},
+            {"role": "tool", "name": "weather", "content": "sunny twenty"},
+            {"role": "assistant", "content": "it is sunny"}]
+    tm = mask_conversation(tok, msgs)
+    runs = [tok.decode(r) for r in _runs(tm)]
+    assert runs == ["<tool_call>weather paris</tool_call><|im_end|>", "it is sunny<|im_end|>"], runs
+    assert tm.token_roles[tm.assistant_masks.index(1)] == "tool call"
+
+
+def test_template_rendering_the_last_turn_differently_falls_back(tok):
+    """Like Qwen3 with reasoning: the last assistant turn gets a think block the earlier ones do not, so a prefix
+    rendered alone is not a prefix of the whole conversation. Every answer is still found and trained."""
+    from ftwizard.train.turn_mask import mask_conversation
+
+    tok.chat_template = (
+        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
+        "{% if m['role'] == 'assistant' and loop.last %}<think></think>{% endif %}{{ m['content'] }}<|im_end|>\n"
+        "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    tm = mask_conversation(tok, _conversation())
+    runs = [tok.decode(r) for r in _runs(tm)]
+    assert runs == ["a uno<|im_end|>", "a dos<|im_end|>", "<think></think>a tres<|im_end|>"], runs
+    assert len(tm.fallbacks) == 2 and "turn 3" in tm.fallbacks[0]
+
+
+def test_truncation_is_counted(tok):
+    from ftwizard.train.turn_mask import mask_conversation, stats_events, tokenize_split
+
+    tm = mask_conversation(tok, _conversation())
+    second_end = [i for i, m in enumerate(tm.assistant_masks) if m][10]  # inside the 2nd answer
+    c = tm.cut(second_end)
+    assert c["turns_cut"] == 2 and c["turns_lost"] == 1 and 0 < c["trained_left"] < sum(tm.assistant_masks)
+    assert tm.cut(5)["trained_left"] == 0 and tm.cut(None)["tokens_cut"] == 0
+
+    from datasets import Dataset
+
+    long_first = _conversation()
+    long_first[1]["content"] = "x" * 200
+    ds = Dataset.from_list([{"messages": _conversation(i)} for i in range(3)] + [{"messages": long_first}])
+    out, st = tokenize_split(ds, tok, second_end)
+    assert out.column_names == ["input_ids", "assistant_masks"] and len(out) == 4
+    assert (st.rows, st.turns, st.rows_cut, st.rows_emptied) == (4, 12, 3, 1)
+    kinds = {e["kind"] for e in stats_events(st, second_end)}
+    assert "answers_cut" in kinds
+
+
+@pytest.mark.slow
+def test_sft_run_trains_every_turn_without_markers(tmp_path):
+    """A real run on the tiny model whose template has no markers: the `loss_tokens` note of the first row shows
+    all three answers trained and no user/system text; rows whose answers fall past max_seq_length are reported."""
+    from ftwizard.train.tiny import build_tiny
+
+    model = build_tiny(tmp_path / "model", layers=1, hidden=32, template="chatml")
+    rows = [{"messages": _conversation(i)} for i in range(20)]
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = RunConfig(model=str(model), data=str(data), method="lora", rank=4, alpha=8, max_seq_length=128,
+                    micro_batch=4, gradient_accumulation=1, epochs=1, max_steps=2, logging_steps=1, eval_steps=50,
+                    save_steps=50, preflight_steps=0, split=[0.8, 0.1, 0.1])
+    run = tmp_path / "run"
+    RunDir(run).create(cfg)
+    st = wait(launch(run), run)
+    assert st["state"] == "done", (run / "stdout.log").read_text()[-3000:]
+    events = RunDir(run).read_events()
+    plan = next(e for e in events if e.get("kind") == "chat_template")
+    assert plan["loss_on"] == "assistant_only" and "turn by turn" in plan["message"], plan
+    tokens = next(e for e in events if e.get("kind") == "loss_tokens")
+    trained, masked = tokens["trained_text"], tokens["masked_text"]
+    assert all(a in trained for a in ANSWERS), tokens
+    assert trained.count("<|im_end|>") == 3, tokens
+    assert not any(q in trained for q in QUESTIONS) and SYSTEM not in trained, tokens
+    assert all(q in masked for q in QUESTIONS) and SYSTEM in masked, tokens
+    assert not [e for e in events if e.get("kind") in ("rows_dropped", "answers_cut")]
+
+
+@pytest.mark.slow
+def test_sft_run_reports_rows_cut_by_max_seq_length(tmp_path):
+    from ftwizard.train.tiny import build_tiny
+
+    model = build_tiny(tmp_path / "model", layers=1, hidden=32, template="chatml")
+    rows = [{"messages": _conversation(i)} for i in range(16)]
+    for i in range(6):  # the first answer starts after max_seq_length: nothing left to learn from
+        long = _conversation(i)
+        long[1]["content"] = "x" * 70 + f" {i}"
+        rows.append({"messages": long})
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = RunConfig(model=str(model), data=str(data), method="lora", rank=4, alpha=8, max_seq_length=64,
+                    micro_batch=4, gradient_accumulation=1, epochs=1, max_steps=1, logging_steps=1, eval_steps=50,
+                    save_steps=50, preflight_steps=0, split=[0.8, 0.1, 0.1])
+    run = tmp_path / "run"
+    RunDir(run).create(cfg)
+    st = wait(launch(run), run)
+    assert st["state"] == "done", (run / "stdout.log").read_text()[-3000:]
+    events = RunDir(run).read_events()
+    dropped = next(e for e in events if e.get("kind") == "rows_dropped")
+    cut = next(e for e in events if e.get("kind") == "answers_cut")
+    assert "max_seq_length (64 tokens)" in dropped["message"] and "max_seq_length" in cut["message"], (dropped, cut)
+
+
+def test_data_show_mask_prints_counts_per_role(tmp_path, chatml_dir, capsys):
+    from ftwizard.cli import main
+
+    data, tools = tmp_path / "chat.jsonl", tmp_path / "tools.jsonl"
+    data.write_text(json.dumps({"messages": _conversation()}) + "\n")
+    tools.write_text(json.dumps({"conversations": [{"from": "human", "value": "weather in paris"},
+                                                   {"from": "function_call", "value": "call weather city paris"},
+                                                   {"from": "observation", "value": "sunny"},
+                                                   {"from": "gpt", "value": "it is sunny"}]}) + "\n")
+    assert main(["data", str(data), "--tokenizer", str(chatml_dir), "--show-mask", "1"]) == 0
+    out = capsys.readouterr().out
+    for a in ANSWERS:
+        assert f"⟦{a}<|im_end|>⟧" in out, out
+    assert "⟦q one" not in out and f"in 3 turn(s) — assistant {sum(len(a) + 1 for a in ANSWERS)}" in out, out
+    assert "masked:" in out and "system" in out and "user" in out and "nothing is cut" in out, out
+
+    assert main(["data", str(data), "--tokenizer", str(chatml_dir), "--show-mask", "1", "--max-seq", "60"]) == 0
+    assert "cut by max seq 60" in capsys.readouterr().out
+
+    assert main(["data", str(tools), "--tokenizer", str(chatml_dir), "--show-mask", "1", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["trained"] == {"tool call": len("call weather city paris") + 1, "assistant": len("it is sunny") + 1}
+    assert res["masked"]["tool"] > 0 and res["trained_turns"] == 2, res
+
+    assert main(["data", str(data), "--show-mask", "1"]) == 2  # no tokenizer: one line, no traceback
+    assert "--tokenizer" in capsys.readouterr().err
