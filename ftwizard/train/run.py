@@ -146,7 +146,7 @@ def _export(trainer: Any, ctx: Any, prec: str, files: dict[str, Any]) -> None:
     try:
         data_dir = str(files["train"].parent.resolve())
         trl = trl_cli_config(trainer, ctx.cfg, ctx.rd, prec, data_dir, ctx.peft_config, "validation" in files)
-        write_trl_export(ctx.rd, ctx.cfg, trl, caveats(ctx.cfg))
+        write_trl_export(ctx.rd, ctx.cfg, trl, caveats(ctx.cfg) + ctx.export_notes)
     except Exception as exc:  # noqa: BLE001 - the export is a convenience; training goes on
         ctx.rd.append_event({"type": "warning", "kind": "export", "message": f"could not write the TRL export: {exc}"})
 

@@ -183,6 +183,7 @@ def test_sft_run_trains_every_turn_without_markers(tmp_path):
     assert not any(q in trained for q in QUESTIONS) and SYSTEM not in trained, tokens
     assert all(q in masked for q in QUESTIONS) and SYSTEM in masked, tokens
     assert not [e for e in events if e.get("kind") in ("rows_dropped", "answers_cut")]
+    assert "marked every assistant turn itself" in (run / "trl_sft.yaml").read_text()  # the export says what differs
 
 
 @pytest.mark.slow

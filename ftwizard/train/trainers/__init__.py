@@ -31,6 +31,7 @@ class TrainContext:
     callbacks: list[Any] = field(default_factory=list)
     template_source: str | None = None  # set when the run gave the tokenizer a chat template
     emit: Callable[[dict[str, Any]], None] = lambda ev: None  # write an event (main process only)
+    export_notes: list[str] = field(default_factory=list)  # what the TRL CLI export cannot reproduce the same way
 
     @property
     def train_dataset(self) -> Any:

@@ -27,6 +27,10 @@ def build(ctx: TrainContext) -> Any:
         ctx.datasets, stats = tokenize_datasets(ctx.datasets, tok, max_length, keep_end)
         for ev in stats_events(stats, max_length):
             ctx.emit(ev)
+        ctx.export_notes.append(
+            "ftwizard marked every assistant turn itself (this chat template has no {% generation %} markers): the "
+            "TRL CLI trains on the whole conversation instead, unless you pass a template with markers "
+            "(chat_template_path) and assistant_only_loss: true")
     args = SFTConfig(**ctx.args, packing=cfg.packing,
                      assistant_only_loss=plan.mode == "assistant_only" and not per_turn,
                      completion_only_loss=plan.mode == "completion_only" or None)
