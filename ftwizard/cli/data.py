@@ -1,7 +1,8 @@
 """`ftwizard data PATH [--json]`: detect, validate, report, and optionally split or export a dataset.
 
-Every input it cannot use ends in one line naming the file (and line) and what to do, with exit code 1
-(2 for bad options), never a traceback.
+Exit codes: 0 the data is usable; 1 it is not (each problem on one line naming the file and line, and what to do);
+2 a bad option (including a LLaMA-Factory dataset_info.json without --dataset: the names are listed). Never a
+traceback.
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ def register(sub: Any) -> None:
                    help="max sequence length in tokens")
     p.add_argument("--tokenizer", help="count tokens with this model's tokenizer and chat template "
                                        "(a local folder or a cached Hub id; else ~characters/4)")
+    p.add_argument("--model", "-m", help="the model to train: its tokenizer and chat template count the tokens "
+                                         "(a folder, a .gguf file, a preset or a cached Hub id; same as --tokenizer)")
+    p.add_argument("--dataset", help="the dataset to read from a LLaMA-Factory dataset_info.json (PATH#NAME works too)")
+    p.add_argument("--fill", action="append", metavar="NAME=VALUE",
+                   help="replace a placeholder in every row ({{name}}, <name>, [NAME]); repeat for more, e.g. "
+                        "--fill name=Wizzy --fill author=Acme (with --split-out, the filled rows are written)")
     p.add_argument("--task", choices=list(MIN_ROWS), metavar="TASK",
                    help="what the data teaches, for the suggested size: " + ", ".join(MIN_ROWS))
     p.add_argument("--split-out", help="write train/validation/test JSONL (TRL format) + split.json here")
@@ -76,6 +83,7 @@ def _ratios(args: argparse.Namespace) -> tuple[float, float, float]:
 def cmd_data(args: argparse.Namespace) -> int:
     from ftwizard.core.data.errors import DataError
     from ftwizard.core.data.hub import HubOptions, human_size
+    from ftwizard.core.data.reader import DatasetChoiceError
     from ftwizard.core.data.report import analyze
     from ftwizard.core.data.split import SplitError, check_ratios
 
@@ -83,6 +91,13 @@ def cmd_data(args: argparse.Namespace) -> int:
         ratios = check_ratios(_ratios(args))
     except ValueError as exc:
         return _fail(args, str(exc), 2)
+    from ftwizard.core.data.placeholders import parse_fill
+
+    try:
+        fill = parse_fill(args.fill)
+    except ValueError as exc:
+        return _fail(args, str(exc), 2)
+    tok_note = _resolve_tokenizer(args)
     hub_split = "train" if _RATIOS.match(args.split or "") else args.split
     hub = HubOptions(subset=args.subset, split=hub_split, revision=args.revision, allow_download=args.allow_download)
 
@@ -96,9 +111,13 @@ def cmd_data(args: argparse.Namespace) -> int:
         return show_mask(args, hub)
     try:
         rep = analyze(args.path, fmt=args.format, max_seq=args.max_seq, task=args.task, tokenizer=args.tokenizer,
-                      hub=hub, split_ratios=ratios, on_size=on_size)
+                      hub=hub, split_ratios=ratios, on_size=on_size, dataset=args.dataset, fill=fill)
+    except DatasetChoiceError as exc:
+        return _fail(args, str(exc), 2)
     except (DataError, SplitError, ValueError) as exc:
         return _fail(args, str(exc))
+    if tok_note and rep.stats:
+        rep.notes.insert(0, tok_note)
     out = rep.to_dict()
     try:
         if args.split_out and rep.usable:
@@ -115,6 +134,24 @@ def cmd_data(args: argparse.Namespace) -> int:
         return 0 if ok else 1
     _print(rep, out, args)
     return 0 if ok else 1
+
+
+def _resolve_tokenizer(args: argparse.Namespace) -> str | None:
+    """--model/--tokenizer → where the tokenizer is (a .gguf's converted folder, a preset's cached Hub id); a note
+    when the lengths will only be ~characters/4 (and why)."""
+    from ftwizard.core.plan.wizard import tokenizer_source
+
+    given = args.tokenizer or args.model
+    found = tokenizer_source(given) if given else None
+    if given and found is None and not args.tokenizer:
+        why = f"the tokenizer of {given} is not here (not a folder, a converted .gguf or a cached model)"
+    elif not given:
+        why = "no --model given"
+    else:
+        why = ""
+    args.tokenizer = found or args.tokenizer
+    return (f"token lengths are approximate (characters / 4): {why}; --model MODEL counts them with its tokenizer "
+            "and chat template") if why else None
 
 
 def _export(rep: Any, ratios: tuple[float, float, float], args: argparse.Namespace) -> dict[str, Any]:
@@ -166,6 +203,8 @@ def _print(rep: Any, out: dict[str, Any], args: argparse.Namespace) -> None:
         for s in st.get("sample", []):
             console.print(f"[dim]sample {esc(s['where'])}:[/] " + esc(json.dumps(s["record"], ensure_ascii=False)[:300]),
                           highlight=False)
+    for n in rep.notes:
+        console.print(f"[dim]note:[/] {esc(n)}", highlight=False)
     for w in rep.warnings:
         console.print(f"[yellow]warning:[/] {esc(w)}", highlight=False)
     if "split" in out:

@@ -2,9 +2,12 @@
 
     python -m ftwizard.train.tokcount TOKENIZER ROWS.jsonl OUT.jsonl
 
-OUT's first line is {"method": ...}; then one [full, prompt] pair per row, in order: `full` is the row as
-the trainer sees it (chat template applied to conversational rows, the longer of chosen/rejected for
-preference pairs), `prompt` the part before the answer. Local files only; remote code never runs.
+OUT's first line is {"method": ..., "default_system": ..., "renders": {...}}; then one [full, prompt] pair per row,
+in order: `full` is the row as the trainer sees it (chat template applied to conversational rows, the longer of
+chosen/rejected for preference pairs), `prompt` the part before the answer. `default_system` is the system prompt
+the chat template adds to a conversation that has none (SmolLM's "You are a helpful AI assistant named SmolLM …"),
+or null; `renders` says whether the template renders `reasoning_content` and `tool_calls` at all. Local files only;
+remote code never runs.
 """
 
 from __future__ import annotations
@@ -37,6 +40,48 @@ def _texts(tok: Any, row: dict[str, Any]) -> tuple[list[str], str]:
     return [p + (_render(tok, a) if isinstance(a, list) else str(a)) for a in answers] or [p], p
 
 
+_U, _A, _S = "ftwizard-user-probe", "ftwizard-answer-probe", "ftwizard-system-probe"
+
+
+def default_system(tok: Any) -> str | None:
+    """The text a chat template adds as the system message when a conversation has none: render the same probe
+    conversation with a sentinel system message and without, and read what stands where the sentinel stood."""
+    if not tok.chat_template:
+        return None
+    convo = [{"role": "user", "content": _U}, {"role": "assistant", "content": _A}]
+    try:
+        bare = _render(tok, convo)
+        with_sys = _render(tok, [{"role": "system", "content": _S}, *convo])
+    except Exception:  # noqa: BLE001 - a template without a system role has no default system prompt either
+        return None
+    if _S not in with_sys or _U not in with_sys:
+        return None
+    pre = with_sys[:with_sys.index(_S)]
+    mid = with_sys[with_sys.index(_S) + len(_S):with_sys.index(_U)]
+    if not pre or not bare.startswith(pre) or not mid.strip():
+        return None
+    end = bare.find(mid, len(pre))
+    text = bare[len(pre):end].strip() if end >= 0 else ""
+    if not text or _U in text or _A in text or not any(c.isalpha() for c in text):
+        return None
+    return text
+
+
+def renders(tok: Any) -> dict[str, bool]:
+    """Whether the chat template writes an assistant turn's `reasoning_content` and `tool_calls` into the text."""
+    out = {"reasoning_content": False, "tool_calls": False}
+    if not tok.chat_template:
+        return out
+    convo = [{"role": "user", "content": _U},
+             {"role": "assistant", "content": _A, "reasoning_content": "ftwizard-reasoning-probe",
+              "tool_calls": [{"type": "function", "function": {"name": "ftwizard_tool_probe", "arguments": {}}}]}]
+    try:
+        text = _render(tok, convo)
+    except Exception:  # noqa: BLE001 - a template that rejects them renders neither
+        return out
+    return {"reasoning_content": "ftwizard-reasoning-probe" in text, "tool_calls": "ftwizard_tool_probe" in text}
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 3:
         print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
@@ -62,7 +107,8 @@ def main(argv: list[str]) -> int:
     method = f"tokenizer: {name}" + (" + ChatML (added by ftwizard: the model has no chat template)" if added
                                      else " + its chat template" if tok.chat_template else " (no chat template)")
     with open(dst, "w", encoding="utf-8") as out:
-        out.write(json.dumps({"method": method}) + "\n")
+        out.write(json.dumps({"method": method, "default_system": default_system(tok), "renders": renders(tok)})
+                  + "\n")
         for i in range(0, len(rows), CHUNK):
             fulls, prompts, owners = [], [], []
             for j, row in enumerate(rows[i:i + CHUNK]):

@@ -3,6 +3,15 @@
 Tolerates what real files have: a UTF-8 BOM, CRLF line ends, blank lines, pretty-printed JSON arrays,
 a JSON object wrapping the list (`{"data": [...]}`). Problems are collected, never raised mid-file,
 so one bad line does not hide the others.
+
+Plain text (.txt) is split into documents by one rule, stated in the report's notes:
+- lines of 200+ characters (median of the non-empty lines) → one document per line: a one-document-per-line
+  corpus (LLaMA-Factory's wiki_demo.txt; what `datasets`' text loader does);
+- else, with blank lines in the file → one document per blank-line separated paragraph (hard-wrapped prose);
+- else (short lines, no blank lines) → one document per line, with a note saying how to mark documents.
+
+A LLaMA-Factory `dataset_info.json` (or a folder holding one) is read through one of its entries (`dataset=`,
+or `PATH#NAME`): see `formats/llamafactory.py`.
 """
 
 from __future__ import annotations
@@ -64,6 +73,7 @@ class ReadResult:
     problems: list[Problem] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # read, but with a guess the user should know about
+    notes: list[str] = field(default_factory=list)  # how the data was read (text split rule, dataset_info entry)
 
 
 _UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]+")
@@ -245,13 +255,31 @@ def _read_text(path: Path, res: ReadResult) -> None:
     text = _read_nonempty_text(path, res, legacy_ok=True)
     if text is None:
         return
-    # paragraphs separated by blank lines are documents
-    line = 1
-    for block in text.replace("\r\n", "\n").split("\n\n"):
-        if block.strip():
-            res.records.append(Record(name, line + (len(block) - len(block.lstrip("\n"))), {"text": block.strip()}))
-        line += block.count("\n") + 2
+    text = text.replace("\r\n", "\n")
+    lines = text.split("\n")
+    lengths = sorted(len(x) for x in lines if x.strip())
+    long_lines = bool(lengths) and lengths[len(lengths) // 2] >= LONG_LINE
+    if not long_lines and re.search(r"\n[ \t]*\n", text.strip()):
+        line, n = 1, 0  # paragraphs separated by blank lines are documents
+        for block in re.split(r"\n(?=[ \t]*\n)", text):
+            if block.strip():
+                lead = len(block) - len(block.lstrip("\n \t"))
+                res.records.append(Record(name, line + block[:lead].count("\n"), {"text": block.strip()}))
+                n += 1
+            line += block.count("\n") + 1
+        res.notes.append(f"{name}: {n:,} documents, one per paragraph (blank lines separate them)")
+        return
+    n = 0
+    for i, x in enumerate(lines, start=1):
+        if x.strip():
+            res.records.append(Record(name, i, {"text": x.strip()}))
+            n += 1
+    how = ("its lines are long: each is a document" if long_lines else
+           "short lines and no blank lines; if it is wrapped prose, separate the documents with blank lines")
+    res.notes.append(f"{name}: {n:,} documents, one per line ({how})")
 
+
+LONG_LINE = 200  # median line length (characters) from which each line of a .txt file is a document
 
 TOO_DEEP = ("JSON nested too deeply to read (hundreds of levels of [ or {); a training row needs only a few: "
             "flatten it or remove the row")
@@ -268,13 +296,42 @@ _READERS = {".jsonl": _read_jsonl, ".ndjson": _read_jsonl, ".json": _read_json, 
             ".parquet": _read_parquet, ".txt": _read_text}
 
 
+class DatasetChoiceError(DataError):
+    """A LLaMA-Factory dataset_info.json was given without saying which of its datasets to read."""
+
+    def __init__(self, message: str, names: list[str]) -> None:
+        super().__init__(message)
+        self.names = names
+
+
+def _split_ref(source: str) -> tuple[str, str | None]:
+    """`data/dataset_info.json#identity` → (the path, the dataset name); other sources are returned as they are."""
+    if "#" in source and not Path(source).expanduser().exists():
+        base, _, name = source.rpartition("#")
+        if name and Path(base).expanduser().exists():
+            return base, name
+    return source, None
+
+
 def read_records(source: str, split: str = "train", allow_download: bool = False,
-                 hub: HubOptions | None = None, on_size: Callable[[int | None], None] | None = None) -> ReadResult:
+                 hub: HubOptions | None = None, on_size: Callable[[int | None], None] | None = None,
+                 dataset: str | None = None) -> ReadResult:
     """Read a file, a folder of files, or a Hub dataset id (`org/name`; `hub` picks subset/split/revision,
     else `split` and `allow_download` are used). A file that cannot be read is reported and the rest of a
-    folder is still read."""
+    folder is still read. `dataset`: the entry of a LLaMA-Factory dataset_info.json to read (also written
+    `PATH#NAME`)."""
+    from ftwizard.core.data.formats.llamafactory import INFO_NAME
+
+    source, ref = _split_ref(source)
+    dataset = dataset or ref
     res = ReadResult()
     path = Path(source).expanduser()
+    info = path / INFO_NAME if path.is_dir() and (path / INFO_NAME).is_file() else (
+        path if path.is_file() and (path.name == INFO_NAME or dataset) else None)
+    if info is not None:
+        return _read_info(info, dataset, allow_download, hub, on_size)
+    if dataset:
+        raise DataError(f"--dataset {dataset}: {source} is not a LLaMA-Factory {INFO_NAME} (nor a folder holding one)")
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.suffix.lower() in SUPPORTED and p.is_file())
         if not files:
@@ -304,4 +361,50 @@ def _read_hub(repo_id: str, opts: HubOptions, on_size: Callable[[int | None], No
     res = ReadResult(files=[repo_id])
     for i, row in enumerate(load_rows(repo_id, opts, on_size), start=1):
         res.records.append(Record(repo_id, i, row, "row"))
+    return res
+
+
+def _read_info(path: Path, dataset: str | None, allow_download: bool, hub: HubOptions | None,
+               on_size: Callable[[int | None], None] | None) -> ReadResult:
+    """One entry of a LLaMA-Factory dataset_info.json, its rows converted to our families (formats/llamafactory.py),
+    each keeping the file and line it came from."""
+    from ftwizard.core.data.formats import llamafactory as lf
+
+    try:
+        info = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: cannot read it as a LLaMA-Factory dataset list ({exc})") from None
+    if not lf.looks_like_info(info):
+        raise DataError(f"{path} is not a LLaMA-Factory dataset list (an object of entries with file_name or "
+                        "hf_hub_url)" + (": leave out --dataset to read it as data" if dataset else ""))
+    if not dataset or dataset not in info:
+        head = (f"{path} has no dataset '{dataset}'" if dataset else
+                f"{path} lists {len(info)} LLaMA-Factory datasets: pick one with --dataset NAME")
+        raise DatasetChoiceError(f"{head} ({lf.choices(info, path.parent)})", list(info))
+    try:
+        entry = lf.parse_entry(dataset, info[dataset])
+    except lf.EntryError as exc:
+        raise DataError(f"{path}: {exc}") from None
+    if entry.file_name:
+        target = path.parent / entry.file_name
+        if not target.exists():
+            raise DataError(f"{path}: dataset '{dataset}' reads {entry.file_name}, which is not in {path.parent}")
+        sub = read_records(str(target))
+    else:
+        from ftwizard.core.data.hub import HubOptions
+
+        opts = HubOptions(subset=entry.subset, split=entry.split, revision=hub.revision if hub else None,
+                          allow_download=allow_download or bool(hub and hub.allow_download))
+        sub = _read_hub(str(entry.hub_id), opts, on_size)
+    records = sub.records[:entry.num_samples] if entry.num_samples else sub.records
+    res = ReadResult(problems=sub.problems, files=sub.files, warnings=sub.warnings, notes=sub.notes)
+    res.records = [Record(r.file, r.loc, lf.convert_row(r.data, entry), r.loc_kind) for r in records]
+    cols = ", ".join(f"{k}={v}" for k, v in entry.columns.items() if v)
+    res.notes.append(f"LLaMA-Factory dataset '{dataset}' ({path}): {entry.formatting}"
+                     f"{', ranking' if entry.ranking else ''}, columns {cols}"
+                     + (f", {entry.num_samples:,} rows (num_samples)" if entry.num_samples else ""))
+    extra = lf.unmapped([r.data for r in records], entry)
+    if extra:
+        res.warnings.append(f"the rows' field(s) {', '.join(extra)} are not in the '{dataset}' entry's columns, so "
+                            "they are left out (as LLaMA-Factory does): add them to its columns to use them")
     return res

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ftwizard.core.data import formats
+from ftwizard.core.data import formats, placeholders
+from ftwizard.core.data.formats import media
 from ftwizard.core.data.pii import PII_PATTERNS, PiiScan
 from ftwizard.core.data.reader import Problem, Record, read_records
 from ftwizard.core.data.split import (
@@ -28,7 +29,13 @@ from ftwizard.core.data.split import (
     rows_needed,
     unique_indices,
 )
-from ftwizard.core.data.tokens import APPROX_METHOD, TokenCountError, approx_tokens, count_with_tokenizer
+from ftwizard.core.data.tokens import (
+    APPROX_METHOD,
+    TokenCountError,
+    TokenCounts,
+    approx_tokens,
+    count_with_tokenizer,
+)
 
 if TYPE_CHECKING:
     from ftwizard.core.data.hub import HubOptions
@@ -52,6 +59,7 @@ class DatasetReport:
     stats: dict[str, Any] = field(default_factory=dict)
     valid: list[Record] = field(default_factory=list, repr=False)
     duplicates_removed: int = 0  # exact duplicates (of the converted row) the split leaves out
+    notes: list[str] = field(default_factory=list)  # how it was read and what training will do (not problems)
 
     @property
     def usable(self) -> bool:
@@ -65,7 +73,8 @@ class DatasetReport:
         errs = [e.to_dict() for e in self.errors[:MAX_ERRORS_LISTED]]
         return {"path": self.path, "format": self.format, "family": self.family, "rows": self.rows,
                 "unique_rows": self.unique_rows, "duplicates_removed": self.duplicates_removed,
-                "errors": errs, "error_count": len(self.errors), "warnings": self.warnings, "stats": self.stats}
+                "errors": errs, "error_count": len(self.errors), "warnings": self.warnings, "notes": self.notes,
+                "stats": self.stats}
 
 
 def _norm_near(text: str) -> str:
@@ -94,20 +103,31 @@ def _validate_all(family: str, records: list[Record], rep: DatasetReport) -> lis
     return valid
 
 
+@dataclass
+class _Lengths:
+    full: list[int]
+    target: list[int]
+    prompt: list[int]  # 0 where the prompt is not measured (plain text, whole conversations)
+    method: str
+    counts: TokenCounts | None = None  # what the tokenizer run found (default system prompt, what it renders)
+
+
 def _lengths(rows: list[dict[str, Any]], pairs: list[tuple[str, str]], count_tokens: Callable[[str], int] | None,
-             tokenizer: str | None, tokenizer_name: str | None, warnings: list[str]) -> tuple[list[int], list[int], str]:
-    """(full lengths, answer lengths, method) with the model's tokenizer when given, else chars/4."""
+             tokenizer: str | None, tokenizer_name: str | None, warnings: list[str]) -> _Lengths:
+    """Full, answer and prompt lengths with the model's tokenizer when given, else chars/4."""
     if tokenizer:
         try:
             tc = count_with_tokenizer(tokenizer, rows)
-            return tc.full, [max(0, f - p) if p else f for f, p in zip(tc.full, tc.prompt, strict=True)], tc.method
+            return _Lengths(tc.full, [max(0, f - p) if p else f for f, p in zip(tc.full, tc.prompt, strict=True)],
+                            tc.prompt, tc.method, tc)
         except TokenCountError as exc:
             warnings.append(f"token lengths are approximate (characters / 4): {exc}")
     counter = count_tokens or approx_tokens
     full = [counter(f"{p}\n{t}") for p, t in pairs]
     target = [counter(t) if t else 0 for _, t in pairs]
+    prompt = [counter(p) if p and "prompt" in r else 0 for r, (p, _) in zip(rows, pairs, strict=True)]
     method = f"tokenizer: {tokenizer_name}" if count_tokens else APPROX_METHOD
-    return full, target, method
+    return _Lengths(full, target, prompt, method)
 
 
 def analyze(
@@ -125,6 +145,8 @@ def analyze(
     hub: HubOptions | None = None,
     split_ratios: tuple[float, float, float] | None = DEFAULT_RATIOS,
     on_size: Callable[[int | None], None] | None = None,
+    dataset: str | None = None,
+    fill: dict[str, str] | None = None,
 ) -> DatasetReport:
     """Read, detect, validate and measure a dataset.
 
@@ -132,14 +154,28 @@ def analyze(
     template in a subprocess (else ~chars/4, stated in stats.tokens.method). `hub`: subset/split/revision and
     download permission for a Hub dataset id (`on_size(bytes|None)` is called before a download).
     `split_ratios`: rows too few for this train/validation/test split are an error (None: no such check).
+    `dataset`: the entry to read when `source` is a LLaMA-Factory dataset_info.json. `fill`: placeholder values
+    ({"name": "Wizzy"} replaces {{name}}, <name>, [NAME] in every row).
     """
-    res = read_records(source, allow_download=allow_download, hub=hub, on_size=on_size)
+    res = read_records(source, allow_download=allow_download, hub=hub, on_size=on_size, dataset=dataset)
+    filled = _fill(res.records, fill) if fill else 0
     recs = [r.data for r in res.records]
     family = fmt or formats.detect_family(recs)
     if family is not None:
         formats.get_family(family)  # an unknown name is an error listing the known ones
     rep = DatasetReport(path=source, format=None, family=family, rows=0, errors=list(res.problems),
-                        warnings=list(res.warnings))
+                        warnings=list(res.warnings), notes=list(res.notes))
+    if fill:
+        rep.notes.append(f"--fill: {filled:,} placeholder(s) replaced ({', '.join(fill)})")
+        if not filled:
+            rep.warnings.append(f"--fill {', '.join(fill)}: no such placeholder in the data ({{{{name}}}}, <name> or "
+                                "[NAME] for name)")
+    scan = media.scan([(r.where, r.data) for r in res.records])
+    if scan.multimodal:  # refused whole: training on the text alone would silently leave the media out
+        rep.errors.append(Problem(source, None, scan.refusal()))
+        return rep
+    if scan.tag_rows:
+        rep.warnings.append(scan.tag_warning())
     if family is None:
         if recs:
             keys = sorted({k for r in recs[:20] for k in r})
@@ -156,7 +192,8 @@ def analyze(
     rep.format = formats.format_name(family, valid[0].data) if valid else family
     rows = [formats.to_trl(family, r.data) for r in valid]
     pairs = [formats.row_texts(t) for t in rows]
-    lengths, target_lens, method = _lengths(rows, pairs, count_tokens, tokenizer, tokenizer_name, rep.warnings)
+    measured = _lengths(rows, pairs, count_tokens, tokenizer, tokenizer_name, rep.warnings)
+    lengths, target_lens, method = measured.full, measured.target, measured.method
 
     keys = [row_key(t) for t in rows]
     exact = Counter(keys)
@@ -223,7 +260,9 @@ def analyze(
                                   f"length to at least {_pctl(s_len, 90)} (90% of rows fit) or shorten the rows",
                                   r.loc_kind))
     elif over:
-        rep.warnings.append(f"{over:,} rows are longer than {max_seq} tokens and would be truncated")
+        too_long = _too_long(family, lengths, measured.prompt, max_seq)
+        stats["too_long"] = too_long
+        rep.warnings.append(too_long["message"])
     if dup_exact:
         rep.warnings.append(f"{dup_exact:,} exact duplicate rows: they are left out of the split so no test row "
                             "is also trained on")
@@ -231,16 +270,134 @@ def analyze(
         rep.warnings.append(f"{dup_near:,} near-duplicate rows (same text up to case/punctuation)")
     if short:
         rep.warnings.append(f"{len(short):,} rows have an answer with no letters or digits")
-    weight0 = sum(1 for t in rows if any(isinstance(m, dict) and m.get("weight") == 0 for m in t.get("messages") or ()))
+    weight0 = sum(1 for t in rows if any(isinstance(m, dict) and m.get("weight") == 0 and m.get("role") == "assistant"
+                                         for m in t.get("messages") or ()))
     if weight0:
-        rep.warnings.append(f"{weight0:,} rows have assistant turns with weight 0: the OpenAI export honours it, but "
-                            "local training (TRL) learns every assistant turn — drop those turns to skip them")
+        rep.warnings.append(f"{weight0:,} rows have assistant turns with weight 0 (or loss_weight 0): the OpenAI export "
+                            "honours it, but local training (TRL) learns every assistant turn — drop those turns to "
+                            "skip them")
+    fractional = sum(1 for r in valid if _fractional_loss_weight(r.data))
+    if fractional:
+        rep.warnings.append(f"{fractional:,} rows have a loss_weight between 0 and 1 or above 1: ftwizard trains those "
+                            "turns at full weight (only loss_weight 0 is honoured, as a turn not trained on)")
+    _template_findings(rows, measured.counts, tokenizer, rep, stats)
+    ph = placeholders.scan([(r.where, r.data) for r in valid])
+    if ph.counts:
+        stats["placeholders"] = ph.to_dict()
+        rep.warnings.append(ph.warning())
     for kind, v in pii.found.items():
         if v["count"]:
             rep.warnings.append(f"possible PII: {v['count']} {kind.replace('_', ' ')} match(es), "
                                 f"e.g. {v['examples'][0]['where']}")
     rep.stats = stats
     return rep
+
+
+def _fill(records: list[Record], values: dict[str, str]) -> int:
+    total = 0
+    for r in records:
+        r.data, n = placeholders.fill(r.data, values)
+        total += n
+    return total
+
+
+def _fractional_loss_weight(rec: dict[str, Any]) -> bool:
+    for v in rec.values():
+        if isinstance(v, list):
+            for m in v:
+                lw = m.get("loss_weight") if isinstance(m, dict) else None
+                if isinstance(lw, int | float) and not isinstance(lw, bool) and lw not in (0, 1) and lw > 0 \
+                        and m.get("role") == "assistant":
+                    return True
+    return False
+
+
+_SFT_FAMILIES = ("alpaca", "sharegpt", "openai", "prompt_completion")
+
+
+def _n(count: int, noun: str) -> str:
+    """'1 row is' / '3 rows are'."""
+    return f"1 {noun} is" if count == 1 else f"{count:,} {noun}s are"
+
+
+def _too_long(family: str, lengths: list[int], prompts: list[int], max_seq: int) -> dict[str, Any]:
+    """Rows over `max_seq` and what training will do with them, for the family's trainers (nothing silently)."""
+    over = sum(1 for x in lengths if x > max_seq)
+    fills = sum(1 for p in prompts if p >= max_seq)
+    if family == "text":
+        action = "chunked"
+        msg = (f"{_n(over, 'document')} longer than {max_seq} tokens: continued pre-training (cpt) packs documents "
+               f"and splits the long ones into {max_seq}-token pieces, so nothing is cut (sft without packing would "
+               "truncate them)")
+    elif family == "preference":
+        action = "truncated" + (", dropped" if fills else "")
+        msg = (f"{_n(over, 'pair')} longer than {max_seq} tokens: DPO/ORPO/SimPO cut the answers' ends at "
+               f"{max_seq} tokens" + (f"; in {fills:,} of them the prompt alone fills {max_seq} tokens, so DPO drops "
+                                      "them (no answer token left)" if fills else ""))
+    elif family == "kto":
+        action = "truncated"
+        msg = (f"{_n(over, 'row')} longer than {max_seq} tokens: KTO cuts their answers' ends at {max_seq} tokens"
+               + (f"; in {fills:,} of them the prompt alone fills {max_seq} tokens, so nothing of the answer is left "
+                  "and they teach nothing" if fills else ""))
+    elif family in _SFT_FAMILIES:
+        action = "truncated" + (", dropped" if fills else "")
+        msg = (f"{_n(over, 'row')} longer than {max_seq} tokens: SFT cuts the end at {max_seq} tokens (the end of "
+               "the answer is not learned)" + (f"; in {fills:,} of them the prompt alone fills {max_seq} tokens, so "
+                                                "SFT drops them" if fills else ""))
+    else:
+        action = "truncated"
+        msg = f"{_n(over, 'row')} longer than {max_seq} tokens and truncated"
+    if family != "text":
+        msg += " — raise --max-seq or shorten them to keep every token"
+    return {"rows": over, "prompt_fills_max_seq": fills, "action": action, "message": msg}
+
+
+def _no_system(row: dict[str, Any]) -> bool:
+    msgs = row.get("messages") if "messages" in row else row.get("prompt")
+    if not isinstance(msgs, list) or not msgs:
+        return False
+    first = msgs[0]
+    return isinstance(first, dict) and first.get("role") not in ("system", "developer")
+
+
+def _messages_of(row: dict[str, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for k in ("messages", "prompt", "completion", "chosen", "rejected"):
+        v = row.get(k)
+        if isinstance(v, list):
+            out += [m for m in v if isinstance(m, dict)]
+    return out
+
+
+def _template_findings(rows: list[dict[str, Any]], tc: TokenCounts | None, tokenizer: str | None,
+                      rep: DatasetReport, stats: dict[str, Any]) -> None:
+    """What the model's chat template does to these rows that the rows do not say: a default system prompt it
+    adds, reasoning or tool calls it does not write (so they would not be trained on)."""
+    reasoning = sum(1 for r in rows if any(m.get("reasoning_content") for m in _messages_of(r)))
+    calls = sum(1 for r in rows if any(m.get("tool_calls") for m in _messages_of(r)))
+    if tc is None:
+        if reasoning:
+            rep.notes.append(f"{reasoning:,} rows have reasoning parts, kept as `reasoning_content`: only chat "
+                             "templates that write it (Qwen3, DeepSeek-R1 …) train on it — check with --model")
+        if calls:
+            rep.notes.append(f"{calls:,} rows have tool calls, kept as `tool_calls`: the chat template must write "
+                             "them to train on them — check with --model")
+        return
+    if reasoning and not tc.renders.get("reasoning_content"):
+        rep.warnings.append(f"{reasoning:,} rows have reasoning (reasoning_content) that the chat template of "
+                            f"{tokenizer} does not write: it would not be trained on — put it in the answer text "
+                            "(e.g. <think>…</think>) or use a model whose template writes it")
+    if calls and not tc.renders.get("tool_calls"):
+        rep.warnings.append(f"{calls:,} rows have tool calls that the chat template of {tokenizer} does not write: "
+                            "they would not be trained on — write the calls into the assistant's text or use a "
+                            "model whose template supports tools")
+    bare = sum(1 for r in rows if _no_system(r))
+    if tc.default_system and bare:
+        stats["default_system_prompt"] = {"text": tc.default_system, "rows": bare}
+        every = "every row" if bare == len(rows) else f"{bare:,} of {len(rows):,} rows"
+        rep.warnings.append(f"{every} will carry the model's default system prompt: '{tc.default_system}' (its chat "
+                            "template adds it when a conversation has no system message). Add a system message to "
+                            "your rows to replace it.")
 
 
 _LABEL_FAMILIES = ("alpaca", "prompt_completion", "openai", "sharegpt")

@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,8 @@ class TokenCounts:
     full: list[int]     # the whole row as trained (template applied)
     prompt: list[int]   # the prompt part (0 for plain text rows)
     method: str
+    default_system: str | None = None  # the system prompt the chat template adds to rows without one
+    renders: dict[str, bool] = field(default_factory=dict)  # reasoning_content / tool_calls: written by the template?
 
 
 def count_with_tokenizer(tokenizer: str, rows: list[dict[str, Any]], timeout_s: float = 600) -> TokenCounts:
@@ -56,7 +58,8 @@ def count_with_tokenizer(tokenizer: str, rows: list[dict[str, Any]], timeout_s: 
     counts = [json.loads(x) for x in lines[1:]]
     if len(counts) != len(rows):
         raise TokenCountError(f"tokenizer {tokenizer} counted {len(counts)} of {len(rows)} rows")
-    return TokenCounts([c[0] for c in counts], [c[1] for c in counts], head["method"])
+    return TokenCounts([c[0] for c in counts], [c[1] for c in counts], head["method"], head.get("default_system"),
+                       head.get("renders") or {})
 
 
 def _not_local(tokenizer: str, error: str) -> bool:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 Row = dict[str, Any]
@@ -107,12 +107,10 @@ def check_messages(msgs: Any, field: str, errors: list[str], role_key: str = "ro
         has_tool_calls = bool(m.get("tool_calls") or m.get("function_call"))
         if role == "assistant" and has_tool_calls:
             pass
-        elif isinstance(content, list):  # multimodal/parts content
-            if not content:
-                errors.append(f"message {j} ({role}) in '{field}' has empty content")
-            elif not all(isinstance(p, dict) and "type" in p for p in content):
-                errors.append(f"message {j} ({role}) in '{field}' has a content list whose items are not parts "
-                              "like {\"type\": \"text\", \"text\": ...}")
+        elif isinstance(content, list):  # content parts: [{"type": "text", "text"|"value": ...}, ...]
+            problem = parts_problem(content, role)
+            if problem:
+                errors.append(f"message {j} ({role}) in '{field}' {problem}")
         elif not nonempty_str(content):
             errors.append(f"message {j} ({role}) in '{field}' has "
                           + ("no content" if content is None else
@@ -120,6 +118,9 @@ def check_messages(msgs: Any, field: str, errors: list[str], role_key: str = "ro
                              f"content of type {typename(content)} (should be text)"))
         if "weight" in m and m["weight"] not in (0, 1):
             errors.append(f"message {j} in '{field}': weight must be 0 or 1, got {m['weight']!r}")
+        lw = m.get("loss_weight")
+        if lw is not None and (isinstance(lw, bool) or not isinstance(lw, int | float) or lw < 0):
+            errors.append(f"message {j} in '{field}': loss_weight must be a number ≥ 0, got {lw!r}")
         norm.append("system" if role == "developer" else role)
     convo = [r for r in norm if r in ("user", "assistant")]
     if need_assistant and "assistant" not in convo:
@@ -182,12 +183,18 @@ def check_same_style(rec: Row, keys: tuple[str, ...], errors: list[str]) -> None
 
 
 def _message_text(m: Any) -> str:
+    """Everything a message trains on, as text: content (parts joined), reasoning and tool calls."""
     if not isinstance(m, dict):
         return ""
     c = m.get("content", m.get("value"))
-    if isinstance(c, list):  # content parts: [{"type": "text", "text": ...}, ...]
-        return " ".join(str(p.get("text", "")) for p in c if isinstance(p, dict))
-    return "" if c is None else str(c)
+    if isinstance(c, list):  # content parts
+        p = split_parts(c)
+        return " ".join(x for x in (p.reasoning, p.text, json.dumps(p.tool_calls, ensure_ascii=False)
+                                    if p.tool_calls else "") if x)
+    extra = [str(m["reasoning_content"])] if m.get("reasoning_content") else []
+    if m.get("tool_calls"):
+        extra.append(json.dumps(m["tool_calls"], ensure_ascii=False, default=str))
+    return " ".join([*extra, "" if c is None else str(c)]) if extra else ("" if c is None else str(c))
 
 
 def content_text(v: Any) -> str:
@@ -224,3 +231,124 @@ def tools_json(value: Any) -> str | None:
     tools = _tools_list(value)
     return json.dumps(tools, ensure_ascii=False) if tools else None
 
+
+
+# ---- content parts ------------------------------------------------------------------------------------------
+# OpenAI / transformers parts ({"type": "text", "text": ...}) and LLaMA-Factory v1 parts ({"type": "text" |
+# "reasoning" | "tool_call", "value": ...}). Media parts never reach a text-only model: the report refuses those
+# datasets before validation (formats/media.py).
+TEXT_PARTS = {"text", "input_text", "output_text"}
+REASONING_PARTS = {"reasoning", "thinking"}
+TOOL_CALL_PARTS = {"tool_call", "function_call"}
+
+
+@dataclass
+class Parts:
+    text: str = ""
+    reasoning: str = ""
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    bad: list[str] = field(default_factory=list)  # problems, in words
+
+
+def _part_value(p: dict[str, Any]) -> Any:
+    for k in ("text", "value", "content", "reasoning", "thinking"):
+        if k in p:
+            return p[k]
+    return None
+
+
+def tool_call_of(value: Any) -> dict[str, Any] | None:
+    """A tool call part's value ({"name", "arguments"} as JSON text or an object) as an OpenAI/transformers tool
+    call: {"type": "function", "function": {"name", "arguments": {...}}}; None if it is not one."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return None
+    if isinstance(value, dict) and isinstance(value.get("function"), dict):
+        value = value["function"]
+    if not isinstance(value, dict) or not isinstance(value.get("name"), str):
+        return None
+    args = value.get("arguments", value.get("parameters", {}))
+    if isinstance(args, str):
+        try:
+            args = json.loads(args) if args.strip() else {}
+        except json.JSONDecodeError:
+            return None
+    return {"type": "function", "function": {"name": value["name"], "arguments": args}}
+
+
+def split_parts(parts: list[Any]) -> Parts:
+    """Text parts joined (as LLaMA-Factory and the chat templates join them: no separator), reasoning parts
+    joined, tool call parts as tool calls; anything else is a problem named in `bad`."""
+    out = Parts()
+    for p in parts:
+        if not isinstance(p, dict) or "type" not in p:
+            out.bad.append('has a content list whose items are not parts like {"type": "text", "text": ...}')
+            break
+        kind, value = str(p["type"]), _part_value(p)
+        if kind in TEXT_PARTS or kind in REASONING_PARTS:
+            if value is not None and not isinstance(value, str):
+                out.bad.append(f"has a {kind} part whose value is {typename(value)}, not text")
+            elif kind in TEXT_PARTS:
+                out.text += value or ""
+            else:
+                out.reasoning += value or ""
+        elif kind in TOOL_CALL_PARTS:
+            call = tool_call_of(value)
+            if call is None:
+                out.bad.append(f"has a {kind} part that is not a JSON object with a name and arguments")
+            else:
+                out.tool_calls.append(call)
+        else:
+            out.bad.append(f"has a content part of type '{kind}': ftwizard trains text-only models on text, "
+                           "reasoning and tool_call parts")
+    return out
+
+
+def parts_problem(parts: list[Any], role: str) -> str | None:
+    """What is wrong with a message's content parts, or None."""
+    if not parts:
+        return "has empty content"
+    p = split_parts(parts)
+    if p.bad:
+        return p.bad[0]
+    if not p.text.strip() and not p.reasoning.strip() and not p.tool_calls:
+        return "has empty content (its text parts are empty)"
+    if p.tool_calls and role != "assistant":
+        return f"has a tool call in a {role} message; only assistant messages call tools"
+    return None
+
+
+def normalize_message(m: dict[str, Any]) -> dict[str, Any]:
+    """One message as the chat templates take it: content parts → text `content` (+ `reasoning_content`,
+    `tool_calls`), `developer` → system, LLaMA-Factory's `loss_weight: 0` on an assistant turn → `weight: 0`
+    (other roles are never trained on anyway). Other keys (`tool_calls`, `name`, `tool_call_id`, `weight`,
+    `reasoning_content`) are kept."""
+    role = "system" if m.get("role") == "developer" else m.get("role")
+    content = m.get("content")
+    out: dict[str, Any] = {"role": role}
+    if isinstance(content, list):
+        p = split_parts(content)
+        out["content"] = p.text
+        if p.reasoning:
+            out["reasoning_content"] = p.reasoning
+        if p.tool_calls:
+            out["tool_calls"] = p.tool_calls
+    else:
+        out["content"] = content or ""
+    for k in ("tool_calls", "name", "tool_call_id", "reasoning_content"):
+        if m.get(k) and k not in out:
+            out[k] = m[k]
+    if m.get("weight") is not None:
+        out["weight"] = m["weight"]
+    elif role == "assistant" and m.get("loss_weight") == 0:
+        out["weight"] = 0
+    return out
+
+
+def normalize_messages(v: Any) -> Any:
+    """A message list with every message normalized (see `normalize_message`); text is returned as it is."""
+    if isinstance(v, list) and all(isinstance(m, dict) for m in v):
+        return [normalize_message(m) for m in v]
+    return v

@@ -1,8 +1,11 @@
-"""OpenAI chat / TRL conversational language modeling: {"messages": [{"role", "content"}, ...]}."""
+"""OpenAI chat / TRL conversational language modeling: {"messages": [{"role", "content"}, ...]}.
+
+`content` may be a list of parts: OpenAI's {"type": "text", "text"} or LLaMA-Factory v1's {"type": "text" |
+"reasoning" | "tool_call", "value"} (with `loss_weight` per message); see `base.normalize_message`."""
 
 from __future__ import annotations
 
-from ftwizard.core.data.formats.base import Family, Row, check_messages, check_tools, tools_json
+from ftwizard.core.data.formats.base import Family, Row, check_messages, check_tools, normalize_message, tools_json
 
 
 def detect(rec: Row) -> bool:
@@ -17,14 +20,7 @@ def validate(rec: Row) -> list[str]:
 
 
 def convert(rec: Row) -> Row:
-    out = []
-    for m in rec["messages"]:
-        mm = {"role": "system" if m["role"] == "developer" else m["role"], "content": m.get("content") or ""}
-        for k in ("tool_calls", "name", "tool_call_id", "weight"):
-            if m.get(k) is not None and (k == "weight" or m.get(k)):
-                mm[k] = m[k]
-        out.append(mm)
-    row: Row = {"messages": out}
+    row: Row = {"messages": [normalize_message(m) for m in rec["messages"]]}
     tools = tools_json(rec.get("tools"))
     if tools:  # as JSON text, which TRL reads (see tools_json)
         row["tools"] = tools

@@ -1,6 +1,7 @@
 """Preference pairs (DPO/ORPO): explicit prompt {"prompt", "chosen", "rejected"} or implicit prompt
 {"chosen", "rejected"}, as text or message lists; also ShareGPT-style {"conversations", "chosen": {from,
-value}, "rejected": {...}}. Converted to an explicit prompt (TRL's `extract_prompt` for implicit ones)."""
+value}, "rejected": {...}} and LLaMA-Factory v1's {"chosen_messages", "rejected_messages"} (whole conversations,
+content parts). Converted to an explicit prompt (TRL's `extract_prompt` for implicit ones)."""
 
 from __future__ import annotations
 
@@ -15,15 +16,26 @@ from ftwizard.core.data.formats.base import (
     check_prompt_messages,
     check_same_style,
     nonempty_str,
+    normalize_messages,
 )
 from ftwizard.core.data.formats.sharegpt import SHAREGPT_ROLES, sharegpt_messages
 
+_V1 = {"chosen_messages": "chosen", "rejected_messages": "rejected"}
+
+
+def _aliased(rec: Row) -> Row:
+    """LLaMA-Factory v1's chosen_messages/rejected_messages under TRL's names."""
+    if "chosen" in rec or "chosen_messages" not in rec:
+        return rec
+    return {_V1.get(k, k): v for k, v in rec.items()}
+
 
 def detect(rec: Row) -> bool:
-    return "chosen" in rec and "rejected" in rec
+    return ("chosen" in rec and "rejected" in rec) or ("chosen_messages" in rec and "rejected_messages" in rec)
 
 
 def validate(rec: Row) -> list[str]:
+    rec = _aliased(rec)
     errors: list[str] = []
     ch, rj = rec.get("chosen"), rec.get("rejected")
     if isinstance(ch, dict) or isinstance(rj, dict):  # ShareGPT-style: conversations + chosen/rejected message
@@ -69,17 +81,20 @@ def _extract_prompt(ch: Any, rj: Any) -> Row:
 
 
 def convert(rec: Row) -> Row:
-    ch, rj = rec["chosen"], rec["rejected"]
+    rec = _aliased(rec)
+    ch, rj = normalize_messages(rec["chosen"]), normalize_messages(rec["rejected"])
     if isinstance(ch, dict):
         return {"prompt": sharegpt_messages(rec.get("conversations") or []),
                 "chosen": [{"role": "assistant", "content": ch.get("value", ch.get("content"))}],
                 "rejected": [{"role": "assistant", "content": rj.get("value", rj.get("content"))}]}
     if "prompt" not in rec:
         return _extract_prompt(ch, rj)
-    return {"prompt": rec["prompt"], "chosen": ch, "rejected": rj}
+    return {"prompt": normalize_messages(rec["prompt"]), "chosen": ch, "rejected": rj}
 
 
 def variant(rec: Row) -> str:
+    if "chosen_messages" in rec and "chosen" not in rec:
+        return "preference_v1_messages"
     ch = rec.get("chosen")
     if isinstance(ch, dict):
         return "preference_sharegpt"
@@ -89,5 +104,6 @@ def variant(rec: Row) -> str:
     return "preference_strings" if "prompt" in rec else "preference_strings_implicit_prompt"
 
 
-FAMILY = Family("preference", detect, validate, convert, required=(("chosen",), ("rejected",)), min_rows=500,
+FAMILY = Family("preference", detect, validate, convert,
+                required=(("chosen", "chosen_messages"), ("rejected", "rejected_messages")), min_rows=500,
                 variant=variant, description="chosen/rejected pairs, with or without a prompt (DPO, ORPO)")

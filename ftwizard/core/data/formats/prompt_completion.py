@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from ftwizard.core.data.formats.base import Family, Row, check_same_style, check_text_or_messages
+from ftwizard.core.data.formats.base import (
+    Family,
+    Row,
+    check_same_style,
+    check_text_or_messages,
+    normalize_messages,
+)
 
 
 def detect(rec: Row) -> bool:
@@ -19,7 +25,7 @@ def validate(rec: Row) -> list[str]:
 
 
 def convert(rec: Row) -> Row:
-    return {"prompt": rec["prompt"], "completion": rec["completion"]}
+    return {"prompt": normalize_messages(rec["prompt"]), "completion": normalize_messages(rec["completion"])}
 
 
 def variant(rec: Row) -> str:

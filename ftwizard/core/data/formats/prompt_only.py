@@ -3,7 +3,7 @@ as a reference answer are kept)."""
 
 from __future__ import annotations
 
-from ftwizard.core.data.formats.base import Family, Row, check_text_or_messages
+from ftwizard.core.data.formats.base import Family, Row, check_text_or_messages, normalize_messages
 
 
 def detect(rec: Row) -> bool:
@@ -17,7 +17,7 @@ def validate(rec: Row) -> list[str]:
 
 
 def convert(rec: Row) -> Row:
-    return dict(rec)
+    return {**rec, "prompt": normalize_messages(rec["prompt"])}
 
 
 def variant(rec: Row) -> str:
