@@ -30,10 +30,28 @@ def prepare_data(cfg: RunConfig, rd: RunDir) -> dict[str, Path]:
     return {k: base / f"{k}.jsonl" for k in ("train", "validation", "test") if (base / f"{k}.jsonl").exists()}
 
 
+def arrow_safe(row: dict[str, Any]) -> dict[str, Any]:
+    """A row whose free-form JSON survives Arrow: `tools` and each message's `tool_calls` as JSON text. (Arrow gives
+    a column one schema, so the `arguments` dicts of every row's tool calls would be merged — each call gaining the
+    other rows' keys as nulls — and the template would write them. `turn_mask.mask_row` reads them back.)"""
+    import json
+
+    out = dict(row)
+    if out.get("tools") is not None and not isinstance(out["tools"], str):
+        out["tools"] = json.dumps(out["tools"], ensure_ascii=False)
+    msgs = out.get("messages")
+    if isinstance(msgs, list):
+        out["messages"] = [{**m, "tool_calls": json.dumps(m["tool_calls"], ensure_ascii=False)}
+                           if isinstance(m, dict) and m.get("tool_calls") is not None
+                           and not isinstance(m["tool_calls"], str) else m for m in msgs]
+    return out
+
+
 def load_splits(files: dict[str, Path]) -> Any:
     """The split files as a DatasetDict, every text kept as text. (`load_dataset("json")` lets pyarrow turn a
     column of ISO dates such as "2008-02-08" into timestamps, so a prompt would reach the model as
-    "2008-02-08 00:00:00"; an empty split — a 0 validation fraction — is left out instead of failing.)"""
+    "2008-02-08 00:00:00"; an empty split — a 0 validation fraction — is left out instead of failing; tool calls
+    and tool schemas travel as JSON text: `arrow_safe`.)"""
     import json
 
     from datasets import Dataset, DatasetDict
@@ -41,7 +59,7 @@ def load_splits(files: dict[str, Path]) -> Any:
     out = {}
     for name, path in files.items():
         with open(path, encoding="utf-8") as fh:
-            rows = [json.loads(line) for line in fh if line.strip()]
+            rows = [arrow_safe(json.loads(line)) for line in fh if line.strip()]
         if rows:
             out[name] = Dataset.from_list(rows)
     return DatasetDict(out)

@@ -107,6 +107,11 @@ def plan_sft(tok: Any, columns: list[str], want_assistant_only: bool, added: str
     if not want_assistant_only:
         return TemplatePlan(src, "full_text", "assistant_only_loss is off: the loss is computed on the whole "
                                               "conversation."), False
+    if has_tool_fields(columns, first_row):  # TRL would render them from Arrow rows: ftwizard renders them itself
+        return TemplatePlan(src, "assistant_only",
+                            "Tool calls in the data: ftwizard renders each conversation itself (tool calls and tool "
+                            "schemas exactly as written) and marks each assistant turn; the loss is computed on every "
+                            "assistant answer and tool call, each with its end-of-turn token."), True
     if has_markers(tok.chat_template):
         how = {"chatml": "No chat template in the model: ChatML was added (markers as plain text, answers end with "
                          "the model's EOS) and is saved with the result."}.get(src, "The chat template marks "
@@ -123,6 +128,13 @@ def plan_sft(tok: Any, columns: list[str], want_assistant_only: bool, added: str
                         "The chat template has no assistant markers: ftwizard marks each assistant turn by rendering "
                         "the conversation turn by turn; the loss is computed on every assistant answer and tool call, "
                         f"each with its end-of-turn token{example}."), True
+
+
+def has_tool_fields(columns: list[str], first_row: dict[str, Any] | None) -> bool:
+    """The split has tool schemas or tool calls (Arrow gives every message of a split the same keys, so the first
+    row shows whether any row has `tool_calls`)."""
+    msgs = (first_row or {}).get("messages") or []
+    return "tools" in columns or any(isinstance(m, dict) and "tool_calls" in m for m in msgs)
 
 
 def describe_loss_tokens(trainer: Any, tok: Any, max_chars: int = 300) -> dict[str, Any] | None:

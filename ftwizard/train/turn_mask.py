@@ -243,9 +243,19 @@ def _tools(row: dict[str, Any]) -> Any:
     return json.loads(tools) if isinstance(tools, str) else tools  # as TRL reads the column
 
 
+def plain_message(m: dict[str, Any]) -> dict[str, Any]:
+    """A message as the user wrote it: the keys Arrow filled with nulls (other rows had them) dropped, `tool_calls`
+    read back from JSON text (`train/data.py:arrow_safe`)."""
+    out = {k: v for k, v in m.items() if v is not None}
+    if isinstance(out.get("tool_calls"), str):
+        out["tool_calls"] = json.loads(out["tool_calls"])
+    return out
+
+
 def mask_row(tok: Any, row: dict[str, Any]) -> TurnMask:
     """`mask_conversation` for a TRL conversational row ({"messages", "tools"?, "chat_template_kwargs"?})."""
-    return mask_conversation(tok, row["messages"], _tools(row), **(row.get("chat_template_kwargs") or {}))
+    msgs = [plain_message(m) if isinstance(m, dict) else m for m in row["messages"]]
+    return mask_conversation(tok, msgs, _tools(row), **(row.get("chat_template_kwargs") or {}))
 
 
 # ---- the trainer's datasets ---------------------------------------------------------------------------------

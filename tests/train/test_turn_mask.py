@@ -237,3 +237,36 @@ def test_data_show_mask_prints_counts_per_role(tmp_path, chatml_dir, capsys):
 
     assert main(["data", str(data), "--show-mask", "1"]) == 2  # no tokenizer: one line, no traceback
     assert "--tokenizer" in capsys.readouterr().err
+
+
+def test_tool_call_arguments_survive_the_dataset_exactly(tok, tmp_path):
+    """Two rows whose calls take different arguments: through the run's split loading (Arrow), each call is rendered
+    with its own arguments only — no other row's keys as nulls — and the plan marks the turns itself."""
+    from ftwizard.train.data import load_splits
+    from ftwizard.train.templates import plan_sft
+    from ftwizard.train.turn_mask import mask_row
+
+    tok.chat_template = (  # ChatML that writes each argument of OpenAI tool_calls (no generation markers)
+        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] or '' }}"
+        "{% for c in m.get('tool_calls') or [] %}<tool_call>{{ c['function']['name'] }} "
+        "{% for k, v in c['function']['arguments'].items() %}{{ k }} {{ v }} {% endfor %}</tool_call>{% endfor %}"
+        "<|im_end|>\n{% endfor %}")
+
+    def row(name, args):
+        return {"messages": [{"role": "user", "content": "q"},
+                             {"role": "assistant", "content": "", "tool_calls": [
+                                 {"type": "function", "function": {"name": name, "arguments": args}}]},
+                             {"role": "tool", "content": "r"}, {"role": "assistant", "content": "done"}],
+                "tools": [{"type": "function", "function": {"name": name, "parameters": {"type": "object"}}}]}
+
+    path = tmp_path / "train.jsonl"
+    path.write_text(json.dumps(row("weather", {"city": "paris"})) + "\n" + json.dumps(row("add", {"a": 1, "b": 2}))
+                    + "\n" + json.dumps({"messages": [{"role": "user", "content": "hi"},
+                                                      {"role": "assistant", "content": "hello"}]}) + "\n")
+    ds = load_splits({"train": path})["train"]
+    rendered = [tok.decode(mask_row(tok, r).input_ids) for r in ds]
+    assert "<tool_call>weather city paris </tool_call>" in rendered[0], rendered[0]
+    assert "<tool_call>add a 1 b 2 </tool_call>" in rendered[1], rendered[1]
+    assert "None" not in "".join(rendered) and "<unk>" not in "".join(rendered) and "<tool_call>" not in rendered[2]
+    plan, per_turn = plan_sft(tok, ds.column_names, True, first_row=ds[2])
+    assert per_turn and "Tool calls in the data" in plan.message
