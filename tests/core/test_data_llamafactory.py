@@ -347,3 +347,13 @@ def test_data_says_when_token_lengths_are_approximate(tmp_path):
     assert "characters / 4): no --model given" in json.loads(out.stdout)["notes"][0]
     out = _cli(str(src), "--model", str(tmp_path / "nowhere"), "--json")
     assert "is not here" in json.loads(out.stdout)["notes"][0]
+
+
+def test_a_run_config_may_name_a_dataset_info_entry(tmp_path):
+    """`data: path/dataset_info.json#NAME` passes the config's path check (the reader picks the entry)."""
+    from ftwizard.core.run.preflight_checks import data_problems
+
+    info = tmp_path / "dataset_info.json"
+    info.write_text("{}")
+    assert data_problems(f"{info}#identity") == []
+    assert data_problems(f"{tmp_path}/missing.json#identity")[0].message.endswith("does not exist")

@@ -45,6 +45,8 @@ def trl_config(rd: RunDir, cfg: RunConfig) -> dict[str, Any]:
         out.update({"load_in_4bit": True, "bnb_4bit_quant_type": "nf4", "use_bnb_nested_quant": True})
     if cfg.trainer in ("sft", "cpt"):
         out["packing"] = cfg.packing or cfg.trainer == "cpt"
+    if cfg.trainer == "cpt":  # long documents are split into pieces, not cut (train/trainers/cpt.py)
+        out["packing_strategy"] = "bfd_split"
     if cfg.trainer == "dpo":
         out.update({"beta": cfg.dpo_beta, "loss_type": [cfg.dpo_loss_type]})
     if cfg.trust_remote_code:

@@ -136,6 +136,8 @@ def data_problems(data: str) -> list[Problem]:
     if not data:
         return [Problem("data", "data: not set", "set data: to a dataset file or folder")]
     path = Path(data).expanduser()
+    if not path.exists() and "#" in data and Path(data.rpartition("#")[0]).expanduser().is_file():
+        path = Path(data.rpartition("#")[0]).expanduser()  # a LLaMA-Factory dataset_info.json#NAME entry
     if path.exists():
         if path.is_file() and not os.access(path, os.R_OK):
             return [Problem("data", f"data: {data} cannot be read (permission denied)", "check the file's permissions",
