@@ -346,7 +346,7 @@ async def test_data_preview_shows_rows_as_the_trainer_gets_them(tmp_path):
     app = make_app(FakeProbe.of("4090"), start="data")
     async with app.run_test(size=(100, 40)) as pilot:
         app.screen.analyze(str(path))
-        await _wait(pilot, lambda: app.answers.data_errors is not None)
+        await _wait(pilot, lambda: app.answers.data_errors is not None, timeout=60)
         text = _text(app.screen, "#report")
         assert "Preview" in text and "user:" in text and "assistant:" in text
         assert "[b]hi[/b]" in text  # user text is escaped, not styled

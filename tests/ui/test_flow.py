@@ -77,12 +77,12 @@ async def test_walk_the_whole_wizard_to_launch(tmp_path, tiny_files):
         assert app.current_mode == "data"
         # data with a broken line: the report names the line and Next is blocked
         app.screen.analyze(str(bad))
-        await _wait(pilot, lambda: app.answers.data_errors is not None)
+        await _wait(pilot, lambda: app.answers.data_errors is not None, timeout=60)  # a tokenizer subprocess counts tokens
         assert app.answers.data_errors == 1 and f"{bad.name}:4" in str(app.screen.query_one("#report").render())
         await pilot.press("ctrl+n")
         assert app.current_mode == "data"
         app.screen.analyze(str(data))
-        await _wait(pilot, lambda: app.answers.data_errors == 0)
+        await _wait(pilot, lambda: app.answers.data_errors == 0, timeout=60)
         assert app.answers.rows == 300 and app.answers.data_format == "openai"
         await pilot.press("ctrl+n")
         assert app.current_mode == "plan"
@@ -236,8 +236,21 @@ async def test_reattach_to_finished_run_and_runs_list(tmp_path):
         for item in ("preference", "reward", "pass_at_k"):
             assert not app.screen.query_one(f"#row-{item}").display
             assert not app.screen.query_one(f"#result-{item}").display
+        assert not app.screen.query_one("#verdict").display  # nothing measured yet
         app.screen.query_one("#tick-safety").value = True
         await pilot.pause()
+        # once checks ran, their verdict leads the screen, in words
+        from ftwizard.core.eval.verdict import judge
+
+        checks = {"baseline": {"exact_match": 0.0, "f1": 0.18, "loss": 2.6, "n": 9},
+                  "tuned": {"exact_match": 0.0, "f1": 0.2, "loss": 2.5, "n": 9}}
+        checks["verdict"] = judge(checks, rd.read_events(), rd.config().to_dict()).to_dict()
+        rd.checks_path.write_text(json.dumps(checks))
+        app.screen.refresh_state()
+        await pilot.pause()
+        verdict = str(app.screen.query_one("#verdict").render())
+        assert app.screen.query_one("#verdict").display and "did not learn the answers" in verdict
+        assert "Try:" in verdict
     assert json.loads((rd.path / "checklist.json").read_text())["items"]["safety"]["done"] is True
 
 

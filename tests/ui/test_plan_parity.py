@@ -16,7 +16,7 @@ from ftwizard.core.plan.wizard import Answers
 from ftwizard.ui.app import make_app
 
 
-async def _wait(pilot, cond, timeout=20.0):
+async def _wait(pilot, cond, timeout=60.0):
     t = time.monotonic()
     while not cond():
         if time.monotonic() - t > timeout:

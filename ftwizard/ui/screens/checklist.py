@@ -54,7 +54,9 @@ class ChecklistScreen(AppScreen):
         yield Header()
         yield Static(id="checklist-title", classes="title")
         with VerticalScroll(id="checklist"):
-            yield Static(id="verdict")
+            verdict = Static(id="verdict")
+            verdict.display = False  # shown once the run has a verdict (checks.json)
+            yield verdict
             for item in ITEMS:
                 with Horizontal(id=f"row-{item.id}", classes="check-row"):
                     if item.action:
