@@ -392,3 +392,31 @@ async def test_decide_answers_are_kept_and_replayed():
         assert app.screen.walk.node.id == "rag"  # back at the same outcome
         await pilot.press("b")
         assert app.answers.decide == {"start": False}  # every answer is part of the autosaved state
+
+
+async def test_gkd_asks_for_its_teacher_and_launch_waits_for_it(tmp_path):
+    """A trainer's required field (GKD's teacher_model, its TrainerSpec.needs) is a Plan row for that trainer only,
+    Launch is blocked with the fix until it is set, and the run config carries it."""
+    from ftwizard.core.plan.model_facts import load_model_facts
+    from ftwizard.core.plan.wizard import to_run_config
+
+    ans = Answers(model="llama-3.2-1b", rows=800, data_format="openai", data="chat.jsonl", data_errors=0,
+                  trainer="gkd")
+    app = make_app(FakeProbe.of("4090"), answers=ans, start="plan", runs_root=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert screen.query_one("#row-teacher_model").display and "required" in _text(screen, "#why-teacher_model")
+        await pilot.press("ctrl+n")
+        assert app.current_mode == "launch" and "GKD needs its teacher model" in _text(app.screen, "#blockers")
+        await pilot.press("escape")
+        app.screen.query_one("#f-teacher_model").value = "meta-llama/Llama-3.1-8B-Instruct"
+        await pilot.pause()
+        await pilot.press("ctrl+n")
+        assert "teacher model" not in _text(app.screen, "#blockers")
+        assert app.answers.overrides.get("teacher_model"), app.answers.overrides
+        view = app.screen.wizard.plan_view()
+        cfg = to_run_config(app.answers, view, load_model_facts("llama-3.2-1b"))
+        assert cfg.teacher_model == "meta-llama/Llama-3.1-8B-Instruct"
+    sft = make_plan(Answers(model="llama-3.2-1b", rows=800, data_format="openai"), load_model_facts("llama-3.2-1b"),
+                    FakeProbe.of("4090").probe())
+    assert "teacher_model" not in sft.values  # other trainers never show it

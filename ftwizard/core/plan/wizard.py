@@ -30,6 +30,7 @@ SCHEDULERS = ("cosine", "linear", "constant_with_warmup")
 
 # The plan's editable fields: name → (type, label). Order = display order.
 FIELDS: dict[str, tuple[type, str]] = {
+    "teacher_model": (str, "Teacher model"),
     "method": (str, "Method"),
     "rank": (int, "LoRA rank"),
     "alpha": (int, "LoRA alpha"),
@@ -51,6 +52,10 @@ FIELDS: dict[str, tuple[type, str]] = {
 CHOICES: dict[str, tuple[str, ...]] = {"method": METHODS, "optimizer": OPTIMIZERS, "precision": PRECISIONS,
                                         "lr_scheduler": SCHEDULERS}
 ADAPTER_ONLY = ("rank", "alpha", "dropout", "target_modules")
+# fields a trainer requires (its TrainerSpec.needs): in the plan only for that trainer
+TRAINER_FIELDS: dict[str, str] = {
+    "teacher_model": "the larger model the student imitates: a local folder or a Hub id with the same tokenizer "
+                     "(required)"}
 GPU_CHOICES = ("local", "cpu", *KNOWN_GPUS)
 STEP_NAMES = ("decide", "task", "hardware", "model", "data", "plan", "launch")
 
@@ -385,6 +390,9 @@ def make_plan(ans: Answers, facts: ModelFacts, local: ProbeResult) -> PlanView:
     trainer = ans.trainer or trainer_for_family(ans.data_format)
     spec = trainer_spec(trainer)
     values["trainer"] = trainer  # the estimate adds the objective's terms (DPO's reference copy, …)
+    if spec.needs in TRAINER_FIELDS:
+        values[spec.needs] = str(ans.overrides.get(spec.needs) or "")
+        reasons[spec.needs] = f"{trainer.upper()}: {TRAINER_FIELDS[spec.needs]}"
     if trainer != "sft":  # each objective has its own starting learning rate (DPO ~5e-6, not SFT's 2e-4)
         lr = spec.lr_full if values["method"] == "full" else spec.lr_lora
         values["learning_rate"] = lr
@@ -399,6 +407,8 @@ def make_plan(ans: Answers, facts: ModelFacts, local: ProbeResult) -> PlanView:
                                      f"({p99} tokens) get cut")
     edited: set[str] = set()
     for key, val in ans.overrides.items():
+        if key in TRAINER_FIELDS and key != spec.needs:
+            continue  # another trainer's required field, kept in the answers for a switch back
         if key in FIELDS and val is not None:
             if values.get(key) != val:
                 edited.add(key)
@@ -515,7 +525,7 @@ def to_run_config(ans: Answers, view: PlanView, facts: ModelFacts) -> RunConfig:
         optimizer=str(v["optimizer"]), precision=cast(Any, str(v.get("precision") or "auto") if view.gpus else "auto"),
         engine=cast(Any, str(v.get("engine") or "auto")), num_gpus=max(1, view.gpus),
         trust_remote_code=ans.trust_remote_code, estimate_gib=round(view.estimate.peak_allocated_gib, 2),
-        **run_cadence(view))
+        **run_cadence(view), **{k: str(v[k]) for k in TRAINER_FIELDS if k in v})
     if adapter:
         cfg.rank, cfg.alpha, cfg.dropout, cfg.target_modules = int(v["rank"]), int(v["alpha"]), float(v["dropout"]), targets
     try:

@@ -40,7 +40,7 @@ def build(ctx: TrainContext) -> Any:
         raise ValueError(f"dataset error: DPO needs preference pairs (chosen and rejected answers); this data has "
                          f"columns {', '.join(ctx.train_dataset.column_names)} — use trainer: sft for example answers, "
                          "or kto for answers labelled good/bad")
-    args = DPOConfig(**ctx.args, beta=cfg.dpo_beta, loss_type=cfg.dpo_loss_type)
+    args = DPOConfig(**ctx.args, beta=cfg.dpo_beta, loss_type=[cfg.dpo_loss_type])
     trainer = DPOTrainer(model=ctx.model, args=args, train_dataset=ctx.train_dataset, eval_dataset=ctx.eval_dataset,
                          processing_class=ctx.tokenizer, peft_config=ctx.peft_config, callbacks=ctx.callbacks)
     check_pairs_left(ctx, trainer)

@@ -21,7 +21,7 @@ from ftwizard.core.plan.launch_checks import (
     weights_cached,
 )
 from ftwizard.core.plan.model_facts import ModelFactsError
-from ftwizard.core.plan.wizard import PlanView, planning_probe
+from ftwizard.core.plan.wizard import TRAINER_FIELDS, PlanView, planning_probe
 from ftwizard.core.run.trainers import trainer_spec
 from ftwizard.ui.screens.base import StepScreen
 
@@ -139,6 +139,10 @@ class LaunchScreen(StepScreen):
             summary.update(what)
             if not view.fits:
                 blockers.append(("the plan does not fit the GPU", "Plan step (Esc) → ctrl+f makes it fit"))
+            needs = trainer_spec(view.trainer).needs
+            if needs and not str(view.values.get(needs) or "").strip():
+                blockers.append((f"{view.trainer.upper()} needs its {needs.replace('_', ' ')}",
+                                 f"type it on the Plan step (Esc): {TRAINER_FIELDS.get(needs, needs)}"))
                 plan_ok = False
             for p in self.machine_problems(view):
                 if p.blocking:

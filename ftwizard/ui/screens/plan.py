@@ -21,6 +21,7 @@ from ftwizard.core.plan.wizard import (
     ADAPTER_ONLY,
     CHOICES,
     FIELDS,
+    TRAINER_FIELDS,
     PlanView,
     apply_fix,
     auto_fit,
@@ -145,7 +146,8 @@ class PlanScreen(StepScreen):
         box.display = bool(warnings)
         self._show_fixes()
         for key in FIELDS:
-            self.query_one(f"#row-{key}").display = v.is_adapter or key not in ADAPTER_ONLY
+            self.query_one(f"#row-{key}").display = (key in v.values if key in TRAINER_FIELDS else
+                                                     v.is_adapter or key not in ADAPTER_ONLY)
             why = v.reasons.get(key, "")
             mark = "[b $accent]✎[/] " if key in v.edited and key not in self.wizard.answers.fixed else ""
             self.query_one(f"#why-{key}", Static).update(mark + escape(why))
