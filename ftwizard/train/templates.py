@@ -112,6 +112,10 @@ def plan_sft(tok: Any, columns: list[str], want_assistant_only: bool, added: str
                             "Tool calls in the data: ftwizard renders each conversation itself (tool calls and tool "
                             "schemas exactly as written) and marks each assistant turn; the loss is computed on every "
                             "assistant answer and tool call, each with its end-of-turn token."), True
+    if has_turn_weights(first_row):  # TRL trains every assistant turn: ftwizard honours weight 0 itself
+        return TemplatePlan(src, "assistant_only",
+                            "Turn weights in the data: ftwizard marks each assistant turn itself; turns with weight 0 "
+                            "are context only, every other assistant answer and tool call is trained."), True
     if has_markers(tok.chat_template):
         how = {"chatml": "No chat template in the model: ChatML was added (markers as plain text, answers end with "
                          "the model's EOS) and is saved with the result."}.get(src, "The chat template marks "
@@ -135,6 +139,12 @@ def has_tool_fields(columns: list[str], first_row: dict[str, Any] | None) -> boo
     row shows whether any row has `tool_calls`)."""
     msgs = (first_row or {}).get("messages") or []
     return "tools" in columns or any(isinstance(m, dict) and "tool_calls" in m for m in msgs)
+
+
+def has_turn_weights(first_row: dict[str, Any] | None) -> bool:
+    """Messages carry a `weight` (OpenAI's per-turn key; LLaMA-Factory's loss_weight is read into it)."""
+    msgs = (first_row or {}).get("messages") or []
+    return any(isinstance(m, dict) and "weight" in m for m in msgs)
 
 
 def describe_loss_tokens(trainer: Any, tok: Any, max_chars: int = 300) -> dict[str, Any] | None:

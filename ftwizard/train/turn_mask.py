@@ -174,8 +174,8 @@ def turn_segments(tok: Any, messages: list[dict[str, Any]], tools: Any = None, *
         answer_end = start + len(full[start:end].rstrip()) if end > start else start
         if start > cursor:
             segments.append(Segment(cursor, start, label, False, i))
-        if answer_end > start:
-            segments.append(Segment(start, answer_end, label, True, i))
+        if answer_end > start:  # weight 0 (OpenAI's key; LLaMA-Factory's loss_weight 0): shown, not trained
+            segments.append(Segment(start, answer_end, label, m.get("weight") != 0, i))
         if end > answer_end:
             segments.append(Segment(answer_end, end, label, False, i))
         cursor = max(end, start)

@@ -240,7 +240,7 @@ def test_openai_text_parts_loss_weight_and_empty_parts(tmp_path):
     rows[1]["messages"][1]["loss_weight"] = 0.5
     rep = analyze(str(_jsonl(tmp_path / "w.jsonl", rows)), split_ratios=NONE)
     assert formats.to_trl("openai", rows[0])["messages"][1]["weight"] == 0
-    assert any("loss_weight 0" in w for w in rep.warnings)  # not honoured by TRL: said so
+    assert any("loss_weight 0" in n and "not trained" in n for n in rep.notes)  # honoured (train/turn_mask.py)
     assert any("between 0 and 1" in w for w in rep.warnings)
     empty = {"messages": [{"role": "user", "content": [{"type": "text", "value": "q"}]},
                           {"role": "assistant", "content": [{"type": "text", "value": ""}]}]}

@@ -270,3 +270,17 @@ def test_tool_call_arguments_survive_the_dataset_exactly(tok, tmp_path):
     assert "None" not in "".join(rendered) and "<unk>" not in "".join(rendered) and "<tool_call>" not in rendered[2]
     plan, per_turn = plan_sft(tok, ds.column_names, True, first_row=ds[2])
     assert per_turn and "Tool calls in the data" in plan.message
+
+
+def test_weight_zero_turns_are_context_not_trained(tok):
+    """OpenAI's `weight: 0` (LLaMA-Factory's loss_weight 0): that answer is shown to the model, not trained; the plan
+    routes such data through ftwizard's own masking whatever the template."""
+    from ftwizard.train.templates import plan_sft
+    from ftwizard.train.turn_mask import mask_row
+
+    row = {"messages": [{"role": "user", "content": "one"}, {"role": "assistant", "content": "first", "weight": 0},
+                        {"role": "user", "content": "two"}, {"role": "assistant", "content": "second", "weight": 1}]}
+    runs = [tok.decode(r) for r in _runs(mask_row(tok, row))]
+    assert runs == ["second<|im_end|>"], runs
+    plan, per_turn = plan_sft(tok, ["messages"], True, first_row=row)
+    assert per_turn and "weight 0" in plan.message

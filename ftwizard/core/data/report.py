@@ -273,9 +273,8 @@ def analyze(
     weight0 = sum(1 for t in rows if any(isinstance(m, dict) and m.get("weight") == 0 and m.get("role") == "assistant"
                                          for m in t.get("messages") or ()))
     if weight0:
-        rep.warnings.append(f"{weight0:,} rows have assistant turns with weight 0 (or loss_weight 0): the OpenAI export "
-                            "honours it, but local training (TRL) learns every assistant turn — drop those turns to "
-                            "skip them")
+        rep.notes.append(f"{weight0:,} rows have assistant turns with weight 0 (or loss_weight 0): they are context "
+                         "only, not trained (locally and in the OpenAI export)")
     fractional = sum(1 for r in valid if _fractional_loss_weight(r.data))
     if fractional:
         rep.warnings.append(f"{fractional:,} rows have a loss_weight between 0 and 1 or above 1: ftwizard trains those "
