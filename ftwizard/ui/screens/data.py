@@ -85,10 +85,31 @@ def report_text(rep: dict[str, Any]) -> str:
         lines.append("[b $warning]possible personal data:[/] " + ", ".join(f"{k.replace('_', ' ')} {c}" for k, c in pii.items()))
     for w in rep.get("warnings", []):
         lines.append(f"[$warning]⚠[/] {escape(str(w))}")
+    for n in rep.get("notes", []):
+        lines.append(f"[dim]ℹ[/] {escape(str(n))}")
     preview = preview_text(st.get("sample") or [])
     if preview:
         lines.append("\n" + preview)
     return "\n".join(lines)
+
+
+def mask_text(res: dict[str, Any], limit: int = 900) -> str:
+    """`ftwizard data --show-mask 1 --json` as markup: the row as the model sees it, trained tokens highlighted."""
+    out = ["[b]What is trained[/b] (row 1 with the model's chat template; [reverse $success]highlighted[/] = "
+           f"trained): {escape(str(res.get('message', '')))}"]
+    body, used = [], 0
+    for span in res.get("spans", []):
+        text = str(span.get("text", ""))[: max(0, limit - used)]
+        used += len(text)
+        if text:
+            body.append(f"[reverse $success]{escape(text)}[/]" if span.get("trained") else f"[dim]{escape(text)}[/]")
+        if used >= limit:
+            body.append(" …")
+            break
+    out.append("".join(body))
+    trained = ", ".join(f"{k} {v}" for k, v in (res.get("trained") or {}).items()) or "none"
+    out.append(f"trained tokens: {trained} · in {res.get('trained_turns', 0)} turn(s) · row length {res.get('tokens')}")
+    return "\n".join(out)
 
 
 class DataScreen(StepScreen):
@@ -107,6 +128,7 @@ class DataScreen(StepScreen):
                 yield Button("Browse…", id="browse", compact=True)
                 yield Button("Check", id="analyze", variant="primary", compact=True)
             yield Static(id="report")
+            yield Static(id="mask")
 
     def on_mount(self) -> None:
         if self.wizard.last_report and self.wizard.last_report.get("path") == self.wizard.answers.data:
@@ -158,6 +180,32 @@ class DataScreen(StepScreen):
         self.wizard.last_report = rep
         apply_report(ans, rep)
         self.query_one("#report", Static).update(report_text(rep))
+        mask = self.query_one("#mask", Static)
+        mask.update("")
+        tokenizer = tokenizer_source(ans.model)
+        if tokenizer and not rep.get("error_count") and rep.get("family") not in (None, "text", "preference", "kto"):
+            self._show_mask(rep["path"], tokenizer)
+
+    @work(thread=True, exclusive=True, group="mask", exit_on_error=False)
+    def _show_mask(self, path: str, tokenizer: str) -> None:
+        """Row 1 as it will be trained, from `ftwizard data --show-mask` in its own process (the app stays
+        torch-free); nothing is shown when it cannot say."""
+        import json
+        import subprocess
+        import sys
+
+        cmd = [sys.executable, "-m", "ftwizard", "data", path, "--tokenizer", tokenizer, "--show-mask", "1", "--json"]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+            res = json.loads(proc.stdout) if proc.returncode == 0 else None
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            res = None
+        if res:
+            self.app.call_from_thread(self._mask_ready, path, res)
+
+    def _mask_ready(self, path: str, res: dict[str, Any]) -> None:
+        if path == self.wizard.answers.data:
+            self.query_one("#mask", Static).update("\n" + mask_text(res))
 
     def can_leave(self) -> str | None:
         ans = self.wizard.answers
