@@ -128,7 +128,9 @@ class DataScreen(StepScreen):
                 yield Button("Browse…", id="browse", compact=True)
                 yield Button("Check", id="analyze", variant="primary", compact=True)
             yield Static(id="report")
-            yield Static(id="mask")
+            mask = Static(id="mask")
+            mask.display = False  # shown once row 1's mask is known
+            yield mask
 
     def on_mount(self) -> None:
         if self.wizard.last_report and self.wizard.last_report.get("path") == self.wizard.answers.data:
@@ -182,6 +184,7 @@ class DataScreen(StepScreen):
         self.query_one("#report", Static).update(report_text(rep))
         mask = self.query_one("#mask", Static)
         mask.update("")
+        mask.display = False
         tokenizer = tokenizer_source(ans.model)
         if tokenizer and not rep.get("error_count") and rep.get("family") not in (None, "text", "preference", "kto"):
             self._show_mask(rep["path"], tokenizer)
@@ -205,7 +208,9 @@ class DataScreen(StepScreen):
 
     def _mask_ready(self, path: str, res: dict[str, Any]) -> None:
         if path == self.wizard.answers.data:
-            self.query_one("#mask", Static).update("\n" + mask_text(res))
+            mask = self.query_one("#mask", Static)
+            mask.update("\n" + mask_text(res))
+            mask.display = True
 
     def can_leave(self) -> str | None:
         ans = self.wizard.answers
