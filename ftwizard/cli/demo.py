@@ -93,6 +93,16 @@ def _grpo_demo(args: argparse.Namespace) -> int:
         console.print(f"held-out, {name:7}: reward {b['reward']:.3f} → {a['reward']:.3f}  (exact match "
                       f"{b['exact_match']:.2f} → {a['exact_match']:.2f}, per-character {b['char_match']:.3f} → "
                       f"{a['char_match']:.3f})", highlight=False)
+    g, sm = res["greedy"], res["sampled"]
+    if g["after"]["reward"] < g["before"]["reward"]:  # judged the way the model is used: greedy answers
+        console.print(f"[b yellow]GRPO did not make the greedy answers better[/]: held-out greedy reward "
+                      f"{g['before']['reward']:.3f} → {g['after']['reward']:.3f} while the sampled reward went "
+                      f"{sm['before']['reward']:.3f} → {sm['after']['reward']:.3f} — it learned to sample better, not "
+                      "to answer better; use the SFT warm-up model, or train GRPO longer / with more generations.",
+                      highlight=False)
+    else:
+        console.print(f"[b green]GRPO made the greedy answers better[/]: held-out greedy reward "
+                      f"{g['before']['reward']:.3f} → {g['after']['reward']:.3f}.", highlight=False)
     console.print(f"total {time.time() - t0:.0f} s", highlight=False)
     (out / "grpo_demo.json").write_text(json.dumps({"training_reward": {"first": first, "last": last}, **res},
                                                    indent=2))
