@@ -30,7 +30,10 @@ def register(sub: Any) -> None:
     p.add_argument("--judge-model", metavar="FOLDER", help="a local judge model for `judge`")
     p.add_argument("--rubric", help="the judge's rubric (text, or a file holding it)")
     p.add_argument("--allow-code-exec", action="store_true",
-                   help="`pass_at_k` may run generated code (a limited subprocess in a temporary folder)")
+                   help="`pass_at_k` may run generated code (in a sandbox: no network, read-only system, empty environment)")
+    p.add_argument("--allow-unsandboxed-code", action="store_true",
+                   help="with --allow-code-exec, where no sandbox can start: run generated code anyway, with only "
+                        "time/memory limits (I accept the risk)")
     p.add_argument("--code-tests", metavar="FILE", help="code problems for pass_at_k: JSONL with prompt and test")
     p.add_argument("--samples", type=int, default=5, help="pass_at_k: answers per problem (default 5)")
     p.add_argument("--k", default="1,5", help="pass_at_k: k values (default 1,5)")
@@ -104,6 +107,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                        "wait for the run to finish")
     options = _options(args)
     options.progress = _progress_printer()
+    options.allow_unsandboxed_code = args.allow_unsandboxed_code  # read by the pass_at_k check
     from ftwizard.train.checks import run_checks
 
     try:
