@@ -61,7 +61,8 @@ def _options(args: argparse.Namespace) -> Any:
     return Options(limit=args.limit, general_file=args.general, prompts_file=args.prompts, task=task,
                    judge_model=args.judge_model, rubric=args.rubric, allow_code_exec=args.allow_code_exec,
                    code_tests=args.code_tests, samples=args.samples, k=ks, bertscore_model=args.bertscore_model,
-                   max_new_tokens=args.max_new_tokens, reward=args.reward)
+                   max_new_tokens=args.max_new_tokens, reward=args.reward,
+                   allow_unsandboxed_code=args.allow_unsandboxed_code)
 
 
 def _progress_printer() -> Any:
@@ -107,7 +108,6 @@ def cmd_check(args: argparse.Namespace) -> int:
                        "wait for the run to finish")
     options = _options(args)
     options.progress = _progress_printer()
-    options.allow_unsandboxed_code = args.allow_unsandboxed_code  # read by the pass_at_k check
     from ftwizard.train.checks import run_checks
 
     try:

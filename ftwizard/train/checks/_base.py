@@ -25,7 +25,8 @@ class Options:
     task: str | None = None  # eval task kind (core.eval.tasks); guessed when None
     judge_model: str | None = None  # local judge model folder (LLM-as-judge)
     rubric: str | None = None  # judge rubric text (or a file holding it)
-    allow_code_exec: bool = False  # pass@k runs generated code (in a limited subprocess) only when True
+    allow_code_exec: bool = False  # pass@k runs generated code (in a sandbox: core/eval/sandbox.py) only when True
+    allow_unsandboxed_code: bool = False  # … and without one (no bubblewrap here) only when the user accepts the risk
     code_tests: str | None = None  # JSONL of {"prompt", "test"} or {"prompt", "reference"} for pass@k
     samples: int = 5  # pass@k: answers per problem
     k: tuple[int, ...] = (1, 5)

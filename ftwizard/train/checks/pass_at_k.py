@@ -42,7 +42,7 @@ def run(ctx: Context) -> dict[str, Any]:
         return {"pass_at_k": {"skipped": NO_EXEC}}
     iso = isolation()
     # set by `ftwizard check --allow-unsandboxed-code` ("I accept the risk")
-    unsandboxed_ok = bool(getattr(ctx.options, "allow_unsandboxed_code", False))
+    unsandboxed_ok = ctx.options.allow_unsandboxed_code
     if not iso.sandboxed and not unsandboxed_ok:
         return {"pass_at_k": {"skipped": no_sandbox_line(iso)}}
     problems = load_problems(ctx)
