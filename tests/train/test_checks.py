@@ -69,12 +69,15 @@ def test_metrics_safety_production_and_exports(run, tiny, tmp_path):
 
 
 def test_pass_at_k_runs_code_only_when_allowed(run, tmp_path):
+    from ftwizard.core.eval.sandbox import isolation
     from ftwizard.train.checks import Options, run_checks
 
     tests = tmp_path / "code.jsonl"
     tests.write_text(json.dumps({"prompt": "write add(a, b)", "test": "assert add(2, 3) == 5"}) + "\n")
+    no_sandbox = isolation() is None  # a machine without bubblewrap: the user's explicit opt-in path
     res = run_checks(run, only=["pass_at_k"], options=Options(allow_code_exec=True, code_tests=str(tests), samples=2,
-                                                               k=(1, 2), max_new_tokens=8))
+                                                               k=(1, 2), max_new_tokens=8,
+                                                               allow_unsandboxed_code=no_sandbox))
     assert set(res["tuned"]["pass_at_k"]) == {"pass@1", "pass@2"} and res["pass_at_k"]["problems"] == 1
     assert res["pass_at_k"]["tuned"]["details"][0]["passed"] == 0  # a date model does not write `add`
 
