@@ -26,3 +26,9 @@ def date_data(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny(tiny_model: Path, date_data: Path) -> tuple[Path, Path]:
     return tiny_model, date_data
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:  # noqa: ARG001
+    """The longest test (a real chat model trained end to end, ~5 min) starts first, so with `-n 2` the other
+    worker runs the rest beside it instead of the suite waiting for it at the end."""
+    items.sort(key=lambda item: 0 if "test_real_model" in item.nodeid else 1)
