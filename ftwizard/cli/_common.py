@@ -149,11 +149,22 @@ def follow(run: Path, proc: Any = None, quiet: bool = False) -> dict:
                 info = f"loss {ev['loss']:.4f}" if isinstance(ev.get("loss"), int | float) else ""
                 progress.update(task, completed=ev["step"], info=info)
 
+    from ftwizard.core.run.liveness import liveness
+
+    said = ""
+    checked = 0.0
     try:
         with progress:
             while True:
                 show(tail.poll())
                 _refused(run, proc)
+                if time.monotonic() - checked > 5:  # a stalled trainer is said once (again when it moves on)
+                    checked = time.monotonic()
+                    lv = liveness(run)
+                    kind = lv.kind if lv is not None else ""
+                    if kind == "stalled" and said != "stalled" and lv is not None and not quiet:
+                        progress.console.print(f"[yellow]{esc(lv.line)}[/]")
+                    said = kind
                 st = current_status(run, proc)
                 if st.get("state") in TERMINAL and (proc is None or proc.poll() is not None):
                     show(tail.poll())
@@ -202,6 +213,8 @@ def print_event(ev: dict, out: Any = None) -> None:
     elif t == "checkpoint_skipped":
         out.print(f"[yellow]skipped checkpoint[/] {esc(Path(str(ev.get('checkpoint'))).name)}: "
                   f"{esc(ev.get('message'))}" + (f" (moved to {esc(ev['path'])})" if ev.get("path") else ""))
+    elif t == "config_changed":
+        out.print(f"[yellow]config changed on resume:[/] {esc(ev.get('message'))}")
     elif t == "resume" and "from_step" in ev:
         where = f" ({Path(ev['checkpoint']).name})" if ev.get("checkpoint") else " (no checkpoint: from the start)"
         out.print(f"[dim]resume from step {ev['from_step']}{esc(where)}[/]")

@@ -20,12 +20,16 @@ def register(sub: Any) -> None:
 
 def cmd_monitor(args: argparse.Namespace) -> int:
     from ftwizard.core.run.launcher import reconcile
+    from ftwizard.core.run.liveness import liveness
 
     run = Path(args.run)
     if not (run / "config.yaml").exists():
         raise CliError(f"{run} is not a run directory (no config.yaml)")
     if args.once:
+        lv = liveness(run)  # before reconcile: a dead trainer's state still says running
         st = reconcile(run)
+        if lv is not None and lv.kind != "alive":
+            st = {**st, "liveness": lv.line}  # "stalled for N s (no progress, process alive)" / "dead (process gone)"
         console.print_json(json.dumps(st, default=str))
         return 0
     if sys.stdout.isatty():

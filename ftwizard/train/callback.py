@@ -12,6 +12,7 @@ from typing import Any
 from ftwizard.core.run.config import RunConfig
 from ftwizard.core.run.layout import RunDir
 from ftwizard.core.run.watch import TrainingWatch
+from ftwizard.train.heartbeat import BEAT
 
 IS_MAIN = int(os.environ.get("RANK", "0")) == 0
 
@@ -31,6 +32,40 @@ def gpu_mem(torch: Any) -> dict[str, float]:
             "gpu_peak_gib": round(torch.cuda.max_memory_allocated() / g, 3)}
 
 
+def apply_resumed_args(args: Any, state: Any, optimizer: Any, scheduler: Any) -> list[str]:
+    """A resume restores the checkpoint's logging/eval/save intervals (trainer_state.json) and its optimizer and LR
+    schedule (their learning rate inside): put this run's config back in force. The intervals are recomputed from
+    the arguments; a new learning rate rescales the restored schedule (its base rates, the optimizer's current and
+    initial rates) by new / old, so the schedule's shape and position are kept and every later step uses the new
+    peak. Returns what changed, in words."""
+    notes: list[str] = []
+    before = (state.logging_steps, state.eval_steps, state.save_steps)
+    state.compute_steps(args, state.max_steps)
+    after = (state.logging_steps, state.eval_steps, state.save_steps)
+    if before != after:
+        notes.append("logging/eval/save every {} / {} / {} steps (the checkpoint had {} / {} / {})".format(*after, *before))
+    groups = getattr(optimizer, "param_groups", None)
+    if not groups:
+        return notes
+    sched = getattr(scheduler, "scheduler", scheduler)  # accelerate wraps it
+    base = list(getattr(sched, "base_lrs", None) or [])
+    ref = max(base) if base else max(float(g.get("initial_lr", g["lr"])) for g in groups)
+    if ref <= 0 or abs(args.learning_rate / ref - 1) < 1e-6:
+        return notes
+    ratio = args.learning_rate / ref
+    for g in groups:
+        g["lr"] *= ratio
+        if "initial_lr" in g:
+            g["initial_lr"] *= ratio
+    if base:
+        sched.base_lrs = [b * ratio for b in base]
+    if hasattr(sched, "_last_lr"):
+        sched._last_lr = [g["lr"] for g in groups]
+    notes.append(f"learning rate {ref:g} → {args.learning_rate:g}: the restored optimizer and schedule are "
+                 f"rescaled (the schedule goes on from step {state.global_step} with the new peak)")
+    return notes
+
+
 def make_callback(rd: RunDir, cfg: RunConfig, torch: Any) -> Any:
     from transformers import TrainerCallback
 
@@ -48,10 +83,14 @@ def make_callback(rd: RunDir, cfg: RunConfig, torch: Any) -> Any:
                 rd.append_event(ev)
 
         def on_train_begin(self, args, state, control, **kw):  # noqa: ANN001, ANN201
+            if state.global_step > 0:  # resumed: this config's values, not the checkpoint's (core/run/fingerprint.py)
+                for note in apply_resumed_args(args, state, kw.get("optimizer"), kw.get("lr_scheduler")):
+                    self._emit(type="note", kind="resume", step=state.global_step, message=note)
             self._emit(type="train_begin", step=state.global_step, max_steps=state.max_steps,
                        epochs=args.num_train_epochs, **gpu_mem(torch))
             if IS_MAIN:
                 rd.write_status(state="running", max_steps=state.max_steps)
+                BEAT.mark(phase="training", step=state.global_step)
 
         def on_log(self, args, state, control, logs=None, **kw):  # noqa: ANN001, ANN201
             logs = dict(logs or {})
@@ -93,12 +132,22 @@ def make_callback(rd: RunDir, cfg: RunConfig, torch: Any) -> Any:
                 import errno
 
                 raise OSError(errno.ENOSPC, "No space left on device", str(rd.checkpoints))
+            if IS_MAIN:
+                BEAT.mark(step=state.global_step, step_end=True)
             if StopFlag.requested:
                 control.should_save = True
                 control.should_training_stop = True
+                if IS_MAIN:
+                    BEAT.mark(phase="saving")  # `ftwizard stop` waits for a save in progress
             return control
 
+        def on_prediction_step(self, args, state, control, **kw):  # noqa: ANN001, ANN201
+            if IS_MAIN:
+                BEAT.mark()  # evaluation is progress too
+
         def on_save(self, args, state, control, **kw):  # noqa: ANN001, ANN201
+            if IS_MAIN:
+                BEAT.mark()
             self._emit(type="checkpoint", step=state.global_step,
                        path=str(Path(args.output_dir) / f"checkpoint-{state.global_step}"))
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import math
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -154,8 +155,77 @@ def resolve_reward(spec: str, max_completion_length: int = 256, base_dir: Path |
     raise RewardError(f"unknown reward {spec!r}: choose from {', '.join(BUILTINS)}, or path/to/file.py:function")
 
 
-def resolve_rewards(specs: list[str], max_completion_length: int = 256, base_dir: Path | None = None) -> list[RewardFn]:
-    return [resolve_reward(s, max_completion_length, base_dir) for s in specs]
+def resolve_rewards(specs: list[str], max_completion_length: int = 256, base_dir: Path | None = None,
+                    timeout_s: float | None = None) -> list[RewardFn]:
+    """The rewards of `grpo_rewards`; with `timeout_s`, each guarded (`guarded`): a NaN/inf score or a call
+    longer than `timeout_s` seconds fails the run with the reward's name."""
+    fns = [resolve_reward(s, max_completion_length, base_dir) for s in specs]
+    if timeout_s is None:
+        return fns
+    return [guarded(fn, spec.strip(), timeout_s) for fn, spec in zip(fns, specs, strict=True)]
+
+
+class RewardFailure(RuntimeError):
+    """A reward function that returned NaN/inf or did not return in time; the diagnosis names it
+    (core/run/diagnosis.py reads `RewardFailure:`)."""
+
+
+def _step(kwargs: dict[str, Any]) -> str:
+    step = getattr(kwargs.get("trainer_state"), "global_step", None)
+    return f" at step {step}" if isinstance(step, int) else ""
+
+
+def _check_scores(label: str, scores: Any, kwargs: dict[str, Any]) -> Any:
+    """NaN or ±inf from a reward is a failure (TRL would read a NaN as "no score" and train on nothing)."""
+    if isinstance(scores, list | tuple):
+        bad = [v for v in scores if isinstance(v, float | int) and not isinstance(v, bool) and not math.isfinite(v)]
+        if bad:
+            raise RewardFailure(f"the reward {label} returned {bad[0]} for {len(bad)} of {len(scores)} completions"
+                                f"{_step(kwargs)} (a reward must be a finite number, or None to skip a completion)")
+    return scores
+
+
+def guarded(fn: RewardFn, label: str, timeout_s: float) -> RewardFn:
+    """`fn` under a time limit and a NaN/inf check. The call runs in a daemon thread the trainer waits on for
+    `timeout_s` seconds: a reward that never returns fails the run (the thread is abandoned) instead of hanging it
+    at that step, where even SIGTERM could not end it. Async rewards are awaited with the same limit."""
+    import asyncio
+    import functools
+    import threading
+
+    if inspect.iscoroutinefunction(fn):
+        @functools.wraps(fn)
+        async def guarded_async(*args: Any, **kwargs: Any) -> Any:
+            try:
+                scores = await asyncio.wait_for(fn(*args, **kwargs), timeout_s)
+            except asyncio.TimeoutError:
+                raise RewardFailure(f"the reward {label} took longer than {timeout_s:g} s{_step(kwargs)} "
+                                    "(grpo_reward_timeout)") from None
+            return _check_scores(label, scores, kwargs)
+
+        return guarded_async
+
+    @functools.wraps(fn)
+    def guarded_sync(*args: Any, **kwargs: Any) -> Any:
+        box: dict[str, Any] = {}
+
+        def call() -> None:
+            try:
+                box["value"] = fn(*args, **kwargs)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the trainer's thread
+                box["error"] = exc
+
+        worker = threading.Thread(target=call, name=f"reward-{label}"[:60], daemon=True)
+        worker.start()
+        worker.join(timeout_s)
+        if worker.is_alive():
+            raise RewardFailure(f"the reward {label} took longer than {timeout_s:g} s{_step(kwargs)} and was "
+                                "abandoned (grpo_reward_timeout)")
+        if "error" in box:
+            raise box["error"]
+        return _check_scores(label, box.get("value"), kwargs)
+
+    return guarded_sync
 
 
 def needs_reference(specs: list[str]) -> bool:

@@ -20,6 +20,7 @@ from ftwizard.core.run.config import RunConfig
 from ftwizard.core.run.diagnosis import diagnose
 from ftwizard.core.run.layout import RunDir
 from ftwizard.train.callback import IS_MAIN, StopFlag, make_callback
+from ftwizard.train.heartbeat import BEAT
 
 
 def _install_signals(rd: RunDir) -> None:
@@ -88,6 +89,13 @@ def train(cfg: RunConfig, rd: RunDir, resume: bool) -> str:
         _preflight(trainer, cfg, rd, torch, preflight)
     if IS_MAIN:
         _export(trainer, ctx, prec, files)
+        if not resume:  # the config as it runs (after any auto-fit) and the source data: what --resume compares with
+            from ftwizard.core.run.fingerprint import write_fingerprint
+
+            try:
+                write_fingerprint(rd)
+            except OSError:
+                pass
     ckpt = rd.last_checkpoint() if resume else None  # main() validated it (bad newer ones moved aside)
     trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
     if StopFlag.requested:
@@ -100,10 +108,29 @@ def train(cfg: RunConfig, rd: RunDir, resume: bool) -> str:
     tok.save_pretrained(str(out))
     if IS_MAIN:
         final = dict(trainer.state.log_history[-1]) if trainer.state.log_history else {}
-        rd.append_event({"type": "done", "step": trainer.state.global_step, "output": str(out), **final})
+        rd.append_event({"type": "done", "step": trainer.state.global_step, "output": str(out), **final,
+                         **_whole_run_loss(rd, final)})
         if cfg.push_to_hub:
             _push(cfg, rd, out)
     return "done"
+
+
+def _whole_run_loss(rd: RunDir, final: dict[str, Any]) -> dict[str, Any]:
+    """A resumed run: `train_loss` over the whole run (the Trainer's covers only the last segment), the Trainer's
+    own figure kept as `train_loss_segment`. A run never resumed keeps the Trainer's (every step, logged or not)."""
+    from ftwizard.core.run.state import whole_run_loss
+
+    events = rd.read_events()
+    if not any(e.get("type") == "resume" for e in events):
+        return {}
+    loss = whole_run_loss(events)
+    if loss is None:
+        return {}
+    out: dict[str, Any] = {"train_loss": loss}
+    seg = final.get("train_loss")
+    if isinstance(seg, int | float) and abs(float(seg) - loss) > 1e-9 * max(1.0, abs(loss)):
+        out["train_loss_segment"] = seg
+    return out
 
 
 def check_before_load(cfg: RunConfig) -> None:
@@ -200,6 +227,7 @@ def main(argv: list[str]) -> int:
         if IS_MAIN:
             rd.write_status(state="starting", pid=os.getpid(), pid_started=lock.process_start(os.getpid()),
                             started=time.time(), ended=None, diagnosis=None, stop_signal=None, exit_code=None)
+            BEAT.start(rd)  # the pulse `ftwizard monitor` and `ftwizard stop` read (stall detection)
         cfg = rd.config()
         cfg_dict = cfg.to_dict()
         if resume and IS_MAIN:
@@ -216,6 +244,7 @@ def main(argv: list[str]) -> int:
         return 1
     finally:
         if IS_MAIN:
+            BEAT.stop()
             lock.release(rd.path)
 
 
@@ -231,9 +260,37 @@ def _announce_resume(rd: RunDir) -> None:
     the step the log restarts from: readers drop values logged after it before the resume (no double steps)."""
     from ftwizard.train.checkpoints import choose_checkpoint, step_of
 
+    changes = _config_changes(rd)
     ckpt = choose_checkpoint(rd, emit=rd.append_event)
-    rd.append_event({"type": "resume", "checkpoint": str(ckpt) if ckpt else None,
-                     "from_step": step_of(ckpt) if ckpt else 0})
+    from_step = step_of(ckpt) if ckpt else 0
+    rd.append_event({"type": "resume", "checkpoint": str(ckpt) if ckpt else None, "from_step": from_step})
+    if changes.applied:
+        rd.append_event({"type": "config_changed", "step": from_step,
+                         "changes": {k: [old, new] for k, (old, new) in changes.applied.items()},
+                         "message": "applied from step " + str(from_step) + ": " + ", ".join(
+                             f"{k} {old} → {new}" for k, (old, new) in changes.applied.items())})
+
+
+def _config_changes(rd: RunDir) -> Any:
+    """config.yaml against fingerprint.json (core/run/fingerprint.py): ConfigChanged for an edit the checkpoint
+    cannot honour; a warning per data change; the fingerprint then follows the config that resumes."""
+    from ftwizard.core.run.fingerprint import ConfigChanged, compare, write_fingerprint
+
+    changes = compare(rd)
+    refusal = changes.refusal()
+    if refusal:
+        raise ConfigChanged(refusal)
+    for text in changes.warnings:
+        rd.append_event({"type": "warning", "kind": "data_changed", "message": text,
+                         "fix": "to train on the new data, start a new run"})
+    if changes.no_fingerprint:
+        rd.append_event({"type": "note", "message": "no fingerprint.json (a run from an older ftwizard): edits to "
+                         "config.yaml since the start cannot be checked; this config is the reference from now on"})
+    try:
+        write_fingerprint(rd)
+    except OSError:
+        pass
+    return changes
 
 
 def _record_failure(rd: RunDir, exc: BaseException, cfg_dict: dict[str, Any]) -> None:

@@ -362,6 +362,7 @@ class WizardApp(App[None]):
         """Incremental tail of events.jsonl + status.json, posted to the App as messages (the monitor redraws
         on a timer). Reads only new bytes each poll, so thousands of events per second are fine."""
         from ftwizard.core.run.launcher import current_status
+        from ftwizard.core.run.liveness import with_liveness
 
         worker = get_current_worker()
         tail = EventTail(RunDir(run).events_path)
@@ -372,7 +373,7 @@ class WizardApp(App[None]):
             events = tail.poll()
             if events:
                 self.post_message(RunEvents(run, events))
-            st = current_status(run, self.procs.get(str(run)))
+            st = with_liveness(run, current_status(run, self.procs.get(str(run))))  # + "stalled for N s"
             if st != last:
                 last = st
                 self.post_message(RunStatusChanged(run, st))
@@ -415,6 +416,12 @@ class WizardApp(App[None]):
             cfg = RunDir(run).config()
         except (OSError, ValueError, TypeError) as exc:
             self.notify(escape(f"Cannot read the run's config: {exc}"), severity="error")
+            return
+        from ftwizard.core.run.fingerprint import compare
+
+        refusal = compare(RunDir(run), cfg).refusal()  # config.yaml edited in a way the checkpoint cannot honour
+        if refusal:
+            self.notify(escape(refusal), severity="error")
             return
         self._start(run, resume=True, num_gpus=cfg.num_gpus)
         self.notify("Resuming from the last checkpoint.")

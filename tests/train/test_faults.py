@@ -420,3 +420,138 @@ def test_reconcile_sees_through_a_reused_pid(tmp_path):
     finally:
         p.kill()
         p.wait()
+
+
+# ---- issue 24: stalls, honest resumes, reward faults ---------------------------------------------------------------
+@pytest.mark.slow
+def test_a_stalled_trainer_is_named_and_stop_kills_it(tmp_path, tiny):
+    """A SIGSTOPped trainer (alive, no progress): `monitor --once` and the runs list say "stalled for N s", `ftwizard
+    stop` sends SIGTERM, waits, then kills the process group and says so; the run resumes from its checkpoint."""
+    import time
+
+    rd = RunDir(tmp_path / "run").create(tiny_cfg(tiny, max_steps=400, debug_sleep_per_step=0.2))
+    proc = launch(rd.path)
+    try:
+        assert wait_for(lambda: complete(rd, 3) and max(log_steps(rd) or [0]) >= 5), rd.stdout_path.read_text()[-3000:]
+        hb = json.loads(rd.heartbeat_path.read_text())
+        assert hb["pid"] == proc.pid and hb["phase"] == "training" and 0 < hb["step_s"] < 5
+        env = {**os.environ, "FTWIZARD_STALL_S": "1"}
+        os.kill(proc.pid, signal.SIGSTOP)
+        time.sleep(4)
+        res = subprocess.run([sys.executable, "-m", "ftwizard", "monitor", str(rd.path), "--once"], env=env,
+                             capture_output=True, text=True, timeout=120)
+        out = json.loads(res.stdout)
+        assert out["state"] == "running" and out["liveness"].startswith("stalled for "), out
+        assert "(no progress, process alive)" in out["liveness"]
+        os.environ["FTWIZARD_STALL_S"] = "1"
+        try:
+            assert "stalled for" in (summarize_run(rd.path).liveness or "")
+        finally:
+            del os.environ["FTWIZARD_STALL_S"]
+        res = cli("stop", str(rd.path), "--wait", "3")
+        no_traceback(res)
+        assert res.returncode == 0 and "killing the trainer's process group (SIGKILL)" in res.stdout, res.stdout
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGCONT)
+            proc.kill()
+            proc.wait()
+    st = wait(proc, rd.path)
+    assert st["state"] == "failed" and st["diagnosis"]["kind"] == "killed" and st["stop_signal"] == "SIGKILL"
+    last = int(rd.last_checkpoint().name.split("-")[-1])
+    set_config(rd, max_steps=last + 2, debug_sleep_per_step=0.0)
+    res = cli("train", "--resume", str(rd.path))
+    assert res.returncode == 0, res.stdout[-3000:] + rd.stdout_path.read_text()[-3000:]
+    state = RunState()
+    state.add_many(rd.read_events())
+    assert list(state.loss.xs) == list(range(1, last + 3)) and rd.status()["state"] == "done"
+
+
+@pytest.mark.slow
+def test_resume_applies_allowed_edits_for_real_and_refuses_others(tmp_path, tiny):
+    """Edits before `--resume`: a new learning rate reaches the optimizer (the logged LR after the resume is the new
+    one), new save_steps are used, each is a `config_changed` event; a new LoRA rank is refused in one line; a
+    changed data file is a warning; a torn last event line (a kill mid-write) swallows nothing; `train_loss` in the
+    `done` event covers the whole run, each step once."""
+    import yaml
+
+    from ftwizard.core.run.state import whole_run_loss
+
+    data = tmp_path / "dates.jsonl"
+    data.write_bytes(Path(tiny[1]).read_bytes())
+    rd = RunDir(tmp_path / "run").create(tiny_cfg(tiny, data=str(data), lr_scheduler="constant", warmup_ratio=0.0,
+                                                  max_steps=400, debug_sleep_per_step=0.2))
+    proc = launch(rd.path)
+    try:
+        assert wait_for(lambda: complete(rd, 3) and max(log_steps(rd) or [0]) >= 4), rd.stdout_path.read_text()[-3000:]
+        res = cli("stop", str(rd.path))
+        assert res.returncode == 0 and "stopped at step" in res.stdout, res.stdout
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert wait(proc, rd.path)["state"] == "stopped"
+    n = int(rd.last_checkpoint().name.split("-")[-1])
+    with open(rd.events_path, "ab") as fh:
+        fh.write(b'{"type": "log", "step": 99999, "lo')  # killed mid-write
+    set_config(rd, rank=8)
+    res = cli("train", "--resume", str(rd.path))
+    no_traceback(res)
+    assert res.returncode == 2 and "rank changed since the run started (4 → 8)" in res.stderr.replace("\n", " ")
+    set_config(rd, rank=4, learning_rate=1e-3, max_steps=n + 5, save_steps=2, debug_sleep_per_step=0.0)
+    data.write_text(data.read_text() + data.read_text().splitlines()[0] + "\n")
+    res = cli("train", "--resume", str(rd.path))
+    no_traceback(res)
+    assert res.returncode == 0, res.stdout[-3000:] + rd.stdout_path.read_text()[-3000:]
+    assert "config changed on resume" in res.stdout
+    evs = rd.read_events()
+    i = max(k for k, e in enumerate(evs) if e["type"] == "resume")
+    assert evs[i]["from_step"] == n  # parsed whole, right after the torn line
+    (changed,) = [e for e in evs if e["type"] == "config_changed"]
+    assert changed["changes"]["learning_rate"] == [0.002, 0.001] and changed["changes"]["save_steps"] == [3, 2]
+    assert any(e.get("kind") == "data_changed" and "split made when the run started" in e["message"] for e in evs)
+    before = {e["learning_rate"] for e in evs[:i] if e["type"] == "log" and "learning_rate" in e}
+    after = [e["learning_rate"] for e in evs[i:] if e["type"] == "log" and "learning_rate" in e]
+    assert before == {0.002} and after and all(lr == pytest.approx(0.001) for lr in after), (before, after)
+    saved = [e["step"] for e in evs[i:] if e["type"] == "checkpoint" and e["step"] < n + 5]
+    assert saved and all(s % 2 == 0 for s in saved), saved
+    trl = yaml.safe_load(rd.trl_config("sft").read_text())
+    assert float(trl["learning_rate"]) == 0.001
+    state = RunState()
+    state.add_many(evs)
+    assert list(state.loss.xs) == list(range(1, n + 6))
+    done = [e for e in evs if e["type"] == "done"][-1]
+    assert done["train_loss"] == pytest.approx(whole_run_loss(evs)) and "train_loss_segment" in done
+    assert json.loads(rd.fingerprint_path.read_text())["config"]["learning_rate"] == 0.001
+
+
+def _date_prompts(n: int) -> list[dict]:
+    from ftwizard.train.tiny import date_examples
+
+    return [{"prompt": r["messages"][:1], "answer": r["messages"][1]["content"]} for r in date_examples(n, seed=4)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("reward, timeout, expect", [
+    ("nan_reward", 60.0, "nan_reward returned nan for 4 of 4 completions at step 0"),
+    ("stuck_reward", 3.0, "stuck_reward took longer than 3 s at step 0"),
+])
+def test_grpo_reward_faults_fail_with_the_reward_named(tmp_path, tiny, reward, timeout, expect):
+    """A GRPO reward that returns NaN (TRL would read "no score": reward null, loss 0, a run "done" having learned
+    nothing) or never returns (the run hung at step 0, beyond SIGTERM) fails the run, naming the function."""
+    import time
+
+    user = tmp_path / "my_rewards.py"
+    user.write_text("import time\n"
+                    "def nan_reward(completions, **kwargs):\n    return [float('nan')] * len(completions)\n"
+                    "def stuck_reward(completions, **kwargs):\n    time.sleep(3600)\n    return [0.0] * len(completions)\n")
+    data = tmp_path / "prompts.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in _date_prompts(40)))
+    rd = RunDir(tmp_path / "run").create(tiny_cfg(tiny, data=str(data), trainer="grpo", micro_batch=4,
+                                                  grpo_num_generations=4, grpo_max_completion_length=8, max_steps=3,
+                                                  grpo_rewards=[f"{user}:{reward}"], grpo_reward_timeout=timeout))
+    t = time.time()
+    st = wait(launch(rd.path), rd.path)
+    assert st["state"] == "failed" and st["diagnosis"]["kind"] == "bad_reward", st
+    assert expect in st["diagnosis"]["summary"] and time.time() - t < 240
+    assert not [e for e in rd.read_events() if e["type"] == "log" and "loss" in e]  # no step counted as trained

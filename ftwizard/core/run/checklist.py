@@ -23,6 +23,7 @@ import yaml
 
 from ftwizard.core.data.formats import as_messages
 from ftwizard.core.eval import tasks
+from ftwizard.core.run.config import load_yaml
 from ftwizard.core.run.layout import RunDir
 from ftwizard.core.run.trainers import TRAINERS
 
@@ -134,7 +135,7 @@ def run_task(run: str | Path, refs: list[str] | None = None, override: str | Non
     if guessed in ("code", "classification"):
         return guessed, "guessed from the test answers"
     try:
-        answers = yaml.safe_load(rd.answers_path.read_text(encoding="utf-8")) or {}
+        answers = load_yaml(rd.answers_path.read_text(encoding="utf-8")) or {}  # no aliases
         return tasks.resolve(str(answers["task_kind"])), f"the plan's task ({answers['task_kind']})"
     except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
         return guessed, "guessed from the test answers"

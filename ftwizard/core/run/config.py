@@ -55,6 +55,30 @@ SCHEDULERS = (
 )
 
 
+MAX_STEPS = 10**9  # steps (max_steps, eval/save/logging_steps): far past any real run, far below an overflow
+MAX_EPOCHS = 10_000
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """PyYAML's safe loader without aliases: `*name` is refused where it is read, before anything is built. Nested
+    aliases expand exponentially (nine lists of nine aliases are 9⁹ items — a "billion laughs"), and a run config
+    never needs one."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            ev = self.peek_event()
+            raise ConfigError("config", f"*{ev.anchor}", "no YAML aliases",
+                              f"YAML aliases are not allowed in a run config (*{ev.anchor} at line "
+                              f"{ev.start_mark.line + 1}): write the value out where it is used")
+        return super().compose_node(parent, index)
+
+
+def load_yaml(text: str) -> Any:
+    """A config file's YAML (safe, no aliases): every run config and TRL config goes through here.
+    ConfigError in one line for an alias, yaml.YAMLError for invalid YAML."""
+    return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 class ConfigError(ValueError):
     """A config value that cannot run. `str()` is the one line to show."""
 
@@ -128,6 +152,8 @@ class RunConfig:
                                     "or path/to/module.py:function.", factory=lambda: ["exact_match"])
     grpo_kl_beta: float = _help("GRPO KL penalty to the starting model (0: none, no reference copy; 0.04 classic).", 0.0)
     grpo_temperature: float = _help("GRPO sampling temperature (> 0; 1.0 keeps the completions varied).", 1.0)
+    grpo_reward_timeout: float = _help("GRPO: seconds one reward function may take on one batch before the run "
+                                       "fails, naming it (1–86400).", 60.0)
     teacher_model: str = _help("GKD teacher: a local folder or Hub id of a larger model with the same tokenizer.", "")
     gkd_lmbda: float = _help("GKD: share of batches the student generates itself, in [0, 1].", 0.5)
     engine: Engine = _help("Several GPUs: auto, ddp, fsdp, deepspeed (zero2/zero3).", "auto")
@@ -188,7 +214,7 @@ class RunConfig:
     def load(cls, path: str | Path) -> RunConfig:
         text = Path(path).read_text(encoding="utf-8")
         try:
-            raw = yaml.safe_load(text)
+            raw = load_yaml(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -316,7 +342,7 @@ def _check(c: RunConfig) -> None:
           "adamw_torch_fused, adamw_bnb_8bit, paged_adamw_8bit, adafactor")
     _need(c.lr_scheduler in SCHEDULERS, "lr_scheduler", c.lr_scheduler, "one of " + ", ".join(SCHEDULERS))
     _need(1 <= c.rank <= 1024, "rank", c.rank, "a LoRA rank from 1 to 1024 (8–64 is typical)")
-    _need(c.alpha >= 1, "alpha", c.alpha, "a positive number (usually 2 × rank)")
+    _need(1 <= c.alpha <= 65536, "alpha", c.alpha, "a whole number from 1 to 65536 (usually 2 × rank)")
     _need(0 <= c.dropout < 1, "dropout", c.dropout, "a fraction in [0, 1)")
     if isinstance(c.target_modules, str):
         _need(c.target_modules in TARGET_PRESETS or bool(c.target_modules.strip()), "target_modules", c.target_modules,
@@ -330,25 +356,33 @@ def _check(c: RunConfig) -> None:
           "a whole number from 1 to 65536")
     _need(math.isfinite(c.learning_rate) and 0 < c.learning_rate <= 1, "learning_rate", c.learning_rate,
           "a number in (0, 1], e.g. 2e-4")
-    _need(math.isfinite(c.epochs) and 0 < c.epochs <= 1000, "epochs", c.epochs,
-          "a number of passes > 0 (e.g. 3); use max_steps for a fixed step count")
-    _need(c.max_steps == -1 or c.max_steps >= 1, "max_steps", c.max_steps, "-1 (use epochs) or a positive step count")
+    _need(math.isfinite(c.epochs) and 0 < c.epochs <= MAX_EPOCHS, "epochs", c.epochs,
+          f"a number of passes > 0 and at most {MAX_EPOCHS} (e.g. 3); use max_steps for a fixed step count")
+    _need(c.max_steps == -1 or 1 <= c.max_steps <= MAX_STEPS, "max_steps", c.max_steps,
+          f"-1 (use epochs) or a step count from 1 to {MAX_STEPS}")
     _need(0 <= c.warmup_ratio < 1, "warmup_ratio", c.warmup_ratio, "a fraction in [0, 1)")
-    _need(c.weight_decay >= 0, "weight_decay", c.weight_decay, "≥ 0")
-    _need(c.eval_steps >= 1, "eval_steps", c.eval_steps, "a positive step count")
-    _need(c.logging_steps >= 1, "logging_steps", c.logging_steps, "a positive step count")
-    _need(c.save_steps >= 1, "save_steps", c.save_steps, "a positive step count")
-    _need(c.save_total_limit >= 1, "save_total_limit", c.save_total_limit, "at least 1 (resume needs a checkpoint)")
+    _need(math.isfinite(c.weight_decay) and 0 <= c.weight_decay <= 10, "weight_decay", c.weight_decay,
+          "a number from 0 to 10 (0.01 typical)")
+    for name in ("eval_steps", "logging_steps", "save_steps"):
+        _need(1 <= getattr(c, name) <= MAX_STEPS, name, getattr(c, name), f"a step count from 1 to {MAX_STEPS}")
+    _need(1 <= c.save_total_limit <= 100_000, "save_total_limit", c.save_total_limit,
+          "from 1 (resume needs a checkpoint) to 100000")
+    _need(0 <= c.seed <= 2**32 - 1, "seed", c.seed, f"a whole number from 0 to {2**32 - 1}")
     _need(len(c.split) == 3 and all(0 <= x <= 1 for x in c.split) and abs(sum(c.split) - 1) < 1e-6 and c.split[0] > 0,
           "split", c.split, "three fractions train, validation, test that sum to 1, e.g. [0.8, 0.1, 0.1]")
-    _need(c.dpo_beta > 0, "dpo_beta", c.dpo_beta, "a positive number (0.1 is typical)")
+    _need(math.isfinite(c.dpo_beta) and 0 < c.dpo_beta <= 100, "dpo_beta", c.dpo_beta,
+          "a number in (0, 100] (0.1 is typical)")
     _need(1 <= c.num_gpus <= 64, "num_gpus", c.num_gpus, "a whole number from 1 to 64")
     _check_objectives(c)
     _check_portable(c)
     _need(0 <= c.preflight_steps <= 100, "preflight_steps", c.preflight_steps, "0 (off) to 100")
-    _need(c.estimate_gib is None or c.estimate_gib >= 0, "estimate_gib", c.estimate_gib, "≥ 0 GiB")
-    _need(c.estimate_hours is None or c.estimate_hours >= 0, "estimate_hours", c.estimate_hours, "≥ 0 hours")
-    _need(c.debug_sleep_per_step >= 0, "debug_sleep_per_step", c.debug_sleep_per_step, "≥ 0 seconds")
+    _need(c.estimate_gib is None or 0 <= c.estimate_gib <= 1e6, "estimate_gib", c.estimate_gib, "0 to 1000000 GiB")
+    _need(c.estimate_hours is None or 0 <= c.estimate_hours <= 1e6, "estimate_hours", c.estimate_hours,
+          "0 to 1000000 hours")
+    _need(0 <= c.debug_sleep_per_step <= 3600, "debug_sleep_per_step", c.debug_sleep_per_step, "0 to 3600 seconds")
+    for name in ("debug_inject_nan_at_step", "debug_disk_full_at_step"):
+        v = getattr(c, name)
+        _need(v is None or 1 <= v <= MAX_STEPS, name, v, f"empty, or a step from 1 to {MAX_STEPS}")
     _need(c.chat_template in ("auto", "chatml") or c.chat_template.endswith((".jinja", ".j2", ".txt")),
           "chat_template", c.chat_template, "auto, chatml, or the path of a .jinja template file")
     if c.data_format is not None:
@@ -357,18 +391,20 @@ def _check(c: RunConfig) -> None:
 
 def _check_objectives(c: RunConfig) -> None:
     """The fields of the KTO/SimPO/GRPO/GKD objectives (see core/run/trainers.py)."""
-    _need(c.kto_desirable_weight > 0, "kto_desirable_weight", c.kto_desirable_weight, "a positive weight (1.0 typical)")
-    _need(c.kto_undesirable_weight > 0, "kto_undesirable_weight", c.kto_undesirable_weight,
-          "a positive weight (1.0 typical)")
-    _need(c.simpo_gamma >= 0, "simpo_gamma", c.simpo_gamma, "≥ 0 (0.5 typical)")
+    for name in ("kto_desirable_weight", "kto_undesirable_weight"):
+        _need(0 < getattr(c, name) <= 1000, name, getattr(c, name), "a weight in (0, 1000] (1.0 typical)")
+    _need(0 <= c.simpo_gamma <= 100, "simpo_gamma", c.simpo_gamma, "a margin from 0 to 100 (0.5 typical)")
     _need(2 <= c.grpo_num_generations <= 64, "grpo_num_generations", c.grpo_num_generations,
           "2 to 64 completions per prompt (8 typical)")
     _need(1 <= c.grpo_max_completion_length <= 32768, "grpo_max_completion_length", c.grpo_max_completion_length,
           "tokens, from 1 to 32768")
     _need(bool(c.grpo_rewards) and all(r.strip() for r in c.grpo_rewards), "grpo_rewards", c.grpo_rewards,
           "at least one reward: exact_match, char_match, format, regex:PATTERN, length_penalty or file.py:function")
-    _need(c.grpo_kl_beta >= 0, "grpo_kl_beta", c.grpo_kl_beta, "≥ 0 (0: no KL penalty)")
-    _need(c.grpo_temperature > 0, "grpo_temperature", c.grpo_temperature, "a positive temperature (1.0 typical)")
+    _need(0 <= c.grpo_kl_beta <= 100, "grpo_kl_beta", c.grpo_kl_beta, "a number from 0 (no KL penalty) to 100")
+    _need(0 < c.grpo_temperature <= 100, "grpo_temperature", c.grpo_temperature,
+          "a temperature in (0, 100] (1.0 typical)")
+    _need(1 <= c.grpo_reward_timeout <= 86400, "grpo_reward_timeout", c.grpo_reward_timeout,
+          "seconds from 1 to 86400 (60 default)")
     _need(0 <= c.gkd_lmbda <= 1, "gkd_lmbda", c.gkd_lmbda, "a fraction in [0, 1]")
     if c.trainer == "grpo":
         batch = c.micro_batch * c.gradient_accumulation * c.num_gpus

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from ftwizard.core.run.config import ConfigError, RunConfig
+from ftwizard.core.run.config import ConfigError, RunConfig, load_yaml
 from ftwizard.core.run.layout import RunDir
 from ftwizard.core.run.trl_import import TRACKERS, from_trl, looks_like_trl
 
@@ -66,7 +66,7 @@ def load_any(path: str | Path) -> tuple[RunConfig, list[str] | None]:
     """(RunConfig, what each TRL key became — None for an ftwizard config.yaml) from a config.yaml or a TRL CLI
     config. ConfigError / ValueError in one line, like `RunConfig.load`."""
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        raw = load_yaml(Path(path).read_text(encoding="utf-8"))
     except yaml.YAMLError:
         return RunConfig.load(path), None  # its error names the line
     if not looks_like_trl(raw):

@@ -35,6 +35,19 @@ def diagnose(exc_text: str, cfg: dict[str, Any] | None = None, estimate_gib: flo
                                      "too long for max_seq_length, or the train split is empty).",
                          f"Raise max_seq_length (now {cfg.get('max_seq_length')}) — the chat template adds tokens "
                          "to every row — or check the split with `ftwizard data <path>`.", exc_text[-2000:])
+    if "configchanged:" in t:  # core/run/fingerprint.py: an edit a resume cannot honour
+        line = exc_text[t.index("configchanged:") + len("configchanged:"):].strip().splitlines()[0]
+        return Diagnosis("config_changed", f"Not resumed: {line}.",
+                         "Undo that edit in config.yaml and resume, or train the new config as a new run: "
+                         "ftwizard train CONFIG.yaml", exc_text[-2000:])
+    if "rewardfailure:" in t:  # train/rewards.py: a GRPO reward returned NaN/inf or never returned
+        line = exc_text[t.index("rewardfailure:") + len("rewardfailure:"):].strip().splitlines()[0]
+        slow = "took longer than" in line
+        fix = (f"Make the reward return faster (a network call needs its own timeout), or raise grpo_reward_timeout "
+               f"(now {cfg.get('grpo_reward_timeout')} s) in config.yaml; then `ftwizard train --resume <run>`."
+               if slow else "Make the reward return a finite number for every completion (None skips one); try it "
+               "by hand on a few completions, then `ftwizard train --resume <run>`.")
+        return Diagnosis("bad_reward", f"GRPO stopped: {line[:1].upper()}{line[1:]}.", fix, exc_text[-2000:])
     if "nan" in t and ("loss" in t or "not finite" in t or "diverg" in t):
         return Diagnosis("nan", "The loss became NaN (not a number): training diverged.",
                          f"Lower the learning rate (now {cfg.get('learning_rate')}) by 2–10×, keep warmup, "

@@ -16,7 +16,7 @@ TERMINAL: tuple[str, ...] = ("stopped", "done", "failed")
 ACTIVE: tuple[str, ...] = ("starting", "running", "stopping")
 
 EventType = Literal["train_begin", "preflight", "log", "eval", "checkpoint", "warning", "note", "resume", "done",
-                    "failed", "memory_fix", "checkpoint_skipped"]
+                    "failed", "memory_fix", "checkpoint_skipped", "config_changed"]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 
 
@@ -66,6 +66,7 @@ class Event(TypedDict, total=False):
     path: str
     checkpoint: str | None
     from_step: int  # resume: the log restarts here; readers drop earlier values logged after this step
+    changes: dict[str, list[Any]]  # config_changed: field → [old, new], applied from the resume on
 
 
 def parse_line(line: str | bytes) -> dict[str, Any] | None:

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ftwizard.core.run.diagnosis import diagnose, disk_note, killed_process_diagnosis
@@ -18,7 +19,7 @@ from ftwizard.core.run.layout import RunDir
 from ftwizard.core.run.lock import RunLocked, check_free, is_trainer_of, pid_alive, process_start, same_process
 
 __all__ = ["LOCKED_EXIT", "FINISHED_EXIT", "RunLocked", "current_status", "launch", "pid_alive", "reconcile", "stop",
-           "stop_run", "trainer_command", "wait"]
+           "stop_or_kill", "stop_run", "trainer_command", "wait"]
 
 LOCKED_EXIT = 3  # the trainer found another live trainer holding the run's lock: it touched nothing
 FINISHED_EXIT = 4  # `--resume` of a run that has already finished: nothing to do
@@ -183,3 +184,78 @@ def stop_run(run: str | Path) -> tuple[bool, str]:
 
 def stop(run: str | Path) -> bool:
     return stop_run(run)[0]
+
+
+STOP_WAIT_S = 30.0  # `ftwizard stop`: seconds without progress after SIGTERM before the trainer is killed
+
+
+def stop_or_kill(run: str | Path, wait_s: float = STOP_WAIT_S,
+                 say: Callable[[str], None] | None = None) -> tuple[bool, str]:
+    """`ftwizard stop`: SIGTERM (stop_run), then wait for the trainer to exit. While it makes progress (finishes
+    its step, saves the checkpoint: heartbeat.json) it is left to finish; once it has made none for `wait_s` seconds
+    (or 3 × its median step time, if longer) — stalled, SIGSTOPped, stuck in a reward — its whole process group
+    is killed (SIGKILL) and the run is marked failed, resumable from its last checkpoint. Returns (stopped, the
+    last line); `say` gets each line as it happens."""
+    import signal
+
+    from ftwizard.core.run.liveness import read_heartbeat
+
+    say = say or (lambda _line: None)
+    ok, line = stop_run(run)
+    say(line)
+    if not ok:
+        return False, line
+    rd = RunDir(run)
+    st = rd.status()
+    pid, started = int(st["pid"]), st.get("pid_started")
+    t_sig = time.time()
+    last_progress, last_seen = t_sig, None
+    while same_process(pid, started):
+        hb = read_heartbeat(run) or {}
+        seen = (hb.get("progress"), hb.get("step"), hb.get("phase"))
+        if hb.get("pid") == pid and seen != last_seen:
+            if last_seen is not None:
+                last_progress = time.time()
+            last_seen = seen
+        step_s = hb.get("step_s") if isinstance(hb.get("step_s"), int | float) else 0.0
+        allowed = max(wait_s, 3 * float(step_s or 0.0))
+        saving = hb.get("phase") == "saving" and time.time() - float(hb.get("beat") or 0) < 30
+        if time.time() - last_progress > allowed and not saving:
+            break
+        time.sleep(0.2)
+    else:
+        end = rd.status()
+        if end.get("state") in ACTIVE:  # it died without writing its end (not our child: reattached)
+            end = reconcile(run)
+        state = end.get("state")
+        if state == "stopped":
+            return True, f"stopped at step {end.get('last_step', '?')} with a checkpoint; resume: ftwizard train --resume {run}"
+        return True, f"the trainer exited (state: {state})"
+    idle = int(time.time() - last_progress)
+    say(f"no progress for {idle} s since SIGTERM: killing the trainer's process group (SIGKILL)")
+    try:
+        pgid = os.getpgid(pid)
+    except OSError:
+        pgid = None
+    try:
+        if pgid is not None and pgid != os.getpgrp():
+            os.killpg(pgid, signal.SIGKILL)  # the trainer runs in its own session: accelerate's ranks go with it
+        else:
+            os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    for _ in range(100):
+        if not pid_alive(pid):
+            break
+        time.sleep(0.1)
+    ckpt = rd.last_checkpoint()
+    where = f"its last checkpoint ({ckpt.name})" if ckpt else "the start (no checkpoint was saved)"
+    rd.try_write_status(state="failed", stop_signal="SIGKILL", ended=time.time(), exit_code=-9, diagnosis={
+        "kind": "killed",
+        "summary": f"Stopped by force: the trainer made no progress for {idle} s after SIGTERM (stalled), so "
+                   "`ftwizard stop` killed its process group (SIGKILL).",
+        "fix": f"`ftwizard train --resume {run}` continues from {where}; the steps after it are trained again.",
+        "detail": ""})
+    rd.try_append_event({"type": "failed", "kind": "killed", "message": f"killed by ftwizard stop after {idle} s "
+                         "without progress (SIGTERM was not enough)", "fix": f"ftwizard train --resume {run}"})
+    return True, f"killed (SIGKILL) after {idle} s without progress; resume from {where}: ftwizard train --resume {run}"

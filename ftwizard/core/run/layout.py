@@ -6,6 +6,7 @@
 <run>/stdout.log      the trainer's output
 <run>/checkpoints/    Trainer checkpoints;  <run>/adapter/ (or model/) the final weights
 <run>/memory.json     preflight: measured peak vs estimate;  <run>/checks.json  after-training checks
+<run>/heartbeat.json  the trainer's pulse (stall detection);  <run>/fingerprint.json  what resume compares with
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class RunDir:
     stdout_path = _at("stdout.log")
     memory_path = _at("memory.json")  # preflight: measured vs predicted memory
     lock_path = _at("train.lock")  # the running trainer's pid (one trainer per run)
+    heartbeat_path = _at("heartbeat.json")  # the trainer's pulse: every ~10 s and at each step (core/run/liveness.py)
+    fingerprint_path = _at("fingerprint.json")  # the config and source data a run started with (resume checks it)
     checkpoints = _at("checkpoints")
     bad_checkpoints = _at("checkpoints-bad")  # incomplete checkpoints moved aside, never deleted
     adapter = _at("adapter")  # the result of an adapter run
@@ -142,10 +145,16 @@ class RunDir:
 
     # ---- events ----
     def append_event(self, event: dict[str, Any]) -> None:
+        """One line, flushed. A torn last line (a trainer killed mid-write) is closed first with a newline, so this
+        event never glues onto it (readers skip the torn line; this one stays whole)."""
         event.setdefault("time", time.time())
         data = (json.dumps(event, default=str) + "\n").encode("utf-8")
-        with open(self.events_path, "ab") as fh:
-            end = fh.tell()
+        with open(self.events_path, "a+b") as fh:
+            end = fh.seek(0, os.SEEK_END)
+            if end:
+                fh.seek(end - 1)
+                if fh.read(1) != b"\n":
+                    data = b"\n" + data
             try:
                 fh.write(data)
                 fh.flush()
@@ -157,12 +166,15 @@ class RunDir:
                 raise
 
     def read_events(self) -> list[dict[str, Any]]:
-        out = []
-        if self.events_path.exists():
-            for line in self.events_path.read_text(encoding="utf-8").splitlines():
-                ev = parse_line(line)
-                if ev is not None:  # else: a line being written right now
-                    out.append(ev)
+        out: list[dict[str, Any]] = []
+        try:
+            data = self.events_path.read_bytes()
+        except OSError:
+            return out
+        for line in data.split(b"\n"):
+            ev = parse_line(line) if line.strip() else None
+            if ev is not None:  # else: a line being written right now, or one torn by a kill (even mid-character)
+                out.append(ev)
         return out
 
     def last_checkpoint(self) -> Path | None:

@@ -17,6 +17,7 @@ from ftwizard.core.run.config import RunConfig
 from ftwizard.core.run.diagnosis import fix_changes
 from ftwizard.core.run.events import ACTIVE
 from ftwizard.core.run.exports import write_exports
+from ftwizard.core.run.fingerprint import write_fingerprint
 from ftwizard.core.run.layout import RunDir
 
 
@@ -55,6 +56,7 @@ def create_run(path: str | Path, cfg: RunConfig, on_progress: Callable[[str], No
     try:
         rd.config_path.write_text(cfg.to_yaml(), encoding="utf-8")
         write_exports(rd, cfg)
+        write_fingerprint(rd, cfg)  # what `--resume` compares config.yaml and the data with
     except OSError:  # disk full, read-only: take back the half-made run, so a retry is not "already holds a run"
         for p in set(rd.path.iterdir()) - before:
             if p.is_file():
@@ -90,7 +92,13 @@ def check_resumable(path: str | Path) -> RunConfig:
             raise RunError(f"{rd.path} is still {state} (pid {rd.status().get('pid')}); stop it first: ftwizard stop {rd.path}")
     if state == "done":
         raise RunError(f"{rd.path} has finished; nothing to resume. Start a new run to train more.")
-    return rd.config()
+    cfg = rd.config()
+    from ftwizard.core.run.fingerprint import compare
+
+    refusal = compare(rd, cfg).refusal()  # an edit the checkpoint cannot honour (the model, the method, …)
+    if refusal:
+        raise RunError(refusal)
+    return cfg
 
 
 def fixed_config(path: str | Path) -> tuple[RunConfig, dict[str, object]]:

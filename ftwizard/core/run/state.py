@@ -7,6 +7,7 @@ of 100k points costs the same as one of 500.
 from __future__ import annotations
 
 import json
+import math
 import time
 from array import array
 from dataclasses import dataclass, field
@@ -208,6 +209,28 @@ def one_value_per_step(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def whole_run_loss(events: list[dict[str, Any]]) -> float | None:
+    """The training loss over the whole run, every segment of a resumed run included and each step counted once
+    (a resume replays the steps after its checkpoint: the later value wins). Each logged loss is the mean over the
+    steps since the previous log, so it weighs as many steps as it covers. None when no loss was logged."""
+    total = weight = 0.0
+    prev = 0
+    for ev in one_value_per_step(events):
+        if ev.get("type") == "resume" and isinstance(ev.get("from_step"), int):
+            prev = ev["from_step"]
+            continue
+        if ev.get("type") != "log" or not isinstance(ev.get("step"), int):
+            continue
+        loss = _num(ev.get("loss"))
+        if loss is None or not math.isfinite(loss):
+            continue
+        w = max(1, ev["step"] - prev)
+        prev = ev["step"]
+        total += w * loss
+        weight += w
+    return total / weight if weight else None
+
+
 def _num(v: Any) -> float | None:
     if isinstance(v, bool) or not isinstance(v, int | float):
         return None
@@ -234,6 +257,7 @@ class RunSummary:
     max_steps: int
     best_eval: float | None
     updated: float
+    liveness: str | None = None  # an active run whose trainer is stalled or gone: the line to show
 
 
 def summarize_run(run: str | Path) -> RunSummary | None:
@@ -267,9 +291,13 @@ def summarize_run(run: str | Path) -> RunSummary | None:
     except OSError:
         pass
     best = min((v for _, v in evals), default=None)
+    from ftwizard.core.run.liveness import liveness
+
+    lv = liveness(rd.path, st)
     return RunSummary(str(rd.path), str(st.get("state", "new")), Path(cfg.model).name or cfg.model, cfg.method,
                       cfg.trainer, int(st.get("last_step") or 0), int(st.get("max_steps") or 0), best,
-                      float(st.get("updated") or rd.config_path.stat().st_mtime or time.time()))
+                      float(st.get("updated") or rd.config_path.stat().st_mtime or time.time()),
+                      lv.line if lv is not None and lv.kind != "alive" else None)
 
 
 def list_runs(root: str | Path = "runs", limit: int = 50) -> list[RunSummary]:

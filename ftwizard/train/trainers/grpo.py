@@ -23,7 +23,8 @@ def build(ctx: TrainContext) -> Any:
         raise RewardError(f"the exact_match/char_match rewards need an answer column ({', '.join(ANSWER_COLUMNS)}) "
                           f"next to each prompt; the data has {', '.join(cols)}")
     # a relative user reward path: from where ftwizard was started, else next to the run directory
-    rewards: list[Any] = resolve_rewards(cfg.grpo_rewards, cfg.grpo_max_completion_length, ctx.rd.path.parent)
+    rewards: list[Any] = resolve_rewards(cfg.grpo_rewards, cfg.grpo_max_completion_length, ctx.rd.path.parent,
+                                         timeout_s=cfg.grpo_reward_timeout)  # NaN/inf or a hang: fails, named
     args = {k: v for k, v in ctx.args.items() if k != "max_length"}
     args.update(eval_strategy="no", num_generations=cfg.grpo_num_generations,
                 max_completion_length=cfg.grpo_max_completion_length, beta=cfg.grpo_kl_beta,

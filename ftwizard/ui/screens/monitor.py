@@ -45,6 +45,12 @@ def banner_text(status: dict[str, Any], state: RunState, run: str, method: str |
         return (f"[b]DONE[/b] — {what} {escape(where)}. Press c for the checklist, t to try it.", "banner-ok")
     if s == "stopped":
         return "[b]STOPPED[/b] — a checkpoint was saved. Press r to resume.", "banner-warn"
+    if status.get("liveness"):  # active by its state, but the trainer is stalled or gone (core/run/liveness.py)
+        dead = status.get("liveness_kind") == "dead"
+        return (f"[b]{'DEAD' if dead else 'STALLED'}[/b] — {escape(str(status['liveness']))}\n"
+                + ("Press r to resume from the last checkpoint." if dead else
+                   f"Press x to stop, or `ftwizard stop {run_e}` (kills it if it does not exit)."),
+                "banner-error" if dead else "banner-warn")
     if s == "stopping":
         return "[b]STOPPING[/b] — finishing the step and saving a checkpoint …", "banner-warn"
     text = f"[b]{escape(str(s).upper())}[/b] — {run_e}"

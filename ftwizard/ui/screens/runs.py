@@ -36,7 +36,8 @@ class RunsScreen(AppScreen):
         table.clear()
         for r in runs:
             best = f"{r.best_eval:.4f}" if r.best_eval is not None else "—"
-            cells = (r.path, r.state, r.trainer, r.method, r.model, f"{r.step}/{r.max_steps or '?'}", best)
+            state = f"{r.state}: {r.liveness.split(':')[0]}" if r.liveness else r.state  # "running: stalled for 300 s …"
+            cells = (r.path, state, r.trainer, r.method, r.model, f"{r.step}/{r.max_steps or '?'}", best)
             table.add_row(*(Text(str(c)) for c in cells), key=r.path)  # Text: names are never read as markup
         self.query_one("#runs-title", Static).update(
             escape(f"Runs in {root}/ — Enter opens one in the monitor · Esc goes back" if runs else
