@@ -515,6 +515,7 @@ def to_run_config(ans: Answers, view: PlanView, facts: ModelFacts) -> RunConfig:
     model = ans.model
     if not Path(model).expanduser().is_dir():
         model = facts.name  # a preset key → its Hub id
+    needed: dict[str, Any] = {k: str(v[k]) for k in TRAINER_FIELDS if k in v}  # the trainer's required fields
     cfg = RunConfig(
         model=model, data=ans.data, data_format=ans.data_format, trainer=view.trainer,
         method=v["method"], max_seq_length=int(v["max_seq_length"]), micro_batch=int(v["micro_batch"]),
@@ -525,7 +526,7 @@ def to_run_config(ans: Answers, view: PlanView, facts: ModelFacts) -> RunConfig:
         optimizer=str(v["optimizer"]), precision=cast(Any, str(v.get("precision") or "auto") if view.gpus else "auto"),
         engine=cast(Any, str(v.get("engine") or "auto")), num_gpus=max(1, view.gpus),
         trust_remote_code=ans.trust_remote_code, estimate_gib=round(view.estimate.peak_allocated_gib, 2),
-        **run_cadence(view), **{k: str(v[k]) for k in TRAINER_FIELDS if k in v})
+        **run_cadence(view), **needed)
     if adapter:
         cfg.rank, cfg.alpha, cfg.dropout, cfg.target_modules = int(v["rank"]), int(v["alpha"]), float(v["dropout"]), targets
     try:
