@@ -11,7 +11,8 @@ import argparse
 import importlib
 
 # the command table: name → module in ftwizard/cli (each has `register(sub)`). A new command = a module + a line.
-COMMANDS = ("probe", "estimate", "models", "info", "plan", "data", "train", "demo", "monitor", "check", "stop", "distill")
+COMMANDS = ("probe", "estimate", "models", "info", "plan", "data", "train", "demo", "monitor", "check", "stop", "distill",
+            "export")
 
 
 def build_parser() -> argparse.ArgumentParser:

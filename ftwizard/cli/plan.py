@@ -94,6 +94,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     ans = _answers(args, facts)
     view = make_plan(ans, facts, default_probe(args.fake).probe())
     cost = plan_cost(ans, view)
+    from ftwizard.core.plan.rent import plan_rent_shape
+
+    shape = plan_rent_shape(view, facts, cost.tokens)  # does not fit here: the cheapest rented shape that does
     if args.save_config:
         from pathlib import Path
 
@@ -109,7 +112,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         rec["choices"] = {k: {"value": v, "reason": view.reasons.get(k, "")} for k, v in view.values.items()}
         print_json({**rec, "trainer": view.trainer, "rows": ans.rows, "seq_p99": ans.seq_p99,
                     "tokens_per_row": ans.tokens_per_row, "memory": view.estimate.to_dict(), "fits": view.fits,
-                    "warnings": view.warnings, "cost": cost.to_dict(), "saved_config": args.save_config})
+                    "warnings": view.warnings, "cost": cost.to_dict(), "saved_config": args.save_config,
+                    "rent_shape": shape.to_dict() if shape else None})
         return 0
     where = f"{view.gpus}× {view.gpu_name}" if view.gpu_name else "this CPU (no GPU)"
     t = Table(title=esc(f"Plan for {facts.name} on {where}"))
@@ -138,6 +142,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         console.print(f"  {esc(line)}", highlight=False)
     for w in [*view.warnings, *filter(None, [seq_warning(facts, ans.seq_p99)])]:
         console.print(f"[yellow]warning:[/] {esc(w)}")
+    if shape:
+        console.print(f"[b]Rent instead:[/] {esc(shape.line(view.gpu_name, args.save_config or 'RUN'))}", highlight=False)
     if args.save_config:
         console.print(f"wrote {esc(args.save_config)}: train it with `ftwizard train {esc(args.save_config)}`",
                       highlight=False)

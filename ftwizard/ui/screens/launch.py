@@ -132,8 +132,10 @@ class LaunchScreen(StepScreen):
                        if view.gpu_gib else " of RAM (CPU)"))
             try:
                 from ftwizard.core.plan.wizard import cost_line, plan_cost
+                from ftwizard.ui.screens.plan import _rent_line
 
-                what += "\n" + escape(cost_line(plan_cost(ans, view)))
+                cost = plan_cost(ans, view)
+                what += "\n" + escape(cost_line(cost)) + _rent_line(view, self.wizard, cost.tokens)
             except (ValueError, KeyError, OSError) as exc:
                 what += f"\ntime and cost unavailable: {escape(str(exc))}"
             summary.update(what)

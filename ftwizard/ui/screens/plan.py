@@ -118,7 +118,8 @@ class PlanScreen(StepScreen):
         from ftwizard.core.plan.wizard import cost_line, plan_cost
 
         try:
-            return escape(cost_line(plan_cost(self.wizard.answers, v)))
+            cost = plan_cost(self.wizard.answers, v)
+            return escape(cost_line(cost)) + _rent_line(v, self.wizard, cost.tokens)
         except (ValueError, KeyError, OSError) as exc:  # a broken user price file must not break the plan
             return f"[$warning]time and cost unavailable: {escape(str(exc))}[/]"
 
@@ -286,3 +287,17 @@ class PlanScreen(StepScreen):
 
     def can_leave(self) -> str | None:
         return "Choose a model first." if self.view is None else None
+
+
+def _rent_line(view: PlanView, wizard: object, tokens: float) -> str:
+    """One more line when the plan does not fit: the cheapest rented shape that does (core/plan/rent.py)."""
+    if view.fits:
+        return ""
+    from ftwizard.core.plan.rent import plan_rent_shape
+
+    try:
+        facts = wizard.model_facts()  # type: ignore[attr-defined]
+        shape = plan_rent_shape(view, facts, tokens) if facts is not None else None
+    except (ModelFactsError, ValueError, OSError):
+        return ""
+    return "\n" + escape(shape.line(view.gpu_name)) if shape else ""
