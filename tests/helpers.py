@@ -14,3 +14,13 @@ def wait_for(pred: Callable[[], object], timeout: float = 240.0) -> bool:
             return True
         time.sleep(0.2)
     return False
+
+
+async def pilot_wait(pilot: object, cond: Callable[[], object], timeout: float = 10.0) -> None:
+    """In a Textual Pilot test: let the app run (0.05 s pauses) until `cond()` is true; AssertionError after
+    `timeout` seconds."""
+    t = time.monotonic()
+    while not cond():
+        if time.monotonic() - t > timeout:
+            raise AssertionError("condition not reached")
+        await pilot.pause(0.05)  # type: ignore[attr-defined]

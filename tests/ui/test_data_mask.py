@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import time
-
 from ftwizard.core.plan.hardware import FakeProbe
 from ftwizard.core.plan.wizard import Answers
 from ftwizard.ui.app import make_app
+from tests.helpers import pilot_wait
 
 
 async def test_data_step_shows_the_trained_tokens_of_row_one(tmp_path, tiny_model, date_data):
@@ -15,10 +14,7 @@ async def test_data_step_shows_the_trained_tokens_of_row_one(tmp_path, tiny_mode
                    start="data", runs_root=tmp_path / "runs")
     async with app.run_test(size=(80, 24)) as pilot:
         app.screen.analyze(str(date_data))
-        t = time.monotonic()
-        while "What is trained" not in str(app.screen.query_one("#mask").render()):
-            assert time.monotonic() - t < 90, str(app.screen.query_one("#report").render())
-            await pilot.pause(0.1)
+        await pilot_wait(pilot, lambda: "What is trained" in str(app.screen.query_one("#mask").render()), timeout=90)
         shown = str(app.screen.query_one("#mask").render())
         first = date_data.read_text().splitlines()[0]
         assert "trained tokens: assistant" in shown and "in 1 turn(s)" in shown

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -14,16 +13,9 @@ from ftwizard.core.run.config import RunConfig
 from ftwizard.core.run.layout import RunDir
 from ftwizard.core.run.state import RunState
 from ftwizard.ui.app import make_app, run_app
+from tests.helpers import pilot_wait as _wait
 
 NO_FIT = dict(model="qwen2.5-7b", rows=300, task_kind="domain")
-
-
-async def _wait(pilot, cond, timeout=10.0):
-    t = time.monotonic()
-    while not cond():
-        if time.monotonic() - t > timeout:
-            raise AssertionError("condition not reached")
-        await pilot.pause(0.05)
 
 
 def _text(screen, sel: str) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from ftwizard.core.plan.wizard import Answers
 from ftwizard.core.run.config import RunConfig
 from ftwizard.core.run.layout import RunDir
 from ftwizard.ui.app import make_app
+from tests.helpers import pilot_wait as _wait
 
 
 @pytest.fixture(scope="module")
@@ -39,14 +39,6 @@ class RecordingLauncher:
         self.calls.append((Path(run), resume))
         RunDir(run).write_status(state="starting", pid=None)
         return None
-
-
-async def _wait(pilot, cond, timeout=10.0):
-    t = time.monotonic()
-    while not cond():
-        if time.monotonic() - t > timeout:
-            raise AssertionError("condition not reached")
-        await pilot.pause(0.05)
 
 
 async def test_walk_the_whole_wizard_to_launch(tmp_path, tiny_files):

@@ -7,21 +7,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 
 from ftwizard.core.plan.hardware import FakeProbe
 from ftwizard.core.plan.wizard import Answers
 from ftwizard.ui.app import make_app
-
-
-async def _wait(pilot, cond, timeout=60.0):
-    t = time.monotonic()
-    while not cond():
-        if time.monotonic() - t > timeout:
-            raise AssertionError("condition not reached")
-        await pilot.pause(0.05)
+from tests.helpers import pilot_wait as _wait
 
 
 @pytest.mark.parametrize("task", ["identity", "format"])
@@ -34,7 +26,7 @@ async def test_cli_and_app_give_the_same_plan(tmp_path, tiny_model, date_data, t
     app = make_app(FakeProbe({"gpus": []}), answers=ans, start="data", runs_root=tmp_path / "runs")
     async with app.run_test(size=(80, 24)) as pilot:
         app.screen.analyze(str(date_data))
-        await _wait(pilot, lambda: app.answers.data_errors == 0)
+        await _wait(pilot, lambda: app.answers.data_errors == 0, timeout=60)
         await pilot.press("ctrl+n")
         assert app.current_mode == "plan"
         got = dict(app.screen.view.values)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 import yaml
@@ -17,19 +16,12 @@ from ftwizard.core.run.state import RunState
 from ftwizard.ui.app import make_app
 from ftwizard.ui.screens.base import STEPS
 from ftwizard.ui.screens.monitor import run_on_gpu
+from tests.helpers import pilot_wait as _wait
 
 SIZE = (80, 24)
 NO_GPU = {"gpus": [], "reason": "No NVIDIA driver was found."}
 # every single-key shortcut of the app and its screens, digits (plan fixes) and a path's own letters
 SHORTCUT_KEYS = "dhemqynbfxrscltpg12345"
-
-
-async def _wait(pilot, cond, timeout=10.0):
-    t = time.monotonic()
-    while not cond():
-        if time.monotonic() - t > timeout:
-            raise AssertionError("condition not reached")
-        await pilot.pause(0.05)
 
 
 def _text(screen, sel: str) -> str:
