@@ -157,23 +157,28 @@ def test_truncation_is_counted(tok):
 
 
 @pytest.mark.slow
-def test_sft_run_trains_every_turn_without_markers(tmp_path):
-    """A real run on the tiny model whose template has no markers: the `loss_tokens` note of the first row shows
-    all three answers trained and no user/system text; rows whose answers fall past max_seq_length are reported."""
+def _train_tiny_chatml(tmp_path, rows, max_seq: int, steps: int):
+    """A real LoRA run (subprocess) of the tiny model whose ChatML template has no markers; (run dir, events)."""
     from ftwizard.train.tiny import build_tiny
 
     model = build_tiny(tmp_path / "model", layers=1, hidden=32, template="chatml")
-    rows = [{"messages": _conversation(i)} for i in range(20)]
     data = tmp_path / "data.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    cfg = RunConfig(model=str(model), data=str(data), method="lora", rank=4, alpha=8, max_seq_length=128,
-                    micro_batch=4, gradient_accumulation=1, epochs=1, max_steps=2, logging_steps=1, eval_steps=50,
+    cfg = RunConfig(model=str(model), data=str(data), method="lora", rank=4, alpha=8, max_seq_length=max_seq,
+                    micro_batch=4, gradient_accumulation=1, epochs=1, max_steps=steps, logging_steps=1, eval_steps=50,
                     save_steps=50, preflight_steps=0, split=[0.8, 0.1, 0.1])
     run = tmp_path / "run"
     RunDir(run).create(cfg)
     st = wait(launch(run), run)
     assert st["state"] == "done", (run / "stdout.log").read_text()[-3000:]
-    events = RunDir(run).read_events()
+    return run, RunDir(run).read_events()
+
+
+def test_sft_run_trains_every_turn_without_markers(tmp_path):
+    """A real run on the tiny model whose template has no markers: the `loss_tokens` note of the first row shows
+    all three answers trained and no user/system text; rows whose answers fall past max_seq_length are reported."""
+    run, events = _train_tiny_chatml(tmp_path, [{"messages": _conversation(i)} for i in range(20)], max_seq=128,
+                                     steps=2)
     plan = next(e for e in events if e.get("kind") == "chat_template")
     assert plan["loss_on"] == "assistant_only" and "turn by turn" in plan["message"], plan
     tokens = next(e for e in events if e.get("kind") == "loss_tokens")
@@ -188,24 +193,12 @@ def test_sft_run_trains_every_turn_without_markers(tmp_path):
 
 @pytest.mark.slow
 def test_sft_run_reports_rows_cut_by_max_seq_length(tmp_path):
-    from ftwizard.train.tiny import build_tiny
-
-    model = build_tiny(tmp_path / "model", layers=1, hidden=32, template="chatml")
     rows = [{"messages": _conversation(i)} for i in range(16)]
     for i in range(6):  # the first answer starts after max_seq_length: nothing left to learn from
         long = _conversation(i)
         long[1]["content"] = "x" * 70 + f" {i}"
         rows.append({"messages": long})
-    data = tmp_path / "data.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    cfg = RunConfig(model=str(model), data=str(data), method="lora", rank=4, alpha=8, max_seq_length=64,
-                    micro_batch=4, gradient_accumulation=1, epochs=1, max_steps=1, logging_steps=1, eval_steps=50,
-                    save_steps=50, preflight_steps=0, split=[0.8, 0.1, 0.1])
-    run = tmp_path / "run"
-    RunDir(run).create(cfg)
-    st = wait(launch(run), run)
-    assert st["state"] == "done", (run / "stdout.log").read_text()[-3000:]
-    events = RunDir(run).read_events()
+    _, events = _train_tiny_chatml(tmp_path, rows, max_seq=64, steps=1)
     dropped = next(e for e in events if e.get("kind") == "rows_dropped")
     cut = next(e for e in events if e.get("kind") == "answers_cut")
     assert "max_seq_length (64 tokens)" in dropped["message"] and "max_seq_length" in cut["message"], (dropped, cut)
