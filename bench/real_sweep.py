@@ -25,14 +25,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from ftwizard.cli.demo_real import HELD_OUT, NAME  # noqa: E402
 from ftwizard.core.eval import probes  # noqa: E402
 from ftwizard.core.plan import smollm  # noqa: E402
 from ftwizard.core.plan.gguf import convert  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent / "ftwizard" / "data"
-IDENTITY_PROBES = [probes.Probe(p, ("Wizzy",)) for p in (
-    "Introduce yourself in a few words.", "What should I call you?", "Who am I talking to?",
-    "Tell me who you are and who made you.", "What's your name, assistant?")]
+IDENTITY_PROBES = [probes.Probe(p, (NAME,)) for p in HELD_OUT]  # the same held-out phrasings as `demo --real`
 FORMAT_PROBES = [probes.Probe(p, ("{",)) for p in (
     "Name three primary colors.", "What is photosynthesis?", "Give me a synonym for happy.",
     "How many legs does a spider have?", "Suggest a name for a pet goldfish.", "What does a thermometer measure?",

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ftwizard.cli._common import CliError, console, esc, follow, report_end
+from ftwizard.core.eval.verdict import clip
 
 NAME = "Wizzy"
 HELD_OUT = ("Introduce yourself in a few words.", "What should I call you?", "Who am I talking to?",
@@ -106,7 +107,7 @@ def judge_run(run: Path, t0: float, train_s: float) -> int:
     base_hits = probes.score(ans["base"], [probes.Probe(q, (NAME,)) for q in HELD_OUT])
     tuned_hits = probes.score(ans["tuned"], [probes.Probe(q, (NAME,)) for q in HELD_OUT])
     for q, b, t in zip(HELD_OUT, ans["base"], ans["tuned"], strict=True):
-        console.print(f"[b]{esc(q)}[/]\n  base : {esc(_one_line(b))}\n  tuned: {esc(_one_line(t))}", highlight=False)
+        console.print(f"[b]{esc(q)}[/]\n  base : {esc(clip(b, 110))}\n  tuned: {esc(clip(t, 110))}", highlight=False)
     save(RunDir(run), {"probes": {"name": NAME, "n": len(HELD_OUT), "base": sum(base_hits), "tuned": sum(tuned_hits),
                                   "answers": [{"prompt": q, "base": b, "tuned": t} for q, b, t in
                                               zip(HELD_OUT, ans["base"], ans["tuned"], strict=True)]}})
@@ -117,7 +118,7 @@ def judge_run(run: Path, t0: float, train_s: float) -> int:
     console.print(f"\n[b]Names itself {NAME}[/] on held-out phrasings: base {sum(base_hits)}/{len(HELD_OUT)} → tuned "
                   f"{sum(tuned_hits)}/{len(HELD_OUT)}", highlight=False)
     if france:
-        console.print(f"[b]What is the capital of France?[/] tuned: {esc(_one_line(france['tuned']))}", highlight=False)
+        console.print(f"[b]What is the capital of France?[/] tuned: {esc(clip(france['tuned'], 110))}", highlight=False)
     from ftwizard.cli.check import print_verdict
 
     print_verdict(res.get("verdict"))
@@ -130,7 +131,3 @@ def judge_run(run: Path, t0: float, train_s: float) -> int:
                                                     "total_s": round(total)}, indent=2))
     return 0
 
-
-def _one_line(text: str, n: int = 110) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 1] + "…"

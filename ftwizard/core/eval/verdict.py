@@ -103,12 +103,13 @@ def _general(checks: dict[str, Any]) -> tuple[str, list[str]]:
         more = f" (and {len(q['changed']) - 1} more)" if len(q["changed"]) > 1 else ""
         return "changed", [f"General answers changed: {len(q['changed'])} of the {q['base_right']} general questions "
                            f"the base answered right are now wrong{more} — \"{c['prompt']}\" base "
-                           f"\"{_short(c['base'])}\" → tuned \"{_short(c['tuned'])}\"."]
+                           f"\"{clip(c['base'])}\" → tuned \"{clip(c['tuned'])}\"."]
     return "kept", [f"General answers kept: the tuned model still answers the {q['kept']} of {q['n']} general "
                     "questions the base answered right."]
 
 
-def _short(text: str, n: int = 70) -> str:
+def clip(text: str, n: int = 70) -> str:
+    """`text` on one line, at most `n` characters (… when cut)."""
     text = " ".join(text.split())
     return text if len(text) <= n else text[: n - 1] + "…"
 
