@@ -153,6 +153,9 @@ def follow(run: Path, proc: Any = None, quiet: bool = False) -> dict:
 
     said = ""
     checked = 0.0
+    if proc is None and (lv := liveness(run)) is not None and lv.kind == "remote" and not quiet:
+        console.print(esc(lv.line), highlight=False)  # say where the run is before its synced events
+        said = f"remote:{'no news' in lv.line}"
     try:
         with progress:
             while True:
@@ -162,9 +165,11 @@ def follow(run: Path, proc: Any = None, quiet: bool = False) -> dict:
                     checked = time.monotonic()
                     lv = liveness(run)
                     kind = lv.kind if lv is not None else ""
-                    if kind == "stalled" and said != "stalled" and lv is not None and not quiet:
-                        progress.console.print(f"[yellow]{esc(lv.line)}[/]")
-                    said = kind
+                    line = lv.line if lv is not None else ""
+                    # a stalled trainer is said once, a remote run once and again when its news goes quiet
+                    if kind in ("stalled", "remote") and said != f"{kind}:{'no news' in line}" and not quiet:
+                        progress.console.print(f"[yellow]{esc(line)}[/]")
+                    said = f"{kind}:{'no news' in line}"
                 st = current_status(run, proc)
                 if st.get("state") in TERMINAL and (proc is None or proc.poll() is not None):
                     show(tail.poll())

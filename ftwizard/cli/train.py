@@ -50,11 +50,11 @@ def preflight(cfg: Any, source: str, run: Path | None = None) -> None:
 
 
 def _launch(run: Path, **kw: Any) -> Any:
-    from ftwizard.core.run.launcher import RunFinished, RunLocked, launch
+    from ftwizard.core.run.launcher import RunElsewhere, RunFinished, RunLocked, launch
 
     try:
         return launch(run, **kw)
-    except (RunLocked, RunFinished) as exc:
+    except (RunLocked, RunFinished, RunElsewhere) as exc:
         raise CliError(str(exc)) from None
 
 

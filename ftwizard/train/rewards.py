@@ -235,10 +235,11 @@ def needs_reference(specs: list[str]) -> bool:
 def score_model(model_path: str | Path, rows: list[dict[str, Any]], specs: list[str], max_new_tokens: int = 64,
                 adapter: str | Path | None = None, trust_remote_code: bool = False, batch_size: int = 32,
                 base_dir: Path | None = None, temperature: float = 0.0, samples: int = 1,
-                seed: int = 0) -> dict[str, float]:
+                seed: int = 0, timeout_s: float = 300.0) -> dict[str, float]:
     """A model's answers to prompt rows (`{"prompt": ..., "answer": ...}`) scored by each reward:
     `{"reward": mean of the summed rewards, "<name>": mean, "n": answers}` — GRPO's before/after check.
-    Greedy by default; `temperature` > 0 samples `samples` answers per prompt, as GRPO does in training."""
+    Greedy by default; `temperature` > 0 samples `samples` answers per prompt, as GRPO does in training.
+    Each reward is guarded as in training: RewardFailure for a NaN/inf score or a call over `timeout_s` seconds."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -277,7 +278,7 @@ def score_model(model_path: str | Path, rows: list[dict[str, Any]], specs: list[
     ids = [tok(completion_text(c), add_special_tokens=False)["input_ids"] for c in completions]
     out: dict[str, float] = {"n": float(len(rows))}
     total = [0.0] * len(rows)
-    for fn in resolve_rewards(specs, max_new_tokens, base_dir):
+    for fn in resolve_rewards(specs, max_new_tokens, base_dir, timeout_s=timeout_s):
         raw = fn(prompts=prompts, completions=completions, completion_ids=ids, **columns)
         vals = [0.0 if v is None else float(v) for v in raw]
         out[fn.__name__] = round(sum(vals) / max(1, len(vals)), 4)

@@ -226,7 +226,8 @@ def main(argv: list[str]) -> int:
     try:
         if IS_MAIN:
             rd.write_status(state="starting", pid=os.getpid(), pid_started=lock.process_start(os.getpid()),
-                            started=time.time(), ended=None, diagnosis=None, stop_signal=None, exit_code=None)
+                            host=lock.this_host(), started=time.time(), ended=None, diagnosis=None, stop_signal=None,
+                            exit_code=None)
             BEAT.start(rd)  # the pulse `ftwizard monitor` and `ftwizard stop` read (stall detection)
         cfg = rd.config()
         cfg_dict = cfg.to_dict()

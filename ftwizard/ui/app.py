@@ -393,15 +393,24 @@ class WizardApp(App[None]):
                 self.run_state.version += 1
 
     def stop_active_run(self) -> None:
-        from ftwizard.core.run.launcher import stop
-
+        """Stop the open run the way `ftwizard stop` does: SIGTERM (the trainer finishes its step and saves a
+        checkpoint), then, if it makes no progress for 30 s (stalled, stuck in a reward function), SIGKILL of its
+        process group. The waiting runs in a thread; each step is a notification."""
         if self.active_run is None:
             self.notify("No run is open.", severity="warning")
             return
-        if stop(self.active_run):
-            self.notify("Stopping: the trainer finishes its step and saves a checkpoint.")
-        else:
-            self.notify("The run is not running.", severity="warning")
+        self._stop_worker(self.active_run)
+
+    @work(thread=True, exclusive=True, group="stop-run")
+    def _stop_worker(self, run: Path) -> None:
+        from ftwizard.core.run.launcher import stop_or_kill
+
+        def say(line: str) -> None:
+            self.call_from_thread(self.notify, escape(line))
+
+        ok, line = stop_or_kill(run, say=say)  # says each line as it happens, the refusal included
+        if ok:
+            say(line)
 
     def resume_active_run(self) -> None:
         run = self.active_run

@@ -13,6 +13,7 @@ from textual.theme import Theme
 
 from ftwizard.core.plan.wizard import config_dir, load_settings, save_setting
 from ftwizard.core.resources import data_dir
+from ftwizard.core.yamlsafe import YamlAliasError, load_yaml
 
 DEFAULT_THEME = "ftwizard-dark"
 _THEME_FIELDS = {f.name for f in fields(Theme)}
@@ -21,9 +22,10 @@ _THEME_FIELDS = {f.name for f in fields(Theme)}
 def theme_from_file(path: Path) -> Theme:
     """One theme file → a Theme; ValueError in one line for a broken one."""
     try:
-        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw: Any = load_yaml(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
-        raise ValueError(f"{path.name}: not readable YAML ({exc.__class__.__name__})") from None
+        why = exc if isinstance(exc, YamlAliasError) else exc.__class__.__name__
+        raise ValueError(f"{path.name}: not readable YAML ({why})") from None
     if not isinstance(raw, dict) or not raw.get("name") or not raw.get("primary"):
         raise ValueError(f"{path.name}: a theme needs at least `name:` and `primary:`")
     unknown = set(raw) - _THEME_FIELDS

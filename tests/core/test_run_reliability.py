@@ -91,6 +91,15 @@ def test_huge_max_steps_is_refused_by_check_with_the_range(tmp_path):
     assert RunConfig(max_steps=MAX_STEPS, epochs=10_000, learning_rate=1.0).max_steps == MAX_STEPS  # the edges pass
 
 
+@pytest.mark.parametrize("value", [10**23, math.inf, [1, 10**20], {"a": -math.inf}])
+def test_trainer_args_numbers_are_bounded(value):
+    with pytest.raises(ConfigError) as err:
+        RunConfig(trainer="sft", trainer_args={"adam_beta1": 0.9, "max_grad_norm": value})
+    assert err.value.field == "trainer_args" and "out of range: max_grad_norm" in str(err.value), str(err.value)
+    assert "finite and within ±1e+09" in str(err.value)
+    assert RunConfig(trainer="sft", trainer_args={"max_grad_norm": 1e9, "adam_beta1": 0.9}).trainer_args
+
+
 # ---- item 5: events ------------------------------------------------------------------------------------------------
 def test_a_torn_last_line_does_not_swallow_the_next_event(tmp_path):
     rd = RunDir(tmp_path / "run").create(RunConfig())

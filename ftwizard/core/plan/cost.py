@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from ftwizard.core.resources import data_dir
+from ftwizard.core.yamlsafe import load_yaml
 
 QLORA_SLOWDOWN = 0.75  # QLoRA reaches ~75% of LoRA's speed (4-bit weights dequantized in every matmul)
 
@@ -49,7 +50,7 @@ def _load(user_path: str) -> dict[str, Any]:
                               "user_file": None}
     p = Path(user_path)
     if p.is_file():
-        user = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        user = load_yaml(p.read_text(encoding="utf-8")) or {}
         if not isinstance(user, dict):
             raise ValueError(f"{p}: expected a YAML mapping like presets/gpu_prices.yaml")
         tables = _merge(tables, user)

@@ -207,9 +207,9 @@ class FakeProbe:
     def from_file(cls, path: str | Path) -> FakeProbe:
         text = Path(path).read_text(encoding="utf-8")
         if str(path).endswith((".yaml", ".yml")):
-            import yaml
+            from ftwizard.core.yamlsafe import load_yaml
 
-            return cls(yaml.safe_load(text) or {})
+            return cls(load_yaml(text) or {})
         return cls(json.loads(text))
 
     @classmethod

@@ -22,6 +22,7 @@ from ftwizard.core.plan.model_facts import ModelFacts
 from ftwizard.core.plan.recommend import Plan, recommend
 from ftwizard.core.run.config import RunConfig
 from ftwizard.core.run.trainers import TRAINERS, trainer_for_family, trainer_spec
+from ftwizard.core.yamlsafe import load_yaml
 
 METHODS = ("lora", "qlora", "dora", "full")
 OPTIMIZERS = ("adamw_torch_fused", "adamw_torch", "adamw_bnb_8bit", "paged_adamw_8bit", "adafactor")
@@ -77,7 +78,7 @@ def autosave_path() -> Path:
 def load_settings() -> dict[str, Any]:
     """Small app settings (the theme) from settings.yaml; {} when missing or unreadable."""
     try:
-        raw = yaml.safe_load((config_dir() / "settings.yaml").read_text(encoding="utf-8"))
+        raw = load_yaml((config_dir() / "settings.yaml").read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
         return {}
     return raw if isinstance(raw, dict) else {}
@@ -126,7 +127,7 @@ class Answers:
     def from_yaml(cls, text: str) -> Answers:
         """Parse a preset; PresetError (one line) for malformed YAML, unknown keys or a bad value."""
         try:
-            raw = yaml.safe_load(text) or {}
+            raw = load_yaml(text) or {}
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark is not None else ""

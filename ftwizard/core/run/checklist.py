@@ -63,7 +63,8 @@ ITEMS: tuple[Item, ...] = (
     Item("bertscore", "BERTScore (semantic similarity)",
          "For open-ended text, where word overlap misses paraphrases; needs its model locally.", "bertscore"),
     Item("pass_at_k", "pass@k on code tasks",
-         "Runs the generated code against tests — only with --allow-code-exec, in a limited subprocess.",
+         "Runs the generated code against tests — only with --allow-code-exec, each program in a bubblewrap "
+         "sandbox (no network, no tokens, read-only system).",
          "pass_at_k"),
     Item("judge", "LLM-as-judge (1–5 with reasons)",
          "A local judge model grades base and tuned answers with a rubric: for style, tone and open chat.",

@@ -59,24 +59,18 @@ MAX_STEPS = 10**9  # steps (max_steps, eval/save/logging_steps): far past any re
 MAX_EPOCHS = 10_000
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """PyYAML's safe loader without aliases: `*name` is refused where it is read, before anything is built. Nested
-    aliases expand exponentially (nine lists of nine aliases are 9⁹ items — a "billion laughs"), and a run config
-    never needs one."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            ev = self.peek_event()
-            raise ConfigError("config", f"*{ev.anchor}", "no YAML aliases",
-                              f"YAML aliases are not allowed in a run config (*{ev.anchor} at line "
-                              f"{ev.start_mark.line + 1}): write the value out where it is used")
-        return super().compose_node(parent, index)
-
-
 def load_yaml(text: str) -> Any:
     """A config file's YAML (safe, no aliases): every run config and TRL config goes through here.
     ConfigError in one line for an alias, yaml.YAMLError for invalid YAML."""
-    return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+    from ftwizard.core.yamlsafe import YamlAliasError
+    from ftwizard.core.yamlsafe import load_yaml as _load
+
+    try:
+        return _load(text)
+    except YamlAliasError as exc:
+        raise ConfigError("config", f"*{exc.anchor}", "no YAML aliases",
+                          f"YAML aliases are not allowed in a run config (*{exc.anchor} at line {exc.line}): "
+                          "write the value out where it is used") from None
 
 
 class ConfigError(ValueError):

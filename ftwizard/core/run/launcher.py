@@ -16,7 +16,15 @@ from pathlib import Path
 from ftwizard.core.run.diagnosis import diagnose, disk_note, killed_process_diagnosis
 from ftwizard.core.run.events import ACTIVE, TERMINAL
 from ftwizard.core.run.layout import RunDir
-from ftwizard.core.run.lock import RunLocked, check_free, is_trainer_of, pid_alive, process_start, same_process
+from ftwizard.core.run.lock import (
+    RunLocked,
+    check_free,
+    elsewhere,
+    is_trainer_of,
+    pid_alive,
+    process_start,
+    same_process,
+)
 
 __all__ = ["LOCKED_EXIT", "FINISHED_EXIT", "RunLocked", "current_status", "launch", "pid_alive", "reconcile", "stop",
            "stop_or_kill", "stop_run", "trainer_command", "wait"]
@@ -75,6 +83,8 @@ def launch(run: str | Path, resume: bool = False, num_gpus: int = 1, extra_env: 
     check_free(run)
     if resume and rd.status().get("state") == "done":
         raise RunFinished(run)
+    if (host := elsewhere(rd.status())) and rd.status().get("state") in ACTIVE:
+        raise RunElsewhere(run, host)
     if cpu_multi and num_gpus > 1:  # gloo on the CPU (tests): accelerate's own defaults
         cmd = trainer_command(run, resume, num_gpus)
         cmd.insert(cmd.index("--num_processes"), "--cpu")
@@ -95,6 +105,12 @@ def launch(run: str | Path, resume: bool = False, num_gpus: int = 1, extra_env: 
     if rd.status().get("pid") is None:  # the trainer writes its own pid when it starts; until then, the child's
         rd.try_write_status(pid=proc.pid, pid_started=process_start(proc.pid))
     return proc
+
+
+class RunElsewhere(ValueError):
+    def __init__(self, run: str | Path, host: str) -> None:
+        super().__init__(f"{run} is training on {host} (this folder is a synced copy); nothing was started here. "
+                         f"Follow it with `ftwizard monitor {run}`.")
 
 
 class RunFinished(ValueError):
@@ -133,6 +149,8 @@ def reconcile(run: str | Path, returncode: int | None = None) -> dict:
             st = rd.try_write_status(exit_code=returncode)
         return st
     if returncode == LOCKED_EXIT:  # a second trainer was refused: the run belongs to the first one
+        return st
+    if returncode is None and elsewhere(st):  # a synced copy of a run on another machine: only that one knows
         return st
     if returncode is None and same_process(st.get("pid"), st.get("pid_started")):
         return st  # still running (the same process, not a later one that reused the pid)
@@ -174,6 +192,9 @@ def stop_run(run: str | Path) -> tuple[bool, str]:
     pid, state = st.get("pid"), st.get("state")
     if state not in ACTIVE:
         return False, f"the run is not running (state: {state or 'never started'})"
+    if host := elsewhere(st):
+        return False, (f"the run is training on {host}, not here (this folder is a synced copy): stop it there "
+                       f"(`ftwizard stop RUN` on {host}, `sky cancel`, or `scancel`)")
     if not isinstance(pid, int) or not pid_alive(pid):
         return False, "the run is not running (its trainer process is gone)"
     if not is_trainer_of(pid, run, st.get("pid_started")):

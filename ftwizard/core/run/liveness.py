@@ -6,7 +6,11 @@ evaluation batch and save (`progress`, with the median step time `step_s`). A ru
 - **stalled** — the process is alive (not a zombie) but has made no progress for longer than `stall_threshold`:
   max(120 s, 5 × the median step time); before the first step of a segment the model is still loading, so only a
   frozen heartbeat counts (a SIGSTOPped process, or one stuck holding the interpreter), and before the first step
-  time is known the allowance is 5 × 120 s. `FTWIZARD_STALL_S` sets the 120 s.
+  time is known the allowance is 5 × 120 s. `FTWIZARD_STALL_S` sets the 120 s;
+- **remote** — status.json names another machine (`host`): the folder is a copy synced from a rented GPU or a
+  cluster (`ftwizard export`), so no local pid means anything; the line says where it runs and how old the newest
+  news is (the heartbeat, the status or the events file), and calls it quiet past the stall threshold — the run
+  or the sync has stopped.
 Pure: no torch; reads files and /proc only.
 """
 
@@ -21,7 +25,7 @@ from typing import Any
 
 from ftwizard.core.run.events import ACTIVE
 from ftwizard.core.run.layout import RunDir
-from ftwizard.core.run.lock import same_process
+from ftwizard.core.run.lock import elsewhere, same_process
 
 BEAT_S = 10.0  # the trainer's heartbeat thread writes at least this often
 STALL_MIN_S = 120.0
@@ -44,7 +48,7 @@ def stall_threshold(step_s: float | None) -> float:
 
 @dataclass(frozen=True)
 class Liveness:
-    kind: str  # alive | stalled | dead
+    kind: str  # alive | stalled | dead | remote
     seconds: float | None  # stalled: seconds without progress
     line: str  # what to show ("" when alive)
 
@@ -66,6 +70,9 @@ def liveness(run: str | Path, status: dict[str, Any] | None = None, now: float |
     st = RunDir(run).status() if status is None else status
     if st.get("state") not in ACTIVE:
         return None
+    host = elsewhere(st)
+    if host is not None:
+        return _remote(run, st, host, time.time() if now is None else now)
     pid = st.get("pid")
     if not isinstance(pid, int) or pid <= 0:
         return None
@@ -92,8 +99,28 @@ def liveness(run: str | Path, status: dict[str, Any] | None = None, now: float |
     return Liveness("alive", None, "")
 
 
+def _remote(run: str | Path, st: dict[str, Any], host: str, now: float) -> Liveness:
+    """A run on another machine, seen through a synced copy: where it is, and the age of the newest news."""
+    rd = RunDir(run)
+    hb = read_heartbeat(run) or {}
+    times = [t for t in (_num(hb.get("beat")), _num(st.get("updated"))) if t is not None]
+    try:
+        times.append(rd.events_path.stat().st_mtime)
+    except OSError:
+        pass
+    age = max(0.0, now - max(times)) if times else None
+    step = f" at step {st['last_step']}" if isinstance(st.get("last_step"), int) else ""
+    if age is None:
+        return Liveness("remote", None, f"training on {host}{step} (a synced copy of that run)")
+    if age > stall_threshold(_num(hb.get("step_s"))):
+        return Liveness("remote", age, f"training on {host}{step}, but no news for {int(age)} s: the run or the "
+                                       f"sync to this folder has stopped (check it on {host})")
+    return Liveness("remote", age, f"training on {host}{step} (a synced copy; last news {int(age)} s ago)")
+
+
 def with_liveness(run: str | Path, status: dict[str, Any]) -> dict[str, Any]:
-    """`status` plus `liveness` (the line) when the trainer is stalled or dead; `status` itself otherwise."""
+    """`status` plus `liveness` (the line) when the trainer is stalled, dead or on another machine; `status` itself
+    otherwise."""
     lv = liveness(run, status)
     if lv is None or lv.kind == "alive":
         return status

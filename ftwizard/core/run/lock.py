@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,18 @@ def pid_alive(pid: int | None) -> bool:
         return stat.rsplit(")", 1)[-1].split()[0] != "Z"
     except OSError:
         return True
+
+
+def this_host() -> str:
+    """The machine's name, recorded in status.json (`host`) by the trainer that runs the run."""
+    return socket.gethostname()
+
+
+def elsewhere(status: dict) -> str | None:
+    """The other machine a run's trainer runs on (a run directory synced from a rented GPU or a cluster), or None
+    when it runs here or recorded no host. A pid from another machine says nothing about this one's processes."""
+    host = status.get("host")
+    return host if isinstance(host, str) and host and host != this_host() else None
 
 
 def same_process(pid: int | None, started: float | None) -> bool:

@@ -91,7 +91,29 @@ def trainer_args_problem(trainer: str, args: dict[str, Any], known: frozenset[st
     own = sorted(k for k in args if k in TRAINER_SETS.get(trainer, ()))
     if own:
         return f"set by the {trainer} trainer itself: {', '.join(own)}"
+    wild = sorted(k for k, v in args.items() if not _sane_number(v))
+    if wild:
+        return ("out of range: " + ", ".join(f"{k}: {args[k]!r}" for k in wild)
+                + f" (numbers passed to TRL must be finite and within ±{ARG_LIMIT:.0e})")
     return None
+
+
+ARG_LIMIT = 1e9  # a trainer_args number past this is a typo (max_steps 10²³ trained at LR 1e-22), not a setting
+
+
+def _sane_number(v: Any) -> bool:
+    """A trainer_args value is sane unless a number (or a number in a list) is non-finite or past ±ARG_LIMIT."""
+    import math
+
+    if isinstance(v, bool):
+        return True
+    if isinstance(v, int | float):
+        return math.isfinite(v) and abs(v) <= ARG_LIMIT
+    if isinstance(v, list | tuple):
+        return all(_sane_number(x) for x in v)
+    if isinstance(v, dict):
+        return all(_sane_number(x) for x in v.values())
+    return True
 
 
 # ---- a TRL CLI config → RunConfig ------------------------------------------------------------------------------

@@ -45,6 +45,9 @@ def banner_text(status: dict[str, Any], state: RunState, run: str, method: str |
         return (f"[b]DONE[/b] — {what} {escape(where)}. Press c for the checklist, t to try it.", "banner-ok")
     if s == "stopped":
         return "[b]STOPPED[/b] — a checkpoint was saved. Press r to resume.", "banner-warn"
+    if status.get("liveness_kind") == "remote":  # a folder synced from another machine (core/run/liveness.py)
+        return (f"[b]{escape(str(s).upper())} ELSEWHERE[/b] — {escape(str(status['liveness']))}\n"
+                "This screen follows the synced events; stop or resume it on that machine.", "banner-warn")
     if status.get("liveness"):  # active by its state, but the trainer is stalled or gone (core/run/liveness.py)
         dead = status.get("liveness_kind") == "dead"
         return (f"[b]{'DEAD' if dead else 'STALLED'}[/b] — {escape(str(status['liveness']))}\n"
