@@ -88,6 +88,14 @@ def train(cfg: RunConfig, rd: RunDir, resume: bool) -> str:
     if not resume:
         _preflight(trainer, cfg, rd, torch, preflight)
     if IS_MAIN:
+        world = max(1, int(getattr(trainer.args, "world_size", 1) or 1))
+        if world > 1:  # what a multi-process run really is (a launcher that starts one process would show 1)
+            eff = cfg.micro_batch * cfg.gradient_accumulation * world
+            backend = getattr(trainer.accelerator.state, "backend", None) or "?"
+            rd.append_event({"type": "note", "kind": "processes", "processes": world, "backend": backend,
+                             "effective_batch": eff,
+                             "message": f"{world} processes ({backend}): effective batch {eff} = micro-batch "
+                                        f"{cfg.micro_batch} × accumulation {cfg.gradient_accumulation} × {world}"})
         _export(trainer, ctx, prec, files)
         if not resume:  # the config as it runs (after any auto-fit) and the source data: what --resume compares with
             from ftwizard.core.run.fingerprint import write_fingerprint

@@ -149,6 +149,52 @@ def test_accelerate_cpu_ddp_two_processes(tmp_path, tiny):
     st = wait(launch(run, num_gpus=2, cpu_multi=True), run)
     assert st["state"] == "done", (run / "stdout.log").read_text()[-3000:]
     assert RunDir(run).adapter.exists()
+    procs = [e for e in RunDir(run).read_events() if e.get("kind") == "processes"]
+    assert procs and procs[0]["processes"] == 2 and procs[0]["backend"] == "gloo", procs  # really two processes
+
+
+def _final(run: Path) -> tuple[float, float, int]:
+    evs = RunDir(run).read_events()
+    train_loss = [e["train_loss"] for e in evs if isinstance(e.get("train_loss"), float)][-1]
+    eval_loss = [e["eval_loss"] for e in evs if isinstance(e.get("eval_loss"), float)][-1]
+    tokens = max(e.get("num_input_tokens_seen") or 0 for e in evs)
+    return train_loss, eval_loss, tokens
+
+
+def test_exported_accelerate_config_runs_two_processes_like_one(tmp_path, tiny):
+    """Issue 25: `ftwizard export --to accelerate --gpus 2` for a run planned on one process; the exported config
+    (FSDP, as the rented shape chose) started on 2 CPU processes (gloo) with the accumulation the export says keeps
+    the effective batch: the same effective batch, the same tokens, final losses within 2% of one process."""
+    model, data = tiny
+    cfg = RunConfig(model=str(model), data=str(data), method="lora", rank=4, alpha=8, dropout=0.0, max_seq_length=48,
+                    micro_batch=2, gradient_accumulation=4, max_steps=10, logging_steps=1, eval_steps=5,
+                    save_steps=100, learning_rate=2e-3)
+    one = tmp_path / "one"
+    RunDir(one).create(cfg)
+    assert wait(launch(one), one)["state"] == "done", (one / "stdout.log").read_text()[-3000:]
+    (tmp_path / "cfg.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "ftwizard", "export", str(tmp_path / "cfg.yaml"), "--to", "accelerate",
+                          "--gpus", "2", "--gpu", "A100-80GB", "--out", str(tmp_path / "acc.yaml")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    said = " ".join((out.stdout + out.stderr).split())
+    assert "gradient accumulation 4 → 2 on 2 GPUs: the same effective batch" in said, said
+    import yaml
+
+    acc = yaml.safe_load((tmp_path / "acc.yaml").read_text())
+    assert acc["num_processes"] == 2 and acc["distributed_type"] in ("FSDP", "MULTI_GPU")
+    two = tmp_path / "two"
+    from dataclasses import replace
+
+    RunDir(two).create(replace(cfg, gradient_accumulation=2, num_gpus=2, accelerate_config=str(tmp_path / "acc.yaml")))
+    st = wait(launch(two, num_gpus=2, cpu_multi=True), two)
+    assert st["state"] == "done", (two / "stdout.log").read_text()[-3000:]
+    procs = [e for e in RunDir(two).read_events() if e.get("kind") == "processes"]
+    assert procs and procs[0]["processes"] == 2 and procs[0]["effective_batch"] == 8 == 2 * 4, procs
+    (t1, e1, n1), (t2, e2, n2) = _final(one), _final(two)
+    assert n1 == n2  # the same tokens trained
+    assert abs(t2 - t1) / t1 < 0.02 and abs(e2 - e1) / e1 < 0.02, (t1, t2, e1, e2)
+    assert RunDir(two).adapter.exists()
 
 
 def test_disk_full_is_diagnosed_and_nothing_written_is_lost(tmp_path, tiny):

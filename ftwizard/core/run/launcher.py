@@ -85,12 +85,13 @@ def launch(run: str | Path, resume: bool = False, num_gpus: int = 1, extra_env: 
         raise RunFinished(run)
     if (host := elsewhere(rd.status())) and rd.status().get("state") in ACTIVE:
         raise RunElsewhere(run, host)
-    if cpu_multi and num_gpus > 1:  # gloo on the CPU (tests): accelerate's own defaults
-        cmd = trainer_command(run, resume, num_gpus)
-        cmd.insert(cmd.index("--num_processes"), "--cpu")
-    else:
-        cmd = trainer_command(run, resume, num_gpus, prepare_accelerate(run, num_gpus))
+    cmd = trainer_command(run, resume, num_gpus, prepare_accelerate(run, num_gpus))
     env = dict(os.environ)
+    if cpu_multi and num_gpus > 1:
+        # several processes on the CPU (gloo), from the same accelerate config as GPUs (tests, and a 2-process check
+        # of an exported config): with no GPU visible each process trains on the CPU. (`accelerate launch --cpu`
+        # would start ONE process whatever --num_processes says, without mpirun.)
+        env["CUDA_VISIBLE_DEVICES"] = ""
     env.setdefault("PYTHONUNBUFFERED", "1")
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     env.update(extra_env or {})
