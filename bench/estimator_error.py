@@ -1,6 +1,10 @@
 """Estimator error against published peak-memory measurements.
 
     python bench/estimator_error.py [--csv FILE] [--verbose]
+    python bench/estimator_error.py --csv bench/data/heldout_measurements.csv   # held-out rows, one line each
+
+The estimator's constants were calibrated on data/published_measurements.csv only; data/heldout_measurements.csv
+holds published runs that were never used for fitting (report the error there).
 
 Each row of the CSV (see ../shared/memory/README.md for the sources) is mapped to an EstimateInput
 for the same configuration and stack (loss implementation, adapter dtype), and the estimate is compared
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import re
 import statistics
 import sys
@@ -23,9 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ftwizard.core.plan.catalog import find_preset  # noqa: E402
 from ftwizard.core.plan.memory import ALLOCATOR_SLACK, EstimateInput, estimate  # noqa: E402
+from ftwizard.core.plan.model_facts import facts_from_config  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_CSVS = [HERE / "data" / "published_measurements.csv"]
+MODEL_CONFIGS = HERE / "data" / "model_configs.json"  # configs of CSV models that have no preset
 
 SKIP_RULES = [
     ("measured_or_estimated", "suspect", "source figure is below the static minimum (suspect)"),
@@ -36,6 +43,7 @@ SKIP_RULES = [
     ("grad_ckpt", "offload", "activation offloading to CPU (not modelled)"),
     ("framework", "Unsloth", "Unsloth custom kernels"),
     ("seq_len", "unpacked", "padded per batch to an unstated longest sample"),
+    ("measured_or_estimated", "measured range", "a range of reserved-memory readings, not the run's need"),
 ]
 
 
@@ -47,8 +55,13 @@ def skip_reason(row: dict[str, str]) -> str | None:
 
 
 def facts_for(name: str):  # noqa: ANN201
-    """The preset for a CSV model name ("Mistral-7B (v0.1 and v0.2 identical)" → mistral-7b)."""
-    return find_preset(name) or find_preset(re.sub(r"\s*\(.*?\)", "", name).strip())
+    """The preset for a CSV model name ("Mistral-7B (v0.1 and v0.2 identical)" → mistral-7b), else its config in
+    data/model_configs.json."""
+    found = find_preset(name) or find_preset(re.sub(r"\s*\(.*?\)", "", name).strip())
+    if found is None and MODEL_CONFIGS.is_file():
+        cfg = json.loads(MODEL_CONFIGS.read_text(encoding="utf-8")).get(name)
+        found = facts_from_config(cfg, name) if isinstance(cfg, dict) else None
+    return found
 
 
 def row_to_input(row: dict[str, str]) -> tuple[EstimateInput, str]:
@@ -70,7 +83,8 @@ def row_to_input(row: dict[str, str]) -> tuple[EstimateInput, str]:
     if "head" in tm.split(","):  # LitGPT's lora_head: LoRA on the output layer as well
         targets += ("lm_head",)
     prec = row["precision"].lower()
-    precision = "bf16-mixed" if "mixed" in prec else "fp16" if "fp16" in prec else "bf16"
+    precision = ("fp32" if prec.startswith(("fp32", "float32")) else "bf16-mixed" if "mixed" in prec
+                 else "fp16" if "fp16" in prec else "bf16")
     if method == "qlora":
         precision = "fp16" if "fp16" in prec else "bf16"
     o = row["optimizer"].lower()
@@ -80,14 +94,15 @@ def row_to_input(row: dict[str, str]) -> tuple[EstimateInput, str]:
     torchtune = "torchtune" in fw
     chunked = litgpt or "chunked" in fw
     seq = int(re.search(r"\d+", row["seq_len"]).group())  # type: ignore[union-attr]
-    attention = "flash" if "flash" in row["attention"].lower() else "sdpa"
+    att = row["attention"].lower()
+    attention = "flash" if "flash" in att else "eager" if att.startswith("eager") and "sdpa" not in att else "sdpa"
     engine = "zero3" if "zero-3" in fw else "zero2" if "zero-2" in fw else "fsdp" if "fsdp" in fw else "auto"
     inp = EstimateInput(
         method=method, rank=int(row["lora_r"] or 16), targets=targets, batch=int(row["micro_batch"]),
         seq=seq, grad_ckpt=row["grad_ckpt"].lower().startswith(("on", "likely on")), optim=optim,
         precision=precision, attention=attention,
         loss="chunked" if chunked else "full",
-        adapter_dtype="model" if (litgpt or torchtune) else "fp32",
+        adapter_dtype="model" if (litgpt or torchtune or "adapters bf16" in prec) else "fp32",
         lora_dropout=0.05 if (litgpt or method != "full") else 0.0,
         double_quant="dq" in prec or not litgpt, engine=engine,
     )
@@ -170,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
                 lines.append(f"{row['id']:>4} {row['model'][:26]:26} {row['method'][:6]:6} b={row['micro_batch']:>2} "
                              f"s={row['seq_len'][:6]:6} {row['framework'][:22]:22} {metric:9} "
                              f"meas {meas:6.2f}  est {pred:6.2f}  {err:+6.1f}%  high {high:6.2f}")
-    if args.verbose:
+    if args.verbose or args.csv:  # a CSV named on the command line: show every row
         print("\n".join(lines))
         for rid, why in skipped:
             print(f"skip {rid:>4}: {why}")

@@ -173,3 +173,34 @@ def test_trainer_terms_reference_copy_pairs_and_generation():
     g2 = est("grpo", "lora", completion_len=1024).parts_bytes["generation"]
     assert 0 < g1 < g2
     assert est("gkd", "lora").parts_bytes["reference"] >= facts.param_count * 2
+
+
+def test_autocast_loss_is_fp32_even_when_the_model_code_keeps_logits_16bit():
+    """Qwen (v1) remote code computes its loss in 16-bit, but the HF Trainer autocasts the forward (bf16/fp16
+    without DeepSpeed), and autocast runs log-softmax/cross-entropy in fp32: the logits cost the upcast bytes.
+    Under DeepSpeed (its own mixed precision, no autocast) the model's 16-bit loss stands."""
+    qwen = find_preset("qwen-1.8b")
+    assert not qwen.upcasts_logits
+    inp = EstimateInput(method="lora", batch=1, seq=4096, precision="bf16")
+    per_token_vocab = 4096 * qwen.vocab_size
+    assert estimate(qwen, inp).parts_bytes["logits"] == pytest.approx(12.0 * per_token_vocab)
+    ds = estimate(qwen, EstimateInput(method="lora", batch=1, seq=4096, precision="bf16", engine="zero2"))
+    assert ds.parts_bytes["logits"] == pytest.approx(8.0 * per_token_vocab)
+    assert estimate(qwen, EstimateInput(method="lora", seq=4096, loss="no-upcast")).parts_bytes["logits"] == (
+        pytest.approx(8.0 * per_token_vocab))
+
+
+def test_multi_query_attention_saves_one_kv_head():
+    """gpt_bigcode (StarCoder, SantaCoder) uses multi-query attention: its k/v projections are one head wide, so
+    the saved k/v activations scale with num_key_value_heads (1), not num_attention_heads."""
+    from ftwizard.core.plan.model_facts import facts_from_config
+
+    cfg = {"model_type": "gpt_bigcode", "architectures": ["GPTBigCodeForCausalLM"], "n_embd": 2048, "n_head": 16,
+           "n_inner": 8192, "n_layer": 24, "n_positions": 2048, "vocab_size": 49152}
+    mqa = facts_from_config({**cfg, "multi_query": True}, "mqa")
+    mha = facts_from_config({**cfg, "multi_query": False}, "mha")
+    assert (mqa.kv_heads, mha.kv_heads) == (1, 16)
+    inp = EstimateInput(method="full", batch=1, seq=1024, grad_ckpt=False, precision="bf16", lora_dropout=0.0)
+    gap = estimate(mha, inp).parts_bytes["activations"] - estimate(mqa, inp).parts_bytes["activations"]
+    # 3 saved k/v-sized tensors per layer per token (k, v, rotated/copied k), 2 bytes each, 15 heads of 128 fewer
+    assert gap == pytest.approx(1024 * mqa.layers * 3 * 15 * mqa.head_dim * 2)

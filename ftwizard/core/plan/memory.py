@@ -314,7 +314,7 @@ def estimate(facts: ModelFacts, inp: EstimateInput) -> Estimate:
         logit_bytes = LOGIT_BYTES_FUSED
     elif inp.loss == "chunked":
         logit_bytes = LOGIT_BYTES_CHUNKED
-    elif facts.upcasts_logits and inp.loss != "no-upcast":
+    elif (facts.upcasts_logits or autocast_loss(inp, engine)) and inp.loss != "no-upcast":
         logit_bytes = LOGIT_BYTES_FULL_LOSS + (2 if inp.precision == "fp32" else 0)
     else:
         logit_bytes = LOGIT_BYTES_NO_UPCAST
@@ -347,6 +347,13 @@ def estimate(facts: ModelFacts, inp: EstimateInput) -> Estimate:
     margin = uncertainty(inp)
     return Estimate(inp=inp, model=facts.name, params=P, trainable_params=trainable, parts_bytes=parts,
                     notes=notes, margin=margin, under=UNDER)
+
+
+def autocast_loss(inp: EstimateInput, engine: str) -> bool:
+    """True when the loss runs under torch autocast, which computes log-softmax/cross-entropy in fp32 whatever the
+    model's code does: the HF Trainer (accelerate) autocasts the forward with bf16/fp16 unless DeepSpeed owns the
+    mixed precision. So a model whose own loss stays 16-bit (Qwen v1 remote code) still pays for fp32 logits."""
+    return inp.precision != "fp32" and engine not in ("zero2", "zero3", "deepspeed")
 
 
 def sequences_per_example(trainer: str) -> int:
