@@ -149,10 +149,10 @@ def follow(run: Path, proc: Any = None, quiet: bool = False) -> dict:
                 info = f"loss {ev['loss']:.4f}" if isinstance(ev.get("loss"), int | float) else ""
                 progress.update(task, completed=ev["step"], info=info)
 
-    from ftwizard.core.run.liveness import liveness
+    from ftwizard.core.run.liveness import liveness, read_heartbeat
 
     said = ""
-    checked = 0.0
+    checked = beat_read = 0.0
     if proc is None and (lv := liveness(run)) is not None and lv.kind == "remote" and not quiet:
         console.print(esc(lv.line), highlight=False)  # say where the run is before its synced events
         said = f"remote:{'no news' in lv.line}"
@@ -161,6 +161,11 @@ def follow(run: Path, proc: Any = None, quiet: bool = False) -> dict:
             while True:
                 show(tail.poll())
                 _refused(run, proc)
+                if time.monotonic() - beat_read > 1:  # the step between log lines: the bar's ETA from step 1
+                    beat_read = time.monotonic()
+                    hb = read_heartbeat(run) or {}
+                    if isinstance(hb.get("step"), int) and hb["step"] > int(progress.tasks[0].completed or 0):
+                        progress.update(task, completed=hb["step"])
                 if time.monotonic() - checked > 5:  # a stalled trainer is said once (again when it moves on)
                     checked = time.monotonic()
                     lv = liveness(run)
@@ -213,6 +218,8 @@ def print_event(ev: dict, out: Any = None) -> None:
         out.print(preflight_line(ev))
     elif t == "memory_fix":
         out.print(f"[yellow]memory fix:[/] {esc(ev.get('message'))}")
+    elif t == "time":
+        out.print(f"time: {esc(ev.get('message'))}")
     elif t == "note":
         out.print(f"[dim]note:[/] {esc(note_text(ev))}")
     elif t == "checkpoint_skipped":

@@ -88,12 +88,13 @@ def _answers(args: argparse.Namespace, facts: Any) -> Any:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from ftwizard.core.plan.hardware import default_probe
-    from ftwizard.core.plan.wizard import cost_line, make_plan, plan_cost, to_run_config
+    from ftwizard.core.plan.wizard import cost_line, make_plan, plan_cost, plan_time, to_run_config
 
     facts = load_facts(args.model, args.allow_download)
     ans = _answers(args, facts)
     view = make_plan(ans, facts, default_probe(args.fake).probe())
     cost = plan_cost(ans, view)
+    timing = plan_time(ans, view)
     from ftwizard.core.plan.rent import plan_rent_shape
 
     shape = plan_rent_shape(view, facts, cost.tokens)  # does not fit here: the cheapest rented shape that does
@@ -112,7 +113,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         rec["choices"] = {k: {"value": v, "reason": view.reasons.get(k, "")} for k, v in view.values.items()}
         print_json({**rec, "trainer": view.trainer, "rows": ans.rows, "seq_p99": ans.seq_p99,
                     "tokens_per_row": ans.tokens_per_row, "memory": view.estimate.to_dict(), "fits": view.fits,
-                    "warnings": view.warnings, "cost": cost.to_dict(), "saved_config": args.save_config,
+                    "warnings": view.warnings, "cost": cost.to_dict(),
+                    "time": timing.to_dict() if timing is not None else None, "saved_config": args.save_config,
                     "rent_shape": shape.to_dict() if shape else None})
         return 0
     where = f"{view.gpus}× {view.gpu_name}" if view.gpu_name else "this CPU (no GPU)"
@@ -137,7 +139,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
         console.print(f"Memory (RAM on the CPU): about {e.peak_allocated_gib:.1f} GiB for weights, adapter, optimizer and "
                       "activations")
     rows = f"{ans.rows:,} rows" if ans.rows else "1,000 rows (assumed: give --data or --rows)"
-    console.print(f"[b]Time and cost[/] ({esc(rows)}): {esc(cost_line(cost))}", highlight=False)
+    if timing is not None:
+        console.print(f"[b]Time[/]: {esc(timing.line())}", highlight=False)
+    console.print(f"[b]Time and cost[/] ({esc(rows)}): {esc(cost_line(cost, timing))}", highlight=False)
     for line in cost.lines():
         console.print(f"  {esc(line)}", highlight=False)
     for w in [*view.warnings, *filter(None, [seq_warning(facts, ans.seq_p99)])]:

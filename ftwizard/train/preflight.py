@@ -156,6 +156,7 @@ class StepMemory:
     after_step: dict[str, float | None]
     seconds: float
     oom: bool = False
+    step_seconds: list[float] = field(default_factory=list)
 
     def peak(self, key: str = "allocated") -> float | None:
         vals = [d.get(key) for d in (self.after_backward, self.after_step)]
@@ -199,6 +200,7 @@ def measure_step(trainer: Any, batch: dict[str, Any], reader: Any, torch: Any, s
     after_backward: dict[str, float | None] = {}
     after_step: dict[str, float | None] = {}
     t = time.time()
+    step_times: list[float] = []  # each step's seconds: the first includes warm-up (allocations, kernel choice)
     oom = False
     try:
         if with_optimizer:
@@ -208,6 +210,7 @@ def measure_step(trainer: Any, batch: dict[str, Any], reader: Any, torch: Any, s
                 group["lr"] = 0.0  # states are allocated exactly as in training; the weights do not move
         model.train()
         for _ in range(max(1, steps)):
+            t_step = time.time()
             reader.reset()
             hook = reader.saved_bytes_hook()
             if hook is not None:
@@ -224,6 +227,7 @@ def measure_step(trainer: Any, batch: dict[str, Any], reader: Any, torch: Any, s
             else:
                 after_step = dict(after_backward)
             del out
+            step_times.append(round(time.time() - t_step, 3))
     except torch.cuda.OutOfMemoryError:
         oom = True
     finally:
@@ -240,7 +244,7 @@ def measure_step(trainer: Any, batch: dict[str, Any], reader: Any, torch: Any, s
         if cuda_rng is not None:
             torch.cuda.set_rng_state_all(cuda_rng)
             torch.cuda.empty_cache()
-    return StepMemory(after_backward, after_step, round(time.time() - t, 2), oom)
+    return StepMemory(after_backward, after_step, round(time.time() - t, 2), oom, step_times)
 
 
 # ---- auto-fit --------------------------------------------------------------------------------------------------
@@ -307,7 +311,7 @@ def preflight(trainer: Any, cfg: RunConfig, rd: RunDir, torch: Any, reader: Any 
             "measured_peak_reserved_gib": _gib(m.peak("reserved")),
             "measured_nvml_used_gib": _gib(m.peak("nvml_used")),
             "verdict": "out_of_memory" if over else ("fits" if total is not None else "unchecked"),
-            "seconds": m.seconds, "fixes": fixes,
+            "seconds": m.seconds, "step_seconds": m.step_seconds, "fixes": fixes,
         }
         if m.peak("allocated") is not None and cfg.estimate_gib:
             info["estimate_error_pct"] = round(100 * (cfg.estimate_gib * GIB - m.peak("allocated")) /  # type: ignore[operator]

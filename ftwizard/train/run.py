@@ -170,7 +170,51 @@ def _preflight(trainer: Any, cfg: RunConfig, rd: RunDir, torch: Any, preflight: 
                              "only when training starts; the first steps show the real memory"})
         return
     with torch.random.fork_rng(devices=range(torch.cuda.device_count()) if torch.cuda.is_available() else []):
-        preflight(trainer, cfg, rd, torch)
+        result = preflight(trainer, cfg, rd, torch)
+    if IS_MAIN and result is not None:
+        try:
+            _time_estimate(trainer, cfg, rd, torch, result.info)
+        except Exception as exc:  # noqa: BLE001 - a time estimate never stops a run
+            rd.append_event({"type": "note", "kind": "time", "message": f"no time estimate: {exc}"})
+
+
+def _time_estimate(trainer: Any, cfg: RunConfig, rd: RunDir, torch: Any, info: dict[str, Any]) -> None:
+    """After the preflight: the time left from its measured step (core/plan/timing.py from_preflight), on the real
+    split's rows and token lengths — a `time` event the CLI and the monitor show before the first step."""
+    import statistics
+
+    from ftwizard.core.plan.timing import Workload, from_preflight
+
+    lens = sorted(len(x) for x in trainer.train_dataset["input_ids"])
+    if not lens or not info.get("seconds") or not info.get("includes_optimizer_step"):
+        return
+    val = trainer.eval_dataset
+    q = {k: float(lens[min(len(lens) - 1, int(f * len(lens)))]) for k, f in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))}
+    q["max"] = float(lens[-1])
+    params = sum(p.numel() for p in trainer.model.parameters())
+    trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
+    world = max(1, int(getattr(trainer.args, "world_size", 1) or 1))
+    w = Workload(params=params, trainable=trainable, method=cfg.method, grad_ckpt=cfg.gradient_checkpointing,
+                 model_bytes=0.0, rows=len(lens), tokens_per_row=statistics.fmean(lens), seq_quantiles=q,
+                 max_seq_length=cfg.max_seq_length, micro_batch=cfg.micro_batch,
+                 gradient_accumulation=cfg.gradient_accumulation, epochs=cfg.epochs, max_steps=cfg.max_steps,
+                 gpus=world, eval_steps=cfg.eval_steps if val is not None else 0,
+                 eval_on_start=bool(cfg.eval_on_start and val is not None), save_steps=cfg.save_steps,
+                 exact_rows=(len(lens), len(val) if val is not None else 0))
+    started = rd.status().get("started")
+    elapsed = time.time() - float(started) if isinstance(started, int | float) else 0.0
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    threads = torch.get_num_threads()
+    device = gpu or f"this CPU ({threads} thread{'s' * (threads != 1)})"
+    warm = [float(x) for x in info.get("step_seconds") or []][1:]  # the first step includes warm-up
+    measured, n = (min(warm), 1) if warm else (float(info["seconds"]), min(max(1, cfg.preflight_steps), 2))
+    est = from_preflight(w, measured_s=measured, measured_steps=n,
+                         longest_tokens=int(info.get("longest_tokens") or q["max"]), device=device,
+                         elapsed_s=elapsed + START_BEFORE_TRAINER_S, gpu=gpu)
+    rd.append_event({"type": "time", **est.to_dict(), "message": est.line()})
+
+
+START_BEFORE_TRAINER_S = 1.5  # `ftwizard train`: reading and checking the config, starting the trainer process
 
 
 def _export(trainer: Any, ctx: Any, prec: str, files: dict[str, Any]) -> None:

@@ -135,8 +135,8 @@ class CostEstimate:
         size = f"{self.tokens / 1e6:,.1f}M" if self.tokens >= 1e5 else f"{self.tokens:,.0f}"
         out = [f"{size} training tokens, {self.flops:.2e} FLOPs"]
         if self.hours and self.gpu == "CPU":
-            out.append(f"this CPU: {fmt_hours(self.hours[0])}–{fmt_hours(self.hours[1])} at 20–60 GFLOP/s per "
-                       "training thread")
+            out.append(f"this CPU: {fmt_hours(self.hours[0])}–{fmt_hours(self.hours[1])} of training at "
+                       f"{CPU_FLOPS[0] / 1e9:.0f}–{CPU_FLOPS[1] / 1e9:.0f} GFLOP/s per thread")
         elif self.hours:
             lo, hi = self.hours
             own = f"; own card {c} {self.own_cost[0]:.2f}–{self.own_cost[1]:.2f} in power" if self.own_cost else ""
@@ -147,14 +147,27 @@ class CostEstimate:
             out.append(f"{self.gpu}: no peak-TFLOPS figure in the price table; add it to {user_prices_path()}")
         for r in self.rent:
             tag = "" if r.fits is not False else " (does not fit this card)"
-            out.append(f"rent {r.gpus}× {r.gpu} at {c} {r.price_per_gpu_hour:.2f}/h: ~{fmt_hours(r.hours)}, "
-                       f"~{c} {r.cost:.2f}{tag}")
+            out.append(f"rent {r.gpus}× {r.gpu} at {c} {r.price_per_gpu_hour:.2f}/h: {about(r.hours)} of "
+                       f"training, {money(r.cost, c)}{tag}")
         for a in self.api:
             out.append(f"API {a.name} at {c} {a.per_million:.2f}/1M tokens: ~{c} {a.cost:.2f} (training only)")
         return out
 
 
+def money(amount: float, currency: str = "USD") -> str:
+    """~USD 1.23, or < USD 0.01 for what rounds to nothing."""
+    return f"< {currency} 0.01" if amount < 0.005 else f"~{currency} {amount:.2f}"
+
+
+def about(h: float) -> str:
+    """~3 min, or < 1 s (no tilde before a bound)."""
+    text = fmt_hours(h)
+    return text if text.startswith("<") else f"~{text}"
+
+
 def fmt_hours(h: float) -> str:
+    if h * 3600 < 1:
+        return "< 1 s"
     if h < 1 / 60:
         return f"{h * 3600:.0f} s"
     if h < 1:
@@ -162,10 +175,12 @@ def fmt_hours(h: float) -> str:
     return f"{h:.1f} h"
 
 
-# Training on the CPU (no GPU found, or the plan says cpu): effective FLOP/s of one torch thread, measured with
-# SmolLM2-135M-Instruct + LoRA r16 on all linear layers (`ftwizard demo --real`, 9,288 tokens in 137 s including
-# five evaluations, another job on the other core): 38.6 GFLOP/s. The range brackets an idle core and a busier one.
-CPU_FLOPS = (20e9, 60e9)
+# Training on the CPU (no GPU found, or the plan says cpu): achieved FLOP/s of one torch thread, measured with
+# SmolLM2-135M-Instruct + LoRA r16 on all linear layers (`ftwizard train` of the plan's config, 2026-12-05, another
+# job on the other core: 2.67 s per 232-token step at 567 MFLOP/token = 49 GFLOP/s). The range is the spread a
+# shared machine shows (core/plan/timing.py RANGE).
+CPU_FLOPS_PER_THREAD = 49e9
+CPU_FLOPS = (CPU_FLOPS_PER_THREAD / 1.35, CPU_FLOPS_PER_THREAD / 0.75)
 
 
 def estimate_cost(*, params: float, trainable: float, method: str, tokens: float, gpu: str | None = None,
@@ -191,7 +206,8 @@ def estimate_cost(*, params: float, trainable: float, method: str, tokens: float
     key = find_gpu(gpu, t["specs"]) if gpu else None
     if gpu is None:  # the CPU
         hours = (flops / CPU_FLOPS[1] / 3600, flops / CPU_FLOPS[0] / 3600)
-        notes.append("CPU: 20–60 GFLOP/s per training thread (38.6 measured on a busy 2-core machine)")
+        notes.append(f"CPU: {CPU_FLOPS[0] / 1e9:.0f}–{CPU_FLOPS[1] / 1e9:.0f} GFLOP/s per training thread "
+                     f"({CPU_FLOPS_PER_THREAD / 1e9:.0f} measured on a shared 2-core machine)")
     if key:
         spec = t["specs"][key]
         hours = hours_on(spec, gpus)

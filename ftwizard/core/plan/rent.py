@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from ftwizard.core.plan.cost import estimate_cost, find_gpu, fmt_hours, price_tables
+from ftwizard.core.plan.cost import about, estimate_cost, find_gpu, money, price_tables
 from ftwizard.core.plan.memory import EstimateInput, estimate
 from ftwizard.core.plan.model_facts import ModelFacts
 
@@ -73,7 +73,7 @@ class RentShape:
         how = f" with {self.engine.upper()}" if self.gpus > 1 else ""
         ckpt = ", gradient checkpointing on" if self.turns_on_checkpointing else ""
         mid = sum(self.hours) / 2
-        return f"{self.gpus}× {self.accelerator}{how}{ckpt} (~{fmt_hours(mid)}, ~{self.currency} {self.cost:.2f})"
+        return f"{self.gpus}× {self.accelerator}{how}{ckpt} ({about(mid)}, {money(self.cost, self.currency)})"
 
     def export_hint(self, run: str = "RUN") -> str:
         return f"ftwizard export {run} --to skypilot --gpu {self.accelerator} --gpus {self.gpus}"

@@ -111,6 +111,9 @@ class Answers:
     data_format: str | None = None
     rows: int | None = None  # from the dataset report
     seq_p99: int | None = None
+    seq_p50: float | None = None  # more length quantiles from the report: the time estimate's padding
+    seq_p90: float | None = None
+    seq_max: float | None = None
     tokens_per_row: float | None = None  # mean tokens per example, from the dataset report
     data_errors: int | None = None  # None = not analyzed yet
     overrides: dict[str, Any] = field(default_factory=dict)
@@ -153,6 +156,9 @@ class Answers:
             ans.gpu_count = int(ans.gpu_count)
             ans.rows = None if ans.rows is None else int(ans.rows)
             ans.seq_p99 = None if ans.seq_p99 is None else int(ans.seq_p99)
+            for key in ("seq_p50", "seq_p90", "seq_max"):
+                value = getattr(ans, key)
+                setattr(ans, key, None if value is None else float(value))
             ans.model, ans.data, ans.task_kind = str(ans.model or ""), str(ans.data or ""), str(ans.task_kind)
         except (TypeError, ValueError) as exc:
             raise PresetError(f"a value has the wrong type: {exc}") from None
@@ -312,6 +318,7 @@ def apply_report(ans: Answers, rep: dict[str, Any]) -> None:
         tokens = (rep.get("stats") or {}).get("tokens", {})
         ans.rows = int(rep["rows"])
         ans.seq_p99 = tokens.get("p99") or None
+        ans.seq_p50, ans.seq_p90, ans.seq_max = tokens.get("p50"), tokens.get("p90"), tokens.get("max")
         total = tokens.get("total")
         ans.tokens_per_row = total / rep["rows"] if total else None
 
@@ -531,11 +538,11 @@ def to_run_config(ans: Answers, view: PlanView, facts: ModelFacts) -> RunConfig:
     if adapter:
         cfg.rank, cfg.alpha, cfg.dropout, cfg.target_modules = int(v["rank"]), int(v["alpha"]), float(v["dropout"]), targets
     try:
-        hours = plan_cost(ans, view).hours
+        timing = plan_time(ans, view)
     except (ValueError, KeyError, OSError):  # a broken user price file: no planned time, the run still starts
-        hours = None
-    if hours:
-        cfg.estimate_hours = round((hours[0] + hours[1]) / 2, 4)
+        timing = None
+    if timing is not None:
+        cfg.estimate_hours = round(timing.total_seconds / 3600, 4)
     return cfg
 
 
@@ -579,25 +586,65 @@ def plan_cost(ans: Answers, view: PlanView) -> Any:
                           gpu=view.gpu_name, gpus=view.gpus)
 
 
-def cost_line(c: Any) -> str:
-    """One short line for the Plan step: time here, the cheapest rented card that fits, the cheapest API."""
-    from ftwizard.core.plan.cost import fmt_hours
+def plan_workload(ans: Answers, view: PlanView, cadence: dict[str, Any] | None = None) -> Any:
+    """What the plan's run computes (core/plan/timing.py Workload), from the plan and the data report."""
+    from ftwizard.core.plan.timing import Workload
+
+    v = view.values
+    est = view.estimate
+    cad = cadence if cadence is not None else run_cadence(view)
+    per_row = ans.tokens_per_row or (ans.seq_p99 or v["max_seq_length"]) / 2
+    quantiles = {k: float(q) for k, q in (("p50", ans.seq_p50), ("p90", ans.seq_p90), ("p99", ans.seq_p99),
+                                          ("max", ans.seq_max)) if q}
+    return Workload(params=float(est.params), trainable=float(est.trainable_params), method=str(v["method"]),
+                    grad_ckpt=bool(v["gradient_checkpointing"]), model_bytes=float(est.parts_bytes.get("weights", 0)),
+                    rows=int(ans.rows or 1000), tokens_per_row=float(per_row), seq_quantiles=quantiles,
+                    max_seq_length=int(v["max_seq_length"]), micro_batch=int(v["micro_batch"]),
+                    gradient_accumulation=int(v["gradient_accumulation"]), epochs=float(v["epochs"]),
+                    gpus=max(1, view.gpus), eval_steps=int(cad.get("eval_steps") or 0),
+                    eval_on_start=bool(cad.get("eval_on_start")), save_steps=int(cad.get("save_steps") or 500))
+
+
+def plan_time(ans: Answers, view: PlanView) -> Any:
+    """How long `ftwizard train` of this plan takes on the device it is planned for (core/plan/timing.py): the
+    probed or chosen GPU, else this CPU with the threads the trainer will use. None for a GPU without a TFLOPS
+    figure in the price table."""
+    from ftwizard.core.plan.timing import estimate_time
+    from ftwizard.core.threads import pick_cpu_threads
+
+    w = plan_workload(ans, view)
+    if view.gpu_name:
+        return estimate_time(w, gpu=view.gpu_name)
+    threads = pick_cpu_threads()
+    return estimate_time(w, gpu=None, threads=threads,
+                         device=f"this CPU ({threads} thread{'s' * (threads != 1)})")
+
+
+def cost_line(c: Any, timing: Any = None) -> str:
+    """One short line for the Plan step: the time of `ftwizard train` on the planned device (`timing`, from
+    plan_time; else the cost's training hours), the cheapest rented card that fits, the cheapest API."""
+    from ftwizard.core.plan.cost import fmt_hours, money
+    from ftwizard.core.plan.timing import fmt_seconds
 
     def short(name: str) -> str:
         words = str(name).removeprefix("NVIDIA ").removeprefix("GeForce ").split()
         return " ".join(words[:2] if words and words[0] in ("RTX", "Tesla") else words[:1])
 
     bits = []
-    if c.hours:
+    if timing is not None:
+        lo, hi = timing.range_seconds
+        where = "this CPU" if timing.device.startswith("this CPU") else short(timing.device)
+        bits.append(f"~{fmt_seconds(timing.total_seconds)} on {where} ({fmt_seconds(lo)}–{fmt_seconds(hi)})")
+    elif c.hours:
         many = f"{c.gpus}× " if c.gpus > 1 else ""
         bits.append(f"~{fmt_hours(c.hours[0])}–{fmt_hours(c.hours[1])} on {many}{short(c.gpu)}")
     rent = [r for r in c.rent if r.fits is not False]
     if rent:
         r = min(rent, key=lambda r: r.cost)
-        bits.append(f"rent {short(r.gpu)} {c.currency} {r.cost:.2f}")
+        bits.append(f"rent {short(r.gpu)} {money(r.cost, c.currency)}")
     if c.api:
         a = min(c.api, key=lambda a: a.cost)
-        bits.append(f"API {c.currency} {a.cost:.2f}")
+        bits.append(f"API {money(a.cost, c.currency)}")
     tokens = f"{c.tokens / 1e6:,.1f}M tokens" if c.tokens >= 1e5 else f"{c.tokens:,.0f} tokens"
     return " · ".join([tokens, *bits])
 

@@ -16,7 +16,7 @@ TERMINAL: tuple[str, ...] = ("stopped", "done", "failed")
 ACTIVE: tuple[str, ...] = ("starting", "running", "stopping")
 
 EventType = Literal["train_begin", "preflight", "log", "eval", "checkpoint", "warning", "note", "resume", "done",
-                    "failed", "memory_fix", "checkpoint_skipped", "config_changed"]
+                    "failed", "memory_fix", "checkpoint_skipped", "config_changed", "time"]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 
 

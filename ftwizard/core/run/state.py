@@ -92,6 +92,10 @@ class RunState:
     events: int = 0
     version: int = 0  # bumps when something changed (the UI redraws only then)
     _rate: list[tuple[float, int]] = field(default_factory=list)  # (time, step) for the ETA window
+    beat_step: int = 0  # from heartbeat.json (every step, between the logs)
+    beat_step_s: float | None = None  # the trainer's median step time
+    time_left: tuple[float, float] | None = None  # (wall time of the `time` event, seconds left then)
+    _segment_start: float | None = None  # wall time this attempt's training began (train_begin)
 
     def add(self, ev: dict[str, Any]) -> None:
         self.events += 1
@@ -141,10 +145,16 @@ class RunState:
             self.done = ev
         elif t == "preflight":
             self.preflight = ev
+        elif t == "time" and isinstance(now, int | float) and _num(ev.get("total_seconds")) is not None:
+            so_far = float((ev.get("parts") or {}).get("so_far") or 0.0)
+            self.time_left = (float(now), max(0.0, float(ev["total_seconds"]) - so_far))
+        elif t == "train_begin" and isinstance(now, int | float):
+            self._segment_start = float(now)
         elif t == "checkpoint":
             self.checkpoints.append(ev)
         elif t == "resume":
             self._rate.clear()
+            self.beat_step_s, self._segment_start = None, None
             self._elapsed_base = self.elapsed_s
             if isinstance(ev.get("from_step"), int):
                 self.restart_at(ev["from_step"])
@@ -169,11 +179,39 @@ class RunState:
         (t0, s0), (t1, s1) = self._rate[0], self._rate[-1]
         return (s1 - s0) / (t1 - t0) if t1 > t0 and s1 > s0 else None
 
-    def eta_s(self) -> float | None:
+    def beat(self, hb: dict[str, Any] | None) -> bool:
+        """Take the trainer's heartbeat (step and median step time, written every step): the ETA from step 1,
+        between the log lines. True when something shown changed."""
+        if not hb:
+            return False
+        step = hb.get("step") if isinstance(hb.get("step"), int) else self.beat_step
+        step_s = _num(hb.get("step_s"))
+        changed = (step, step_s) != (self.beat_step, self.beat_step_s)
+        self.beat_step, self.beat_step_s = int(step or 0), step_s
+        return changed
+
+    def eta_s(self, now: float | None = None) -> float | None:
+        """Seconds left: from the logged steps' rate; between logs and from the first step, the heartbeat's median
+        step time × steps left; before the first step, the `time` event's estimate (the preflight's measured step)
+        counting down."""
+        if self.done:
+            return 0.0
+        step = max(self.step, self.beat_step)
         rate = self.steps_per_s
-        if not rate or not self.max_steps or self.done:
-            return 0.0 if self.done else None
-        return max(0.0, (self.max_steps - self.step) / rate)
+        if rate and self.max_steps:
+            return max(0.0, (self.max_steps - step) / rate)
+        if self.beat_step_s and self.max_steps and step > 0:
+            return max(0.0, (self.max_steps - step) * self.beat_step_s)
+        if self.time_left is not None:
+            at, left = self.time_left
+            return max(0.0, left - ((now if now is not None else at) - at))
+        return None
+
+    def elapsed_now(self, now: float, live: bool) -> float:
+        """Training time over every attempt, ticking while the run is live (not frozen between log lines)."""
+        if live and self._segment_start is not None:
+            return self._elapsed_base + max(0.0, now - self._segment_start)
+        return self.elapsed_s
 
     @property
     def best_eval(self) -> float | None:

@@ -131,11 +131,11 @@ class LaunchScreen(StepScreen):
                     + (f" of {view.gpu_gib:.0f} GiB ({'fits' if view.fits else '[b $error]does not fit[/]'})"
                        if view.gpu_gib else " of RAM (CPU)"))
             try:
-                from ftwizard.core.plan.wizard import cost_line, plan_cost
+                from ftwizard.core.plan.wizard import cost_line, plan_cost, plan_time
                 from ftwizard.ui.screens.plan import _rent_line
 
                 cost = plan_cost(ans, view)
-                what += "\n" + escape(cost_line(cost)) + _rent_line(view, self.wizard, cost.tokens)
+                what += "\n" + escape(cost_line(cost, plan_time(ans, view))) + _rent_line(view, self.wizard, cost.tokens)
             except (ValueError, KeyError, OSError) as exc:
                 what += f"\ntime and cost unavailable: {escape(str(exc))}"
             summary.update(what)

@@ -64,14 +64,21 @@ def banner_text(status: dict[str, Any], state: RunState, run: str, method: str |
     return text + "\nClosing the app does not stop training; reattach with `ftwizard monitor RUN`.", "banner-info"
 
 
-def progress_text(state: RunState, status: dict[str, Any]) -> str:
+def progress_text(state: RunState, status: dict[str, Any], now: float | None = None) -> str:
+    """The progress line: step, speed, elapsed (ticking) and the ETA — from the first step on (the heartbeat), and
+    before it from the preflight's time estimate."""
+    import time
+
+    now = time.time() if now is None else now
     total = state.max_steps or 0
     tps = f" · {state.tokens_per_s:,.0f} tok/s" if state.tokens_per_s else ""
     live = status.get("state") in ("starting", "running")
-    sps = f" · {state.steps_per_s:.2f} step/s" if state.steps_per_s and live else ""
-    eta = f" · ETA {fmt_duration(state.eta_s())}" if live else ""  # a stopped or failed run has no ETA
-    return (f" step {state.step}/{total or '?'} · epoch {state.epoch:.2f}{sps}{tps if live else ''} · "
-            f"elapsed {fmt_duration(state.elapsed_s)}{eta}")
+    rate = state.steps_per_s or (1 / state.beat_step_s if state.beat_step_s else None)
+    sps = f" · {rate:.2f} step/s" if rate and live else ""
+    eta = f" · ETA {fmt_duration(state.eta_s(now))}" if live else ""  # a stopped or failed run has no ETA
+    step = max(state.step, state.beat_step) if live else state.step
+    return (f" step {step}/{total or '?'} · epoch {state.epoch:.2f}{sps}{tps if live else ''} · "
+            f"elapsed {fmt_duration(state.elapsed_now(now, live))}{eta}")
 
 
 def run_on_gpu(state: RunState, machine_has_gpu: bool) -> bool:
@@ -159,6 +166,12 @@ class MonitorScreen(AppScreen):
         version = state.version
         if version == self._drawn_version:
             self._poll_gpu(state)
+            if app.run_status.get("state") in ("starting", "running") and app.active_run is not None:
+                from ftwizard.core.run.liveness import read_heartbeat
+
+                state.beat(read_heartbeat(app.active_run))  # the step and ETA between log lines
+                self.query_one("#progress", ProgressBar).update(progress=max(state.step, state.beat_step))
+                self.query_one("#progress-text", Static).update(progress_text(state, dict(app.run_status)))
             return
         self._drawn_version = version
         status: dict[str, Any] = dict(app.run_status)

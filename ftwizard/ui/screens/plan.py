@@ -115,11 +115,11 @@ class PlanScreen(StepScreen):
 
     # ---- plan ------------------------------------------------------------------------------------
     def _cost_text(self, v: PlanView) -> str:
-        from ftwizard.core.plan.wizard import cost_line, plan_cost
+        from ftwizard.core.plan.wizard import cost_line, plan_cost, plan_time
 
         try:
             cost = plan_cost(self.wizard.answers, v)
-            return escape(cost_line(cost)) + _rent_line(v, self.wizard, cost.tokens)
+            return escape(cost_line(cost, plan_time(self.wizard.answers, v))) + _rent_line(v, self.wizard, cost.tokens)
         except (ValueError, KeyError, OSError) as exc:  # a broken user price file must not break the plan
             return f"[$warning]time and cost unavailable: {escape(str(exc))}[/]"
 
