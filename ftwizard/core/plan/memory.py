@@ -379,10 +379,10 @@ def trainer_terms(facts: ModelFacts, inp: EstimateInput, params: int, weight_byt
         reference = params * max(weight_bytes, 2) / max(1, inp.gpus if inp.engine in ("fsdp", "zero3") else 1)
         notes.append(f"{inp.trainer}: a frozen reference copy of the model ({reference / GIB:.1f} GiB); "
                      "with LoRA the reference is the base with the adapter off (no copy)")
-    if spec.name == "gkd":
+    if spec.needs == "teacher_model":  # a distillation objective holds the teacher too
         teacher = (inp.teacher_params or params) * 2
         reference += teacher
-        notes.append(f"gkd: the teacher's weights in 16-bit ({teacher / GIB:.1f} GiB"
+        notes.append(f"{inp.trainer}: the teacher's weights in 16-bit ({teacher / GIB:.1f} GiB"
                      + (", assumed the student's size" if inp.teacher_params is None else "") + ")")
     generation = 0.0
     if spec.generates:

@@ -400,17 +400,19 @@ def _check_objectives(c: RunConfig) -> None:
     _need(1 <= c.grpo_reward_timeout <= 86400, "grpo_reward_timeout", c.grpo_reward_timeout,
           "seconds from 1 to 86400 (60 default)")
     _need(0 <= c.gkd_lmbda <= 1, "gkd_lmbda", c.gkd_lmbda, "a fraction in [0, 1]")
-    if c.trainer == "grpo":
+    divisor = spec.batch_divisor if (spec := TRAINERS.get(c.trainer)) else ""
+    if divisor:  # e.g. GRPO/RLOO: each prompt's completions are scored together, in one batch
         batch = c.micro_batch * c.gradient_accumulation * c.num_gpus
-        _need(batch % c.grpo_num_generations == 0, "grpo_num_generations", c.grpo_num_generations,
+        _need(batch % getattr(c, divisor) == 0, divisor, getattr(c, divisor),
               f"a divisor of micro_batch × gradient_accumulation × num_gpus = {batch} (each prompt's completions "
               "are scored together)")
     if c.trainer == "kto":
         _need(c.micro_batch >= 2, "micro_batch", c.micro_batch, "at least 2 for KTO (its KL term compares each "
               "answer with another row of the same micro-batch)")
-    if c.trainer == "gkd":
-        _need(bool(c.teacher_model.strip()), "teacher_model", c.teacher_model,
-              "GKD needs a teacher: a local model folder (or Hub id) with the student's tokenizer")
+    if spec is not None and spec.needs:  # a field the objective cannot run without (its TrainerSpec says which)
+        value = getattr(c, spec.needs)
+        _need(bool(str(value or "").strip()), spec.needs, value,
+              f"{c.trainer.upper()} needs it — {_field_help(spec.needs)}")
 
 
 def _check_portable(c: RunConfig) -> None:
@@ -437,3 +439,8 @@ def _check_portable(c: RunConfig) -> None:
 def check_config_file(path: str | Path) -> RunConfig:
     """Validate a config file without loading any model or data (the `train --check` job)."""
     return RunConfig.load(path)
+
+
+def _field_help(name: str) -> str:
+    """A RunConfig field's help text (what `train --help-config` prints)."""
+    return next((str(f.metadata.get("help") or name) for f in fields(RunConfig) if f.name == name), name)

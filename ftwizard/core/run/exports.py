@@ -15,10 +15,11 @@ import yaml
 
 from ftwizard.core.run.config import RunConfig
 from ftwizard.core.run.layout import RunDir
+from ftwizard.core.run.trainers import TRAINERS
 
 # trainers with a `trl.scripts.<name>` module (`trl <name>` on the command line) in the installed trl;
 # tests/core/test_exports.py checks this list against it. cpt trains with the SFT script (packing in its config).
-TRL_SCRIPTS: dict[str, str] = {"sft": "sft", "cpt": "sft", "dpo": "dpo", "kto": "kto", "grpo": "grpo"}
+TRL_SCRIPTS: dict[str, str] = {n: s.trl_script for n, s in TRAINERS.items() if s.trl_script}  # from the specs
 PRECISION_KEYS: dict[str, dict[str, Any]] = {"bf16": {"bf16": True, "dtype": "bfloat16"},
                                              "fp16": {"fp16": True, "dtype": "float16"},
                                              "fp32": {"bf16": False, "dtype": "float32"}}

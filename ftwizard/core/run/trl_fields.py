@@ -5,6 +5,8 @@ fails when the installed versions add or drop a field (regenerate with the snipp
 
 from __future__ import annotations
 
+from typing import Any
+
 TRAINING_ARGUMENTS: frozenset[str] = frozenset({
     "accelerator_config", "activation_checkpointing", "activation_checkpointing_kwargs", "adam_beta1", "adam_beta2",
     "adam_epsilon", "auto_find_batch_size", "average_tokens_across_devices", "batch_eval_metrics", "bf16",
@@ -148,3 +150,45 @@ TRL_DEFAULTS: dict[str, dict[str, object]] = {
         "temperature": 0.9, "lmbda": 0.5, "beta": 0.5
     },
 }
+
+
+def _installed_class(path: str) -> Any:
+    """The installed config class of `module:Class`, or None (not installed, or not that version)."""
+    import importlib
+
+    module, _, name = path.partition(":")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
+
+
+def class_fields(path: str) -> frozenset[str]:
+    """The fields a TRL config class (`module:Class`) adds to TrainingArguments: from the generated table above, or
+    — for a class it does not list (a trainer added since) — read from the installed class."""
+    name = path.rsplit(":", 1)[-1]
+    if name in EXTRA_FIELDS:
+        return EXTRA_FIELDS[name]
+    if name == "TrainingArguments":
+        return frozenset()
+    import dataclasses
+
+    cls = _installed_class(path)
+    if cls is None or not dataclasses.is_dataclass(cls):
+        return frozenset()
+    return frozenset(f.name for f in dataclasses.fields(cls)) - TRAINING_ARGUMENTS
+
+
+def class_defaults(path: str) -> dict[str, object]:
+    """The defaults of a TRL config class's keys (what a TRL config file relies on when it leaves a key out): the
+    generated table above, or the installed class's own defaults."""
+    name = path.rsplit(":", 1)[-1]
+    if name in TRL_DEFAULTS:
+        return dict(TRL_DEFAULTS[name])
+    import dataclasses
+
+    cls = _installed_class(path)
+    if cls is None or not dataclasses.is_dataclass(cls):
+        return {}
+    return {f.name: f.default for f in dataclasses.fields(cls)
+            if f.default is not dataclasses.MISSING and isinstance(f.default, str | int | float | bool | list)}

@@ -11,14 +11,17 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ftwizard.core.run.trl_fields import CONFIG_CLASSES, EXTRA_FIELDS, TRAINING_ARGUMENTS, TRL_DEFAULTS
+from ftwizard.core.run.trainers import TRAINERS
+from ftwizard.core.run.trl_fields import TRAINING_ARGUMENTS, class_defaults, class_fields
 
 # report_to name → the package that provides it (also its pip name)
 TRACKERS: dict[str, str] = {"tensorboard": "tensorboard", "wandb": "wandb", "trackio": "trackio", "mlflow": "mlflow"}
 
-# trainer → its TRL config class (CONFIG_CLASSES key); an unknown trainer is checked against TrainingArguments only
-TRAINER_CONFIG: dict[str, str] = {"sft": "SFTConfig", "cpt": "SFTConfig", "dpo": "DPOConfig", "kto": "KTOConfig",
-                                  "grpo": "GRPOConfig", "orpo": "ORPOConfig", "simpo": "CPOConfig", "gkd": "GKDConfig"}
+# per trainer, read from its TrainerSpec (core/run/trainers.py): the TRL config class, its own TRL keys → RunConfig
+# fields, and the keys its module sets itself
+TRAINER_CONFIG: dict[str, str] = {n: s.config_class for n, s in TRAINERS.items()}
+TRAINER_KEYS: dict[str, dict[str, str]] = {n: dict(s.keys) for n, s in TRAINERS.items()}
+TRAINER_SETS: dict[str, tuple[str, ...]] = {n: s.sets for n, s in TRAINERS.items()}
 
 # TRL config key → the RunConfig field ftwizard sets it from, for every trainer (so `trainer_args` may not set it)
 TRL_FROM_CONFIG: dict[str, str] = {
@@ -31,22 +34,6 @@ TRL_FROM_CONFIG: dict[str, str] = {
     "save_total_limit": "save_total_limit", "max_length": "max_seq_length", "trust_remote_code": "trust_remote_code",
     "report_to": "report_to", "push_to_hub": "push_to_hub", "hub_model_id": "hub_model_id",
     "hub_private_repo": "hub_private", "bf16": "precision", "fp16": "precision",
-}
-# … and the keys of one trainer's own fields
-TRAINER_KEYS: dict[str, dict[str, str]] = {
-    "sft": {"packing": "packing", "assistant_only_loss": "assistant_only_loss"},
-    "dpo": {"beta": "dpo_beta", "loss_type": "dpo_loss_type"}, "orpo": {"beta": "dpo_beta"},
-    "kto": {"beta": "dpo_beta", "desirable_weight": "kto_desirable_weight",
-            "undesirable_weight": "kto_undesirable_weight"},
-    "simpo": {"beta": "dpo_beta", "simpo_gamma": "simpo_gamma"},
-    "grpo": {"beta": "grpo_kl_beta", "num_generations": "grpo_num_generations",
-             "max_completion_length": "grpo_max_completion_length", "temperature": "grpo_temperature"},
-    "gkd": {"lmbda": "gkd_lmbda", "teacher_model_name_or_path": "teacher_model"},
-}
-# set by a trainer module itself (train/trainers/<name>.py)
-TRAINER_SETS: dict[str, tuple[str, ...]] = {
-    "cpt": ("packing", "completion_only_loss", "assistant_only_loss", "dataset_text_field"),
-    "simpo": ("loss_type", "cpo_alpha"), "sft": ("completion_only_loss",), "gkd": ("beta", "max_new_tokens"),
 }
 
 
@@ -65,13 +52,14 @@ RESERVED: dict[str, str] = {
 
 def trl_fields(trainer: str) -> frozenset[str]:
     """Every field of the trainer's TRL config class (TrainingArguments' included)."""
-    cls = TRAINER_CONFIG.get(trainer)
-    return TRAINING_ARGUMENTS | (EXTRA_FIELDS[cls] if cls else frozenset())
+    spec = TRAINERS.get(trainer)
+    return TRAINING_ARGUMENTS | (class_fields(spec.trl_config) if spec else frozenset())
 
 
 def config_class_path(trainer: str) -> str:
     """`module:Class` of the trainer's TRL config (TrainingArguments for a trainer not listed)."""
-    return CONFIG_CLASSES.get(TRAINER_CONFIG.get(trainer, ""), "transformers:TrainingArguments")
+    spec = TRAINERS.get(trainer)
+    return spec.trl_config if spec else "transformers:TrainingArguments"
 
 
 def trainer_args_problem(trainer: str, args: dict[str, Any], known: frozenset[str] | None = None) -> str | None:
@@ -223,7 +211,7 @@ def _normalize(target: str, value: Any) -> Any:
 def _trl_defaults(trainer: str, d: dict[str, Any], out: dict[str, Any]) -> list[str]:
     """What TRL would use for the keys the file leaves out (its defaults differ from ftwizard's: learning rate,
     batch size, scheduler, gradient checkpointing, …), so `ftwizard train` trains what `trl` would."""
-    defaults = dict(TRL_DEFAULTS.get(TRAINER_CONFIG.get(trainer, ""), {}))
+    defaults = class_defaults(config_class_path(trainer))
     defaults.setdefault("eval_steps", d.get("logging_steps", defaults.get("logging_steps")))  # TRL: = logging_steps
     lines = []
     for key, value in defaults.items():

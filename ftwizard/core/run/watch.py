@@ -45,7 +45,7 @@ class TrainingWatch:
         if loss is not None and math.isfinite(loss):
             self.losses.append(loss)
             ls = self.losses
-            if len(ls) >= 8 and min(ls[-4:]) >= 0.99 * min(ls[:4]) and self.trainer not in ("grpo", "gkd"):
+            if len(ls) >= 8 and min(ls[-4:]) >= 0.99 * min(ls[:4]) and _loss_learns(self.trainer):
                 out += self._once(Warning_(
                     "not_learning", "The loss is not going down.",
                     "Raise the learning rate (e.g. 2e-4 for LoRA), check that the answers are in the data, "
@@ -130,3 +130,11 @@ class TrainingWatch:
 
 def _mean(xs: list[float]) -> float:
     return sum(xs) / len(xs) if xs else 0.0
+
+
+def _loss_learns(trainer: str) -> bool:
+    """Whether a flat loss means "not learning" for this objective (its TrainerSpec; RL and distillation: no)."""
+    from ftwizard.core.run.trainers import TRAINERS
+
+    spec = TRAINERS.get(trainer)
+    return spec.loss_learns if spec is not None else True
