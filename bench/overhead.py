@@ -41,48 +41,58 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 PLAIN = textwrap.dedent("""
-    import json, sys, torch
+    import json, sys, time, torch
     from datasets import load_dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    import time
-    from transformers import TrainerCallback
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import SFTConfig, SFTTrainer
     class Rec(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kw):
+            rec["threads"] = torch.get_num_threads()
         def on_log(self, args, state, control, logs=None, **kw):
-            if logs and "train_runtime" in logs and "num_input_tokens_seen" in logs:
-                rec.append((state.global_step, float(logs["train_runtime"]), int(logs["num_input_tokens_seen"])))
-    rec = []
+            if logs and "loss" in logs and "train_runtime" in logs:
+                rec["logs"].append([state.global_step, float(logs["train_runtime"]), int(logs["num_input_tokens_seen"]),
+                                    float(logs["loss"]), float(logs["grad_norm"])])
+    rec = {"logs": []}
     model_dir, data_dir, out, steps, threads = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
     torch.set_num_threads(threads)
     torch.manual_seed(42)
-    ds = load_dataset("json", data_files={"train": f"{data_dir}/train.jsonl"})
+    ds = load_dataset("json", data_files={"train": f"{data_dir}/train.jsonl", "validation": f"{data_dir}/validation.jsonl"})
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    args = SFTConfig(output_dir=out, per_device_train_batch_size=32, gradient_accumulation_steps=1,
-                     learning_rate=3e-3, max_steps=steps, logging_steps=10, save_strategy="no", report_to=[],
-                     use_cpu=True, max_length=64, assistant_only_loss=True, disable_tqdm=True, seed=42,
-                     include_num_input_tokens_seen=True, lr_scheduler_type="cosine", warmup_steps=0.05,
-                     weight_decay=0.0, dataloader_num_workers=0, optim="adamw_torch",
-                     logging_nan_inf_filter=False)
-    tr = SFTTrainer(model=model, args=args, train_dataset=ds["train"], processing_class=tok, callbacks=[Rec()])
-    res = tr.train()
-    print("RESULT", json.dumps({"logs": rec}))
+    # Every field where TRL's SFTConfig default differs from what ftwizard runs is written out: SFTConfig defaults
+    # to bf16=True (autocast, even on the CPU) and gradient_checkpointing=True.
+    args = SFTConfig(output_dir=f"{out}/checkpoints", per_device_train_batch_size=32, per_device_eval_batch_size=32,
+                     gradient_accumulation_steps=1, learning_rate=3e-3, num_train_epochs=3.0, max_steps=steps,
+                     warmup_steps=0.05, lr_scheduler_type="cosine", weight_decay=0.0, logging_steps=10,
+                     save_strategy="steps", save_steps=10**9, save_total_limit=3, eval_strategy="steps",
+                     eval_steps=10**9, bf16=False, fp16=False, gradient_checkpointing=False, optim="adamw_torch",
+                     report_to=[], seed=42, disable_tqdm=True, include_num_input_tokens_seen=True, use_cpu=True,
+                     dataloader_num_workers=0, max_length=64, logging_nan_inf_filter=False, packing=False,
+                     assistant_only_loss=True)
+    tr = SFTTrainer(model=model, args=args, train_dataset=ds["train"], eval_dataset=ds["validation"],
+                    processing_class=tok, callbacks=[Rec()])
+    tr.train()
+    tr.save_model(f"{out}/model")
+    tok.save_pretrained(f"{out}/model")
+    rec["args"] = tr.args.to_dict()
+    print("RESULT", json.dumps(rec, default=str))
 """)
 
 
 THREADS = 1
+NOT_COMPARED = {"output_dir", "logging_dir", "run_name"}  # paths differ by construction
 
 
-def steady_rate(logs: list[tuple[int, float, int]]) -> float:
+def steady_rate(logs: list[list[float]]) -> float:
     """Tokens/s between the first log at step >= 10 and the last one; (step, the Trainer's own train_runtime,
-    num_input_tokens_seen) from the same Trainer log on both sides."""
+    num_input_tokens_seen, ...) from the same Trainer log on both sides."""
     logs = sorted(logs)
     first = next(x for x in logs if x[0] >= 10)
     last = logs[-1]
     return (last[2] - first[2]) / (last[1] - first[1])
 
 
-def run_plain(model: Path, data: Path, out: Path, steps: int) -> tuple[float, float]:
+def run_plain(model: Path, data: Path, out: Path, steps: int) -> dict:
     script = out / "plain.py"
     script.write_text(PLAIN)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}  # as ftwizard's launcher
@@ -91,10 +101,11 @@ def run_plain(model: Path, data: Path, out: Path, steps: int) -> tuple[float, fl
                         str(THREADS)], capture_output=True, text=True, check=True, env=env)
     wall = time.time() - t0
     r = json.loads(p.stdout.split("RESULT", 1)[1])
-    return steady_rate([tuple(x) for x in r["logs"]]), wall
+    return {"rate": steady_rate(r["logs"]), "wall": wall, "logs": r["logs"], "threads": r["threads"],
+            "args": r["args"]}
 
 
-def run_wizard(model: Path, data: Path, out: Path, steps: int, i: int) -> tuple[float, float]:
+def run_wizard(model: Path, data: Path, out: Path, steps: int, i: int) -> dict:
     from ftwizard.core.run.config import RunConfig
     from ftwizard.core.run.launcher import launch, wait
     from ftwizard.core.run.layout import RunDir
@@ -108,9 +119,43 @@ def run_wizard(model: Path, data: Path, out: Path, steps: int, i: int) -> tuple[
     st = wait(launch(run), run)
     wall = time.time() - t0
     assert st["state"] == "done", (run / "stdout.log").read_text()[-2000:]
-    logs = [(e["step"], float(e["train_runtime"]), e["num_input_tokens_seen"]) for e in rd.read_events()
-            if e["type"] == "log" and e.get("num_input_tokens_seen") and "train_runtime" in e]
-    return steady_rate(logs), wall
+    events = rd.read_events()
+    logs = [[e["step"], float(e["train_runtime"]), e["num_input_tokens_seen"], float(e["loss"]), float(e["grad_norm"])]
+            for e in events if e["type"] == "log" and "loss" in e and "train_runtime" in e]
+    threads = next(e.get("cpu_threads") for e in events if e["type"] == "train_begin")
+    return {"rate": steady_rate(logs), "wall": wall, "logs": logs, "threads": threads, "export": run / "trl_sft.yaml"}
+
+
+def effective_args(export: Path) -> dict:
+    """ftwizard's SFTConfig as the trainer ran it: trl_sft.yaml holds every field that differs from SFTConfig's
+    defaults (ftwizard/train/exports.py, read off the trainer's own config object); rebuilt here to compare."""
+    import dataclasses
+
+    import yaml
+    from trl import SFTConfig
+
+    fields = {f.name for f in dataclasses.fields(SFTConfig) if f.init}
+    kw = {k: v for k, v in yaml.safe_load(export.read_text()).items() if k in fields}
+    return json.loads(json.dumps(SFTConfig(**kw).to_dict(), default=str))
+
+
+def check_same_work(plain: dict, wiz: dict) -> list[str]:
+    """What differs between the two runs: the effective SFTConfig, the threads in effect, the losses, grad norms
+    and tokens at every log. Empty: provably the same work."""
+    problems = []
+    wargs = effective_args(wiz["export"])
+    for k in sorted(set(plain["args"]) | set(wargs)):
+        if k not in NOT_COMPARED and plain["args"].get(k) != wargs.get(k):
+            problems.append(f"SFTConfig.{k}: plain {plain['args'].get(k)!r}, ftwizard {wargs.get(k)!r}")
+    if plain["threads"] != wiz["threads"] or plain["threads"] != THREADS:
+        problems.append(f"torch threads in effect: plain {plain['threads']}, ftwizard {wiz['threads']}")
+    for a, b in zip(plain["logs"], wiz["logs"], strict=False):
+        if a[0] != b[0] or a[2] != b[2] or abs(a[3] - b[3]) > 1e-6 * abs(a[3]) or abs(a[4] - b[4]) > 1e-5 * abs(a[4]):
+            problems.append(f"step {a[0]}: plain loss {a[3]:.7f} grad_norm {a[4]:.6f} tokens {a[2]}, ftwizard step "
+                            f"{b[0]} loss {b[3]:.7f} grad_norm {b[4]:.6f} tokens {b[2]}")
+    if len(plain["logs"]) != len(wiz["logs"]):
+        problems.append(f"logs: plain {len(plain['logs'])}, ftwizard {len(wiz['logs'])}")
+    return problems
 
 
 def main() -> int:
@@ -134,13 +179,21 @@ def main() -> int:
         for i in range(a.repeats):
             plain.append(run_plain(model, root / "data", root, a.steps))
             wiz.append(run_wizard(model, root / "data", root, a.steps, i))
-        w, p = statistics.median(x[0] for x in wiz), statistics.median(x[0] for x in plain)
-        ww, pw = statistics.median(x[1] for x in wiz), statistics.median(x[1] for x in plain)
+        problems = check_same_work(plain[0], wiz[0])
+        print("same work: " + ("yes — same SFTConfig, threads in effect "
+                               f"{plain[0]['threads']}/{wiz[0]['threads']}, same tokens, losses and grad norms at "
+                               "every log (" + ", ".join(f"step {x[0]}: {x[3]:.4f}" for x in plain[0]["logs"]) + ")"
+                               if not problems else "NO\n  " + "\n  ".join(problems)))
+        w, p = statistics.median(x["rate"] for x in wiz), statistics.median(x["rate"] for x in plain)
+        ww, pw = statistics.median(x["wall"] for x in wiz), statistics.median(x["wall"] for x in plain)
         print(f"steady-state: plain TRL {p:,.0f} tok/s, ftwizard {w:,.0f} tok/s, ratio ftwizard/plain = {w / p:.3f}\n"
               f"end-to-end wall: plain {pw:.1f} s, ftwizard {ww:.1f} s, ratio = {ww / pw:.3f}\n"
-              f"(median of {a.repeats}, {a.steps} steps each, {a.threads} thread(s) both sides; "
-              f"tok/s plain {[round(x[0]) for x in plain]}, "
-              f"wizard {[round(x[0]) for x in wiz]})")
+              f"(median of {a.repeats}, {a.steps} steps each, {a.threads} thread(s) both sides, load average "
+              f"{os.getloadavg()[0]:.2f} at the end; tok/s plain {[round(x['rate']) for x in plain]}, "
+              f"wizard {[round(x['rate']) for x in wiz]}; wall plain {[round(x['wall'], 1) for x in plain]}, "
+              f"wizard {[round(x['wall'], 1) for x in wiz]})")
+        if problems:
+            return 1
     return 0
 
 
