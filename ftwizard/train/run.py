@@ -85,6 +85,12 @@ def train(cfg: RunConfig, rd: RunDir, resume: bool) -> str:
     from ftwizard.train.threads import set_cpu_threads
 
     set_cpu_threads(torch)  # on the CPU: threads for the cores not already busy (FTWIZARD_CPU_THREADS overrides)
+    import datasets  # noqa: F401 - every trainer needs them: imported here, the phases below time their own work
+    import transformers  # noqa: F401
+    import trl  # noqa: F401
+
+    if cfg.is_adapter:
+        import peft  # noqa: F401
     phases.mark("startup")
     files = prepare_data(cfg, rd)
     ds = load_splits(files)
