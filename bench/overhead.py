@@ -80,6 +80,11 @@ PLAIN = textwrap.dedent("""
 
 
 THREADS = 1
+# glibc malloc raises its mmap threshold each time the process frees a large mmapped block, so how often a training
+# step's big buffers are mmapped, page-faulted and unmapped again depends on what the process allocated and freed
+# before training (data loading, tokenization, ...): a few % of step time, from history and not from the work.
+# Both sides get the same fixed thresholds (--raw-malloc leaves glibc's defaults).
+PIN_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(256 << 20)}
 NOT_COMPARED = {"output_dir", "logging_dir", "run_name"}  # paths differ by construction
 
 
@@ -163,7 +168,11 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1, help="torch threads on both sides")
+    ap.add_argument("--raw-malloc", action="store_true", help="leave glibc malloc's dynamic mmap threshold "
+                    "as it is (default: pinned on both sides, see PIN_MALLOC)")
     a = ap.parse_args()
+    if not a.raw_malloc:
+        os.environ.update(PIN_MALLOC)  # both sides inherit it
     global THREADS
     THREADS = a.threads
     os.environ["FTWIZARD_CPU_THREADS"] = str(a.threads)  # the ftwizard trainer inherits it

@@ -103,6 +103,11 @@ PLAIN = textwrap.dedent('''
 ''')
 
 NOT_COMPARED = {"output_dir", "logging_dir", "run_name"}
+# glibc malloc raises its mmap threshold each time the process frees a large mmapped block, so how often a training
+# step's big buffers are mmapped, page-faulted and unmapped again depends on what the process allocated and freed
+# before training (data loading, tokenization, ...): a few % of step time, from history and not from the work.
+# Both sides get the same fixed thresholds (--raw-malloc leaves glibc's defaults).
+PIN_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(256 << 20)}
 ROWS = [  # (label, plain phase, ftwizard phase)
     ("CLI before the trainer (config checks, run dir, launch)", None, "cli"),
     ("interpreter + imports / trainer startup", "imports", "startup"),
@@ -220,11 +225,15 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1, help="torch threads on both sides")
+    ap.add_argument("--raw-malloc", action="store_true", help="leave glibc malloc's dynamic mmap threshold "
+                    "as it is (default: pinned on both sides, see PIN_MALLOC)")
     ap.add_argument("--gguf", default=GGUF)
     ap.add_argument("--data", default=DATA)
     ap.add_argument("--keep", help="keep the runs in this folder")
     a = ap.parse_args()
     os.environ.setdefault("FTWIZARD_CACHE", "/tmp/ftwcache")
+    if not a.raw_malloc:
+        os.environ.update(PIN_MALLOC)  # both sides inherit it
     os.environ["FTWIZARD_CPU_THREADS"] = str(a.threads)  # the plan's converter and the trainer
     from ftwizard.core.data.report import analyze, split_and_write
     from ftwizard.core.plan.gguf import convert
