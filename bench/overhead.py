@@ -197,7 +197,8 @@ def main() -> int:
         ww, pw = statistics.median(x["wall"] for x in wiz), statistics.median(x["wall"] for x in plain)
         print(f"steady-state: plain TRL {p:,.0f} tok/s, ftwizard {w:,.0f} tok/s, ratio ftwizard/plain = {w / p:.3f}\n"
               f"end-to-end wall: plain {pw:.1f} s, ftwizard {ww:.1f} s, ratio = {ww / pw:.3f}\n"
-              f"(median of {a.repeats}, {a.steps} steps each, {a.threads} thread(s) both sides, load average "
+              f"(median of {a.repeats}, {a.steps} steps each, {a.threads} thread(s) both sides, malloc "
+              f"{'glibc defaults' if a.raw_malloc else 'pinned'}, load average "
               f"{os.getloadavg()[0]:.2f} at the end; tok/s plain {[round(x['rate']) for x in plain]}, "
               f"wizard {[round(x['rate']) for x in wiz]}; wall plain {[round(x['wall'], 1) for x in plain]}, "
               f"wizard {[round(x['wall'], 1) for x in wiz]})")

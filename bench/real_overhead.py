@@ -255,7 +255,7 @@ def main() -> int:
     split_and_write(rep, root / "plain_data", tuple(cfg.split), cfg.seed)
     print(f"model {model} (from {Path(a.gguf).name}); {cfg.method} r{cfg.rank} {cfg.target_modules}, micro-batch "
           f"{cfg.micro_batch}, max_length {cfg.max_seq_length}, {a.steps} steps, {a.threads} thread(s), "
-          f"load average {os.getloadavg()[0]:.2f}", flush=True)
+          f"load average {os.getloadavg()[0]:.2f}, malloc {'glibc defaults' if a.raw_malloc else 'pinned'}", flush=True)
 
     plain: list[dict] = []
     wiz: list[dict] = []
