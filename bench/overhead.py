@@ -1,28 +1,47 @@
-"""Tokens/s of a run launched through ftwizard vs a plain TRL script, same model/data/settings/threads.
+"""Tokens/s of a run launched through ftwizard vs a plain TRL script, provably the same work on both sides.
 
-    python bench/overhead.py [--steps 60] [--repeats 3] [--threads 1]
+    python bench/overhead.py [--steps 60] [--repeats 3] [--threads 1] [--raw-malloc]
 
-Both train the same tiny Llama (built from a config, 4 layers × 128) with full fine-tuning on the same
-train split with SFTTrainer and the same TrainingArguments, with the same number of torch threads and the
-same environment (TOKENIZERS_PARALLELISM=false, PYTHONUNBUFFERED=1); each run is a fresh subprocess,
-plain and ftwizard interleaved, the median over the repeats. Two figures, measured the same way on each side:
-- steady-state tokens/s: tokens seen between the first log at step >= 10 and the last log, over the wall time
-  between those two logs (the Trainer's `train_runtime` includes first-step warm-up);
-- end-to-end wall seconds from spawn to exit (ftwizard also validates/splits data and writes events).
-Ratio = ftwizard / plain (1.0 = no overhead).
+Both train the same tiny Llama (built from a config, 4 layers × 128) with full fine-tuning on the same train split
+with SFTTrainer, each run a fresh subprocess, plain and ftwizard interleaved, the median over the repeats. Two
+figures, measured the same way on each side:
+- steady-state tokens/s: tokens seen between the first log at step >= 10 and the last loss log, over the Trainer's
+  own `train_runtime` between those two logs (the same Trainer log on both sides);
+- end-to-end wall seconds from spawn to exit. Both ratios are speeds: ftwizard / plain tok/s, plain / ftwizard wall
+  (1.0 = no overhead, below 1 = ftwizard slower).
+Proof of the same work, checked on the first pair (the bench fails otherwise): the effective SFTConfig (the plain
+script's `args.to_dict()` vs ftwizard's rebuilt from its trl_sft.yaml, which lists every non-default field of the
+trainer's own config object), the torch threads in effect inside each trainer (`torch.get_num_threads()` at train
+begin; ftwizard writes it as `cpu_threads` in its train_begin event), and tokens, loss and grad norm at every log.
 
-What was not the same before: (1) threads — both sides used torch's default (one thread per core) on a
-2-core machine shared with other jobs; OpenMP threads spin-wait for each other, so a step's time depended on
-what else ran at that moment (20 steps: 23.5 s with the default threads vs 1.9 s with one on a busy box) and
-the same bench reported 1.3–1.7 on some runs and 0.87 on another. Both sides now run `--threads` (default 1;
-ftwizard reads FTWIZARD_CPU_THREADS; its trainer otherwise picks threads from the free cores,
-ftwizard/train/threads.py). (2) the clock — the plain side stamped its logs in a callback, ftwizard's side used
-the event-file write time; both now read the Trainer's own `train_runtime` and `num_input_tokens_seen` from the
-same log. Checked: same data, same tokens per step (768), same losses step for step (3.0956 at step 10,
-2.3037 at step 20), same train_runtime for 20 steps (7.26 s plain, 7.22 s ftwizard, one thread).
-Measured after the fix on a 2-core box under load average ~10 (2026-11-23): steady-state ratio 1.21 (median of 2;
-plain 2366/2509 tok/s, ftwizard 3196/2690), end-to-end 0.86 — a residual gap this box's noise does not let
-us pin down; run it with more --repeats on a quiet machine before reading anything into it.
+Cause of the 9.4× (plain 719 tok/s vs ftwizard 6,769; end-to-end 55.8 s vs 18.4 s): the plain script left TRL's
+SFTConfig defaults in place, and TRL 1.x defaults to bf16=True (autocast to bf16, on the CPU too) and
+gradient_checkpointing=True, while ftwizard runs fp32 (precision auto = fp32 on the CPU) without checkpointing.
+Threads (one per side, one thread did all the work on both: per-thread CPU time from /proc), the clock
+(train_runtime on both), tokens (768 per step), padding and data rows were already the same. Measured here
+(AMD EPYC with AVX512-BF16, 30 steps, one thread): fp32 11.6k tok/s, bf16 9.9k, checkpointing 8.5k, both 8.1k
+(the 1.4-1.5× this bench showed); on a CPU without native bf16 (simulated with ONEDNN_MAX_CPU_ISA=AVX2
+ATEN_CPU_CAPABILITY=avx2) bf16 autocast alone is 5.3× slower (1,587 vs 8,351 tok/s) and both together 1,326 tok/s
+vs ftwizard's 8-12k: the 9.4×. The losses differed only in the 5th digit (bf16), so they alone did not show it.
+The plain script now writes out every field where TRL's default differs (bf16=False, gradient_checkpointing=False,
+...), and evaluates on the validation split and saves a checkpoint and the final model as ftwizard does (before, the
+end-to-end figure left that work out of the plain side only).
+
+Second, smaller cause of noise: glibc malloc's dynamic mmap threshold. It rises each time a process frees a large
+mmapped block, so how often a step's big buffers are mmapped, page-faulted and unmapped depends on what the process
+allocated before training, which differs between the two scripts. ftwizard's trainer ended up ~4% slower per
+step on identical steps (3 of 3 repeats; ~5% more minor page faults, the same Python work per step:
+cProfile shows the difference inside forward/backward). Both sides now get the same fixed thresholds (PIN_MALLOC;
+`--raw-malloc` leaves glibc's defaults).
+
+Measured 2026-12-05 on this 2-core box shared with other jobs, one torch thread per process, 40 steps, 3 repeats:
+- malloc pinned (load average ~2.2): steady-state 0.994 (plain 11,115 tok/s, ftwizard 11,048), end-to-end 0.954
+  (plain 11.0 s, ftwizard 11.5 s);
+- glibc defaults (load average ~1.0): steady-state 0.957 (plain 12,003, ftwizard 11,490), end-to-end 0.907
+  (plain 9.8 s, ftwizard 10.8 s).
+The end-to-end gap (~0.5 s here) is ftwizard's work around the same training: launching through its launcher, the
+trl_sft.yaml/launch.sh export and fingerprint, events and status writes (this bench sets preflight_steps=0). On a
+real model see bench/real_overhead.py, which times each phase on both sides.
 """
 
 from __future__ import annotations
@@ -128,7 +147,9 @@ def run_wizard(model: Path, data: Path, out: Path, steps: int, i: int) -> dict:
     logs = [[e["step"], float(e["train_runtime"]), e["num_input_tokens_seen"], float(e["loss"]), float(e["grad_norm"])]
             for e in events if e["type"] == "log" and "loss" in e and "train_runtime" in e]
     threads = next(e.get("cpu_threads") for e in events if e["type"] == "train_begin")
-    return {"rate": steady_rate(logs), "wall": wall, "logs": logs, "threads": threads, "export": run / "trl_sft.yaml"}
+    done = next(e for e in events if e["type"] == "done")
+    return {"rate": steady_rate(logs), "wall": wall, "logs": logs, "threads": threads, "export": run / "trl_sft.yaml",
+            "phases": {**done["phase_s"], "outside the trainer's phases": wall - sum(done["phase_s"].values())}}
 
 
 def effective_args(export: Path) -> dict:
@@ -196,12 +217,14 @@ def main() -> int:
         w, p = statistics.median(x["rate"] for x in wiz), statistics.median(x["rate"] for x in plain)
         ww, pw = statistics.median(x["wall"] for x in wiz), statistics.median(x["wall"] for x in plain)
         print(f"steady-state: plain TRL {p:,.0f} tok/s, ftwizard {w:,.0f} tok/s, ratio ftwizard/plain = {w / p:.3f}\n"
-              f"end-to-end wall: plain {pw:.1f} s, ftwizard {ww:.1f} s, ratio = {ww / pw:.3f}\n"
+              f"end-to-end wall: plain {pw:.1f} s, ftwizard {ww:.1f} s, ratio plain/ftwizard = {pw / ww:.3f}\n"
               f"(median of {a.repeats}, {a.steps} steps each, {a.threads} thread(s) both sides, malloc "
               f"{'glibc defaults' if a.raw_malloc else 'pinned'}, load average "
               f"{os.getloadavg()[0]:.2f} at the end; tok/s plain {[round(x['rate']) for x in plain]}, "
               f"wizard {[round(x['rate']) for x in wiz]}; wall plain {[round(x['wall'], 1) for x in plain]}, "
               f"wizard {[round(x['wall'], 1) for x in wiz]})")
+        print("ftwizard phases (median s): " + ", ".join(
+            f"{k} {statistics.median(x['phases'][k] for x in wiz):.2f}" for k in wiz[0]["phases"]))
         if problems:
             return 1
     return 0
