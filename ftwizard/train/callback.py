@@ -86,8 +86,9 @@ def make_callback(rd: RunDir, cfg: RunConfig, torch: Any) -> Any:
             if state.global_step > 0:  # resumed: this config's values, not the checkpoint's (core/run/fingerprint.py)
                 for note in apply_resumed_args(args, state, kw.get("optimizer"), kw.get("lr_scheduler")):
                     self._emit(type="note", kind="resume", step=state.global_step, message=note)
+            cpu = {} if torch.cuda.is_available() else {"cpu_threads": torch.get_num_threads()}  # in effect, not asked
             self._emit(type="train_begin", step=state.global_step, max_steps=state.max_steps,
-                       epochs=args.num_train_epochs, **gpu_mem(torch))
+                       epochs=args.num_train_epochs, **cpu, **gpu_mem(torch))
             if IS_MAIN:
                 rd.write_status(state="running", max_steps=state.max_steps)
                 BEAT.mark(phase="training", step=state.global_step)

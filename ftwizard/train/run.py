@@ -22,6 +22,8 @@ from ftwizard.core.run.layout import RunDir
 from ftwizard.train.callback import IS_MAIN, StopFlag, make_callback
 from ftwizard.train.heartbeat import BEAT
 
+_IMPORTED = time.time()
+
 
 def _install_signals(rd: RunDir) -> None:
     def handler(signum: int, _frame: Any) -> None:
@@ -51,7 +53,22 @@ def training_args(cfg: RunConfig, rd: RunDir, prec: str, has_eval: bool, torch: 
     return args
 
 
+class Phases:
+    """Seconds per phase of the trainer process, for the `done` event: where a run's wall time went besides the
+    training itself. `startup` counts from when this module was imported (the interpreter's own start is before)."""
+
+    def __init__(self) -> None:
+        self.last = _IMPORTED
+        self.seconds: dict[str, float] = {}
+
+    def mark(self, name: str) -> None:
+        now = time.time()
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + now - self.last, 3)
+        self.last = now
+
+
 def train(cfg: RunConfig, rd: RunDir, resume: bool) -> str:
+    phases = Phases()
     import torch
 
     from ftwizard.train.data import load_splits, prepare_data
@@ -68,12 +85,21 @@ def train(cfg: RunConfig, rd: RunDir, resume: bool) -> str:
     from ftwizard.train.threads import set_cpu_threads
 
     set_cpu_threads(torch)  # on the CPU: threads for the cores not already busy (FTWIZARD_CPU_THREADS overrides)
+    import datasets  # noqa: F401 - every trainer needs them: imported here, the phases below time their own work
+    import transformers  # noqa: F401
+    import trl  # noqa: F401
+
+    if cfg.is_adapter:
+        import peft  # noqa: F401
+    phases.mark("startup")
     files = prepare_data(cfg, rd)
     ds = load_splits(files)
+    phases.mark("data")
     prec = precision(cfg, torch)
     tok = load_tokenizer(cfg)
     model = load_model(cfg, prec, torch, note=lambda m: rd.append_event({"type": "note", "message": m}) if IS_MAIN
                        else None)
+    phases.mark("model")
     from trl.data_utils import is_conversational
 
     from ftwizard.train.templates import ensure_template
@@ -85,8 +111,10 @@ def train(cfg: RunConfig, rd: RunDir, resume: bool) -> str:
                        callbacks=[make_callback(rd, cfg, torch)],
                        emit=lambda ev: rd.append_event(ev) if IS_MAIN else None, template_source=template_source)
     trainer = build(ctx)
+    phases.mark("build")  # the TRL trainer: PEFT wrapping, tokenization
     if not resume:
         _preflight(trainer, cfg, rd, torch, preflight)
+    phases.mark("preflight")
     if IS_MAIN:
         world = max(1, int(getattr(trainer.args, "world_size", 1) or 1))
         if world > 1:  # what a multi-process run really is (a launcher that starts one process would show 1)
@@ -105,7 +133,9 @@ def train(cfg: RunConfig, rd: RunDir, resume: bool) -> str:
             except OSError:
                 pass
     ckpt = rd.last_checkpoint() if resume else None  # main() validated it (bad newer ones moved aside)
+    phases.mark("export")
     trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+    phases.mark("train")
     if StopFlag.requested:
         return "stopped"
     out = rd.adapter if cfg.is_adapter else rd.full_model
@@ -114,10 +144,12 @@ def train(cfg: RunConfig, rd: RunDir, resume: bool) -> str:
     if tok.pad_token != pad_token:
         tok.pad_token = pad_token
     tok.save_pretrained(str(out))
+    phases.mark("save")
     if IS_MAIN:
         final = dict(trainer.state.log_history[-1]) if trainer.state.log_history else {}
         rd.append_event({"type": "done", "step": trainer.state.global_step, "output": str(out), **final,
-                         **_whole_run_loss(rd, final)})
+                         **_whole_run_loss(rd, final), "phase_s": phases.seconds,
+                         "phases_from": round(_IMPORTED, 3)})
         if cfg.push_to_hub:
             _push(cfg, rd, out)
     return "done"

@@ -163,7 +163,8 @@ class RunConfig:
     trainer_args: dict[str, Any] = _help("Any other TRL/transformers config field, passed as is "
                                          "(e.g. max_grad_norm: 0.5).", factory=dict)
     trust_remote_code: bool = _help("Run the model repository's own Python code. Only for authors you trust.", False)
-    preflight_steps: int = _help("Steps on the longest batch before training, to catch an OOM in seconds (0: off).", 2)
+    preflight_steps: int = _help("Steps on the longest batch before training, to catch an OOM in seconds (0: off; "
+                                 "at most 2, one on the CPU).", 2)
     auto_fit: bool = _help("If the first step does not fit the GPU: lower the micro-batch (same effective batch) or "
                            "turn on gradient checkpointing, say so, and go on (off: stop with the fix).", True)
     estimate_gib: float | None = _help("Predicted peak GPU memory (written by the planner).", None)
