@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ftwizard.core.run.config import RunConfig
+from ftwizard.core.run.config import ConfigError, RunConfig
 from ftwizard.core.run.launcher import launch, wait
 from ftwizard.core.run.layout import RunDir
 
@@ -251,3 +251,53 @@ def test_grpo_takes_example_answer_data_as_prompts_with_a_reference():
     assert chat[0] == {"prompt": _msg("user", "2001-02-03"), "answer": "03/02/2001"}
     pc = as_prompts(Dataset.from_list([{"prompt": "q", "completion": " a "}]))
     assert pc[0] == {"prompt": "q", "answer": "a"}
+
+
+# ---- a trainer is one file: RLOO, added as ftwizard/train/trainers/rloo.py + one TrainerSpec line ------------------
+def test_rloo_is_known_everywhere_from_its_spec_alone(tmp_path):
+    """The five places a newcomer's RLOO was silently wrong (issue 23) read its TrainerSpec now."""
+    from ftwizard.core.run.exports import launch_line
+    from ftwizard.core.run.trl_import import _trl_defaults, trainer_args_problem
+    from ftwizard.core.run.watch import TrainingWatch
+
+    # 1. `train --check` takes RLOOConfig's own fields and maps the shared ones to their config keys
+    assert trainer_args_problem("rloo", {"num_iterations": 2, "epsilon": 0.2}) is None
+    assert trainer_args_problem("rloo", {"num_generations": 4}).endswith("num_generations → grpo_num_generations:")
+    # 2. the generations must divide the batch, as for GRPO
+    with pytest.raises(ConfigError, match="grpo_num_generations"):
+        RunConfig(trainer="rloo", micro_batch=3, gradient_accumulation=1, grpo_num_generations=2)
+    # 3. launch.sh runs it with TRL's own script
+    rd = RunDir(tmp_path / "r").create(RunConfig(model="/m", data="/d", trainer="rloo", micro_batch=4,
+                                                 grpo_num_generations=4))
+    line = launch_line(rd, rd.config())
+    assert line is not None and "rloo" in line, line
+    # 4. a flat RL loss is not "not learning"
+    w = TrainingWatch(trainer="rloo")
+    warned = [x for i in range(12) for x in w.on_log(loss=0.01)]
+    assert not any(x.kind == "not_learning" for x in warned)
+    # 5. `trl import` of an RLOO config without a learning rate takes RLOO's default, not SFT's 2e-4
+    out: dict = {}
+    _trl_defaults("rloo", {}, out)
+    assert out["learning_rate"] == pytest.approx(1e-6)
+    from ftwizard.core.run.trainers import TRAINERS
+
+    assert TRAINERS["rloo"].generates and TRAINERS["rloo"].check == "reward"
+
+
+def test_no_module_but_its_own_names_rloo():
+    """One file and one registry line: nothing else in the package says 'rloo'."""
+    root = Path(__file__).resolve().parents[2] / "ftwizard"
+    named = sorted(str(p.relative_to(root)) for p in root.rglob("*.py") if "rloo" in p.read_text(encoding="utf-8").lower())
+    assert named == ["core/run/trainers.py", "train/trainers/rloo.py"], named
+
+
+@slow
+def test_rloo_trains_on_the_demo_prompts_with_the_demo_reward(tmp_path, tiny_model):
+    from ftwizard.train.demo import GRPO_REWARDS
+
+    data = _jsonl(tmp_path / "prompts.jsonl", _date_prompts(40))
+    rd, logs = _train(tmp_path, tiny_model, data, "rloo", grpo_num_generations=4, grpo_max_completion_length=16,
+                      grpo_rewards=GRPO_REWARDS, learning_rate=1e-4)
+    keys = set().union(*logs)
+    assert {"reward", "reward_std"} <= keys, keys
+    assert rd.status()["state"] == "done" and (rd.path / "launch.sh").read_text().count("rloo")

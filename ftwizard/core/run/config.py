@@ -402,14 +402,14 @@ def _check_objectives(c: RunConfig) -> None:
           "seconds from 1 to 86400 (60 default)")
     _need(0 <= c.gkd_lmbda <= 1, "gkd_lmbda", c.gkd_lmbda, "a fraction in [0, 1]")
     divisor = spec.batch_divisor if (spec := TRAINERS.get(c.trainer)) else ""
-    if divisor:  # e.g. GRPO/RLOO: each prompt's completions are scored together, in one batch
+    if divisor:  # the generation-based RL trainers: each prompt's completions are scored together, in one batch
         batch = c.micro_batch * c.gradient_accumulation * c.num_gpus
         _need(batch % getattr(c, divisor) == 0, divisor, getattr(c, divisor),
               f"a divisor of micro_batch × gradient_accumulation × num_gpus = {batch} (each prompt's completions "
               "are scored together)")
-    if c.trainer == "kto":
-        _need(c.micro_batch >= 2, "micro_batch", c.micro_batch, "at least 2 for KTO (its KL term compares each "
-              "answer with another row of the same micro-batch)")
+    if spec is not None and spec.min_micro_batch[0] > 1:
+        least, why = spec.min_micro_batch
+        _need(c.micro_batch >= least, "micro_batch", c.micro_batch, f"at least {least} for {c.trainer.upper()} ({why})")
     if spec is not None and spec.needs:  # a field the objective cannot run without (its TrainerSpec says which)
         value = getattr(c, spec.needs)
         _need(bool(str(value or "").strip()), spec.needs, value,

@@ -16,6 +16,7 @@ import yaml
 from ftwizard.core.run.config import RunConfig
 from ftwizard.core.run.layout import RunDir
 from ftwizard.core.run.trainers import TRAINERS
+from ftwizard.core.run.trl_fields import class_defaults
 
 # trainers with a `trl.scripts.<name>` module (`trl <name>` on the command line) in the installed trl;
 # tests/core/test_exports.py checks this list against it. cpt trains with the SFT script (packing in its config).
@@ -44,12 +45,15 @@ def trl_config(rd: RunDir, cfg: RunConfig) -> dict[str, Any]:
                     "lora_target_modules": cfg.target_modules, "use_dora": cfg.method == "dora"})
     if cfg.method == "qlora":
         out.update({"load_in_4bit": True, "bnb_4bit_quant_type": "nf4", "use_bnb_nested_quant": True})
-    if cfg.trainer in ("sft", "cpt"):
-        out["packing"] = cfg.packing or cfg.trainer == "cpt"
-    if cfg.trainer == "cpt":  # long documents are split into pieces, not cut (train/trainers/cpt.py)
-        out["packing_strategy"] = "bfd_split"
-    if cfg.trainer == "dpo":
-        out.update({"beta": cfg.dpo_beta, "loss_type": [cfg.dpo_loss_type]})
+    spec = TRAINERS.get(cfg.trainer)
+    if spec is not None:  # its own keys from the config, then what its module fixes (its TrainerSpec)
+        defaults = class_defaults(spec.trl_config)
+        for key, name in spec.keys:
+            value = getattr(cfg, name)
+            if name.endswith("_model") and not value:
+                continue
+            out[key] = [value] if isinstance(defaults.get(key), list) and not isinstance(value, list) else value
+        out.update(dict(spec.fixed))
     if cfg.trust_remote_code:
         out["trust_remote_code"] = True
     if cfg.push_to_hub:

@@ -35,6 +35,8 @@ class TrainerSpec:
     sets: tuple[str, ...] = ()  # TRL keys its module sets itself (`trainer_args` may not)
     batch_divisor: str = ""  # a RunConfig field that must divide micro_batch × accumulation × GPUs
     loss_learns: bool = True  # a flat loss means "not learning" (False: RL/distillation losses are not that signal)
+    fixed: tuple[tuple[str, object], ...] = ()  # TRL keys its module sets to these values (for the TRL export)
+    min_micro_batch: tuple[int, str] = (1, "")  # the smallest micro-batch it can train with, and why
 
     @property
     def config_class(self) -> str:
@@ -70,6 +72,7 @@ TRAINERS: dict[str, TrainerSpec] = _register(
                 trl_config="trl:KTOConfig", trl_script="kto",
                 keys=(("beta", "dpo_beta"), ("desirable_weight", "kto_desirable_weight"),
                       ("undesirable_weight", "kto_undesirable_weight")),
+                min_micro_batch=(2, "its KL term compares each answer with another row of the same micro-batch"),
                 starts=(("kto_desirable_weight", 1.0, "raise it so desirable × weight ≈ undesirable rows "
                          "(TRL: the ratio should sit in [1, 4/3])"),)),
     TrainerSpec("orpo", "Odds-ratio preference optimization", ("preference",),
@@ -95,10 +98,17 @@ TRAINERS: dict[str, TrainerSpec] = _register(
                          "advantage but generation time and KV cache grow with it"),
                         ("grpo_max_completion_length", 256, "room for the answer; the KV cache and generation "
                          "time grow with it, and clipped completions score badly"))),
+    TrainerSpec("rloo", "REINFORCE leave-one-out", ("prompt_only", "openai", "sharegpt", "alpaca", "prompt_completion"),
+                "reinforce well-scored answers against the other samples' mean (GRPO's data and rewards)", 1e-5,
+                1e-6, metrics=("reward", "reward_std", "kl", "completions/mean_length", "completions/clipped_ratio"),
+                generates=True, check="reward", trl_config="trl:RLOOConfig", trl_script="rloo", keys=GENERATION_KEYS,
+                batch_divisor="grpo_num_generations", loss_learns=False),
     TrainerSpec("cpt", "Continued pre-training", ("text",),
                 "deep domain knowledge from plain documents (loss on every token, packed)", 5e-5, 1e-5,
                 trl_config="trl:SFTConfig", trl_script="sft",
                 sets=("packing", "completion_only_loss", "assistant_only_loss", "dataset_text_field"),
+                fixed=(("packing", True), ("packing_strategy", "bfd_split"), ("completion_only_loss", False),
+                       ("assistant_only_loss", False), ("dataset_text_field", "text")),
                 starts=(("packing", True, "documents are packed into full sequences: no padding wasted"),)),
     TrainerSpec("gkd", "Generalized knowledge distillation", ("openai", "sharegpt"),
                 "a small student imitates a larger teacher's token distribution (teacher_model)", 2e-4, 2e-5,
