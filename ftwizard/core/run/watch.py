@@ -67,7 +67,7 @@ class TrainingWatch:
     def _barely_learning(self, progress: float | None) -> list[Warning_]:
         """SFT: by half-way (or after 12 logs when the plan is unknown) the loss fell less than 15%."""
         ls = self.losses
-        if not _loss_learns(self.trainer) or self.trainer != "sft" or len(ls) < 12 or "not_learning" in self.warned:
+        if self.trainer != "sft" or len(ls) < 12 or "not_learning" in self.warned:
             return []
         if progress is not None and progress < 0.5:
             return []

@@ -13,12 +13,21 @@ from ftwizard.train.trainers import TrainContext
 def build(ctx: TrainContext) -> Any:
     from trl import GRPOConfig, GRPOTrainer
 
+    train, rewards, args = generation_setup(ctx, "GRPO")
+    return GRPOTrainer(model=ctx.model, reward_funcs=rewards, args=GRPOConfig(**args),
+                       train_dataset=train, processing_class=ctx.tokenizer,
+                       peft_config=ctx.peft_config, callbacks=ctx.callbacks)
+
+
+def generation_setup(ctx: TrainContext, title: str) -> tuple[Any, list[Any], dict[str, Any]]:
+    """What the generation-based RL trainers (GRPO and those built like it) share: the prompt rows, the guarded rewards and the
+    config fields (no evaluation pass: it would generate too)."""
     cfg = ctx.cfg
     train = as_prompts(ctx.train_dataset)
     cols = train.column_names
     if "prompt" not in cols:
-        raise ValueError(f"GRPO trains on prompts ({{\"prompt\": ...}} rows, or chat rows whose last answer becomes "
-                         f"the reference); this data has columns {', '.join(cols)}")
+        raise ValueError(f"{title} trains on prompts ({{\"prompt\": ...}} rows, or chat rows whose last answer "
+                         f"becomes the reference); this data has columns {', '.join(cols)}")
     if needs_reference(cfg.grpo_rewards) and not any(c in cols for c in ANSWER_COLUMNS):
         raise RewardError(f"the exact_match/char_match rewards need an answer column ({', '.join(ANSWER_COLUMNS)}) "
                           f"next to each prompt; the data has {', '.join(cols)}")
@@ -29,9 +38,7 @@ def build(ctx: TrainContext) -> Any:
     args.update(eval_strategy="no", num_generations=cfg.grpo_num_generations,
                 max_completion_length=cfg.grpo_max_completion_length, beta=cfg.grpo_kl_beta,
                 temperature=cfg.grpo_temperature)
-    return GRPOTrainer(model=ctx.model, reward_funcs=rewards, args=GRPOConfig(**args),
-                       train_dataset=train, processing_class=ctx.tokenizer,
-                       peft_config=ctx.peft_config, callbacks=ctx.callbacks)
+    return train, rewards, args
 
 
 def as_prompts(ds: Any) -> Any:
