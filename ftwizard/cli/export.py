@@ -61,12 +61,12 @@ def _split_here(cfg: Any, out_dir: Path) -> Path | None:
     from ftwizard.core.data.report import analyze, split_and_write
 
     rep = analyze(cfg.data, fmt=cfg.data_format, max_seq=cfg.max_seq_length,
-                  split_ratios=tuple(cfg.split))  # type: ignore[arg-type]
+                  split_ratios=(cfg.split[0], cfg.split[1], cfg.split[2]))
     if not rep.usable:
         first = "; ".join(str(e) for e in rep.errors[:3])
         raise CliError(f"{cfg.data}: {len(rep.errors)} problem(s) in the data, e.g. {first}",
                        f"ftwizard data {cfg.data} lists them all")
-    split_and_write(rep, out_dir, tuple(cfg.split), cfg.seed)  # type: ignore[arg-type]
+    split_and_write(rep, out_dir, (cfg.split[0], cfg.split[1], cfg.split[2]), cfg.seed)
     return out_dir.resolve()
 
 
@@ -118,7 +118,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         err_console.print(esc(f"GPU type: {gpu} (the model's size is not known here; --gpu to choose)"),
                           highlight=False)
     gpus = gpus or max(1, cfg.num_gpus)
-    shape = remote.Shape(sky_name(gpu), gpus, args.nodes)
+    target = remote.Shape(sky_name(gpu), gpus, args.nodes)
     default = {"skypilot": "ftwizard-sky.yaml", "slurm": "ftwizard.sbatch", "accelerate": "ftwizard-accelerate.yaml"}
     out = Path(args.out or default[args.to])
     stem = out.stem
@@ -128,26 +128,26 @@ def cmd_export(args: argparse.Namespace) -> int:
     acc_local = str((folder / f"{stem}.accelerate.yaml").resolve())
     job = f"ftwizard-{name}".lower().replace("_", "-")[:60]
     if args.to == "accelerate":
-        exp = remote.accelerate_export(cfg, shape, stem=stem, model_type=model_type)
+        exp = remote.accelerate_export(cfg, target, stem=stem, model_type=model_type)
     else:
         folder.mkdir(parents=True, exist_ok=True)
         if split is None:
             split = _split_here(cfg, folder / f"{stem}-data")
         if args.to == "skypilot":
-            exp = remote.skypilot_task(cfg, shape, stem=stem, config_local=config_local, accelerate_local=acc_local,
+            exp = remote.skypilot_task(cfg, target, stem=stem, config_local=config_local, accelerate_local=acc_local,
                                        data_dir=split, install=args.install,
                                        source_dir=None if args.install else _source_tree(), model_type=model_type,
                                        name=job)
         else:
-            exp = remote.slurm_script(cfg, shape, stem=stem, config_local=config_local, accelerate_local=acc_local,
+            exp = remote.slurm_script(cfg, target, stem=stem, config_local=config_local, accelerate_local=acc_local,
                                       data_dir=split, model_type=model_type, name=job)
     folder.mkdir(parents=True, exist_ok=True)
     main_name = next(iter(exp.files))
     try:
         for fname, text in exp.files.items():
-            target = out if fname == main_name else folder / fname
-            target.write_text(text, encoding="utf-8")
-            console.print(f"wrote {esc(str(target))}", highlight=False)
+            dest = out if fname == main_name else folder / fname
+            dest.write_text(text, encoding="utf-8")
+            console.print(f"wrote {esc(str(dest))}", highlight=False)
     except OSError as exc:
         raise CliError(f"{out}: cannot write it ({exc})") from None
     for note in exp.notes:

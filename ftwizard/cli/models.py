@@ -32,7 +32,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         t.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
     for k, p in cat.items():
         f = p.facts
-        chat = {True: "chat", False: "none"}.get(f.has_chat_template, "?")  # type: ignore[call-overload]
+        chat = "?" if f.has_chat_template is None else "chat" if f.has_chat_template else "none"
         t.add_row(k, f"{f.params_b:.2f}B", str(f.layers), str(f.hidden_size), f"{f.vocab_size:,}", f.model_type, chat)
     console.print(t)
     return 0

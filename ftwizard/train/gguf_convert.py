@@ -33,11 +33,11 @@ def convert(src: Path, out: Path) -> None:
     print("reading the weights (dequantizing every tensor; a 1B model takes about a minute)", flush=True)
     model = AutoModelForCausalLM.from_pretrained(str(src.parent), gguf_file=src.name, dtype=torch.float32)
     # an ordinary checkpoint from here on: no GGUF quantizer, no quantization_config in config.json
-    model.hf_quantizer = None
-    model.is_quantized = False
+    model.hf_quantizer = None  # type: ignore[assignment]
+    model.is_quantized = False  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    model = model.to(torch.bfloat16)
+    model = model.to(torch.bfloat16)  # type: ignore[arg-type]
     model.config.dtype = "bfloat16"
     print(f"saving a bf16 checkpoint to {out}", flush=True)
     model.save_pretrained(str(tmp))

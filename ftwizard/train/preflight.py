@@ -316,8 +316,8 @@ def preflight(trainer: Any, cfg: RunConfig, rd: RunDir, torch: Any, reader: Any 
             "seconds": m.seconds, "step_seconds": m.step_seconds, "fixes": fixes,
         }
         if m.peak("allocated") is not None and cfg.estimate_gib:
-            info["estimate_error_pct"] = round(100 * (cfg.estimate_gib * GIB - m.peak("allocated")) /  # type: ignore[operator]
-                                               m.peak("allocated"), 1)  # type: ignore[operator]
+            peak = float(m.peak("allocated") or 0.0)
+            info["estimate_error_pct"] = round(100 * (cfg.estimate_gib * GIB - peak) / peak, 1)
         if reader.device == "cpu":
             info["note"] = "CPU: memory counted from tensors (weights, gradients, optimizer states, saved activations)"
         if multi:

@@ -203,7 +203,7 @@ def guarded(fn: RewardFn, label: str, timeout_s: float) -> RewardFn:
                                     "(grpo_reward_timeout)") from None
             return _check_scores(label, scores, kwargs)
 
-        return guarded_async
+        return guarded_async  # type: ignore[return-value]
 
     @functools.wraps(fn)
     def guarded_sync(*args: Any, **kwargs: Any) -> Any:

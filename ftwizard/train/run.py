@@ -278,7 +278,7 @@ def _push(cfg: RunConfig, rd: RunDir, out: Any) -> None:
 
     try:
         api = HfApi()
-        repo = api.create_repo(cfg.hub_model_id, private=cfg.hub_private, exist_ok=True)
+        repo = api.create_repo(str(cfg.hub_model_id), private=cfg.hub_private, exist_ok=True)
         api.upload_folder(repo_id=repo.repo_id, folder_path=str(out), commit_message="ftwizard: trained result")
         rd.append_event({"type": "note", "message": f"pushed {out.name}/ to https://huggingface.co/{repo.repo_id}"
                          f"{' (private)' if cfg.hub_private else ''}"})

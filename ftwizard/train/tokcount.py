@@ -48,7 +48,7 @@ def default_system(tok: Any) -> str | None:
     conversation with a sentinel system message and without, and read what stands where the sentinel stood."""
     if not tok.chat_template:
         return None
-    convo = [{"role": "user", "content": _U}, {"role": "assistant", "content": _A}]
+    convo: list[dict[str, Any]] = [{"role": "user", "content": _U}, {"role": "assistant", "content": _A}]
     try:
         bare = _render(tok, convo)
         with_sys = _render(tok, [{"role": "system", "content": _S}, *convo])
@@ -72,9 +72,10 @@ def renders(tok: Any) -> dict[str, bool]:
     out = {"reasoning_content": False, "tool_calls": False}
     if not tok.chat_template:
         return out
-    convo = [{"role": "user", "content": _U},
-             {"role": "assistant", "content": _A, "reasoning_content": "ftwizard-reasoning-probe",
-              "tool_calls": [{"type": "function", "function": {"name": "ftwizard_tool_probe", "arguments": {}}}]}]
+    call = {"type": "function", "function": {"name": "ftwizard_tool_probe", "arguments": {}}}
+    convo: list[dict[str, Any]] = [
+        {"role": "user", "content": _U},
+        {"role": "assistant", "content": _A, "reasoning_content": "ftwizard-reasoning-probe", "tool_calls": [call]}]
     try:
         text = _render(tok, convo)
     except Exception:  # noqa: BLE001 - a template that rejects them renders neither

@@ -131,7 +131,7 @@ class WizardApp(App[None]):
         return not typed_not_shortcut(self, action)
 
     # ---- navigation: Esc goes back where you came from -----------------------------------------------
-    def switch_mode(self, mode: str) -> Any:  # type: ignore[override]
+    def switch_mode(self, mode: str) -> Any:
         # only the app's own screens are places to go back to (not Textual's blank "_default" before the first)
         if self.current_mode in self.MODES and self.current_mode != mode and mode in self.MODES:
             self._history.append(self.current_mode)

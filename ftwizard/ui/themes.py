@@ -46,7 +46,8 @@ def theme_from_file(path: Path) -> Theme:
 
 def load_themes(folder: Path) -> tuple[list[Theme], list[str]]:
     """Every *.yaml theme in `folder` (sorted), and one line per broken file."""
-    themes, errors = [], []
+    themes: list[Theme] = []
+    errors: list[str] = []
     if not folder.is_dir():
         return themes, errors
     for path in sorted(folder.glob("*.y*ml")):

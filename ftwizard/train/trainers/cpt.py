@@ -33,6 +33,6 @@ def build(ctx: TrainContext) -> Any:
                          "prompt/completion data")
     args = SFTConfig(**ctx.args, packing=True, packing_strategy="bfd_split", completion_only_loss=False,
                      assistant_only_loss=False, dataset_text_field="text")
-    ctx.emit(split_note(ctx.tokenizer, list(ctx.train_dataset["text"]), args.max_length))
+    ctx.emit(split_note(ctx.tokenizer, list(ctx.train_dataset["text"]), args.max_length or ctx.cfg.max_seq_length))
     return SFTTrainer(model=ctx.model, args=args, train_dataset=ctx.train_dataset, eval_dataset=ctx.eval_dataset,
                       processing_class=ctx.tokenizer, peft_config=ctx.peft_config, callbacks=ctx.callbacks)
