@@ -59,8 +59,8 @@ def main() -> int:
         print(f"{name:9} {p['steps']:>5} {p['total_seconds']:>7.0f} {p['total_seconds'] / wall - 1:>+6.0%} "
               f"{rt:>9.0f} {rt / wall - 1:>+6.0%} {wall:>7.0f}  {r.get('basis', '')}")
     print("\nplanned parts vs the trainer's phases (s):")
-    for name, p, _, _, phases in rows:
-        print(f"  {name}: planned {p['parts']}; measured {phases}")
+    for name, p, r, _, phases in rows:
+        print(f"  {name}: planned {p['parts']}\n    refined {r.get('parts')}\n    measured {phases}")
     try:
         load = os.getloadavg()[0]
         print(f"\nload average at the end: {load:.2f}; {a.threads} torch thread(s) per trainer")

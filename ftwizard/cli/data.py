@@ -139,7 +139,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 def _resolve_tokenizer(args: argparse.Namespace) -> str | None:
     """--model/--tokenizer → where the tokenizer is (a .gguf's converted folder, a preset's cached Hub id); a note
     when the lengths will only be ~characters/4 (and why)."""
-    from ftwizard.core.plan.wizard import tokenizer_source
+    from ftwizard.core.wizard import tokenizer_source
 
     given = args.tokenizer or args.model
     found = tokenizer_source(given) if given else None

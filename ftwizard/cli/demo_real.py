@@ -33,7 +33,7 @@ def real_answers(gguf: Path) -> Any:
     """The app's Answers for the demo: this model, the identity set and task, this machine's CPU."""
     from ftwizard.core.data.report import analyze
     from ftwizard.core.plan.gguf import convert
-    from ftwizard.core.plan.wizard import Answers, apply_report, tokenizer_source
+    from ftwizard.core.wizard import Answers, apply_report, tokenizer_source
 
     folder = convert(gguf)
     ans = Answers(task_kind="identity", model=str(gguf), data=str(identity_data()), gpu="cpu", step="plan")
@@ -68,9 +68,9 @@ def cmd_real(args: argparse.Namespace) -> int:
         return run_app(answers=ans)
     from ftwizard.core.plan.hardware import default_probe
     from ftwizard.core.plan.model_facts import load_model_facts
-    from ftwizard.core.plan.wizard import make_plan, to_run_config
     from ftwizard.core.run.launcher import launch
     from ftwizard.core.run.service import RunError, create_run, new_run_dir
+    from ftwizard.core.wizard import make_plan, to_run_config
 
     facts = load_model_facts(str(gguf))
     view = make_plan(ans, facts, default_probe().probe())

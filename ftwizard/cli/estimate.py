@@ -26,7 +26,7 @@ def register(sub: Any) -> None:
     p = one_line_errors(sub.add_parser("estimate", help="estimate peak GPU memory for a fine-tuning setup"))
     add_model_args(p)
     p.add_argument("--method", choices=["full", "lora", "qlora", "dora", "prefix", "prompt", "ia3"], default="lora")
-    from ftwizard.core.run.trainers import TRAINERS
+    from ftwizard.core.trainers import TRAINERS
 
     p.add_argument("--trainer", choices=list(TRAINERS), default="sft",
                    help="training objective: DPO/KTO full fine-tunes keep a reference copy, GRPO generates")

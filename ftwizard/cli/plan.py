@@ -25,7 +25,7 @@ from ftwizard.cli._common import (
 
 def register(sub: Any) -> None:
     from ftwizard.core.plan.decision import TASK_ALIASES, TASK_KINDS
-    from ftwizard.core.run.trainers import TRAINERS
+    from ftwizard.core.trainers import TRAINERS
 
     p = one_line_errors(sub.add_parser("plan", help="recommend a full training plan for a model, its data and a GPU"))
     add_model_args(p)
@@ -52,7 +52,7 @@ def register(sub: Any) -> None:
 
 def _answers(args: argparse.Namespace, facts: Any) -> Any:
     from ftwizard.core.plan.decision import task_kind
-    from ftwizard.core.plan.wizard import Answers, apply_report, tokenizer_source
+    from ftwizard.core.wizard import Answers, apply_report, tokenizer_source
 
     kind = task_kind(args.task or ("format" if args.data else "domain")).id
     ans = Answers(task_kind=kind, model=args.model, data=args.data or "", trainer=args.trainer,
@@ -88,7 +88,7 @@ def _answers(args: argparse.Namespace, facts: Any) -> Any:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from ftwizard.core.plan.hardware import default_probe
-    from ftwizard.core.plan.wizard import cost_line, make_plan, plan_cost, plan_time, to_run_config
+    from ftwizard.core.wizard import cost_line, make_plan, plan_cost, plan_time, to_run_config
 
     facts = load_facts(args.model, args.allow_download)
     ans = _answers(args, facts)

@@ -40,8 +40,8 @@ def load_config(path: str) -> Any:
 
 
 def preflight(cfg: Any, source: str, run: Path | None = None) -> None:
-    """The model and data checks that need no model loaded (core/run/preflight_checks.py): CliError on the first."""
-    from ftwizard.core.run.preflight_checks import check_before_launch
+    """The model and data checks that need no model loaded (core/run/source_checks.py): CliError on the first."""
+    from ftwizard.core.run.source_checks import check_before_launch
 
     problems = check_before_launch(cfg, run=run)
     if problems:

@@ -295,8 +295,9 @@ def preflight(trainer: Any, cfg: RunConfig, rd: RunDir, torch: Any, reader: Any 
     fixes: list[dict[str, Any]] = []
     while True:
         batch, longest = _longest_batch(trainer, cfg.micro_batch)
-        # the tensor-bytes reader (CPU) counts the same bytes on every step: a second one would only cost time
-        steps = 1 if isinstance(reader, TensorBytesReader) else min(cfg.preflight_steps, 2)
+        # two steps: the first is cold (allocations, kernel choice), the second times a warm step for the run's
+        # time estimate (on the CPU the tensor-bytes reader counts the same bytes on both)
+        steps = min(cfg.preflight_steps, 2)
         m = measure_step(trainer, batch, reader, torch, steps=steps, with_optimizer=not multi)
         need = m.card_bytes()
         over = m.oom or (total is not None and need is not None and need > total * CARD_LIMIT)

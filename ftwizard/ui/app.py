@@ -2,7 +2,7 @@
 real ones); imports no torch — training, checks, merging and generation run in their own processes.
 
 State that worker threads produce reaches the App as messages (`ui/messages.py`); the answers autosave on
-every change (`core/plan/wizard.autosave`), and the next start offers to continue where you left off."""
+every change (`core/wizard.autosave`), and the next start offers to continue where you left off."""
 
 from __future__ import annotations
 
@@ -21,7 +21,11 @@ from textual.worker import Worker, get_current_worker
 
 from ftwizard.core.plan.hardware import GpuProbe, ProbeResult, default_probe
 from ftwizard.core.plan.model_facts import ModelFacts, ModelFactsError, load_model_facts
-from ftwizard.core.plan.wizard import (
+from ftwizard.core.run.config import RunConfig
+from ftwizard.core.run.events import EventTail
+from ftwizard.core.run.layout import RunDir
+from ftwizard.core.run.state import RunState
+from ftwizard.core.wizard import (
     STEP_NAMES,
     Answers,
     PlanView,
@@ -31,10 +35,6 @@ from ftwizard.core.plan.wizard import (
     make_plan,
     to_run_config,
 )
-from ftwizard.core.run.config import RunConfig
-from ftwizard.core.run.events import EventTail
-from ftwizard.core.run.layout import RunDir
-from ftwizard.core.run.state import RunState
 from ftwizard.ui.commands import WizardCommands
 from ftwizard.ui.messages import DemoReady, RunEvents, RunStatusChanged
 from ftwizard.ui.screens.base import STEPS, StepScreen, typed_not_shortcut, worker_failure_text

@@ -11,8 +11,8 @@ import yaml
 from textual.app import App
 from textual.theme import Theme
 
-from ftwizard.core.plan.wizard import config_dir, load_settings, save_setting
 from ftwizard.core.resources import data_dir
+from ftwizard.core.wizard import config_dir, load_settings, save_setting
 from ftwizard.core.yamlsafe import YamlAliasError, load_yaml
 
 DEFAULT_THEME = "ftwizard-dark"

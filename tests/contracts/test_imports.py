@@ -91,6 +91,37 @@ def test_layer_contracts() -> None:
     assert not broken, "\n".join(broken)
 
 
+# core's packages, bottom to top (README "Architecture"): a package imports only packages below it. Modules directly
+# under core/ (trainers, prices, resources, yamlsafe, threads) sit below all of them and import none.
+CORE_LAYERS: dict[str, int] = {"ftwizard.core.data": 1, "ftwizard.core.eval": 1, "ftwizard.core.plan": 2,
+                               "ftwizard.core.run": 3, "ftwizard.core.wizard": 4}
+
+
+def _core_layer(mod: str) -> tuple[str, int] | None:
+    for pkg, rank in CORE_LAYERS.items():
+        if _is(mod, pkg):
+            return pkg, rank
+    return ("ftwizard.core", 0) if _is(mod, "ftwizard.core") and mod != "ftwizard.core" else None
+
+
+def test_core_packages_point_one_way() -> None:
+    """data/eval ← plan ← run ← wizard, counting imports inside functions (a lazy import is still an edge)."""
+    mods = _all_modules()
+    known = set(mods)
+    broken = []
+    for name, path in sorted(mods.items()):
+        here = _core_layer(name)
+        if here is None:
+            continue
+        for imp in sorted(_imports(name, path, known)):
+            there = _core_layer(imp)
+            if there is None or there[0] == here[0] or imp == "ftwizard.core":
+                continue
+            if there[1] >= here[1]:
+                broken.append(f"{name} imports {imp} ({here[0]} may import only packages below it)")
+    assert not broken, "\n".join(broken)
+
+
 def test_no_import_cycles() -> None:
     mods = _all_modules()
     known = set(mods)
@@ -119,7 +150,7 @@ def test_no_import_cycles() -> None:
     assert not cycles, "import cycles:\n" + "\n".join(" → ".join(c) for c in cycles)
 
 
-@pytest.mark.parametrize("module", ["ftwizard.core.run.service", "ftwizard.core.plan.wizard", "ftwizard.ui.app",
+@pytest.mark.parametrize("module", ["ftwizard.core.run.service", "ftwizard.core.wizard", "ftwizard.ui.app",
                                     "ftwizard.cli"])
 def test_pure_modules_load_without_heavy_libraries(module: str) -> None:
     """At run time too: importing these pulls in no torch/transformers (the app must start fast, without a GPU)."""

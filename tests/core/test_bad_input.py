@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from ftwizard.core.run.config import RunConfig
-from ftwizard.core.run.preflight_checks import model_problems
 from ftwizard.core.run.service import create_run
+from ftwizard.core.run.source_checks import model_problems
 
 pytestmark = pytest.mark.faults
 

@@ -11,7 +11,7 @@ from ftwizard.core.eval.tasks import EVAL_TASKS
 from ftwizard.core.run.checklist import ITEMS, TASK_CHECKS, TRAINER_CHECKS, applies, default_actions, run_items, trainer_check
 from ftwizard.core.run.config import RunConfig
 from ftwizard.core.run.layout import RunDir
-from ftwizard.core.run.trainers import TRAINERS
+from ftwizard.core.trainers import TRAINERS
 
 BY_ID = {i.id: i for i in ITEMS}
 

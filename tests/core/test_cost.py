@@ -94,7 +94,7 @@ def test_plan_shows_time_and_cost_from_the_data_report():
     """Issue 17: the Plan/Launch steps show time and cost for the plan, from the data's rows and tokens per row."""
     from ftwizard.core.plan.catalog import find_preset
     from ftwizard.core.plan.hardware import FakeProbe
-    from ftwizard.core.plan.wizard import Answers, cost_line, make_plan, plan_cost
+    from ftwizard.core.wizard import Answers, cost_line, make_plan, plan_cost
 
     facts = find_preset("qwen2.5-7b")
     ans = Answers(model="qwen2.5-7b", gpu="4090", rows=10000, tokens_per_row=400, task_kind="domain")
@@ -111,7 +111,7 @@ def test_planned_time_goes_into_the_run_config_and_the_card_line():
     """The plan's time estimate travels with the run (config.yaml) and the run card shows it next to the real time."""
     from ftwizard.core.plan.catalog import find_preset
     from ftwizard.core.plan.hardware import FakeProbe
-    from ftwizard.core.plan.wizard import Answers, make_plan, to_run_config
+    from ftwizard.core.wizard import Answers, make_plan, to_run_config
     from ftwizard.train.checks.card import time_line
 
     facts = find_preset("qwen2.5-7b")

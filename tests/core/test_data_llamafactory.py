@@ -351,7 +351,7 @@ def test_data_says_when_token_lengths_are_approximate(tmp_path):
 
 def test_a_run_config_may_name_a_dataset_info_entry(tmp_path):
     """`data: path/dataset_info.json#NAME` passes the config's path check (the reader picks the entry)."""
-    from ftwizard.core.run.preflight_checks import data_problems
+    from ftwizard.core.run.source_checks import data_problems
 
     info = tmp_path / "dataset_info.json"
     info.write_text("{}")

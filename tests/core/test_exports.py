@@ -27,7 +27,13 @@ def test_static_field_lists_match_the_installed_trl():
 
     base = {f.name for f in dataclasses.fields(transformers.TrainingArguments) if f.init}
     assert base == set(TRAINING_ARGUMENTS)
-    for name, where in CONFIG_CLASSES.items():
+    from ftwizard.core.trainers import TRAINERS
+
+    classes = {**CONFIG_CLASSES, **{s.config_class: s.trl_config for s in TRAINERS.values()}}
+    classes.pop("TrainingArguments", None)
+    for name, where in classes.items():
+        if name not in EXTRA_FIELDS:  # a trainer added since the table: class_fields reads the installed class
+            continue
         module, cls_name = where.split(":")
         cls = getattr(importlib.import_module(module), cls_name)
         assert {f.name for f in dataclasses.fields(cls) if f.init} - base == set(EXTRA_FIELDS[name]), name
@@ -128,3 +134,23 @@ def test_provisional_export_names_what_the_run_does(tmp_path):
 def test_every_method_has_its_reason():
     assert set(METHOD_WHY) == set(METHODS) >= {"prefix", "prompt", "ia3"}
     assert all(0 < len(why) < 160 for why in METHOD_WHY.values())
+
+
+@pytest.mark.parametrize("trainer", sorted(__import__("ftwizard.core.trainers", fromlist=["TRAINERS"]).TRAINERS))
+def test_check_accepts_each_trainers_own_keys_and_names_the_right_one_for_a_typo(trainer):
+    """`--check` takes a key of the trainer's own TRL config class (one its module does not set and ftwizard does
+    not map), and a misspelt one is refused with the name it meant."""
+    from ftwizard.core.run.trl_fields import class_fields
+    from ftwizard.core.run.trl_import import TRAINER_SETS, mapped_field
+    from ftwizard.core.trainers import TRAINERS
+
+    spec = TRAINERS[trainer]
+    own = sorted(k for k in class_fields(spec.trl_config) - set(TRAINER_SETS.get(trainer, ()))
+                 if not mapped_field(trainer, k) and k not in {"model_init_kwargs", "trust_remote_code"})
+    key = own[0] if own else "max_grad_norm"
+    value = 1 if key.startswith("num_") else 0.5
+    assert trainer_args_problem(trainer, {key: value}) is None, key
+    assert RunConfig(trainer=trainer, trainer_args={key: value}, **({spec.needs: "t"} if spec.needs else {}))
+    typo = key[:-1] + ("x" if key[-1] != "x" else "y")
+    problem = trainer_args_problem(trainer, {typo: value})
+    assert problem.startswith(f"not a field of {spec.config_class}: {typo}") and f"did you mean {key}" in problem

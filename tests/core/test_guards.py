@@ -15,7 +15,7 @@ import pytest
 
 from ftwizard.core.run.config import RunConfig
 from ftwizard.core.run.diagnosis import diagnose
-from ftwizard.core.run.preflight_checks import check_before_launch, explicit_targets, target_problems
+from ftwizard.core.run.source_checks import check_before_launch, explicit_targets, target_problems
 from ftwizard.core.run.trl_import import from_trl
 
 QWEN2 = {"model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"], "hidden_size": 64, "num_hidden_layers": 2,

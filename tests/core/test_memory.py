@@ -30,17 +30,17 @@ def test_ladder_order_and_apply():
                                                "shorter_seq", "more_gpus"]
     v = {"micro_batch": 8, "gradient_accumulation": 2, "gradient_checkpointing": False, "method": "full",
          "optimizer": "adamw_torch", "max_seq_length": 2048, "num_gpus": 1}
-    after = remedies.apply("smaller_batch", v)
+    after = _apply("smaller_batch", v)
     assert after["micro_batch"] == 4 and after["micro_batch"] * after["gradient_accumulation"] == 16
-    assert remedies.apply("checkpointing", v)["gradient_checkpointing"] is True
-    assert remedies.apply("optimizer_8bit", v)["optimizer"] == "adamw_bnb_8bit"
+    assert _apply("checkpointing", v)["gradient_checkpointing"] is True
+    assert _apply("optimizer_8bit", v)["optimizer"] == "adamw_bnb_8bit"
     assert remedies.get("optimizer_8bit").changes({**v, "method": "lora"}) is None  # adapters: states are tiny
     assert remedies.get("fused_loss").changes(v, vocab_size=32_000) is None
-    assert remedies.apply("fused_loss", v, vocab_size=128_256)["loss"] == "fused"
-    q = remedies.apply("qlora", v)
+    assert _apply("fused_loss", v, vocab_size=128_256)["loss"] == "fused"
+    q = _apply("qlora", v)
     assert q["method"] == "qlora" and q["optimizer"] == "paged_adamw_8bit" and q["learning_rate"] == 2e-4
-    assert remedies.apply("shorter_seq", v)["max_seq_length"] == 1024
-    assert remedies.apply("more_gpus", v)["num_gpus"] == 2
+    assert _apply("shorter_seq", v)["max_seq_length"] == 1024
+    assert _apply("more_gpus", v)["num_gpus"] == 2
     assert [r.id for r, _ in remedies.applicable(v, runtime=True)] == ["smaller_batch", "checkpointing"]
     with pytest.raises(KeyError, match="known: smaller_batch"):
         remedies.get("nope")
@@ -204,3 +204,8 @@ def test_multi_query_attention_saves_one_kv_head():
     gap = estimate(mha, inp).parts_bytes["activations"] - estimate(mqa, inp).parts_bytes["activations"]
     # 3 saved k/v-sized tensors per layer per token (k, v, rotated/copied k), 2 bytes each, 15 heads of 128 fewer
     assert gap == pytest.approx(1024 * mqa.layers * 3 * 15 * mqa.head_dim * 2)
+
+
+def _apply(remedy_id: str, values: dict, vocab_size: int = 0) -> dict:
+    """`values` with one remedy of the ladder applied (unchanged when it does not apply)."""
+    return {**values, **(remedies.get(remedy_id).changes(values, vocab_size) or {})}

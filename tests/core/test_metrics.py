@@ -8,7 +8,7 @@ import math
 import pytest
 
 from ftwizard.core.eval import metrics, tasks
-from ftwizard.core.eval.sandbox import Problem, evaluate_code, run_python
+from ftwizard.core.eval.sandbox import CodingProblem, evaluate_code, run_python
 from ftwizard.core.run import modelfile
 
 
@@ -47,9 +47,9 @@ def test_pass_at_k_estimator():
 
 
 def test_pass_at_k_on_arithmetic_code_with_a_stub_generator():
-    problems = [Problem("add", "assert add(2, 3) == 5\nassert add(-1, 1) == 0", id="add"),
-                Problem("square", "assert square(4) == 16", id="square"),
-                Problem("print six", None, "print(2 * 3)", id="six")]
+    problems = [CodingProblem("add", "assert add(2, 3) == 5\nassert add(-1, 1) == 0", id="add"),
+                CodingProblem("square", "assert square(4) == 16", id="square"),
+                CodingProblem("print six", None, "print(2 * 3)", id="six")]
     right = {"add": "def add(a, b):\n    return a + b", "square": "```python\ndef square(x):\n    return x * x\n```",
              "print six": "print(6)"}
     wrong = {"add": "def add(a, b):\n    return a - b", "square": "def square(x):\n    return x + x",

@@ -269,3 +269,12 @@ def test_reward_guard_names_nan_and_hanging_rewards(tmp_path):
     assert d.kind == "bad_reward" and "nan_reward returned nan" in d.summary and "finite" in d.fix
     d = diagnose("RewardFailure: the reward r.py:slow_reward took longer than 60 s", {"grpo_reward_timeout": 60.0})
     assert d.kind == "bad_reward" and "grpo_reward_timeout (now 60.0 s)" in d.fix
+
+
+def test_status_json_only_takes_the_fields_of_its_schema(tmp_path) -> None:
+    """`events.Status` is the schema of status.json: a key it does not name is a bug, caught at the write."""
+    rd = RunDir(tmp_path / "r").create(RunConfig())
+    rd.write_status(state="running", host="here", last_step=3)
+    with pytest.raises(ValueError, match="no field"):
+        rd.write_status(progress=0.5)
+    assert rd.status()["last_step"] == 3 and "progress" not in rd.status()

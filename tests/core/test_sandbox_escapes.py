@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ftwizard.core.eval import sandbox
-from ftwizard.core.eval.sandbox import Problem, evaluate_code, run_python
+from ftwizard.core.eval.sandbox import CodingProblem, evaluate_code, run_python
 
 ISO = sandbox.isolation()
 needs_sandbox = pytest.mark.skipif(not ISO.sandboxed, reason=f"no sandbox on this machine: {ISO.reason}")
@@ -193,7 +193,7 @@ def test_f_normal_code_passes_and_fails_as_before(monkeypatch):
     assert "File too large" in run_python("open('big', 'wb').write(b'x' * (2 << 20))").reason
     assert run_python("import json, math; print(json.dumps(math.pi))").stdout.startswith("3.14")
     # the same score, sandboxed or not: one problem solved in both samples, one never
-    probs = [Problem("add", test="assert add(2, 3) == 5"), Problem("hi", reference="print('hi')")]
+    probs = [CodingProblem("add", test="assert add(2, 3) == 5"), CodingProblem("hi", reference="print('hi')")]
     answers = {"add": ["def add(a, b):\n    return a + b"] * 2, "hi": ["print('hello')", "```python\nprint('hi')\n```"]}
     res = evaluate_code(probs, lambda p, n: answers[p][:n], n=2, k=(1, 2))
     assert [p["passed"] for p in res.problems] == [2, 1] and res.scores() == {"pass@1": 0.75, "pass@2": 1.0}

@@ -9,12 +9,12 @@ import pytest
 
 from ftwizard.core.plan.catalog import find_preset
 from ftwizard.core.plan.hardware import FakeProbe, ProbeResult
-from ftwizard.core.plan.wizard import Answers, apply_fix, auto_fit, make_plan, parse_value, planning_probe, to_run_config
 from ftwizard.core.run.checklist import ITEMS, load_state, mark
 from ftwizard.core.run.config import RunConfig
 from ftwizard.core.run.layout import RunDir
 from ftwizard.core.run.state import RunState, Series, downsample, ema, list_runs
 from ftwizard.core.run.watch import TrainingWatch
+from ftwizard.core.wizard import Answers, apply_fix, auto_fit, make_plan, parse_value, planning_probe, to_run_config
 
 LLAMA8 = find_preset("llama-3.1-8b")
 RTX4090 = FakeProbe.of("4090").probe()

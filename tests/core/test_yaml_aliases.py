@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ftwizard.core.plan import cost, wizard
+from ftwizard.core import wizard
+from ftwizard.core.plan import cost
 from ftwizard.core.plan.hardware import FakeProbe
 from ftwizard.core.yamlsafe import YamlAliasError, load_yaml
 

@@ -239,7 +239,7 @@ def test_status_and_events_survive_a_full_disk(tmp_path):
         rd.append_event({"type": "log", "step": 5, "loss": 1.0})
         fill_disk(disk)
         with pytest.raises(OSError):
-            rd.write_status(state="failed", note="x" * 8000)  # the atomic write needs a new block: refused
+            rd.write_status(state="failed", command=["x" * 8000])  # the atomic write needs a new block: refused
         assert rd.status()["last_step"] == 5 and not list(rd.path.glob("status.json*.tmp"))
         st = rd.try_write_status(state="failed", diagnosis={"kind": "disk_full", "detail": "y" * 5000})
         assert st["state"] == "failed" and rd.status()["state"] == "failed"  # rewritten in its own block

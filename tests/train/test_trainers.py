@@ -139,7 +139,7 @@ def test_distill_then_sft_and_gkd(tmp_path, tiny_model):
 
 # ---- pure parts: specs, config checks, rewards, warnings, monitor series (fast) -----------------------------
 def test_specs_pick_the_trainer_for_each_family():
-    from ftwizard.core.run.trainers import TRAINERS, trainer_for_family, trainers_for_family
+    from ftwizard.core.trainers import TRAINERS, trainer_for_family, trainers_for_family
 
     assert [trainer_for_family(f) for f in ("kto", "prompt_only", "text", "preference", "openai", "alpaca")] == \
         ["kto", "grpo", "cpt", "dpo", "sft", "sft"]
@@ -279,7 +279,7 @@ def test_rloo_is_known_everywhere_from_its_spec_alone(tmp_path):
     out: dict = {}
     _trl_defaults("rloo", {}, out)
     assert out["learning_rate"] == pytest.approx(1e-6)
-    from ftwizard.core.run.trainers import TRAINERS
+    from ftwizard.core.trainers import TRAINERS
 
     assert TRAINERS["rloo"].generates and TRAINERS["rloo"].check == "reward"
 
@@ -288,7 +288,7 @@ def test_no_module_but_its_own_names_rloo():
     """One file and one registry line: nothing else in the package says 'rloo'."""
     root = Path(__file__).resolve().parents[2] / "ftwizard"
     named = sorted(str(p.relative_to(root)) for p in root.rglob("*.py") if "rloo" in p.read_text(encoding="utf-8").lower())
-    assert named == ["core/run/trainers.py", "train/trainers/rloo.py"], named
+    assert named == ["core/trainers.py", "train/trainers/rloo.py"], named
 
 
 @slow

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from ftwizard.core.plan.hardware import FakeProbe
-from ftwizard.core.plan.wizard import Answers
+from ftwizard.core.wizard import Answers
 from ftwizard.ui.app import make_app
 from tests.helpers import pilot_wait
 

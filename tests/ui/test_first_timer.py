@@ -8,10 +8,10 @@ import pytest
 import yaml
 
 from ftwizard.core.plan.hardware import FakeProbe
-from ftwizard.core.plan.wizard import Answers, autosave_path, load_autosave, make_plan
 from ftwizard.core.run.config import RunConfig
 from ftwizard.core.run.layout import RunDir
 from ftwizard.core.run.state import RunState
+from ftwizard.core.wizard import Answers, autosave_path, load_autosave, make_plan
 from ftwizard.ui.app import make_app, run_app
 from tests.helpers import pilot_wait as _wait
 
@@ -390,7 +390,7 @@ async def test_gkd_asks_for_its_teacher_and_launch_waits_for_it(tmp_path):
     """A trainer's required field (GKD's teacher_model, its TrainerSpec.needs) is a Plan row for that trainer only,
     Launch is blocked with the fix until it is set, and the run config carries it."""
     from ftwizard.core.plan.model_facts import load_model_facts
-    from ftwizard.core.plan.wizard import to_run_config
+    from ftwizard.core.wizard import to_run_config
 
     ans = Answers(model="llama-3.2-1b", rows=800, data_format="openai", data="chat.jsonl", data_errors=0,
                   trainer="gkd")

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from ftwizard.core.plan.hardware import FakeProbe
-from ftwizard.core.plan.wizard import Answers
 from ftwizard.core.run.config import RunConfig
 from ftwizard.core.run.layout import RunDir
+from ftwizard.core.wizard import Answers
 from ftwizard.ui.app import make_app
 from tests.helpers import pilot_wait as _wait
 

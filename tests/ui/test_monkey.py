@@ -13,9 +13,9 @@ import pytest
 from textual import events
 
 from ftwizard.core.plan.hardware import FakeProbe
-from ftwizard.core.plan.wizard import Answers
 from ftwizard.core.run.config import RunConfig
 from ftwizard.core.run.layout import RunDir
+from ftwizard.core.wizard import Answers
 from ftwizard.ui.app import make_app
 
 KEYS_PER_SCREEN = int(os.environ.get("FTWIZARD_MONKEY_KEYS", "100"))

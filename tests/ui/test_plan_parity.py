@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from ftwizard.core.plan.hardware import FakeProbe
-from ftwizard.core.plan.wizard import Answers
+from ftwizard.core.wizard import Answers
 from ftwizard.ui.app import make_app
 from tests.helpers import pilot_wait as _wait
 

@@ -9,10 +9,10 @@ import yaml
 from textual.widgets import Input, Select, Static
 
 from ftwizard.core.plan.hardware import FakeProbe
-from ftwizard.core.plan.wizard import Answers, load_settings, planning_probe, save_setting
 from ftwizard.core.run.config import RunConfig
 from ftwizard.core.run.layout import RunDir
 from ftwizard.core.run.state import RunState
+from ftwizard.core.wizard import Answers, load_settings, planning_probe, save_setting
 from ftwizard.ui.app import make_app
 from ftwizard.ui.screens.base import STEPS
 from ftwizard.ui.screens.monitor import run_on_gpu

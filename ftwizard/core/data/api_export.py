@@ -72,7 +72,7 @@ def openai_prices() -> tuple[dict[str, float], str]:
     """USD per 1M training tokens for OpenAI models, from the price table the plan uses (with its date),
     else the reference sheet's figures."""
     try:
-        from ftwizard.core.plan.cost import price_tables
+        from ftwizard.core.prices import price_tables
 
         t = price_tables()
         prices = {k: float(v["per_million_training_tokens"]) for k, v in t["api"].items() if k.startswith("OpenAI")}

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 SUPPORTED = (".jsonl", ".json", ".csv", ".tsv", ".parquet", ".txt", ".ndjson")
 
 
-__all__ = ["SUPPORTED", "DataError", "Problem", "ReadResult", "Record", "read_records"]
+__all__ = ["SUPPORTED", "DataError", "DataProblem", "ReadResult", "Record", "read_records"]
 
 
 @dataclass
@@ -49,7 +49,7 @@ class Record:
 
 
 @dataclass
-class Problem:
+class DataProblem:
     file: str
     loc: int | None
     message: str
@@ -70,7 +70,7 @@ class Problem:
 @dataclass
 class ReadResult:
     records: list[Record] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[DataProblem] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # read, but with a guess the user should know about
     notes: list[str] = field(default_factory=list)  # how the data was read (text split rule, dataset_info entry)
@@ -103,7 +103,7 @@ def _decode(raw: bytes, name: str, res: ReadResult, legacy_ok: bool = False) -> 
         if text is not None:
             return text
         line = raw[: exc.start].count(b"\n") + 1
-        res.problems.append(Problem(name, line, f"invalid UTF-8 (byte 0x{raw[exc.start]:02x}); "
+        res.problems.append(DataProblem(name, line, f"invalid UTF-8 (byte 0x{raw[exc.start]:02x}); "
                                                 "save the file as UTF-8"))
         return raw.decode("utf-8", errors="replace")
 
@@ -112,11 +112,11 @@ def _binary(raw: bytes, path: Path, res: ReadResult) -> bool:
     """Report a binary file once (rather than every line as invalid UTF-8)."""
     head = raw[:8192]
     if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        res.problems.append(Problem(str(path), None, "this is a binary file, not text: export the data as "
+        res.problems.append(DataProblem(str(path), None, "this is a binary file, not text: export the data as "
                                                      f"{path.suffix or 'JSONL'} text (UTF-8)"))
         return True
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        res.problems.append(Problem(str(path), None, "the file is UTF-16; save it as UTF-8"))
+        res.problems.append(DataProblem(str(path), None, "the file is UTF-16; save it as UTF-8"))
         return True
     return False
 
@@ -129,7 +129,7 @@ def _read_nonempty_text(path: Path, res: ReadResult, legacy_ok: bool = False) ->
         return None
     text = _decode(raw, str(path), res, legacy_ok)
     if not text.strip():
-        res.problems.append(Problem(str(path), None, "the file is empty"))
+        res.problems.append(DataProblem(str(path), None, "the file is empty"))
         return None
     return text
 
@@ -144,7 +144,7 @@ def _read_jsonl(path: Path, res: ReadResult) -> None:
         raw = raw[3:]
     lines = raw.split(b"\n")
     if not raw.strip():
-        res.problems.append(Problem(name, None, "the file is empty"))
+        res.problems.append(DataProblem(name, None, "the file is empty"))
         return
     for i, bline in enumerate(lines, start=1):
         bline = bline.rstrip(b"\r")
@@ -153,19 +153,19 @@ def _read_jsonl(path: Path, res: ReadResult) -> None:
         try:
             line = bline.decode("utf-8")
         except UnicodeDecodeError as exc:
-            res.problems.append(Problem(name, i, f"invalid UTF-8 (byte 0x{bline[exc.start]:02x} at column "
+            res.problems.append(DataProblem(name, i, f"invalid UTF-8 (byte 0x{bline[exc.start]:02x} at column "
                                                  f"{exc.start + 1}); save the file as UTF-8"))
             continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            res.problems.append(Problem(name, i, f"invalid JSON: {exc.msg} at column {exc.colno}"))
+            res.problems.append(DataProblem(name, i, f"invalid JSON: {exc.msg} at column {exc.colno}"))
             continue
         except RecursionError:
-            res.problems.append(Problem(name, i, TOO_DEEP))
+            res.problems.append(DataProblem(name, i, TOO_DEEP))
             continue
         if not isinstance(obj, dict):
-            res.problems.append(Problem(name, i, f"expected a JSON object, got {type(obj).__name__}"))
+            res.problems.append(DataProblem(name, i, f"expected a JSON object, got {type(obj).__name__}"))
             continue
         res.records.append(Record(name, i, obj))
 
@@ -182,10 +182,10 @@ def _read_json(path: Path, res: ReadResult) -> None:
         if text.lstrip().startswith("{") and "\n{" in text:
             _read_jsonl(path, res)
             return
-        res.problems.append(Problem(name, exc.lineno, f"invalid JSON: {exc.msg} at column {exc.colno}"))
+        res.problems.append(DataProblem(name, exc.lineno, f"invalid JSON: {exc.msg} at column {exc.colno}"))
         return
     except RecursionError:
-        res.problems.append(Problem(name, None, TOO_DEEP))
+        res.problems.append(DataProblem(name, None, TOO_DEEP))
         return
     if isinstance(obj, dict):
         lists = [v for v in obj.values() if isinstance(v, list) and v and isinstance(v[0], dict)]
@@ -194,13 +194,13 @@ def _read_json(path: Path, res: ReadResult) -> None:
         else:
             obj = [obj]
     if not isinstance(obj, list):
-        res.problems.append(Problem(name, None, "expected a JSON array of objects"))
+        res.problems.append(DataProblem(name, None, "expected a JSON array of objects"))
         return
     if not obj:
-        res.problems.append(Problem(name, None, "the JSON array is empty"))
+        res.problems.append(DataProblem(name, None, "the JSON array is empty"))
     for i, item in enumerate(obj, start=1):
         if not isinstance(item, dict):
-            res.problems.append(Problem(name, i, f"expected an object, got {type(item).__name__}", "record"))
+            res.problems.append(DataProblem(name, i, f"expected an object, got {type(item).__name__}", "record"))
             continue
         res.records.append(Record(name, i, item, "record"))
 
@@ -227,7 +227,7 @@ def _read_csv(path: Path, res: ReadResult) -> None:
     for row in reader:
         line = reader.line_num  # physical line where the row ended
         if None in row:
-            res.problems.append(Problem(name, line, "more values than column headers"))
+            res.problems.append(DataProblem(name, line, "more values than column headers"))
             continue
         if not any((v or "").strip() for v in row.values()):
             continue
@@ -238,13 +238,13 @@ def _read_parquet(path: Path, res: ReadResult) -> None:
     try:
         import pyarrow.parquet as pq
     except ImportError:
-        res.problems.append(Problem(str(path), None, "reading Parquet needs pyarrow (pip install pyarrow)"))
+        res.problems.append(DataProblem(str(path), None, "reading Parquet needs pyarrow (pip install pyarrow)"))
         return
     try:
         table = pq.read_table(path)
     except Exception as exc:  # corrupt file
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        res.problems.append(Problem(str(path), None, f"cannot read Parquet ({first}): re-export the file"))
+        res.problems.append(DataProblem(str(path), None, f"cannot read Parquet ({first}): re-export the file"))
         return
     for i, row in enumerate(table.to_pylist(), start=1):
         res.records.append(Record(str(path), i, row, "row"))
@@ -285,10 +285,10 @@ TOO_DEEP = ("JSON nested too deeply to read (hundreds of levels of [ or {); a tr
             "flatten it or remove the row")
 
 
-def _unreadable(path: Path, exc: OSError) -> Problem:
+def _unreadable(path: Path, exc: OSError) -> DataProblem:
     why = "permission denied" if isinstance(exc, PermissionError) else (
         "it is a folder" if isinstance(exc, IsADirectoryError) else (exc.strerror or type(exc).__name__).lower())
-    return Problem(str(path), None, f"cannot read the file ({why}): check it exists and is readable "
+    return DataProblem(str(path), None, f"cannot read the file ({why}): check it exists and is readable "
                                     f"(e.g. chmod u+r), or move it out of the dataset")
 
 

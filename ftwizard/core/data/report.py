@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ftwizard.core.data import formats, placeholders
 from ftwizard.core.data.formats import media
 from ftwizard.core.data.pii import PII_PATTERNS, PiiScan
-from ftwizard.core.data.reader import Problem, Record, read_records
+from ftwizard.core.data.reader import DataProblem, Record, read_records
 from ftwizard.core.data.split import (
     DEFAULT_RATIOS,
     SPLITS,
@@ -54,7 +54,7 @@ class DatasetReport:
     format: str | None
     family: str | None
     rows: int
-    errors: list[Problem] = field(default_factory=list)
+    errors: list[DataProblem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
     valid: list[Record] = field(default_factory=list, repr=False)
@@ -96,7 +96,7 @@ def _validate_all(family: str, records: list[Record], rep: DatasetReport) -> lis
         except RecursionError:
             problems = ["a field is nested too deeply to check; a training row needs only a few levels"]
         for msg in problems:
-            rep.errors.append(Problem(r.file, r.loc, msg, r.loc_kind))
+            rep.errors.append(DataProblem(r.file, r.loc, msg, r.loc_kind))
         if not problems:
             valid.append(r)
     rep.errors.sort(key=lambda e: (e.file, e.loc or 0))
@@ -172,19 +172,19 @@ def analyze(
                                 "[NAME] for name)")
     scan = media.scan([(r.where, r.data) for r in res.records])
     if scan.multimodal:  # refused whole: training on the text alone would silently leave the media out
-        rep.errors.append(Problem(source, None, scan.refusal()))
+        rep.errors.append(DataProblem(source, None, scan.refusal()))
         return rep
     if scan.tag_rows:
         rep.warnings.append(scan.tag_warning())
     if family is None:
         if recs:
             keys = sorted({k for r in recs[:20] for k in r})
-            rep.errors.append(Problem(source, None, "could not recognise the format from the fields "
+            rep.errors.append(DataProblem(source, None, "could not recognise the format from the fields "
                                       f"({', '.join(keys)}); expected e.g. instruction/output (Alpaca), "
                                       "messages (OpenAI), conversations (ShareGPT), prompt/completion, "
                                       "prompt/chosen/rejected, text"))
         elif not rep.errors:
-            rep.errors.append(Problem(source, None, "no records found"))
+            rep.errors.append(DataProblem(source, None, "no records found"))
         return rep
     valid = _validate_all(family, _drop_other_formats(family, res.records, rep), rep)
     rep.valid = valid
@@ -247,7 +247,7 @@ def analyze(
     unique = len(valid) - dup_exact
     if split_ratios is not None and 0 < unique < rows_needed(check_ratios(split_ratios)):
         dup = f" ({dup_exact} duplicates left out)" if dup_exact else ""
-        rep.errors.append(Problem(source, None, f"only {unique} usable unique rows{dup}: "
+        rep.errors.append(DataProblem(source, None, f"only {unique} usable unique rows{dup}: "
                                   f"{describe_need(check_ratios(split_ratios))}; add rows "
                                   f"(about {want:,} are suggested for this kind of data)"))
     elif 0 < len(valid) < want:
@@ -255,7 +255,7 @@ def analyze(
     if lengths and over == len(lengths):
         i = min(range(len(lengths)), key=lengths.__getitem__)
         r = valid[i]
-        rep.errors.append(Problem(r.file, r.loc, f"every row is longer than the max sequence length ({max_seq} "
+        rep.errors.append(DataProblem(r.file, r.loc, f"every row is longer than the max sequence length ({max_seq} "
                                   f"tokens; {method}); the shortest, here, has {lengths[i]}: raise the max sequence "
                                   f"length to at least {_pctl(s_len, 90)} (90% of rows fit) or shorten the rows",
                                   r.loc_kind))
@@ -325,12 +325,12 @@ def _too_long(family: str, lengths: list[int], prompts: list[int], max_seq: int)
     fills = sum(1 for p in prompts if p >= max_seq)
     if family == "text":
         action = "chunked"
-        msg = (f"{_n(over, 'document')} longer than {max_seq} tokens: continued pre-training (cpt) packs documents "
+        msg = (f"{_n(over, 'document')} longer than {max_seq} tokens: continued pre-training packs documents "
                f"and splits the long ones into {max_seq}-token pieces, so nothing is cut (sft without packing would "
                "truncate them)")
     elif family == "preference":
         action = "truncated" + (", dropped" if fills else "")
-        msg = (f"{_n(over, 'pair')} longer than {max_seq} tokens: DPO/ORPO/SimPO cut the answers' ends at "
+        msg = (f"{_n(over, 'pair')} longer than {max_seq} tokens: the preference trainers cut the answers' ends at "
                f"{max_seq} tokens" + (f"; in {fills:,} of them the prompt alone fills {max_seq} tokens, so DPO drops "
                                       "them (no answer token left)" if fills else ""))
     elif family == "kto":
@@ -429,7 +429,7 @@ def _drop_other_formats(family: str, records: list[Record], rep: DatasetReport) 
     for name, recs in by_file.items():
         own = formats.detect_family([r.data for r in recs])
         if own is not None and own != family:
-            rep.errors.append(Problem(name, None, f"{len(recs):,} rows in {own} format, but the rest of the folder "
+            rep.errors.append(DataProblem(name, None, f"{len(recs):,} rows in {own} format, but the rest of the folder "
                                       f"is {family} format: convert this file to {family} or move it out"))
             continue
         keep += recs

@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ftwizard.core.workers import job_command
 
 APPROX_METHOD = "approximate: characters / 4"
 
@@ -41,7 +42,7 @@ def count_with_tokenizer(tokenizer: str, rows: list[dict[str, Any]], timeout_s: 
         with src.open("w", encoding="utf-8") as f:
             for r in rows:
                 f.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
-        cmd = [sys.executable, "-m", "ftwizard.train.tokcount", tokenizer, str(src), str(dst)]
+        cmd = job_command("tokcount", tokenizer, str(src), str(dst))
         env = {**os.environ, "HF_HUB_OFFLINE": "1"}  # local files only: never wait on the network
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False, env=env)

@@ -238,7 +238,7 @@ def _kill_group(pgid: int) -> None:
 
 
 @dataclass(frozen=True)
-class Problem:
+class CodingProblem:
     """A code task: the prompt, and either a test (asserts appended to the answer) or a reference program
     whose output the answer must reproduce."""
 
@@ -263,7 +263,7 @@ class CodeEval:
         return out
 
 
-def evaluate_code(problems: Sequence[Problem], generate: Callable[[Any, int], list[str]], n: int,
+def evaluate_code(problems: Sequence[CodingProblem], generate: Callable[[Any, int], list[str]], n: int,
                   k: Sequence[int] = (1,), execute: Callable[[str], ExecResult] = run_python) -> CodeEval:
     """pass@k over `problems`: `generate(prompt, n)` gives n answers; each is run with the problem's test (or
     compared with the reference program's output). The caller must have the user's consent to execute."""

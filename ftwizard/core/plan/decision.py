@@ -53,7 +53,7 @@ TASK_KINDS: dict[str, TaskKind] = {
 # names other parts of ftwizard (and users) say for the same kinds; `task_kind()` maps them
 TASK_ALIASES = {"persona": "identity", "name": "identity", "style": "format", "tone": "format",
                 "classification": "complex", "extraction": "complex", "code": "complex", "reasoning": "complex",
-                "pretraining": "knowledge", "cpt": "knowledge"}
+                "pretraining": "knowledge", "continued-pretraining": "knowledge"}
 
 
 def task_kind(name: str | None) -> TaskKind:

@@ -58,7 +58,7 @@ class Layout:
 
 
 @dataclass(frozen=True)
-class Family:
+class ArchFamily:
     layout: Layout
     layer_class: str
     tied: bool = False  # transformers' default for tie_word_embeddings when the config omits it
@@ -135,16 +135,16 @@ MLA_NO_QLORA = Layout((Lin("q_proj", "h", "nh*qkd"),) + MLA.attn[2:], gated_mlp(
                       minimal=("q_proj", "kv_b_proj"))
 
 def _llama(layout: Layout, layer_class: str, *, tied: bool = False, moe: MoE | None = None,
-           notes: tuple[str, ...] = ()) -> Family:
+           notes: tuple[str, ...] = ()) -> ArchFamily:
     """A Llama-style block (q/k/v/o attention; gated MLP or experts)."""
-    return Family(layout, layer_class, tied=tied, moe=moe, notes=notes, style="llama")
+    return ArchFamily(layout, layer_class, tied=tied, moe=moe, notes=notes, style="llama")
 
 
 _MOE_NOTE = ("experts are 3-D parameters: LoRA here adapts attention (and shared experts); PEFT can also adapt "
              "experts with target_parameters=['experts.gate_up_proj', 'experts.down_proj']; QLoRA's 4-bit "
              "quantization covers nn.Linear layers only, so the experts stay 16-bit")
 
-FAMILIES: dict[str, Family] = {
+FAMILIES: dict[str, ArchFamily] = {
     # Llama-style: q/k/v/o + gated MLP
     "llama": _llama(LLAMA, "LlamaDecoderLayer"),
     "mistral": _llama(LLAMA, "MistralDecoderLayer"),
@@ -163,32 +163,32 @@ FAMILIES: dict[str, Family] = {
     "exaone4": _llama(QK_NORM, "Exaone4DecoderLayer", tied=True),
     "hunyuan_v1_dense": _llama(QK_NORM, "HunYuanDenseV1DecoderLayer", tied=True),
     "internlm3": _llama(Layout(qkvo("qkv_bias", "bias"), gated_mlp("bias")), "LlamaDecoderLayer"),  # built as Llama
-    "internlm2": Family(Layout((Lin("wqkv", "h", "q+2*kv", "bias"), Lin("wo", "q", "h", "bias")),
+    "internlm2": ArchFamily(Layout((Lin("wqkv", "h", "q+2*kv", "bias"), Lin("wo", "q", "h", "bias")),
                                (Lin("w1", "h", "i", part="mlp"), Lin("w3", "h", "i", part="mlp"),
                                 Lin("w2", "i", "h", part="mlp")), minimal=("wqkv",)), "InternLM2DecoderLayer"),
     "seed_oss": _llama(Layout(qkvo("attention_bias", "attention_out_bias"), gated_mlp()), "SeedOssDecoderLayer"),
     "stablelm": _llama(STABLELM, "StableLmDecoderLayer"),
     "glm4": _llama(GLM4, "Glm4DecoderLayer"),
-    "apertus": Family(APERTUS, "ApertusDecoderLayer"),
-    "arcee": Family(PLAIN_UP_DOWN, "ArceeDecoderLayer"),
-    "starcoder2": Family(STARCODER2, "Starcoder2DecoderLayer", tied=True),
+    "apertus": ArchFamily(APERTUS, "ApertusDecoderLayer"),
+    "arcee": ArchFamily(PLAIN_UP_DOWN, "ArceeDecoderLayer"),
+    "starcoder2": ArchFamily(STARCODER2, "Starcoder2DecoderLayer", tied=True),
     # fused projections / older layouts
-    "phi3": Family(PHI3, "Phi3DecoderLayer"),
-    "phi": Family(PHI, "PhiDecoderLayer"),
-    "gpt_neox": Family(GPT_NEOX, "GPTNeoXLayer"),
-    "stablelm_alpha": Family(GPT_NEOX, "GPTNeoXLayer"),
-    "falcon": Family(FALCON, "FalconDecoderLayer", tied=True),
-    "bloom": Family(BLOOM, "BloomBlock", tied=True),
-    "gpt2": Family(GPT2, "GPT2Block", tied=True),
-    "gpt_bigcode": Family(GPT_BIGCODE, "GPTBigCodeBlock", tied=True),
-    "gptj": Family(GPTJ, "GPTJBlock"),
-    "opt": Family(OPT, "OPTDecoderLayer", tied=True),
-    "mpt": Family(MPT, "MptBlock", tied=True),
-    "qwen": Family(QWEN1, "QWenBlock", upcasts_logits=False),  # Qwen (v1) remote code: 16-bit loss
+    "phi3": ArchFamily(PHI3, "Phi3DecoderLayer"),
+    "phi": ArchFamily(PHI, "PhiDecoderLayer"),
+    "gpt_neox": ArchFamily(GPT_NEOX, "GPTNeoXLayer"),
+    "stablelm_alpha": ArchFamily(GPT_NEOX, "GPTNeoXLayer"),
+    "falcon": ArchFamily(FALCON, "FalconDecoderLayer", tied=True),
+    "bloom": ArchFamily(BLOOM, "BloomBlock", tied=True),
+    "gpt2": ArchFamily(GPT2, "GPT2Block", tied=True),
+    "gpt_bigcode": ArchFamily(GPT_BIGCODE, "GPTBigCodeBlock", tied=True),
+    "gptj": ArchFamily(GPTJ, "GPTJBlock"),
+    "opt": ArchFamily(OPT, "OPTDecoderLayer", tied=True),
+    "mpt": ArchFamily(MPT, "MptBlock", tied=True),
+    "qwen": ArchFamily(QWEN1, "QWenBlock", upcasts_logits=False),  # Qwen (v1) remote code: 16-bit loss
     # remote-code only (trust_remote_code): counted from the table, no meta-device cross-check
-    "baichuan": Family(Layout((Lin("W_pack", "h", "3*h"), Lin("o_proj", "h", "h")), gated_mlp(False),
+    "baichuan": ArchFamily(Layout((Lin("W_pack", "h", "3*h"), Lin("o_proj", "h", "h")), gated_mlp(False),
                               minimal=("W_pack",)), ""),
-    "chatglm": Family(Layout((Lin("query_key_value", "h", "q+2*kv", "add_qkv_bias"), Lin("dense", "q", "h")),
+    "chatglm": ArchFamily(Layout((Lin("query_key_value", "h", "q+2*kv", "add_qkv_bias"), Lin("dense", "q", "h")),
                              (Lin("dense_h_to_4h", "h", "2*i", part="mlp"), Lin("dense_4h_to_h", "i", "h", part="mlp")),
                              minimal=("query_key_value",)), "GLMBlock"),
     # mixture of experts
@@ -200,13 +200,13 @@ FAMILIES: dict[str, Family] = {
                         notes=(_MOE_NOTE,)),
     "olmoe": _llama(Layout(qkvo(), (), norms="2*h+h+kv"), "OlmoeDecoderLayer", moe=MoE(), notes=(_MOE_NOTE,)),
     "granitemoe": _llama(Layout(qkvo(), ()), "GraniteMoeDecoderLayer", tied=True, moe=MoE(), notes=(_MOE_NOTE,)),
-    "gpt_oss": Family(Layout(qkvo(True, True), (), norms="2*h+nh"), "GptOssDecoderLayer",
+    "gpt_oss": ArchFamily(Layout(qkvo(True, True), (), norms="2*h+nh"), "GptOssDecoderLayer",
                       moe=MoE(router="E*h+E", expert_bias=True), notes=(_MOE_NOTE,)),
     "llama4_text": _llama(Layout(qkvo(), ()), "Llama4TextDecoderLayer",
                           moe=MoE(router="E*h", shared=gated_mlp(False), dense_mlp_inter="i_mlp"), notes=(_MOE_NOTE,)),
-    "deepseek_v3": Family(MLA, "DeepseekV3DecoderLayer", moe=MoE(router="E*h+E", shared=gated_mlp(False, "si")),
+    "deepseek_v3": ArchFamily(MLA, "DeepseekV3DecoderLayer", moe=MoE(router="E*h+E", shared=gated_mlp(False, "si")),
                           notes=(_MOE_NOTE,)),
-    "deepseek_v2": Family(MLA, "DeepseekV2DecoderLayer", moe=MoE(shared=gated_mlp(False, "si")), notes=(_MOE_NOTE,)),
+    "deepseek_v2": ArchFamily(MLA, "DeepseekV2DecoderLayer", moe=MoE(shared=gated_mlp(False, "si")), notes=(_MOE_NOTE,)),
 }
 
 # configs that are not causal LMs: refused with one line
@@ -225,7 +225,7 @@ ENCODER_DECODER = frozenset({
 })
 
 
-def family(model_type: str) -> Family | None:
+def family(model_type: str) -> ArchFamily | None:
     return FAMILIES.get(model_type)
 
 

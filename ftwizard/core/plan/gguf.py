@@ -14,10 +14,11 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+from ftwizard.core.workers import job_command
 
 MARKER = "ftwizard_gguf.json"  # written last into a finished conversion: {source, size, mtime_ns, seconds}
 TIMEOUT_S = 3600
@@ -73,7 +74,7 @@ def convert(gguf: str | Path, on_progress: Callable[[str], None] | None = None, 
     size = src.stat().st_size / 2**20
     if on_progress:
         on_progress(f"converting {src.name} ({size:,.0f} MiB) to a Hugging Face checkpoint, once: {out}")
-    cmd = [sys.executable, "-m", "ftwizard.train.gguf_convert", str(src.resolve()), str(out)]
+    cmd = job_command("gguf_convert", str(src.resolve()), str(out))
     with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as errf:
         try:  # stderr to a file: transformers' progress bars would fill a pipe nobody reads
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errf, text=True, stdin=subprocess.DEVNULL)

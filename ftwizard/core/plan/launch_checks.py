@@ -11,11 +11,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ftwizard.core.hub_access import has_weights, hf_token_present, is_gated
 from ftwizard.core.plan.model_facts import find_cached_config
 
-# Hub organisations whose models need an accepted licence and a token (gated repositories)
-GATED_PREFIXES = ("meta-llama/", "google/gemma", "mistralai/Mistral-Large", "mistralai/Mixtral-8x22B")
-WEIGHT_GLOBS = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.pth")
 GiB = 2**30
 
 
@@ -44,10 +42,6 @@ class LaunchContext:
     save_total_limit: int = 3
 
 
-def has_weights(folder: Path) -> bool:
-    return any(any(folder.glob(g)) for g in WEIGHT_GLOBS)
-
-
 def weights_cached(model: str) -> bool:
     """A local folder with weight files, a local .gguf file (its weights are in it; converted at launch), or a Hub
     id whose cached snapshot has them (no network)."""
@@ -69,14 +63,6 @@ def is_local_model(model: str) -> bool:
 def download_gib(param_count: int) -> float:
     """The size of a 16-bit checkpoint: what a download of the weights costs."""
     return param_count * 2 / GiB
-
-
-def hf_token_present() -> bool:
-    """A Hugging Face token is configured (env or the token file). The token itself is never read."""
-    if os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN"):
-        return True
-    hf_home = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface"))
-    return (Path(os.environ["HF_TOKEN_PATH"]) if os.environ.get("HF_TOKEN_PATH") else hf_home / "token").exists()
 
 
 def total_ram_gib() -> float | None:
@@ -131,7 +117,7 @@ def check_launch(ctx: LaunchContext, ram_gib: float | None = None, disk_gib: flo
         else:
             out.append(LaunchProblem("weights", f"the weights of {ctx.model} will be downloaded first{size}",
                                      "make sure the disk has room; the download resumes if interrupted", blocking=False))
-    if not is_local and not cached and ctx.model.startswith(GATED_PREFIXES):
+    if not is_local and not cached and is_gated(ctx.model):
         if not (hf_token_present() if token is None else token):
             out.append(LaunchProblem(
                 "gated", f"{ctx.model} is gated: the download needs an accepted licence and a Hugging Face token",

@@ -81,7 +81,7 @@ class EstimateInput:
     loss: str = "full"  # full (HF default) | fused (Liger linear+CE) | chunked | no-upcast
     adapter_dtype: str = "fp32"  # fp32 (PEFT default) | model (adapters in the base dtype)
     virtual_tokens: int = 20  # prefix / prompt tuning: trainable virtual tokens
-    # the training objective's own terms (core/run/trainers.py TrainerSpec): a frozen reference copy, generation
+    # the training objective's own terms (core/trainers.py TrainerSpec): a frozen reference copy, generation
     trainer: str = "sft"
     generations: int = 8  # GRPO: completions per prompt
     completion_len: int = 256  # GRPO: longest generated completion (tokens)
@@ -358,7 +358,7 @@ def autocast_loss(inp: EstimateInput, engine: str) -> bool:
 
 def sequences_per_example(trainer: str) -> int:
     """Preference objectives run the chosen and the rejected answer (KTO: the answer and a mismatched KL pair)."""
-    from ftwizard.core.run.trainers import TRAINERS
+    from ftwizard.core.trainers import TRAINERS
 
     spec = TRAINERS.get(trainer)
     return 2 if spec is not None and ("preference" in spec.families or "kto" in spec.families) else 1
@@ -367,9 +367,9 @@ def sequences_per_example(trainer: str) -> int:
 def trainer_terms(facts: ModelFacts, inp: EstimateInput, params: int, weight_bytes: float,
                   notes: list[str]) -> tuple[float, float]:
     """(reference, generation) bytes for the objective: a frozen reference copy for a full-model DPO/KTO (with an
-    adapter the reference is the base with the adapter off: no copy; ORPO/SimPO/CPT have none); a GKD teacher;
+    adapter the reference is the base with the adapter off: no copy; reference-free objectives have none); a teacher;
     GRPO's generation KV cache (micro-batch × (prompt + completion) tokens, every layer's keys and values)."""
-    from ftwizard.core.run.trainers import TRAINERS
+    from ftwizard.core.trainers import TRAINERS
 
     spec = TRAINERS.get(inp.trainer)
     if spec is None:
@@ -406,7 +406,6 @@ def uncertainty(inp: EstimateInput) -> float:
 
 # ---- fitting ---------------------------------------------------------------------------------------
 
-SAFETY_MARGIN = 1 / (1 + BASE_MARGIN)  # the share of the card a plan may use at the base margin (~0.91)
 
 # EstimateInput field ↔ RunConfig key (the remedies in core/plan/remedies.py work on RunConfig keys)
 _INPUT_KEYS = {"batch": "micro_batch", "grad_ckpt": "gradient_checkpointing", "optim": "optimizer",
@@ -510,3 +509,19 @@ def fit_advice(facts: ModelFacts, inp: EstimateInput, gpu_gib: float) -> FitAdvi
             cur = estimate(facts, input_from_values(inp, values))
             steps.append((label, cur.peak_gib))
     return FitAdvice(False, first.peak_gib, budget, steps)
+
+
+def estimate_input(facts: ModelFacts, v: dict[str, Any], gpus: int, has_gpu: bool) -> EstimateInput:
+    """The estimator's input from a plan's values (core/wizard PlanView.values): its method, adapter, batch, sequence,
+    optimizer and objective."""
+    method = v["method"]
+    targets: tuple[str, ...] = ()
+    if method != "full":
+        targets = tuple(facts.resolve_targets(v.get("target_modules") or "all-linear"))
+    precision = v.get("precision") or "bf16"
+    return EstimateInput(method=method, rank=int(v.get("rank") or 16), targets=targets, batch=int(v["micro_batch"]),
+                         seq=int(v["max_seq_length"]), grad_ckpt=bool(v["gradient_checkpointing"]),
+                         optim=str(v["optimizer"]), precision=precision if has_gpu else "fp32",
+                         gpus=max(1, gpus), engine=str(v.get("engine") or "auto"),
+                         lora_dropout=float(v.get("dropout") or 0.0), trainer=str(v.get("trainer") or "sft"),
+                         virtual_tokens=int(v.get("virtual_tokens") or 20))

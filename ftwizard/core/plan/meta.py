@@ -12,11 +12,12 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from ftwizard.core.workers import job_command
 
 TIMEOUT_S = 120
 
@@ -45,7 +46,7 @@ def run_meta_count(paths: list[str], timeout: float = TIMEOUT_S) -> list[dict[st
     if not _transformers_version():
         return [{"config": p, "error": "transformers is not installed"} for p in paths]
     try:
-        proc = subprocess.run([sys.executable, "-m", "ftwizard.train.meta_count", *paths],
+        proc = subprocess.run(job_command("meta_count", *paths),
                               capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return [{"config": p, "error": f"meta-device count timed out after {timeout:.0f} s"} for p in paths]

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ftwizard.core.plan import families as fam_table
-from ftwizard.core.plan.families import ENCODER_DECODER, ENCODER_ONLY, LLAMA, Family, Layout, MoE
+from ftwizard.core.plan.families import ENCODER_DECODER, ENCODER_ONLY, LLAMA, ArchFamily, Layout, MoE
 from ftwizard.core.plan.presets import find_entry, matched_by_alias, preset_entries
 
 
@@ -300,12 +300,12 @@ def _bias(spec: bool | str, cfg: dict[str, Any]) -> bool:
     return spec if isinstance(spec, bool) else bool(cfg.get(spec, False))
 
 
-def _generic_family(cfg: dict[str, Any], arch: str, experts: int) -> Family:
+def _generic_family(cfg: dict[str, Any], arch: str, experts: int) -> ArchFamily:
     cls = arch.replace("ForCausalLM", "DecoderLayer") if arch.endswith("ForCausalLM") else None
     if experts > 1:
         shared = fam_table.gated_mlp(False, "si") if _get(cfg, "n_shared_experts", "shared_expert_intermediate_size") else ()
-        return Family(Layout(LLAMA.attn, ()), cls or "", moe=MoE(shared=shared))
-    return Family(LLAMA, cls or "")
+        return ArchFamily(Layout(LLAMA.attn, ()), cls or "", moe=MoE(shared=shared))
+    return ArchFamily(LLAMA, cls or "")
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:

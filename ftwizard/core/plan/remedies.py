@@ -124,12 +124,6 @@ def get(remedy_id: str) -> Remedy:
         raise KeyError(f"unknown remedy {remedy_id!r}; known: {', '.join(BY_ID)}") from None
 
 
-def apply(remedy: Remedy | str, values: Values, vocab_size: int = 0) -> Values:
-    """`values` with the remedy applied (unchanged when it does not apply)."""
-    r = get(remedy) if isinstance(remedy, str) else remedy
-    return {**values, **(r.changes(values, vocab_size) or {})}
-
-
 def applicable(values: Values, vocab_size: int = 0, *, runtime: bool = False, relaunch: bool = False,
                keys: set[str] | None = None) -> Iterator[tuple[Remedy, Values]]:
     """The remedies that apply to `values`, in ladder order, with their changes. `runtime`/`relaunch` keep only

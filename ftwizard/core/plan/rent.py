@@ -135,7 +135,7 @@ def rent_shape(facts: ModelFacts, inp: EstimateInput, tokens: float, *, tables: 
 
 def plan_rent_shape(view: Any, facts: ModelFacts, tokens: float, *,
                     tables: dict[str, Any] | None = None) -> RentShape | None:
-    """For a plan (core/plan/wizard.PlanView) that does not fit its GPU: the cheapest rented shape; None when it fits,
+    """For a plan (core/wizard.PlanView) that does not fit its GPU: the cheapest rented shape; None when it fits,
     plans for the CPU, or nothing fits."""
     if view.fits or not view.gpu_gib:
         return None
@@ -149,7 +149,7 @@ def config_rent_shape(values: dict[str, Any], facts: ModelFacts, *, gpu: str | N
                       tables: dict[str, Any] | None = None) -> RentShape | None:
     """The cheapest shape for a run config (`RunConfig.to_dict()`), limited to one card (`gpu`, any name
     `find_gpu` knows: A100-80GB, H100 …) and/or one count (`gpus`). What `ftwizard export` picks when not told."""
-    from ftwizard.core.plan.wizard import _estimate_input  # the plan's own config → estimator input
+    from ftwizard.core.plan.memory import estimate_input  # the plan's own config → estimator input
 
     t = dict(tables if tables is not None else price_tables())
     if gpu:
@@ -161,5 +161,5 @@ def config_rent_shape(values: dict[str, Any], facts: ModelFacts, *, gpu: str | N
         t["rent"] = {key: rent[key]}
     if values.get("precision") in (None, "", "auto"):
         values = {**values, "precision": "bf16"}  # what `auto` becomes on a rented card (all have bf16)
-    inp = _estimate_input(facts, values, int(values.get("num_gpus") or 1), True)
+    inp = estimate_input(facts, values, int(values.get("num_gpus") or 1), True)
     return rent_shape(facts, inp, 1.0, tables=t, counts=(gpus,) if gpus else COUNTS)  # cost ∝ tokens: 1 ranks them

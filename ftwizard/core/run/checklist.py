@@ -25,7 +25,7 @@ from ftwizard.core.data.formats import as_messages
 from ftwizard.core.eval import tasks
 from ftwizard.core.run.config import load_yaml
 from ftwizard.core.run.layout import RunDir
-from ftwizard.core.run.trainers import TRAINERS
+from ftwizard.core.trainers import TRAINERS
 
 
 @dataclass(frozen=True)

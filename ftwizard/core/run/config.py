@@ -16,7 +16,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
-from ftwizard.core.run.trainers import TRAINERS
+from ftwizard.core.trainers import TRAINERS
 
 Method = Literal["full", "lora", "qlora", "dora", "prefix", "prompt", "ia3"]
 Precision = Literal["auto", "bf16", "fp16", "fp32"]
@@ -133,12 +133,12 @@ class RunConfig:
     save_total_limit: int = _help("Keep at most N checkpoints (oldest deleted).", 3)
     split: list[float] = _help("train/validation/test fractions, summing to 1.", factory=lambda: [0.8, 0.1, 0.1])
     seed: int = _help("Random seed (split, init, data order).", 42)
-    dpo_beta: float = _help("Preference beta (> 0): DPO/KTO 0.1 (how far from the reference), ORPO 0.1 (lambda), "
-                            "SimPO 2.0.", 0.1)
+    dpo_beta: float = _help("Preference beta (> 0): how far the model may move from the reference (for odds-ratio "
+                            "preference, the weight of its preference term); each trainer starts from its own.", 0.1)
     dpo_loss_type: str = _help("DPO loss type (sigmoid, ipo, hinge, …).", "sigmoid")
     kto_desirable_weight: float = _help("KTO weight of the good (label true) rows; raise it when they are fewer.", 1.0)
     kto_undesirable_weight: float = _help("KTO weight of the bad (label false) rows.", 1.0)
-    simpo_gamma: float = _help("SimPO target reward margin (≥ 0; gamma/beta ≈ 0.5).", 0.5)
+    simpo_gamma: float = _help("Target reward margin of length-normalized preference (≥ 0; gamma/beta ≈ 0.5).", 0.5)
     grpo_num_generations: int = _help("GRPO completions per prompt (2–64); micro_batch × accumulation × GPUs must be "
                                       "a multiple of it.", 8)
     grpo_max_completion_length: int = _help("GRPO: longest generated completion in tokens (1–32768).", 256)
@@ -164,7 +164,7 @@ class RunConfig:
                                          "(e.g. max_grad_norm: 0.5).", factory=dict)
     trust_remote_code: bool = _help("Run the model repository's own Python code. Only for authors you trust.", False)
     preflight_steps: int = _help("Steps on the longest batch before training, to catch an OOM in seconds (0: off; "
-                                 "at most 2, one on the CPU).", 2)
+                                 "at most 2: the first catches the OOM, the second times a warm step for the time estimate).", 2)
     auto_fit: bool = _help("If the first step does not fit the GPU: lower the micro-batch (same effective batch) or "
                            "turn on gradient checkpointing, say so, and go on (off: stop with the fix).", True)
     estimate_gib: float | None = _help("Predicted peak GPU memory (written by the planner).", None)
@@ -219,7 +219,13 @@ class RunConfig:
 
     @classmethod
     def help_text(cls) -> dict[str, str]:
-        return {f.name: f.metadata.get("help", "") for f in fields(cls)}
+        from ftwizard.core.trainers import field_users
+
+        out = {}
+        for f in fields(cls):
+            users = field_users(f.name)
+            out[f.name] = str(f.metadata.get("help", "")) + (f" ({users})" if users else "")
+        return out
 
     @property
     def is_adapter(self) -> bool:
@@ -385,7 +391,7 @@ def _check(c: RunConfig) -> None:
 
 
 def _check_objectives(c: RunConfig) -> None:
-    """The fields of the KTO/SimPO/GRPO/GKD objectives (see core/run/trainers.py)."""
+    """The fields of the objectives' own knobs (which trainer reads which: core/trainers.py)."""
     for name in ("kto_desirable_weight", "kto_undesirable_weight"):
         _need(0 < getattr(c, name) <= 1000, name, getattr(c, name), "a weight in (0, 1000] (1.0 typical)")
     _need(0 <= c.simpo_gamma <= 100, "simpo_gamma", c.simpo_gamma, "a margin from 0 to 100 (0.5 typical)")
@@ -437,11 +443,6 @@ def _check_portable(c: RunConfig) -> None:
           "give accelerate_config or deepspeed_config, not both (an accelerate config can name a DeepSpeed file)")
 
 
-def check_config_file(path: str | Path) -> RunConfig:
-    """Validate a config file without loading any model or data (the `train --check` job)."""
-    return RunConfig.load(path)
-
-
 def _field_help(name: str) -> str:
     """A RunConfig field's help text (what `train --help-config` prints)."""
-    return next((str(f.metadata.get("help") or name) for f in fields(RunConfig) if f.name == name), name)
+    return RunConfig.help_text().get(name) or name

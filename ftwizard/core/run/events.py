@@ -33,6 +33,7 @@ class Status(TypedDict, total=False):
     state: State
     pid: int | None
     pid_started: float | None  # the process' start time (identity check before signalling)
+    host: str  # the machine that runs it (a synced copy elsewhere is not started twice)
     command: list[str]
     resumed: bool
     started: float
@@ -43,6 +44,10 @@ class Status(TypedDict, total=False):
     stop_signal: str | None
     exit_code: int | None
     diagnosis: DiagnosisDict | None
+    unsaved: bool  # only in memory: the disk refused the last write
+
+
+STATUS_KEYS: frozenset[str] = frozenset(Status.__annotations__)
 
 
 class Event(TypedDict, total=False):

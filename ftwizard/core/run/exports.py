@@ -15,11 +15,12 @@ import yaml
 
 from ftwizard.core.run.config import RunConfig
 from ftwizard.core.run.layout import RunDir
-from ftwizard.core.run.trainers import TRAINERS
 from ftwizard.core.run.trl_fields import class_defaults
+from ftwizard.core.trainers import TRAINERS
 
 # trainers with a `trl.scripts.<name>` module (`trl <name>` on the command line) in the installed trl;
-# tests/core/test_exports.py checks this list against it. cpt trains with the SFT script (packing in its config).
+# tests/core/test_exports.py checks this list against it. A trainer that shares another's script (continued
+# pre-training → sft) carries its fixed keys (packing, …) in its spec.
 TRL_SCRIPTS: dict[str, str] = {n: s.trl_script for n, s in TRAINERS.items() if s.trl_script}  # from the specs
 PRECISION_KEYS: dict[str, dict[str, Any]] = {"bf16": {"bf16": True, "dtype": "bfloat16"},
                                              "fp16": {"fp16": True, "dtype": "float16"},

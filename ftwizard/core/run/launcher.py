@@ -25,6 +25,7 @@ from ftwizard.core.run.lock import (
     process_start,
     same_process,
 )
+from ftwizard.core.workers import module_args
 
 __all__ = ["LOCKED_EXIT", "FINISHED_EXIT", "RunLocked", "current_status", "launch", "pid_alive", "reconcile", "stop",
            "stop_or_kill", "stop_run", "trainer_command", "wait"]
@@ -35,7 +36,7 @@ FINISHED_EXIT = 4  # `--resume` of a run that has already finished: nothing to d
 
 def trainer_command(run: str | Path, resume: bool = False, num_gpus: int = 1,
                     config_file: str | Path | None = None) -> list[str]:
-    tail = ["-m", "ftwizard.train", str(run)] + (["--resume"] if resume else [])
+    tail = module_args("train", str(run), *(["--resume"] if resume else []))
     if num_gpus > 1:
         conf = ["--config_file", str(config_file)] if config_file else []
         return [sys.executable, "-m", "accelerate.commands.launch", *conf, "--num_processes", str(num_gpus), *tail]

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ftwizard.core.run.config import RunConfig
-from ftwizard.core.run.events import STATES, parse_line
+from ftwizard.core.run.events import STATES, STATUS_KEYS, parse_line
 
 
 def _at(name: str) -> property:
@@ -97,6 +97,8 @@ class RunDir:
         st.update(updates)
         if "state" in updates and updates["state"] not in STATES:
             raise ValueError(f"bad state {updates['state']}")
+        if unknown := set(updates) - STATUS_KEYS:  # the schema is events.Status; a new key is added there first
+            raise ValueError(f"status.json has no field {sorted(unknown)}")
         st["updated"] = time.time()
         tmp = self.status_path.with_name(f"{self.status_path.name}.{os.getpid()}.tmp")  # one per writer
         try:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ftwizard.core.run.layout import RunDir
+from ftwizard.core.workers import TRAIN_PACKAGE
 
 
 def _boot_time() -> float | None:
@@ -106,7 +107,7 @@ def is_trainer_of(pid: int | None, run: str | Path, started: float | None = None
     if not cmd:  # no /proc (not Linux): the state check is all we have
         return True
     want = {str(Path(run)), str(Path(run).resolve())}
-    return any("ftwizard.train" in a for a in cmd) and any(a in want or a.rstrip("/") in want for a in cmd)
+    return any(TRAIN_PACKAGE in a for a in cmd) and any(a in want or a.rstrip("/") in want for a in cmd)
 
 
 @dataclass

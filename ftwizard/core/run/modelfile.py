@@ -24,39 +24,39 @@ SYSTEM_MARK, PROMPT_MARK = "\x00FTW_SYSTEM\x00", "\x00FTW_PROMPT\x00"
 
 
 @dataclass(frozen=True)
-class Family:
+class TemplateFamily:
     name: str
     marker: str  # a string found in the HF chat template
     template: str  # Ollama Go template
     stops: tuple[str, ...]
 
 
-FAMILIES: tuple[Family, ...] = (
-    Family("chatml", "<|im_start|>",
+FAMILIES: tuple[TemplateFamily, ...] = (
+    TemplateFamily("chatml", "<|im_start|>",
            "{{ if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n{{ end }}{{ if .Prompt }}<|im_start|>user\n"
            "{{ .Prompt }}<|im_end|>\n{{ end }}<|im_start|>assistant\n{{ .Response }}<|im_end|>\n",
            ("<|im_start|>", "<|im_end|>")),
-    Family("llama3", "<|start_header_id|>",
+    TemplateFamily("llama3", "<|start_header_id|>",
            "{{ if .System }}<|start_header_id|>system<|end_header_id|>\n\n{{ .System }}<|eot_id|>{{ end }}"
            "{{ if .Prompt }}<|start_header_id|>user<|end_header_id|>\n\n{{ .Prompt }}<|eot_id|>{{ end }}"
            "<|start_header_id|>assistant<|end_header_id|>\n\n{{ .Response }}<|eot_id|>",
            ("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>")),
-    Family("gemma", "<start_of_turn>",
+    TemplateFamily("gemma", "<start_of_turn>",
            "<start_of_turn>user\n{{ if .System }}{{ .System }}\n\n{{ end }}{{ .Prompt }}<end_of_turn>\n"
            "<start_of_turn>model\n{{ .Response }}<end_of_turn>\n",
            ("<start_of_turn>", "<end_of_turn>")),
-    Family("phi3", "<|assistant|>",
+    TemplateFamily("phi3", "<|assistant|>",
            "{{ if .System }}<|system|>\n{{ .System }}<|end|>\n{{ end }}{{ if .Prompt }}<|user|>\n{{ .Prompt }}<|end|>\n"
            "{{ end }}<|assistant|>\n{{ .Response }}<|end|>\n",
            ("<|end|>", "<|user|>", "<|assistant|>")),
-    Family("mistral", "[INST]",
+    TemplateFamily("mistral", "[INST]",
            "[INST] {{ if .System }}{{ .System }}\n\n{{ end }}{{ .Prompt }} [/INST]{{ .Response }}",
            ("[INST]", "[/INST]")),
 )
 PLAIN = "{{ if .System }}{{ .System }}\n\n{{ end }}User: {{ .Prompt }}\nAssistant: {{ .Response }}"
 
 
-def family_of(chat_template: str | None) -> Family | None:
+def family_of(chat_template: str | None) -> TemplateFamily | None:
     if not chat_template:
         return None
     return next((f for f in FAMILIES if f.marker in chat_template), None)

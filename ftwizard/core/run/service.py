@@ -7,7 +7,6 @@ Pure (no torch): the demo is built by a subprocess (`python -m ftwizard.train.de
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -19,6 +18,7 @@ from ftwizard.core.run.events import ACTIVE
 from ftwizard.core.run.exports import write_exports
 from ftwizard.core.run.fingerprint import write_fingerprint
 from ftwizard.core.run.layout import RunDir
+from ftwizard.core.workers import job_command
 
 
 class RunError(ValueError):
@@ -128,7 +128,7 @@ def relaunch_dir(path: str | Path) -> Path:
 def build_demo(out: str | Path, examples: int = 4000) -> Path:
     """Build the tiny demo model, the date task and its run directory in `out` — in a subprocess, so the
     caller (the app) never imports torch. RunError with the child's last line if it fails."""
-    cmd = [sys.executable, "-m", "ftwizard.train.demo", str(out), "--examples", str(examples)]
+    cmd = job_command("demo", str(out), "--examples", str(examples))
     res = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if res.returncode != 0:
         last = (res.stderr.strip() or res.stdout.strip() or "no output").splitlines()[-1]

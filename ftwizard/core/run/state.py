@@ -225,7 +225,7 @@ def _objective_metrics() -> tuple[str, ...]:
     """Every log key a trainer spec lists for the monitor (reward, kl, rewards/margins, …)."""
     global _OBJECTIVE_METRICS
     if _OBJECTIVE_METRICS is None:
-        from ftwizard.core.run.trainers import TRAINERS
+        from ftwizard.core.trainers import TRAINERS
 
         _OBJECTIVE_METRICS = tuple(dict.fromkeys(k for spec in TRAINERS.values() for k in spec.metrics))
     return _OBJECTIVE_METRICS

@@ -39,10 +39,9 @@ CONFIG_CLASSES: dict[str, str] = {
     "DPOConfig": "trl:DPOConfig",
     "KTOConfig": "trl:KTOConfig",
     "GRPOConfig": "trl:GRPOConfig",
-    "ORPOConfig": "trl.experimental.orpo:ORPOConfig",
     "CPOConfig": "trl.experimental.cpo:CPOConfig",
     "GKDConfig": "trl.experimental.gkd:GKDConfig",
-}
+}  # (+ every TrainerSpec.trl_config: tests/core/test_exports.py checks them all)
 EXTRA_FIELDS: dict[str, frozenset[str]] = {
     "SFTConfig": frozenset({
         "activation_offloading", "assistant_only_loss", "chat_template_path", "completion_only_loss",

@@ -11,13 +11,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ftwizard.core.run.trainers import TRAINERS
 from ftwizard.core.run.trl_fields import TRAINING_ARGUMENTS, class_defaults, class_fields
+from ftwizard.core.trainers import TRAINERS
 
 # report_to name → the package that provides it (also its pip name)
 TRACKERS: dict[str, str] = {"tensorboard": "tensorboard", "wandb": "wandb", "trackio": "trackio", "mlflow": "mlflow"}
 
-# per trainer, read from its TrainerSpec (core/run/trainers.py): the TRL config class, its own TRL keys → RunConfig
+# per trainer, read from its TrainerSpec (core/trainers.py): the TRL config class, its own TRL keys → RunConfig
 # fields, and the keys its module sets itself
 TRAINER_CONFIG: dict[str, str] = {n: s.config_class for n, s in TRAINERS.items()}
 TRAINER_KEYS: dict[str, dict[str, str]] = {n: dict(s.keys) for n, s in TRAINERS.items()}
@@ -68,7 +68,14 @@ def trainer_args_problem(trainer: str, args: dict[str, Any], known: frozenset[st
     cls = TRAINER_CONFIG.get(trainer, "TrainingArguments")
     unknown = sorted(k for k in args if k not in known)
     if unknown:
-        return f"not a field of {cls}: {', '.join(unknown)} (see `ftwizard train --help-config` and TRL's docs)"
+        import difflib
+
+        near = sorted({m for k in unknown for m in difflib.get_close_matches(k, sorted(known), n=2, cutoff=0.75)})
+        spec = TRAINERS.get(trainer)
+        own = sorted(class_fields(spec.trl_config) - set(TRAINER_SETS.get(trainer, ()))) if spec else []
+        listed = ", ".join(own[:10]) + (f", … ({len(own)} in all)" if len(own) > 10 else "")
+        hint = (f"did you mean {' or '.join(near)}? " if near else f"{cls}'s own keys: {listed}; " if own else "")
+        return f"not a field of {cls}: {', '.join(unknown)} ({hint}see `ftwizard train --help-config` and TRL's docs)"
     mapped = sorted(k for k in args if mapped_field(trainer, k))
     if mapped:
         return "set these with their config keys instead: " + ", ".join(f"{k} → {mapped_field(trainer, k)}:"

@@ -134,7 +134,7 @@ def _mean(xs: list[float]) -> float:
 
 def _loss_learns(trainer: str) -> bool:
     """Whether a flat loss means "not learning" for this objective (its TrainerSpec; RL and distillation: no)."""
-    from ftwizard.core.run.trainers import TRAINERS
+    from ftwizard.core.trainers import TRAINERS
 
     spec = TRAINERS.get(trainer)
     return spec.loss_learns if spec is not None else True

@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from ftwizard.core.eval.metrics import extract_code
-from ftwizard.core.eval.sandbox import Problem, evaluate_code, isolation, no_sandbox_line, run_python
+from ftwizard.core.eval.sandbox import CodingProblem, evaluate_code, isolation, no_sandbox_line, run_python
 from ftwizard.train.checks._base import Context, generate
 
 NO_EXEC = ("generated code runs only when you allow it: `ftwizard check RUN --only pass_at_k --allow-code-exec` "
            "(each program in a sandbox: no network, read-only system, empty environment, time and memory limits)")
 
 
-def load_problems(ctx: Context) -> list[Problem]:
+def load_problems(ctx: Context) -> list[CodingProblem]:
     """--code-tests FILE (JSONL: prompt or messages, plus test or reference), else the test split with the
     reference answer's output as the expected output."""
     src = ctx.options.code_tests
@@ -30,11 +30,11 @@ def load_problems(ctx: Context) -> list[Problem]:
                 continue
             row = json.loads(line)
             msgs = row.get("messages") or [{"role": "user", "content": row["prompt"]}]
-            probs.append(Problem([m for m in msgs if m["role"] != "assistant"], row.get("test"), row.get("reference"),
+            probs.append(CodingProblem([m for m in msgs if m["role"] != "assistant"], row.get("test"), row.get("reference"),
                                  str(row.get("id", i))))
         return probs[: ctx.options.limit]
     _, prompts, refs = ctx.test_chat()
-    return [Problem(p, None, extract_code(r), str(i)) for i, (p, r) in enumerate(zip(prompts, refs, strict=True))]
+    return [CodingProblem(p, None, extract_code(r), str(i)) for i, (p, r) in enumerate(zip(prompts, refs, strict=True))]
 
 
 def run(ctx: Context) -> dict[str, Any]:

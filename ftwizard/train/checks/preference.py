@@ -1,4 +1,4 @@
-"""preference: on the test pairs (any run whose test split has `chosen`/`rejected`: DPO, ORPO, SimPO, …), how
+"""preference: on the test pairs (any run whose test split has `chosen`/`rejected`: the preference trainers), how
 often the model gives the chosen answer a higher log-probability than the rejected one (win rate, also called
 preference accuracy) and the mean margin in nats, base vs tuned. For unpaired KTO data (`completion` + `label`),
 the same two numbers compare desirable with undesirable completions per token: the share of (desirable,

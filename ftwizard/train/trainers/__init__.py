@@ -1,7 +1,7 @@
 """The trainer registry's building half: `train/trainers/<name>.py` has `build(ctx) -> transformers.Trainer`.
 
 The pure half — data families, starting points, monitor metrics, estimator terms — is the `TrainerSpec` line in
-`ftwizard/core/run/trainers.py`; the module here is found by the same name, so a new trainer is one spec line plus
+`ftwizard/core/trainers.py`; the module here is found by the same name, so a new trainer is one spec line plus
 one file.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 
 from ftwizard.core.run.config import RunConfig
 from ftwizard.core.run.layout import RunDir
-from ftwizard.core.run.trainers import trainer_spec
+from ftwizard.core.trainers import trainer_spec
 
 
 @dataclass

@@ -3,7 +3,7 @@ prompt and scores them with the same reward functions; each completion's advanta
 of the others for that prompt. It takes GRPO's knobs (grpo_num_generations, grpo_max_completion_length,
 grpo_rewards, grpo_kl_beta, grpo_temperature, grpo_reward_timeout) and its prompt data.
 
-Added as the proof that a trainer is one file plus its TrainerSpec line in core/run/trainers.py."""
+Added as the proof that a trainer is one file plus its TrainerSpec line in core/trainers.py."""
 
 from __future__ import annotations
 

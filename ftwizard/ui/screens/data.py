@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, Static
 
-from ftwizard.core.plan.wizard import apply_report, tokenizer_source
+from ftwizard.core.wizard import apply_report, tokenizer_source
 from ftwizard.ui.modals.file_picker import FilePicker
 from ftwizard.ui.screens.base import StepScreen
 from ftwizard.ui.widgets.bars import usage_bar

@@ -21,8 +21,8 @@ from ftwizard.core.plan.launch_checks import (
     weights_cached,
 )
 from ftwizard.core.plan.model_facts import ModelFactsError
-from ftwizard.core.plan.wizard import TRAINER_FIELDS, PlanView, planning_probe
-from ftwizard.core.run.trainers import trainer_spec
+from ftwizard.core.trainers import trainer_spec
+from ftwizard.core.wizard import TRAINER_FIELDS, PlanView, planning_probe
 from ftwizard.ui.screens.base import StepScreen
 
 
@@ -131,7 +131,7 @@ class LaunchScreen(StepScreen):
                     + (f" of {view.gpu_gib:.0f} GiB ({'fits' if view.fits else '[b $error]does not fit[/]'})"
                        if view.gpu_gib else " of RAM (CPU)"))
             try:
-                from ftwizard.core.plan.wizard import cost_line, plan_cost, plan_time
+                from ftwizard.core.wizard import cost_line, plan_cost, plan_time
                 from ftwizard.ui.screens.plan import _rent_line
 
                 cost = plan_cost(ans, view)

@@ -17,7 +17,8 @@ from textual.events import Key
 from textual.widgets import Button, Input, Label, Select, Static
 
 from ftwizard.core.plan.model_facts import ModelFactsError
-from ftwizard.core.plan.wizard import (
+from ftwizard.core.trainers import TRAINERS, trainer_spec
+from ftwizard.core.wizard import (
     ADAPTER_ONLY,
     CHOICES,
     FIELDS,
@@ -28,7 +29,6 @@ from ftwizard.core.plan.wizard import (
     parse_value,
     set_override,
 )
-from ftwizard.core.run.trainers import TRAINERS, trainer_spec
 from ftwizard.ui.screens.base import StepScreen
 from ftwizard.ui.widgets.bars import fmt_count, fmt_gib, part_style, stacked_bar
 
@@ -115,7 +115,7 @@ class PlanScreen(StepScreen):
 
     # ---- plan ------------------------------------------------------------------------------------
     def _cost_text(self, v: PlanView) -> str:
-        from ftwizard.core.plan.wizard import cost_line, plan_cost, plan_time
+        from ftwizard.core.wizard import cost_line, plan_cost, plan_time
 
         try:
             cost = plan_cost(self.wizard.answers, v)

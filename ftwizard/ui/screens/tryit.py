@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Footer, Header, Input, Static
 
 from ftwizard.core.run.layout import RunDir
+from ftwizard.core.workers import job_command
 from ftwizard.ui.screens.base import AppScreen
 
 
@@ -115,7 +115,7 @@ class TryItScreen(AppScreen):
 
     @work(thread=True, exclusive=True, group="generate", exit_on_error=False, name="generation")
     def generate(self, run: str, prompt: str) -> None:
-        cmd = [sys.executable, "-m", "ftwizard.train.generate", run, "--prompt", prompt, "--json"]
+        cmd = job_command("generate", run, "--prompt", prompt, "--json")
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
             res: dict[str, Any] = (json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0

@@ -1,4 +1,4 @@
-"""Preference pairs (DPO/ORPO): explicit prompt {"prompt", "chosen", "rejected"} or implicit prompt
+"""Preference pairs (DPO and the other preference trainers): explicit prompt {"prompt", "chosen", "rejected"} or implicit prompt
 {"chosen", "rejected"}, as text or message lists; also ShareGPT-style {"conversations", "chosen": {from,
 value}, "rejected": {...}} and LLaMA-Factory v1's {"chosen_messages", "rejected_messages"} (whole conversations,
 content parts). Converted to an explicit prompt (TRL's `extract_prompt` for implicit ones)."""
@@ -106,4 +106,5 @@ def variant(rec: Row) -> str:
 
 FAMILY = Family("preference", detect, validate, convert,
                 required=(("chosen", "chosen_messages"), ("rejected", "rejected_messages")), min_rows=500,
-                variant=variant, description="chosen/rejected pairs, with or without a prompt (DPO, ORPO)")
+                variant=variant, description="chosen/rejected pairs, with or without a prompt (DPO and other preference "
+                "trainers)")

@@ -119,6 +119,29 @@ TRAINERS: dict[str, TrainerSpec] = _register(
 )
 
 
+def field_users(field_name: str) -> str:
+    """Which trainers read a RunConfig field, with their starting values: "used by dpo (0.1), simpo (2.0)"; "" when
+    no trainer's spec names it (a field every trainer uses)."""
+    users = []
+    for s in TRAINERS.values():
+        if field_name not in {f for _, f in s.keys} and field_name != s.needs:
+            continue
+        start = next((v for f, v, _ in s.starts if f == field_name), None)
+        if start is None and field_name == "dpo_beta":
+            start = s.beta
+        users.append(f"{s.name} ({start:g})" if isinstance(start, int | float) and not isinstance(start, bool)
+                     else s.name)
+    return f"used by {', '.join(users)}" if users else ""
+
+
+def starting_values(name: str) -> dict[str, object]:
+    """The config fields a trainer's plan starts from (its beta, its `starts`), beyond the learning rate."""
+    s = trainer_spec(name)
+    out: dict[str, object] = {"dpo_beta": s.beta} if s.beta is not None else {}
+    out.update({f: v for f, v, _ in s.starts})
+    return out
+
+
 def trainer_spec(name: str) -> TrainerSpec:
     try:
         return TRAINERS[name]

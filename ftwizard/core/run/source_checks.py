@@ -13,18 +13,19 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ftwizard.core.hub_access import (  # noqa: F401 - hf_token_present/is_offline: read by callers here
+    TOKENIZER_FILES,
+    WEIGHT_GLOBS,
+    hf_token_present,
+    is_gated,
+    is_offline,
+    looks_like_hub_id,
+)
 from ftwizard.core.run.config import RunConfig
-
-WEIGHT_GLOBS = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json", "*.pth", "*.gguf")
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "spiece.model",
-                   "vocab.txt")
-# Hub organisations whose models need an accepted licence and a token (gated repositories)
-GATED_PREFIXES = ("meta-llama/", "google/gemma", "mistralai/Mistral-Large", "mistralai/Mixtral-8x22B")
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$|^[A-Za-z0-9][\w.-]*$")
 
 
 @dataclass(frozen=True)
-class Problem:
+class SourceProblem:
     """One thing that stops the launch: `str()` is the one line (what is wrong; what to do)."""
 
     field: str  # model | data | target_modules
@@ -36,48 +37,28 @@ class Problem:
         return f"{self.message}; {self.fix}"
 
 
-def _truthy(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def is_offline() -> bool:
-    return _truthy("HF_HUB_OFFLINE") or _truthy("TRANSFORMERS_OFFLINE")
-
-
-def hf_token_present() -> bool:
-    """A Hugging Face token is configured (env or the token file); the token itself is never read."""
-    if os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN"):
-        return True
-    hf_home = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface"))
-    return (Path(os.environ["HF_TOKEN_PATH"]) if os.environ.get("HF_TOKEN_PATH") else hf_home / "token").exists()
-
-
-def looks_like_hub_id(model: str) -> bool:
-    return bool(_HUB_ID.match(model)) and not model.startswith((".", "/", "~")) and not model.endswith(".json")
-
-
-def folder_problems(folder: Path) -> list[Problem]:
+def folder_problems(folder: Path) -> list[SourceProblem]:
     """A local model folder: config.json present and valid JSON, weights, tokenizer files."""
-    out: list[Problem] = []
+    out: list[SourceProblem] = []
     cfg = folder / "config.json"
     if not cfg.is_file():
         adapter = (folder / "adapter_config.json").is_file()
-        return [Problem("model", f"model: {folder} has no config.json" + (" (it is a LoRA adapter)" if adapter else ""),
+        return [SourceProblem("model", f"model: {folder} has no config.json" + (" (it is a LoRA adapter)" if adapter else ""),
                         "point model: at the base model folder (the one with config.json and the weights)")]
     try:
         data = json.loads(cfg.read_text(encoding="utf-8"))
         if not isinstance(data, dict):
             raise ValueError("not an object")
     except (OSError, UnicodeDecodeError) as exc:
-        return [Problem("model", f"model: {cfg} cannot be read ({exc})", "check the file's permissions", "unreadable")]
+        return [SourceProblem("model", f"model: {cfg} cannot be read ({exc})", "check the file's permissions", "unreadable")]
     except ValueError as exc:
-        return [Problem("model", f"model: {cfg} is not valid JSON ({exc})",
+        return [SourceProblem("model", f"model: {cfg} is not valid JSON ({exc})",
                         "restore config.json from the original model (it was cut off or edited by hand)", "config")]
     if not any(any(folder.glob(g)) for g in WEIGHT_GLOBS):
-        out.append(Problem("model", f"model: {folder} has a config.json but no weight files (*.safetensors)",
+        out.append(SourceProblem("model", f"model: {folder} has a config.json but no weight files (*.safetensors)",
                            "copy the weights into the folder, or point model: at a folder that has them", "weights"))
     if not any((folder / f).is_file() for f in TOKENIZER_FILES):
-        out.append(Problem("model", f"model: {folder} has no tokenizer files (tokenizer.json / tokenizer_config.json)",
+        out.append(SourceProblem("model", f"model: {folder} has no tokenizer files (tokenizer.json / tokenizer_config.json)",
                            "copy the tokenizer files from the base model into the folder", "tokenizer"))
     return out
 
@@ -93,11 +74,11 @@ def cached_snapshot(hub_id: str) -> Path | None:
     return cfg.parent if cfg is not None else None
 
 
-def model_problems(model: str, offline: bool | None = None, token: bool | None = None) -> list[Problem]:
+def model_problems(model: str, offline: bool | None = None, token: bool | None = None) -> list[SourceProblem]:
     """Everything about `model` that can be known without loading it. `offline`/`token` override the probes."""
     model = (model or "").strip()
     if not model:
-        return [Problem("model", "model: not set", "set model: to a local folder with config.json, or a Hub id")]
+        return [SourceProblem("model", "model: not set", "set model: to a local folder with config.json, or a Hub id")]
     path = Path(model).expanduser()
     if path.is_dir():
         return folder_problems(path)
@@ -105,47 +86,47 @@ def model_problems(model: str, offline: bool | None = None, token: bool | None =
         try:
             magic = path.open("rb").read(4)
         except OSError as exc:
-            return [Problem("model", f"model: {model} cannot be read ({exc})", "check the file's permissions",
+            return [SourceProblem("model", f"model: {model} cannot be read ({exc})", "check the file's permissions",
                             "unreadable")]
         if magic != b"GGUF":
-            return [Problem("model", f"model: {model} is not a GGUF file (it does not start with 'GGUF')",
+            return [SourceProblem("model", f"model: {model} is not a GGUF file (it does not start with 'GGUF')",
                             "point model: at a .gguf file from llama.cpp/Ollama/LM Studio, or a model folder", "config")]
         return []  # converted once to a checkpoint when the run is created (core/plan/gguf.py)
     if path.is_file():
-        return [Problem("model", f"model: {model} is a file, not a model folder",
+        return [SourceProblem("model", f"model: {model} is a file, not a model folder",
                         "point model: at the folder that holds config.json and the weights")]
     if not looks_like_hub_id(model):
-        return [Problem("model", f"model: {model} does not exist", "check the path (or give a Hub id like org/name)")]
+        return [SourceProblem("model", f"model: {model} does not exist", "check the path (or give a Hub id like org/name)")]
     offline = is_offline() if offline is None else offline
     snap = cached_snapshot(model)
     if snap is not None:  # a snapshot holds the files fetched so far; online, the rest is fetched at launch
         probs = folder_problems(snap)
         return probs if offline else [p for p in probs if p.kind in ("config", "unreadable")]
-    if model.startswith(GATED_PREFIXES) and not (hf_token_present() if token is None else token):
-        return [Problem("model", f"model: {model} is gated: the download needs an accepted licence and a token",
+    if is_gated(model) and not (hf_token_present() if token is None else token):
+        return [SourceProblem("model", f"model: {model} is gated: the download needs an accepted licence and a token",
                         "accept the licence on the model's Hub page, then `hf auth login` (or set HF_TOKEN)", "gated")]
     if offline:
-        return [Problem("model", f"model: {model} is not in the local Hugging Face cache and downloads are off "
+        return [SourceProblem("model", f"model: {model} is not in the local Hugging Face cache and downloads are off "
                                  "(HF_HUB_OFFLINE)", f"download it first: hf download {model}, or use a local folder", "offline")]
     return []  # not cached, online: the trainer downloads it
 
 
-def data_problems(data: str) -> list[Problem]:
+def data_problems(data: str) -> list[SourceProblem]:
     """The dataset path exists (a Hub dataset id is left to the data checks)."""
     data = (data or "").strip()
     if not data:
-        return [Problem("data", "data: not set", "set data: to a dataset file or folder")]
+        return [SourceProblem("data", "data: not set", "set data: to a dataset file or folder")]
     path = Path(data).expanduser()
     if not path.exists() and "#" in data and Path(data.rpartition("#")[0]).expanduser().is_file():
         path = Path(data.rpartition("#")[0]).expanduser()  # a LLaMA-Factory dataset_info.json#NAME entry
     if path.exists():
         if path.is_file() and not os.access(path, os.R_OK):
-            return [Problem("data", f"data: {data} cannot be read (permission denied)", "check the file's permissions",
+            return [SourceProblem("data", f"data: {data} cannot be read (permission denied)", "check the file's permissions",
                             "unreadable")]
         return []
     if looks_like_hub_id(data) and not Path(data).suffix:
         return []
-    return [Problem("data", f"data: {data} does not exist", "check the path in the config (data:)")]
+    return [SourceProblem("data", f"data: {data} does not exist", "check the path in the config (data:)")]
 
 
 _REGEX_CHARS = re.compile(r"[*+?^$()\[\]{}|\\]")
@@ -167,7 +148,7 @@ def _matches(name: str, known: list[str]) -> bool:
     return any(k == name or k.endswith("." + name) or name.endswith("." + k) for k in known)
 
 
-def target_problems(cfg: RunConfig) -> list[Problem]:
+def target_problems(cfg: RunConfig) -> list[SourceProblem]:
     """Explicit LoRA/DoRA/IA3 `target_modules` the model does not have (PEFT would stop with
     NoMatchingPeftModuleError after the model loaded). Read from config.json only; a model whose layers
     ftwizard only guesses, or that cannot be read here, is left to the trainer."""
@@ -188,12 +169,12 @@ def target_problems(cfg: RunConfig) -> list[Problem]:
     unknown = [n for n in names if not _matches(n, known)]
     if not unknown:
         return []
-    return [Problem("target_modules", f"target_modules: {', '.join(unknown)} not in {facts.architecture} (its linear layers: "
-                             f"{', '.join(facts.module_names())})",
-                    "use names from that list, or all-linear / attention / minimal", "targets")]
+    return [SourceProblem("target_modules", f"target_modules: {', '.join(unknown)} not in {facts.architecture} (its "
+                          f"linear layers: {', '.join(facts.module_names())})",
+                          "use names from that list, or all-linear / attention / minimal", "targets")]
 
 
-def check_before_launch(cfg: RunConfig, offline: bool | None = None, run: str | Path | None = None) -> list[Problem]:
+def check_before_launch(cfg: RunConfig, offline: bool | None = None, run: str | Path | None = None) -> list[SourceProblem]:
     """Model, target-module and data problems of a config, model first. Empty: nothing found that would stop the
     trainer early. With `run` (a resume): the data is not checked once the run has its own split in <run>/data."""
     from ftwizard.core.run.layout import RunDir
