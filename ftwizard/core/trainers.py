@@ -42,6 +42,11 @@ class TrainerSpec:
     def config_class(self) -> str:
         return self.trl_config.rsplit(":", 1)[-1]
 
+    @property
+    def module_keys(self) -> tuple[str, ...]:
+        """Every TRL key its module decides: the ones it sets and the ones it fixes (`trainer_args` may set none)."""
+        return self.sets + tuple(k for k, _ in self.fixed if k not in self.sets)
+
 
 # the generation-based RL trainers (GRPO, RLOO) share their knobs: TRL key → RunConfig field
 GENERATION_KEYS: tuple[tuple[str, str], ...] = (

@@ -154,3 +154,38 @@ def test_check_accepts_each_trainers_own_keys_and_names_the_right_one_for_a_typo
     typo = key[:-1] + ("x" if key[-1] != "x" else "y")
     problem = trainer_args_problem(trainer, {typo: value})
     assert problem.startswith(f"not a field of {spec.config_class}: {typo}") and f"did you mean {key}" in problem
+
+
+ROUND_TRIP_FIELDS = ("trainer", "model", "micro_batch", "gradient_accumulation", "learning_rate", "epochs", "max_steps",
+                     "max_seq_length", "lr_scheduler", "warmup_ratio", "weight_decay", "gradient_checkpointing",
+                     "optimizer", "seed", "logging_steps", "eval_steps", "save_steps", "save_total_limit", "precision",
+                     "method", "rank", "alpha", "dropout", "target_modules", "trainer_args")
+
+
+@pytest.mark.parametrize("trainer", sorted(__import__("ftwizard.core.trainers", fromlist=["TRAINERS"]).TRAINERS))
+def test_config_to_trl_and_back_is_the_same_config(trainer, tmp_path):
+    """One map both ways: a config exported as the TRL CLI config and imported again (`trl import`) is the same
+    config — the shared fields and every key the trainer's spec maps, at values that are not the defaults."""
+    from ftwizard.core.run.exports import trl_config
+    from ftwizard.core.trainers import TRAINERS, starting_values
+
+    spec = TRAINERS[trainer]
+    values: dict = {"trainer": trainer, "model": "/models/m", "micro_batch": 3, "gradient_accumulation": 5,
+                    "learning_rate": 3e-5, "epochs": 2, "max_steps": 17, "max_seq_length": 384,
+                    "lr_scheduler": "linear", "warmup_ratio": 0.07, "weight_decay": 0.02,
+                    "gradient_checkpointing": False, "optimizer": "adamw_torch", "seed": 7, "logging_steps": 2,
+                    "eval_steps": 9, "save_steps": 11, "save_total_limit": 3, "precision": "bf16", "method": "lora",
+                    "rank": 8, "alpha": 24, "dropout": 0.1, "target_modules": ["q_proj", "v_proj"],
+                    "trainer_args": {"max_grad_norm": 0.7}, **starting_values(trainer)}
+    if spec.needs:
+        values[spec.needs] = "/models/teacher"
+    if trainer in ("grpo", "rloo"):
+        values["micro_batch"], values["gradient_accumulation"] = values.get("grpo_num_generations", 4), 2  # divisible
+    cfg = RunConfig.from_dict(values)
+    rd = RunDir(tmp_path / "run").create(cfg)
+    trl = trl_config(rd, cfg)
+    fields, lines = from_trl(yaml.safe_load(yaml.safe_dump(trl)), rd.trl_config(trainer))
+    back = RunConfig.from_dict({**fields, "data": cfg.data})
+    names = set(ROUND_TRIP_FIELDS) | {name for _, name in spec.keys}
+    differ = {n: (getattr(cfg, n), getattr(back, n)) for n in names if getattr(cfg, n) != getattr(back, n)}
+    assert not differ, (differ, lines)

@@ -247,81 +247,109 @@ def _options(tp: Any) -> tuple[Any, ...]:
     return get_args(tp) if get_origin(tp) in (Union, types.UnionType) else (tp,)
 
 
+_NEXT = object()  # a coercer's "not this option of the union: try the next one"
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _only(opts: tuple[Any, ...], *kinds: Any) -> bool:
+    """True when every option of the union (None aside) is one of `kinds` (then a miss is an error, not a retry)."""
+    return all(o is type(None) or o in kinds or get_origin(o) in kinds for o in opts)
+
+
+def _to_literal(name: str, value: Any, opt: Any, opts: tuple[Any, ...]) -> Any:
+    if value in get_args(opt):
+        return value
+    if _only(opts, Literal):
+        raise ConfigError(name, value, "one of " + ", ".join(map(str, get_args(opt))))
+    return _NEXT
+
+
+def _to_bool(name: str, value: Any, opt: Any, opts: tuple[Any, ...]) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    if _only(opts, bool):
+        raise ConfigError(name, value, "true or false")
+    return _NEXT
+
+
+def _to_int(name: str, value: Any, opt: Any, opts: tuple[Any, ...]) -> Any:
+    if isinstance(value, bool):
+        raise ConfigError(name, value, "a whole number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float | str):
+        try:
+            f = float(value.strip()) if isinstance(value, str) else value
+        except ValueError:
+            f = math.nan
+        if f.is_integer():
+            return int(f)
+    if float not in opts:
+        raise ConfigError(name, value, "a whole number")
+    return _NEXT
+
+
+def _to_float(name: str, value: Any, opt: Any, opts: tuple[Any, ...]) -> Any:
+    if isinstance(value, bool):
+        raise ConfigError(name, value, "a number")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            raise ConfigError(name, value, "a number (e.g. 2e-4)") from None
+    raise ConfigError(name, value, "a number")
+
+
+def _to_str(name: str, value: Any, opt: Any, opts: tuple[Any, ...]) -> Any:
+    has_list = any(get_origin(o) is list for o in opts)
+    if isinstance(value, str):
+        return _NEXT if ("," in value and has_list) else value  # "q_proj, v_proj" → the list option
+    if not has_list:
+        raise ConfigError(name, value, "text")
+    return _NEXT
+
+
+def _to_dict(name: str, value: Any, opt: Any, opts: tuple[Any, ...]) -> Any:
+    if not isinstance(value, dict):
+        raise ConfigError(name, value, "a mapping of `key: value` lines")
+    return {str(k): v for k, v in value.items()}
+
+
+def _to_list(name: str, value: Any, opt: Any, opts: tuple[Any, ...]) -> Any:
+    (item,) = get_args(opt) or (Any,)
+    if isinstance(value, str) and item is str:
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list | tuple):
+        raise ConfigError(name, value, "a list")
+    if item is float:
+        return [_coerce_one(f"{name}[{i}]", v, float) for i, v in enumerate(value)]
+    return [str(v) for v in value] if item is str else list(value)
+
+
+# a field's type (or its generic origin) → the coercer that reads a YAML/CLI/form value as that type
+_COERCERS: dict[Any, Any] = {Literal: _to_literal, bool: _to_bool, int: _to_int, float: _to_float, str: _to_str,
+                             dict: _to_dict, list: _to_list}
+
+
 def _coerce_one(name: str, value: Any, tp: Any) -> Any:
+    """`value` read as the field's type `tp` (a union tries its options in order), else a ConfigError that says what
+    the field takes."""
     opts = _options(tp)
     if value is None:
         if type(None) in opts:
             return None
         raise ConfigError(name, value, "a value is required")
     for opt in opts:
-        if opt is type(None):
+        coercer = _COERCERS.get(get_origin(opt) or opt)
+        if coercer is None:
             continue
-        origin = get_origin(opt)
-        if origin is Literal:
-            if value in get_args(opt):
-                return value
-            if len(opts) == 1 or all(get_origin(o) is Literal or o is type(None) for o in opts):
-                raise ConfigError(name, value, "one of " + ", ".join(map(str, get_args(opt))))
-            continue
-        if opt is bool:
-            if isinstance(value, bool):
-                return value
-            if isinstance(value, str) and value.strip().lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
-                return value.strip().lower() in ("true", "yes", "on", "1")
-            if len(opts) == 1 or opts == (bool, type(None)):
-                raise ConfigError(name, value, "true or false")
-            continue
-        if opt is int:
-            if isinstance(value, bool):
-                raise ConfigError(name, value, "a whole number")
-            if isinstance(value, int):
-                return value
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            if isinstance(value, str):
-                try:
-                    f = float(value.strip())
-                except ValueError:
-                    f = math.nan
-                if f.is_integer():
-                    return int(f)
-            if not any(o is float for o in opts):
-                raise ConfigError(name, value, "a whole number")
-            continue
-        if opt is float:
-            if isinstance(value, bool):
-                raise ConfigError(name, value, "a number")
-            if isinstance(value, int | float):
-                return float(value)
-            if isinstance(value, str):
-                try:
-                    return float(value.strip())
-                except ValueError:
-                    raise ConfigError(name, value, "a number (e.g. 2e-4)") from None
-            raise ConfigError(name, value, "a number")
-        if opt is str:
-            if isinstance(value, str):
-                if "," in value and any(get_origin(o) is list for o in opts):
-                    continue  # "q_proj, v_proj" → the list option
-                return value
-            if not any(get_origin(o) is list for o in opts):
-                raise ConfigError(name, value, "text")
-            continue
-        if origin is dict:
-            if not isinstance(value, dict):
-                raise ConfigError(name, value, "a mapping of `key: value` lines")
-            return {str(k): v for k, v in value.items()}
-        if origin is list:
-            (item,) = get_args(opt) or (Any,)
-            if isinstance(value, str) and item is str:
-                return [v.strip() for v in value.split(",") if v.strip()]
-            if not isinstance(value, list | tuple):
-                raise ConfigError(name, value, "a list")
-            if item is float:
-                return [_coerce_one(f"{name}[{i}]", v, float) for i, v in enumerate(value)]
-            if item is str:
-                return [str(v) for v in value]
-            return list(value)
+        out = coercer(name, value, opt, opts)
+        if out is not _NEXT:
+            return out
     raise ConfigError(name, value, f"expected {tp}")
 
 

@@ -21,7 +21,7 @@ TRACKERS: dict[str, str] = {"tensorboard": "tensorboard", "wandb": "wandb", "tra
 # fields, and the keys its module sets itself
 TRAINER_CONFIG: dict[str, str] = {n: s.config_class for n, s in TRAINERS.items()}
 TRAINER_KEYS: dict[str, dict[str, str]] = {n: dict(s.keys) for n, s in TRAINERS.items()}
-TRAINER_SETS: dict[str, tuple[str, ...]] = {n: s.sets for n, s in TRAINERS.items()}
+TRAINER_SETS: dict[str, tuple[str, ...]] = {n: s.module_keys for n, s in TRAINERS.items()}
 
 # TRL config key → the RunConfig field ftwizard sets it from, for every trainer (so `trainer_args` may not set it)
 TRL_FROM_CONFIG: dict[str, str] = {
