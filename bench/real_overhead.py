@@ -22,40 +22,28 @@ Figures (medians over the repeats):
   before its trainer starts is the CLI's (config checks, run directory, launch).
 Both sides get the same fixed glibc malloc thresholds (PIN_MALLOC; see bench/overhead.py; --raw-malloc: defaults).
 
-Measured 2026-12-05, this 2-core box (AMD EPYC) shared with other jobs, one torch thread per process, 20 steps,
-3 repeats, 415 s for the whole bench (load average 0.8 → 3.0 during it, from other jobs):
-  steady-state 0.996 (plain 93.9 tok/s, ftwizard 93.5; per run plain 97.8/80.9/93.9, ftwizard 99.6/89.4/93.5)
-  end-to-end 0.970 (plain 66.7 s, ftwizard 68.8 s); same rows, SFTConfig, adapter config, threads, and the same
+Measured 2026-12-05 (second run, after the CPU preflight went from 1 to 2 timed steps), this 2-core box (AMD EPYC)
+shared with other jobs, one torch thread per process, 20 steps, 3 repeats, 423 s for the whole bench (load average
+0.4 → 2.0; one plain run was slowed by other work, the medians are unaffected):
+  steady-state 0.978 (plain 98.6 tok/s, ftwizard 96.4; per run plain 98.6/102.3/72.5, ftwizard 95.8/96.4/98.0)
+  end-to-end 0.921 (plain 64.5 s, ftwizard 70.0 s); same rows, SFTConfig, adapter config, threads, and the same
   tokens, loss and grad norm at all 20 steps (loss 4.0087 at step 1, 1.2654 at step 20)
-  phase (median s)                                          plain  ftwizard   diff
-  CLI before the trainer (config checks, run dir, launch)    0.00      0.26  +0.26
-  interpreter + imports / trainer startup                    5.68      5.29  -0.39
-  data (load; ftwizard: validate + split)                    0.03      0.05  +0.01
-  model + tokenizer load                                     0.53      0.42  -0.12
-  TRL trainer build (PEFT wrap, tokenization)                0.64      0.71  +0.07
-  preflight (1 step on the longest batch)                    0.00      2.77  +2.77
-  exports + fingerprint                                      0.00      0.01  +0.01
-  train() (steps, evals, checkpoints)                       58.00     56.70  -1.30
-  final save (adapter + tokenizer)                           0.11      0.14  +0.03
-  after the run (done event, exit, CLI sees it)              1.63      1.79  +0.16
-  total (wall)                                              66.71     68.79  +2.09
-With glibc's malloc defaults (--raw-malloc, load average ~2): steady-state 0.958 (89.9 vs 86.2 tok/s), end-to-end
-0.921 (67.0 vs 72.8 s): the allocator-history effect described in bench/overhead.py, ~3-4% per step.
-
-Differences above 3% and why:
-- preflight, +2.8 s (4% of the wall): one forward+backward+AdamW step (learning rate 0, weights restored) on the
-  longest batch (66 tokens × 4). About 0.3-0.4 s of it comes back: ftwizard's eval-on-start and first step run
-  warm (step 1 incl. the first eval: 3.5/3.7 s vs plain 3.9/4.0 s), so the net cost is ~2.4 s, about one step.
-  It is what writes memory.json (measured 1.12 GiB vs the plan's 2.02 GiB estimate) for the run card and checks the
-  longest batch before training (on a GPU: the out-of-memory check with auto-fit). It used to run 2 steps on the
-  CPU (6.1 s measured); the CPU reader counts the same bytes on the second, so it now runs one
-  (ftwizard/train/preflight.py). `preflight_steps: 0` turns it off.
-- train(), -1.3 s (ftwizard faster): the warm-up above plus run-to-run noise (the per-run step times spread ±10%
-  with the other jobs' load); train_runtime 56.2 s plain vs 54.8 s ftwizard.
-- every other phase differs by less than 0.4 s (under 1% of the wall). Before, the trainer's lazy imports landed in
-  its model/build phases (transformers, trl, peft: +1.8 s / +1.5 s there, -4.2 s in startup); it now imports them
-  at startup, so each phase times its own work: no duplicate tokenization or loading was found (model load 0.42 s vs
-  0.53 s, trainer build 0.71 s vs 0.64 s).
+  phase (median s)                                              plain  ftwizard    diff
+  CLI before the trainer (config checks, run dir, launch)        0.00      0.31   +0.31
+  interpreter + imports / trainer startup                        5.19      5.38   +0.20
+  data (load; ftwizard: validate + split)                        0.03      0.05   +0.02
+  model + tokenizer load                                         0.39      0.42   +0.03
+  TRL trainer build (PEFT wrap, tokenization)                    0.67      0.73   +0.06
+  preflight (2 steps on the longest batch, CPU)                  0.00      6.91   +6.91
+  exports + fingerprint                                          0.00      0.01   +0.01
+  train() (steps, evals, checkpoints)                           55.67     53.87   -1.80
+  final save (adapter + tokenizer)                               0.14      0.11   -0.03
+  after the run (done event, exit, CLI sees it)                  1.71      1.71   +0.00
+The end-to-end gap is the preflight: two steps on the longest batch before the run (an OOM or NaN is caught before
+any time is spent, and the warm second step is the measured step time that refines the plan's time estimate; with
+one step it was 2.8 s and the end-to-end ratio 0.970, but the refined estimate missed by 16% on the identity run).
+Everything else is within 0.3 s; train() is 1.8 s shorter on the same tokens and losses, inside this box's run-to-run
+spread (plain walls 60.6–78.1 s).
 """
 
 from __future__ import annotations
@@ -150,7 +138,7 @@ ROWS = [  # (label, plain phase, ftwizard phase)
     ("data (load; ftwizard: validate + split)", "data", "data"),
     ("model + tokenizer load", "model", "model"),
     ("TRL trainer build (PEFT wrap, tokenization)", "build", "build"),
-    ("preflight (1 step on the longest batch)", None, "preflight"),
+    ("preflight (2 steps on the longest batch, CPU)", None, "preflight"),
     ("exports + fingerprint", None, "export"),
     ("train() (steps, evals, checkpoints)", "train", "train"),
     ("final save (adapter + tokenizer)", "save", "save"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.markup import escape
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -77,6 +78,7 @@ class PlanScreen(StepScreen):
         super().__init__()
         self.view: PlanView | None = None
         self._syncing = False
+        self._recounting: str | None = None  # the tokenizer a recount of the data runs with
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="plan-top"):
@@ -158,6 +160,47 @@ class PlanScreen(StepScreen):
         if sync_widgets:
             self.sync_widgets()
         self._show_help()
+        self._recount_if_stale()
+
+    # ---- token counts made before the model's tokenizer was here ------------------------------------------------
+    def _recount_if_stale(self) -> None:
+        """The data step counted tokens without this model's tokenizer (a GGUF is converted only when its plan is
+        first made; the model changed after the data step): count again with it, chat template and default system
+        prompt included, so the sequence length and the time are the model's. Runs once per tokenizer."""
+        from ftwizard.core.wizard import tokenizer_source
+
+        ans, rep = self.wizard.answers, self.wizard.last_report
+        if not rep or rep.get("path") != ans.data or rep.get("error_count") or not ans.rows:
+            return
+        tok = tokenizer_source(ans.model)
+        method = str(((rep.get("stats") or {}).get("tokens") or {}).get("method", ""))
+        if tok is None or tok in method or self._recounting == tok:
+            return
+        self._recounting = tok
+        self.notify("Counting your data's tokens again with the model's tokenizer and chat template …", timeout=4)
+        self._recount(ans.data, tok)
+
+    @work(thread=True, exclusive=True, group="recount", exit_on_error=False)
+    def _recount(self, path: str, tokenizer: str) -> None:
+        from ftwizard.core.data.report import analyze
+
+        ans = self.wizard.answers
+        try:
+            rep = analyze(path, max_seq=int(ans.overrides.get("max_seq_length", 2048)), task=ans.task_kind,
+                          tokenizer=tokenizer).to_dict()
+        except Exception:  # noqa: BLE001 - the earlier counts stay; the data step shows any error
+            return
+        self.app.call_from_thread(self._recounted, rep)
+
+    def _recounted(self, rep: dict[str, Any]) -> None:
+        from ftwizard.core.wizard import apply_report
+
+        ans = self.wizard.answers
+        if rep.get("path") != ans.data or rep.get("error_count"):
+            return
+        self.wizard.last_report = rep
+        apply_report(ans, rep)
+        self.recompute(sync_widgets=True)
 
     def _show_help(self) -> None:
         """The focused setting's whole reason (the rows cut it to fit 80 columns)."""
