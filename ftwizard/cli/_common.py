@@ -32,6 +32,22 @@ class CliError(Exception):
         self.hint, self.code = hint, code
 
 
+def config_value(name: str) -> Any:
+    """An argparse `type=` for a flag that sets a run-config field: read and checked by that field's own rule
+    (`check_value`, the validator YAML, `--check` and the app's forms use), so `--batch 0` is refused with the same
+    words as `micro_batch: 0` in a config."""
+    from ftwizard.core.run.config import ConfigError, check_value
+
+    def parse(text: str) -> Any:
+        try:
+            return check_value(name, text)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(exc.short()) from None
+
+    parse.__name__ = name
+    return parse
+
+
 def bounded(kind: type, lo: float, hi: float, what: str) -> Any:
     """An argparse `type=` that accepts `kind` values in [lo, hi]: `--batch -5` is refused with a line that says
     what is allowed (the estimator is never called with a size it cannot mean)."""

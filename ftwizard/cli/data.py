@@ -17,7 +17,7 @@ _RATIOS = re.compile(r"^\s*[\d.]+\s*,\s*[\d.]+\s*,\s*[\d.]+\s*$")
 
 
 def register(sub: Any) -> None:
-    from ftwizard.cli._common import bounded, one_line_errors
+    from ftwizard.cli._common import bounded, config_value, one_line_errors
     from ftwizard.core.data.formats import FAMILIES
     from ftwizard.core.data.report import MIN_ROWS
 
@@ -25,7 +25,7 @@ def register(sub: Any) -> None:
     p.add_argument("path", help="a .jsonl/.json/.csv/.tsv/.parquet/.txt file (CSV: , ; or tab separated), a folder "
                                 "of them, or a Hub dataset id")
     p.add_argument("--format", choices=list(FAMILIES), help="override detection")
-    p.add_argument("--max-seq", type=bounded(int, 8, 1_048_576, "a sequence length in tokens"), default=2048,
+    p.add_argument("--max-seq", type=config_value("max_seq_length"), default=2048,
                    help="max sequence length in tokens")
     p.add_argument("--tokenizer", help="count tokens with this model's tokenizer and chat template "
                                        "(a local folder or a cached Hub id; else ~characters/4)")

@@ -12,6 +12,7 @@ from ftwizard.cli._common import (
     CliError,
     add_model_args,
     bounded,
+    config_value,
     console,
     esc,
     gpu_gib,
@@ -23,21 +24,22 @@ from ftwizard.cli._common import (
 
 
 def register(sub: Any) -> None:
+    from ftwizard.core.run.config import METHODS
     p = one_line_errors(sub.add_parser("estimate", help="estimate peak GPU memory for a fine-tuning setup"))
     add_model_args(p)
-    p.add_argument("--method", choices=["full", "lora", "qlora", "dora", "prefix", "prompt", "ia3"], default="lora")
+    p.add_argument("--method", choices=METHODS, default="lora")
     from ftwizard.core.trainers import TRAINERS
 
     p.add_argument("--trainer", choices=list(TRAINERS), default="sft",
                    help="training objective: DPO/KTO full fine-tunes keep a reference copy, GRPO generates")
-    p.add_argument("--completion-len", type=bounded(int, 1, 1_048_576, "a completion length in tokens"), default=256,
+    p.add_argument("--completion-len", type=config_value("grpo_max_completion_length"), default=256,
                    help="GRPO: longest generated completion (tokens)")
-    p.add_argument("--virtual-tokens", type=bounded(int, 1, 512, "virtual tokens"), default=20,
+    p.add_argument("--virtual-tokens", type=config_value("virtual_tokens"), default=20,
                    help="prefix/prompt tuning: trainable virtual tokens")
-    p.add_argument("--rank", "-r", type=bounded(int, 1, 1024, "a LoRA rank"), default=16)
+    p.add_argument("--rank", "-r", type=config_value("rank"), default=16)
     p.add_argument("--targets", default="all-linear", help="minimal | all-linear | attention | q_proj,v_proj,…")
-    p.add_argument("--batch", "-b", type=bounded(int, 1, 4096, "a micro-batch"), default=1, help="micro-batch per GPU")
-    p.add_argument("--seq", "-s", type=bounded(int, 8, 1_048_576, "a sequence length in tokens"), default=2048,
+    p.add_argument("--batch", "-b", type=config_value("micro_batch"), default=1, help="micro-batch per GPU")
+    p.add_argument("--seq", "-s", type=config_value("max_seq_length"), default=2048,
                    help="sequence length (tokens)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--grad-ckpt", dest="grad_ckpt", action="store_true", default=True)
@@ -56,7 +58,7 @@ def register(sub: Any) -> None:
                    help="training examples: adds time and cost")
     p.add_argument("--tokens-per-row", type=bounded(float, 1, 1_048_576, "tokens per example"),
                    help="mean tokens per example (default: half of --seq)")
-    p.add_argument("--epochs", type=bounded(float, 0.01, 1000, "a number of epochs"), default=3.0)
+    p.add_argument("--epochs", type=config_value("epochs"), default=3.0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_estimate)
 

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ftwizard.cli._common import CliError, bounded, console, err_console, esc
+from ftwizard.cli._common import CliError, bounded, config_value, console, err_console, esc
 
 
 def register(sub: Any) -> None:
@@ -23,7 +23,7 @@ def register(sub: Any) -> None:
                                                   "config and accelerate config it uses are written beside it")
     p.add_argument("--gpu", help="GPU type, SkyPilot's name (A100-80GB, H100, L4 …); default: the cheapest rented "
                                  "card that fits")
-    p.add_argument("--gpus", type=bounded(int, 1, 64, "a number of GPUs per machine"), help="GPUs per machine")
+    p.add_argument("--gpus", type=config_value("num_gpus"), help="GPUs per machine")
     p.add_argument("--nodes", type=bounded(int, 1, 1024, "a number of machines"), default=1, help="machines")
     p.add_argument("--install", metavar="PIP_SPEC", help="SkyPilot: install ftwizard with this pip spec "
                                                           "(ftwizard==X, git+https://…) instead of uploading this source")

@@ -13,6 +13,7 @@ from ftwizard.cli._common import (
     CliError,
     add_model_args,
     bounded,
+    config_value,
     console,
     err_console,
     esc,
@@ -25,6 +26,7 @@ from ftwizard.cli._common import (
 
 def register(sub: Any) -> None:
     from ftwizard.core.plan.decision import TASK_ALIASES, TASK_KINDS
+    from ftwizard.core.run.config import METHODS
     from ftwizard.core.trainers import TRAINERS
 
     p = one_line_errors(sub.add_parser("plan", help="recommend a full training plan for a model, its data and a GPU"))
@@ -36,11 +38,11 @@ def register(sub: Any) -> None:
                         "else domain)")
     p.add_argument("--rows", type=bounded(int, 1, 10**10, "a number of training examples"),
                    help="training examples (read from --data when given)")
-    p.add_argument("--seq", type=bounded(int, 8, 1_048_576, "a sequence length in tokens"),
+    p.add_argument("--seq", type=config_value("max_seq_length"),
                    help="longest examples in tokens, p99 (read from --data when given)")
     p.add_argument("--tokens-per-row", type=bounded(float, 1, 1_048_576, "tokens per example"),
                    help="mean tokens per example, for time and cost (read from --data when given)")
-    p.add_argument("--method", choices=["full", "lora", "qlora", "dora"])
+    p.add_argument("--method", choices=METHODS)
     p.add_argument("--trainer", choices=list(TRAINERS), help="the objective (default: from the data's format)")
     p.add_argument("--gpu", help="plan for this GPU instead of the local one (`cpu`: this machine's CPU)")
     p.add_argument("--gpus", type=bounded(int, 1, 4096, "a number of GPUs"))

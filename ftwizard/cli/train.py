@@ -63,11 +63,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ftwizard.core.run.service import RunError, check_resumable, create_run, new_run_dir
 
     if getattr(args, "help_config", False):
-        from ftwizard.core.run.config import RunConfig
+        from ftwizard.core.run.config import RunConfig, short_knobs, trainer_knobs
+        from ftwizard.core.trainers import TRAINERS
 
         defaults = RunConfig().to_dict()
         for key, text in RunConfig.help_text().items():
             console.print(f"[b]{key}[/] (default {defaults[key]!r}): {text}", highlight=False)
+        console.print("\n[b]A trainer's own settings[/] can also be written under its name, with TRL's names "
+                      "(e.g. `grpo: {num_generations: 4}` = `grpo_num_generations: 4`):", highlight=False)
+        for name in TRAINERS:
+            knobs, short = trainer_knobs(name), short_knobs(name)
+            if short:
+                console.print(f"  [b]{name}:[/] " + ", ".join(f"{k} ({knobs[k]})" for k in short), highlight=False,
+                              soft_wrap=True)
         return 0
     if args.resume:
         run = Path(args.resume)

@@ -37,6 +37,7 @@ class TrainerSpec:
     loss_learns: bool = True  # a flat loss means "not learning" (False: RL/distillation losses are not that signal)
     fixed: tuple[tuple[str, object], ...] = ()  # TRL keys its module sets to these values (for the TRL export)
     min_micro_batch: tuple[int, str] = (1, "")  # the smallest micro-batch it can train with, and why
+    reads: tuple[str, ...] = ()  # RunConfig fields of its own that are no TRL key (the rewards it scores with)
 
     @property
     def config_class(self) -> str:
@@ -52,6 +53,7 @@ class TrainerSpec:
 GENERATION_KEYS: tuple[tuple[str, str], ...] = (
     ("beta", "grpo_kl_beta"), ("num_generations", "grpo_num_generations"),
     ("max_completion_length", "grpo_max_completion_length"), ("temperature", "grpo_temperature"))
+REWARD_FIELDS = ("grpo_rewards", "grpo_reward_timeout")  # the rewards GRPO and RLOO score completions with
 
 
 def _register(*specs: TrainerSpec) -> dict[str, TrainerSpec]:
@@ -98,7 +100,7 @@ TRAINERS: dict[str, TrainerSpec] = _register(
                 metrics=("reward", "reward_std", "kl", "completions/mean_length", "completions/clipped_ratio",
                          "frac_reward_zero_std", "entropy"),
                 generates=True, check="reward", trl_config="trl:GRPOConfig", trl_script="grpo",
-                keys=GENERATION_KEYS, batch_divisor="grpo_num_generations", loss_learns=False,
+                keys=GENERATION_KEYS, batch_divisor="grpo_num_generations", loss_learns=False, reads=REWARD_FIELDS,
                 starts=(("grpo_num_generations", 8, "completions per prompt to compare; more = a steadier "
                          "advantage but generation time and KV cache grow with it"),
                         ("grpo_max_completion_length", 256, "room for the answer; the KV cache and generation "
@@ -107,7 +109,7 @@ TRAINERS: dict[str, TrainerSpec] = _register(
                 "reinforce well-scored answers against the other samples' mean (GRPO's data and rewards)", 1e-5,
                 1e-6, metrics=("reward", "reward_std", "kl", "completions/mean_length", "completions/clipped_ratio"),
                 generates=True, check="reward", trl_config="trl:RLOOConfig", trl_script="rloo", keys=GENERATION_KEYS,
-                batch_divisor="grpo_num_generations", loss_learns=False),
+                batch_divisor="grpo_num_generations", loss_learns=False, reads=REWARD_FIELDS),
     TrainerSpec("cpt", "Continued pre-training", ("text",),
                 "deep domain knowledge from plain documents (loss on every token, packed)", 5e-5, 1e-5,
                 trl_config="trl:SFTConfig", trl_script="sft",
@@ -129,7 +131,7 @@ def field_users(field_name: str) -> str:
     no trainer's spec names it (a field every trainer uses)."""
     users = []
     for s in TRAINERS.values():
-        if field_name not in {f for _, f in s.keys} and field_name != s.needs:
+        if field_name not in {f for _, f in s.keys} and field_name != s.needs and field_name not in s.reads:
             continue
         start = next((v for f, v, _ in s.starts if f == field_name), None)
         if start is None and field_name == "dpo_beta":

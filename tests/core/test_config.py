@@ -80,3 +80,69 @@ def test_bad_config_stops_before_launch(tmp_path):
     res = subprocess.run([sys.executable, "-m", "ftwizard", "train", str(f), "--out", str(out)], capture_output=True,
                          text=True, timeout=120)
     assert res.returncode == 2 and "epochs" in res.stderr and not out.exists()
+
+
+# ---- one validator: the app's forms, CLI flags and YAML read a value with the same rule ----------------------
+PROBES = ["0", "-1", "1", "0.5", "1.5", "3", "1e9", "two", "", "nan", "yes", "lora", "ia3", "adamw_8bit", "q_proj v_proj"]
+
+
+def test_the_plan_form_and_the_run_config_accept_the_same_values():
+    """Every field the Plan step edits is a RunConfig field, read by the same rule: a value the form takes is a
+    value a config takes, and one the form refuses the config refuses too."""
+    from ftwizard.core.wizard import FIELDS, parse_value
+
+    for key in FIELDS:
+        for raw in PROBES:
+            try:
+                form = parse_value(key, raw)
+            except ValueError:
+                form = ConfigError
+            try:
+                cfg = getattr(RunConfig(**{key: raw}), key)
+            except ConfigError:
+                cfg = ConfigError
+            assert form == cfg, (key, raw, form, cfg)
+
+
+def test_a_cli_flag_is_refused_with_the_configs_words():
+    from ftwizard.core.run.config import check_value
+
+    with pytest.raises(ConfigError) as err:
+        check_value("micro_batch", "0")
+    res = subprocess.run([sys.executable, "-m", "ftwizard", "estimate", "llama-3.2-1b", "--batch", "0"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and err.value.short() in res.stderr, res.stderr
+
+
+# ---- a trainer's own settings, nested under its name ---------------------------------------------------------
+def test_nested_trainer_settings_are_the_flat_fields(tmp_path):
+    from ftwizard.core.run.config import trainer_knobs
+    from ftwizard.core.trainers import TRAINERS
+
+    for name in TRAINERS:
+        knobs = trainer_knobs(name)
+        for key, flat in knobs.items():
+            value = RunConfig().to_dict()[flat]
+            assert RunConfig.from_dict({name: {key: value}}).to_dict()[flat] == value, (name, key)
+    f = tmp_path / "c.yaml"
+    f.write_text("trainer: grpo\nmicro_batch: 4\ngrpo:\n  num_generations: 4\n  beta: 0.04\n  rewards: [format]\n")
+    cfg = RunConfig.load(f)
+    assert (cfg.grpo_num_generations, cfg.grpo_kl_beta, cfg.grpo_rewards) == (4, 0.04, ["format"])
+    # the nested value is checked by the field's rule
+    f.write_text("trainer: dpo\ndpo:\n  beta: -1\n")
+    with pytest.raises(ConfigError, match="dpo_beta"):
+        RunConfig.load(f)
+
+
+@pytest.mark.parametrize("text, words", [
+    ("dpo:\n  betta: 0.2\n", "did you mean `beta`"),
+    ("dpo:\n  beta: 0.2\ndpo_beta: 0.3\n", "keep one"),
+    ("dpo: 0.2\n", "beta, loss_type"),
+    ("cpt:\n  packing: true\n", "trainer_args"),
+])
+def test_a_wrong_nested_setting_is_one_line(tmp_path, text, words):
+    f = tmp_path / "c.yaml"
+    f.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        RunConfig.load(f)
+    assert words in str(err.value) and "\n" not in str(err.value)

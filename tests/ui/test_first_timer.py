@@ -414,3 +414,16 @@ async def test_gkd_asks_for_its_teacher_and_launch_waits_for_it(tmp_path):
     sft = make_plan(Answers(model="llama-3.2-1b", rows=800, data_format="openai"), load_model_facts("llama-3.2-1b"),
                     FakeProbe.of("4090").probe())
     assert "teacher_model" not in sft.values  # other trainers never show it
+
+
+async def test_a_preset_name_outside_the_forms_menu_is_shown_and_kept():
+    """The form's menus list the common names; a value the run config takes outside them (from a preset) is added to
+    the menu and reaches the run config, instead of a stale menu (one validator: the config's rule)."""
+    ans = Answers(model="llama-3.2-1b", rows=3000, task_kind="domain",
+                  overrides={"optimizer": "adamw_8bit", "lr_scheduler": "cosine_with_min_lr"})
+    app = make_app(FakeProbe.of("4090"), answers=ans, start="plan")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.screen.query_one("#f-optimizer").value == "adamw_8bit"
+        assert app.screen.query_one("#f-lr_scheduler").value == "cosine_with_min_lr"
+        assert app.screen.view.values["optimizer"] == "adamw_8bit"

@@ -74,17 +74,83 @@ def load_yaml(text: str) -> Any:
 
 
 class ConfigError(ValueError):
-    """A config value that cannot run. `str()` is the one line to show."""
+    """A config value that cannot run. `str()` is the one line to show; `reason` is the short complaint a form shows
+    beside the field ("must be at least 1", "'two' is not a whole number")."""
 
-    def __init__(self, name: str, value: Any, allowed: str, message: str | None = None) -> None:
+    def __init__(self, name: str, value: Any, allowed: str, message: str | None = None,
+                 reason: str | None = None) -> None:
         self.field, self.value, self.allowed = name, value, allowed
+        self.reason = reason or f"{value!r} is not allowed"
         super().__init__(message or f"{name}: {value!r} is not allowed — {allowed}")
 
+    def short(self) -> str:
+        """The complaint and, when it does not already say it, what is allowed: the line a form shows."""
+        return self.reason if self.allowed in self.reason else f"{self.reason} ({self.allowed})"
 
-def _help(text: str, default: Any = MISSING, factory: Any = MISSING) -> Any:
+
+@dataclass(frozen=True)
+class Rule:
+    """What one field allows beyond its type: a range (open or closed ends), a set of names, or a test; `allowed` is
+    the words that say it. Every reader of a value (YAML, `--check`, `trl import`, the app's forms, CLI flags) runs
+    the same rule through `check_value`."""
+
+    allowed: str
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+    choices: tuple[str, ...] | None = None
+    also: tuple[Any, ...] = ()  # values allowed outside the range (max_steps' -1, "empty")
+    test: Any = None  # value → bool, for what a range or a set cannot say
+
+    def problem(self, value: Any) -> str | None:
+        """None when `value` is allowed, else the short complaint."""
+        if value in self.also or (value is None and None in self.also):
+            return None
+        if self.choices is not None and value not in self.choices:
+            return "choose one of " + ", ".join(self.choices) if len(self.choices) <= 12 else \
+                f"{value!r} is not one of the names it takes"
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if value != value or value in (math.inf, -math.inf):
+                return "must be a finite number"
+            if self.lo is not None and (value <= self.lo if self.lo_open else value < self.lo):
+                return f"must be {'more than' if self.lo_open else 'at least'} {self.lo:g}"
+            if self.hi is not None and (value >= self.hi if self.hi_open else value > self.hi):
+                return f"must be {'below' if self.hi_open else 'at most'} {self.hi:g}"
+        if self.test is not None and not self.test(value):
+            return f"{value!r} is not allowed"
+        return None
+
+
+def _help(text: str, default: Any = MISSING, factory: Any = MISSING, rule: Rule | None = None) -> Any:
+    meta = {"help": text, **({"rule": rule} if rule is not None else {})}
     if factory is not MISSING:
-        return field(default_factory=factory, metadata={"help": text})
-    return field(default=default, metadata={"help": text})
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _span(lo: float, hi: float, what: str, **kw: Any) -> Rule:
+    return Rule(what, lo=lo, hi=hi, **kw)
+
+
+def _modules_ok(v: Any) -> bool:
+    if isinstance(v, str):
+        return bool(v.strip())
+    return bool(v) and all(t.strip() for t in v)
+
+
+def _split_ok(v: list[float]) -> bool:
+    return len(v) == 3 and all(0 <= x <= 1 for x in v) and abs(sum(v) - 1) < 1e-6 and v[0] > 0
+
+
+def _template_ok(v: str) -> bool:
+    return v in ("auto", "chatml") or v.endswith((".jinja", ".j2", ".txt"))
+
+
+def _hub_id_ok(v: str | None) -> bool:
+    import re
+
+    return v is None or re.fullmatch(r"[\w.-]+(/[\w.-]+)?", v) is not None
 
 
 @dataclass
@@ -96,84 +162,130 @@ class RunConfig:
     model_gguf: str | None = _help("The .gguf file `model` was converted from (written by ftwizard; the Ollama "
                                    "export starts from it).", None)
     data: str = _help("Dataset file/folder, a Hub dataset id, or a split folder with train/validation/test.jsonl.", "")
-    data_format: str | None = _help("Dataset family (detected when empty): alpaca, sharegpt, openai, preference, …", None)
+    data_format: str | None = _help("Dataset family (detected when empty): alpaca, sharegpt, openai, preference, …", None,
+        rule=Rule("a dataset family name, or leave it out", also=(None,), test=lambda v: bool(v.strip())))
     data_subset: str | None = _help("Hub dataset: the subset (config name), if it has several.", None)
     data_split: str = _help("Hub dataset: the split to read (e.g. train).", "train")
     data_revision: str | None = _help("Hub dataset: a branch, tag or commit (default: main).", None)
     data_allow_download: bool = _help("Download a Hub dataset that is not in the local cache.", False)
-    trainer: str = _help("Training objective: " + ", ".join(TRAINERS) + ".", "sft")
+    trainer: str = _help("Training objective: " + ", ".join(TRAINERS) + ".", "sft",
+        rule=Rule("one of " + ", ".join(TRAINERS), choices=tuple(TRAINERS)))
     method: Method = _help("full (all weights), lora, qlora (4-bit base + LoRA), dora, prefix, prompt or ia3.", "lora")
     init_from: str | None = _help("Start from a finished run, an adapter or a model folder (SFT, then DPO on the "
                                   "SFT result): its model becomes `model`; its adapter keeps training.", None)
-    rank: int = _help("LoRA rank r (1–1024): 8 simple tasks, 16–32 domain, 64+ complex.", 16)
-    alpha: int = _help("LoRA alpha (scaling = alpha / rank); usually 2 × rank.", 32)
-    dropout: float = _help("LoRA dropout in [0, 1).", 0.05)
-    target_modules: str | list[str] = _help("LoRA targets: all-linear, minimal, attention, or module names.", "all-linear")
-    virtual_tokens: int = _help("Prefix/prompt tuning: trainable virtual tokens (1–512; 20 typical).", 20)
-    max_seq_length: int = _help("Longest sequence in tokens (longer rows are truncated).", 1024)
-    micro_batch: int = _help("Examples per GPU per forward pass.", 4)
-    gradient_accumulation: int = _help("Micro-batches per optimizer step (effective batch = micro × accum × GPUs).", 4)
-    learning_rate: float = _help("Peak learning rate (SFT LoRA ~2e-4, full ~2e-5, DPO/KTO ~5e-6).", 2e-4)
-    epochs: float = _help("Passes over the training split (> 0).", 3.0)
-    max_steps: int = _help("Stop after this many optimizer steps (-1: use epochs).", -1)
-    warmup_ratio: float = _help("Fraction of steps with a rising learning rate, in [0, 1).", 0.03)
-    lr_scheduler: str = _help("Learning-rate schedule (transformers SchedulerType).", "cosine")
-    weight_decay: float = _help("AdamW weight decay (≥ 0).", 0.01)
+    rank: int = _help("LoRA rank r (1–1024): 8 simple tasks, 16–32 domain, 64+ complex.", 16,
+        rule=_span(1, 1024, "a LoRA rank from 1 to 1024 (8–64 is typical)"))
+    alpha: int = _help("LoRA alpha (scaling = alpha / rank); usually 2 × rank.", 32,
+        rule=_span(1, 65536, "a whole number from 1 to 65536 (usually 2 × rank)"))
+    dropout: float = _help("LoRA dropout in [0, 1).", 0.05,
+        rule=_span(0, 1, "a fraction in [0, 1)", hi_open=True))
+    target_modules: str | list[str] = _help("LoRA targets: all-linear, minimal, attention, or module names.", "all-linear",
+        rule=Rule("all-linear, minimal, attention, or a list of module names", test=_modules_ok))
+    virtual_tokens: int = _help("Prefix/prompt tuning: trainable virtual tokens (1–512; 20 typical).", 20,
+        rule=_span(1, 512, "1 to 512 virtual tokens (20 typical)"))
+    max_seq_length: int = _help("Longest sequence in tokens (longer rows are truncated).", 1024,
+        rule=_span(8, 1_048_576, "tokens, from 8 to 1048576"))
+    micro_batch: int = _help("Examples per GPU per forward pass.", 4,
+        rule=_span(1, 4096, "a whole number from 1 to 4096"))
+    gradient_accumulation: int = _help("Micro-batches per optimizer step (effective batch = micro × accum × GPUs).", 4,
+        rule=_span(1, 65536, "a whole number from 1 to 65536"))
+    learning_rate: float = _help("Peak learning rate (SFT LoRA ~2e-4, full ~2e-5, DPO/KTO ~5e-6).", 2e-4,
+        rule=_span(0, 1, "a number between 0 and 1, e.g. 2e-4", lo_open=True))
+    epochs: float = _help("Passes over the training split (> 0).", 3.0,
+        rule=_span(0, MAX_EPOCHS, f"a number of passes > 0 and at most {MAX_EPOCHS} (e.g. 3); use max_steps for a "
+                    "fixed step count", lo_open=True))
+    max_steps: int = _help("Stop after this many optimizer steps (-1: use epochs).", -1,
+        rule=_span(1, MAX_STEPS, f"-1 (use epochs) or a step count from 1 to {MAX_STEPS}", also=(-1,)))
+    warmup_ratio: float = _help("Fraction of steps with a rising learning rate, in [0, 1).", 0.03,
+        rule=_span(0, 1, "a fraction in [0, 1)", hi_open=True))
+    lr_scheduler: str = _help("Learning-rate schedule (transformers SchedulerType).", "cosine",
+        rule=Rule("one of " + ", ".join(SCHEDULERS), choices=SCHEDULERS))
+    weight_decay: float = _help("AdamW weight decay (≥ 0).", 0.01,
+        rule=_span(0, 10, "a number from 0 to 10 (0.01 typical)"))
     gradient_checkpointing: bool = _help("Recompute activations in backward: less memory, ~30% slower.", False)
-    optimizer: str = _help("transformers optimizer name (adamw_torch, paged_adamw_8bit, …).", "adamw_torch")
+    optimizer: str = _help("transformers optimizer name (adamw_torch, paged_adamw_8bit, …).", "adamw_torch",
+        rule=Rule("a transformers optimizer, e.g. adamw_torch, adamw_torch_fused, adamw_bnb_8bit, "
+                    "paged_adamw_8bit, adafactor", choices=OPTIMIZERS))
     precision: Precision = _help("auto (bf16 if the GPU has it, else fp16; fp32 on the CPU), bf16, fp16, fp32.", "auto")
     packing: bool = _help("Pack several short rows into one sequence (faster on short rows).", False)
     assistant_only_loss: bool = _help("Compute the loss on the answers only (the prompt is masked).", True)
-    chat_template: str = _help("auto (the model's, or ChatML when it has none), chatml, or a .jinja file.", "auto")
-    eval_steps: int = _help("Evaluate on the validation split every N steps.", 50)
+    chat_template: str = _help("auto (the model's, or ChatML when it has none), chatml, or a .jinja file.", "auto",
+        rule=Rule("auto, chatml, or the path of a .jinja template file", test=_template_ok))
+    eval_steps: int = _help("Evaluate on the validation split every N steps.", 50,
+        rule=_span(1, MAX_STEPS, f"a step count from 1 to {MAX_STEPS}"))
     eval_on_start: bool = _help("Evaluate once before the first step: the base model's eval loss to compare with.",
                                 False)
-    logging_steps: int = _help("Log loss/LR every N steps.", 5)
-    save_steps: int = _help("Save a checkpoint every N steps.", 100)
-    save_total_limit: int = _help("Keep at most N checkpoints (oldest deleted).", 3)
-    split: list[float] = _help("train/validation/test fractions, summing to 1.", factory=lambda: [0.8, 0.1, 0.1])
-    seed: int = _help("Random seed (split, init, data order).", 42)
+    logging_steps: int = _help("Log loss/LR every N steps.", 5,
+        rule=_span(1, MAX_STEPS, f"a step count from 1 to {MAX_STEPS}"))
+    save_steps: int = _help("Save a checkpoint every N steps.", 100,
+        rule=_span(1, MAX_STEPS, f"a step count from 1 to {MAX_STEPS}"))
+    save_total_limit: int = _help("Keep at most N checkpoints (oldest deleted).", 3,
+        rule=_span(1, 100_000, "from 1 (resume needs a checkpoint) to 100000"))
+    split: list[float] = _help("train/validation/test fractions, summing to 1.", factory=lambda: [0.8, 0.1, 0.1],
+        rule=Rule("three fractions train, validation, test that sum to 1, e.g. [0.8, 0.1, 0.1]", test=_split_ok))
+    seed: int = _help("Random seed (split, init, data order).", 42,
+        rule=_span(0, 2**32 - 1, f"a whole number from 0 to {2**32 - 1}"))
     dpo_beta: float = _help("Preference beta (> 0): how far the model may move from the reference (for odds-ratio "
-                            "preference, the weight of its preference term); each trainer starts from its own.", 0.1)
+                            "preference, the weight of its preference term); each trainer starts from its own.", 0.1,
+        rule=_span(0, 100, "a number in (0, 100] (0.1 is typical)", lo_open=True))
     dpo_loss_type: str = _help("DPO loss type (sigmoid, ipo, hinge, …).", "sigmoid")
-    kto_desirable_weight: float = _help("KTO weight of the good (label true) rows; raise it when they are fewer.", 1.0)
-    kto_undesirable_weight: float = _help("KTO weight of the bad (label false) rows.", 1.0)
-    simpo_gamma: float = _help("Target reward margin of length-normalized preference (≥ 0; gamma/beta ≈ 0.5).", 0.5)
+    kto_desirable_weight: float = _help("KTO weight of the good (label true) rows; raise it when they are fewer.", 1.0,
+        rule=_span(0, 1000, "a weight in (0, 1000] (1.0 typical)", lo_open=True))
+    kto_undesirable_weight: float = _help("KTO weight of the bad (label false) rows.", 1.0,
+        rule=_span(0, 1000, "a weight in (0, 1000] (1.0 typical)", lo_open=True))
+    simpo_gamma: float = _help("Target reward margin of length-normalized preference (≥ 0; gamma/beta ≈ 0.5).", 0.5,
+        rule=_span(0, 100, "a margin from 0 to 100 (0.5 typical)"))
     grpo_num_generations: int = _help("GRPO completions per prompt (2–64); micro_batch × accumulation × GPUs must be "
-                                      "a multiple of it.", 8)
-    grpo_max_completion_length: int = _help("GRPO: longest generated completion in tokens (1–32768).", 256)
+                                      "a multiple of it.", 8,
+        rule=_span(2, 64, "2 to 64 completions per prompt (8 typical)"))
+    grpo_max_completion_length: int = _help("GRPO: longest generated completion in tokens (1–32768).", 256,
+        rule=_span(1, 32768, "tokens, from 1 to 32768"))
     grpo_rewards: list[str] = _help("GRPO rewards: exact_match, char_match, format, regex:PATTERN, length_penalty, "
-                                    "or path/to/module.py:function.", factory=lambda: ["exact_match"])
-    grpo_kl_beta: float = _help("GRPO KL penalty to the starting model (0: none, no reference copy; 0.04 classic).", 0.0)
-    grpo_temperature: float = _help("GRPO sampling temperature (> 0; 1.0 keeps the completions varied).", 1.0)
+                                    "or path/to/module.py:function.", factory=lambda: ["exact_match"],
+        rule=Rule("at least one reward: exact_match, char_match, format, regex:PATTERN, length_penalty or "
+                    "file.py:function", test=lambda v: bool(v) and all(r.strip() for r in v)))
+    grpo_kl_beta: float = _help("GRPO KL penalty to the starting model (0: none, no reference copy; 0.04 classic).", 0.0,
+        rule=_span(0, 100, "a number from 0 (no KL penalty) to 100"))
+    grpo_temperature: float = _help("GRPO sampling temperature (> 0; 1.0 keeps the completions varied).", 1.0,
+        rule=_span(0, 100, "a temperature in (0, 100] (1.0 typical)", lo_open=True))
     grpo_reward_timeout: float = _help("GRPO: seconds one reward function may take on one batch before the run "
-                                       "fails, naming it (1–86400).", 60.0)
+                                       "fails, naming it (1–86400).", 60.0,
+        rule=_span(1, 86400, "seconds from 1 to 86400 (60 default)"))
     teacher_model: str = _help("GKD teacher: a local folder or Hub id of a larger model with the same tokenizer.", "")
-    gkd_lmbda: float = _help("GKD: share of batches the student generates itself, in [0, 1].", 0.5)
+    gkd_lmbda: float = _help("GKD: share of batches the student generates itself, in [0, 1].", 0.5,
+        rule=_span(0, 1, "a fraction in [0, 1]"))
     engine: Engine = _help("Several GPUs: auto, ddp, fsdp, deepspeed (zero2/zero3).", "auto")
-    num_gpus: int = _help("GPUs to use (1–64).", 1)
+    num_gpus: int = _help("GPUs to use (1–64).", 1,
+        rule=_span(1, 64, "a whole number from 1 to 64"))
     accelerate_config: str | None = _help("Several GPUs: your own `accelerate config` YAML, used unchanged.", None)
     deepspeed_config: str | None = _help("Several GPUs: your own DeepSpeed JSON, used unchanged (needs deepspeed).",
                                          None)
     report_to: list[str] = _help("Experiment trackers: tensorboard, wandb, trackio, mlflow (installed ones).",
                                  factory=list)
     push_to_hub: bool = _help("Upload the result to the Hugging Face Hub (token: `hf auth login` or HF_TOKEN).", False)
-    hub_model_id: str | None = _help("Hub repository for push_to_hub: `name` or `owner/name`.", None)
+    hub_model_id: str | None = _help("Hub repository for push_to_hub: `name` or `owner/name`.", None,
+        rule=Rule("`name` or `owner/name` (letters, digits, - _ .)", test=_hub_id_ok))
     hub_private: bool = _help("Create the Hub repository as private.", True)
     trainer_args: dict[str, Any] = _help("Any other TRL/transformers config field, passed as is "
                                          "(e.g. max_grad_norm: 0.5).", factory=dict)
     trust_remote_code: bool = _help("Run the model repository's own Python code. Only for authors you trust.", False)
     preflight_steps: int = _help("Steps on the longest batch before training, to catch an OOM in seconds (0: off; "
-                                 "at most 2: the first catches the OOM, the second times a warm step for the time estimate).", 2)
+                                 "at most 2: the first catches the OOM, the second times a warm step for the time estimate).", 2,
+        rule=_span(0, 100, "0 (off) to 100"))
     auto_fit: bool = _help("If the first step does not fit the GPU: lower the micro-batch (same effective batch) or "
                            "turn on gradient checkpointing, say so, and go on (off: stop with the fix).", True)
-    estimate_gib: float | None = _help("Predicted peak GPU memory (written by the planner).", None)
+    estimate_gib: float | None = _help("Predicted peak GPU memory (written by the planner).", None,
+        rule=_span(0, 1e6, "0 to 1000000 GiB", also=(None,)))
     estimate_hours: float | None = _help("Planned training time in hours on the planned GPU (written by the "
-                                         "planner; the run card compares it with the real time).", None)
+                                         "planner; the run card compares it with the real time).", None,
+        rule=_span(0, 1e6, "0 to 1000000 hours", also=(None,)))
     # test hooks (never set by the app): inject a fault to exercise the diagnosis path
-    debug_inject_nan_at_step: int | None = _help("Test hook: make the weights NaN at this step.", None)
-    debug_sleep_per_step: float = _help("Test hook: sleep this many seconds per step.", 0.0)
-    debug_disk_full_at_step: int | None = _help("Test hook: raise 'no space left' at this step.", None)
+    debug_inject_nan_at_step: int | None = _help("Test hook: make the weights NaN at this step.", None,
+        rule=_span(1, MAX_STEPS, f"empty, or a step from 1 to {MAX_STEPS}", also=(None,)))
+    debug_sleep_per_step: float = _help("Test hook: sleep this many seconds per step.", 0.0,
+        rule=_span(0, 3600, "0 to 3600 seconds"))
+    debug_disk_full_at_step: int | None = _help("Test hook: raise 'no space left' at this step.", None,
+        rule=_span(1, MAX_STEPS, f"empty, or a step from 1 to {MAX_STEPS}", also=(None,)))
 
     def __post_init__(self) -> None:
         _coerce(self)
@@ -192,6 +304,7 @@ class RunConfig:
             raise ConfigError("config", type(d).__name__, "a YAML mapping",
                               f"the file holds a {type(d).__name__}, not a mapping: write one `key: value` per line "
                               f"(see `ftwizard train --help`)")
+        d = _unnest(d)
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -232,6 +345,60 @@ class RunConfig:
         return self.method in ADAPTER_METHODS
 
 
+# ---- a trainer's own settings, nested under its name --------------------------------------------------------
+def trainer_knobs(name: str) -> dict[str, str]:
+    """A trainer's own settings as a nested block names them (`grpo: {num_generations: 4}`) → the RunConfig field:
+    its TRL config keys (the spec's one map), the fields themselves, and the fields without the trainer's prefix."""
+    spec = TRAINERS[name]
+    out: dict[str, str] = {}
+    own = ((f, f) for f in ((spec.needs,) if spec.needs else ()) + spec.reads)
+    for trl_key, f in (*spec.keys, *own):
+        out.setdefault(trl_key, f)
+        out.setdefault(f, f)
+        prefix = f.split("_", 1)[0]
+        if prefix in TRAINERS and "_" in f:
+            out.setdefault(f.split("_", 1)[1], f)
+    return out
+
+
+def short_knobs(name: str) -> list[str]:
+    """A trainer's nested setting names, one per field (TRL's or the unprefixed name, not the flat field name)."""
+    knobs = trainer_knobs(name)
+    named = {f for k, f in knobs.items() if k != f}
+    return sorted(k for k, f in knobs.items() if k != f or f not in named)
+
+
+def _unnest(d: dict[Any, Any]) -> dict[Any, Any]:
+    """A config with per-trainer blocks (`dpo: {beta: 0.2}`, `grpo: {num_generations: 4}`) as the flat fields the
+    run reads (`dpo_beta`, `grpo_num_generations`); the flat form keeps working, and both at once must agree."""
+    blocks = [k for k in d if k in TRAINERS]
+    if not blocks:
+        return d
+    out = {k: v for k, v in d.items() if k not in TRAINERS}
+    for name in blocks:
+        block, knobs = d[name], trainer_knobs(name)
+        if not isinstance(block, dict) or not knobs:
+            raise ConfigError(name, block, "a block of that trainer's own settings",
+                              f"`{name}:` holds a trainer's own settings as `key: value` lines"
+                              + (f" ({', '.join(short_knobs(name))})" if knobs else
+                                 f", and {name} has none: its TRL fields go in trainer_args"))
+        for key, value in block.items():
+            if key not in knobs:
+                import difflib
+
+                near = difflib.get_close_matches(str(key), list(knobs), n=1)
+                hint = f"did you mean `{near[0]}`? " if near else ""
+                raise ConfigError(f"{name}.{key}", value, "one of its settings",
+                                  f"`{name}.{key}` is not one of {name}'s own settings: {hint}it takes "
+                                  f"{', '.join(short_knobs(name))}; any other TRL field goes in trainer_args")
+            flat = knobs[key]
+            if flat in out and out[flat] != value:
+                raise ConfigError(flat, value, "one value", f"`{name}.{key}` ({value!r}) and `{flat}` ({out[flat]!r}) "
+                                  "are the same setting with different values: keep one")
+            out[flat] = value
+    return out
+
+
 # ---- coercion by field type --------------------------------------------------------------------------------
 _HINTS: dict[str, Any] | None = None
 
@@ -260,7 +427,8 @@ def _to_literal(name: str, value: Any, opt: Any, opts: tuple[Any, ...]) -> Any:
     if value in get_args(opt):
         return value
     if _only(opts, Literal):
-        raise ConfigError(name, value, "one of " + ", ".join(map(str, get_args(opt))))
+        names = ", ".join(map(str, get_args(opt)))
+        raise ConfigError(name, value, "one of " + names, reason="choose one of " + names)
     return _NEXT
 
 
@@ -270,13 +438,13 @@ def _to_bool(name: str, value: Any, opt: Any, opts: tuple[Any, ...]) -> Any:
     if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
         return value.strip().lower() in _TRUE
     if _only(opts, bool):
-        raise ConfigError(name, value, "true or false")
+        raise ConfigError(name, value, "true or false", reason=f"say yes or no, not {value!r}")
     return _NEXT
 
 
 def _to_int(name: str, value: Any, opt: Any, opts: tuple[Any, ...]) -> Any:
     if isinstance(value, bool):
-        raise ConfigError(name, value, "a whole number")
+        raise ConfigError(name, value, "a whole number", reason=f"{value!r} is not a whole number")
     if isinstance(value, int):
         return value
     if isinstance(value, float | str):
@@ -287,27 +455,28 @@ def _to_int(name: str, value: Any, opt: Any, opts: tuple[Any, ...]) -> Any:
         if f.is_integer():
             return int(f)
     if float not in opts:
-        raise ConfigError(name, value, "a whole number")
+        raise ConfigError(name, value, "a whole number", reason=f"{str(value)!r} is not a whole number")
     return _NEXT
 
 
 def _to_float(name: str, value: Any, opt: Any, opts: tuple[Any, ...]) -> Any:
     if isinstance(value, bool):
-        raise ConfigError(name, value, "a number")
+        raise ConfigError(name, value, "a number", reason=f"{value!r} is not a number")
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str):
         try:
             return float(value.strip())
         except ValueError:
-            raise ConfigError(name, value, "a number (e.g. 2e-4)") from None
-    raise ConfigError(name, value, "a number")
+            raise ConfigError(name, value, "a number (e.g. 2e-4)", reason=f"{value!r} is not a number") from None
+    raise ConfigError(name, value, "a number", reason=f"{value!r} is not a number")
 
 
 def _to_str(name: str, value: Any, opt: Any, opts: tuple[Any, ...]) -> Any:
     has_list = any(get_origin(o) is list for o in opts)
     if isinstance(value, str):
-        return _NEXT if ("," in value and has_list) else value  # "q_proj, v_proj" → the list option
+        many = "," in value or len(value.split()) > 1
+        return _NEXT if (many and has_list) else value  # "q_proj, v_proj" or "q_proj v_proj" → the list option
     if not has_list:
         raise ConfigError(name, value, "text")
     return _NEXT
@@ -321,8 +490,9 @@ def _to_dict(name: str, value: Any, opt: Any, opts: tuple[Any, ...]) -> Any:
 
 def _to_list(name: str, value: Any, opt: Any, opts: tuple[Any, ...]) -> Any:
     (item,) = get_args(opt) or (Any,)
-    if isinstance(value, str) and item is str:
-        return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, str) and item is str:  # a name-or-list field also splits on spaces (module names have none)
+        parts = value.split(",") if (str not in opts or "," in value) else value.split()
+        return [v.strip() for v in parts if v.strip()]
     if not isinstance(value, list | tuple):
         raise ConfigError(name, value, "a list")
     if item is float:
@@ -365,76 +535,43 @@ def _need(ok: bool, name: str, value: Any, allowed: str) -> None:
         raise ConfigError(name, value, allowed)
 
 
+def field_type(name: str) -> Any:
+    """The field's type (e.g. `bool`, `int`, `str | list[str]`)."""
+    return _hints()[name]
+
+
+def field_rule(name: str) -> Rule | None:
+    """The field's Rule (its range, names or test), None for a field its type says all about."""
+    for f in fields(RunConfig):
+        if f.name == name:
+            return f.metadata.get("rule")
+    raise KeyError(name)
+
+
+def check_value(name: str, value: Any) -> Any:
+    """`value` (YAML, a form's text, a CLI flag) read as the field's type and checked against its rule: the one
+    validator of a single field. ConfigError (with `.reason` for a form) when it cannot run."""
+    out = _coerce_one(name, value, _hints()[name])
+    rule = field_rule(name)
+    problem = rule.problem(out) if rule is not None else None
+    if problem is not None:
+        raise ConfigError(name, out, rule.allowed if rule else "", reason=problem)
+    return out
+
+
 def _check(c: RunConfig) -> None:
-    _need(c.trainer in TRAINERS, "trainer", c.trainer, "one of " + ", ".join(TRAINERS))
-    _need(c.optimizer in OPTIMIZERS, "optimizer", c.optimizer, "a transformers optimizer, e.g. adamw_torch, "
-          "adamw_torch_fused, adamw_bnb_8bit, paged_adamw_8bit, adafactor")
-    _need(c.lr_scheduler in SCHEDULERS, "lr_scheduler", c.lr_scheduler, "one of " + ", ".join(SCHEDULERS))
-    _need(1 <= c.rank <= 1024, "rank", c.rank, "a LoRA rank from 1 to 1024 (8–64 is typical)")
-    _need(1 <= c.alpha <= 65536, "alpha", c.alpha, "a whole number from 1 to 65536 (usually 2 × rank)")
-    _need(0 <= c.dropout < 1, "dropout", c.dropout, "a fraction in [0, 1)")
-    if isinstance(c.target_modules, str):
-        _need(c.target_modules in TARGET_PRESETS or bool(c.target_modules.strip()), "target_modules", c.target_modules,
-              "all-linear, minimal, attention, or a list of module names")
-    else:
-        _need(bool(c.target_modules) and all(t.strip() for t in c.target_modules), "target_modules", c.target_modules,
-              "a non-empty list of module names")
-    _need(8 <= c.max_seq_length <= 1_048_576, "max_seq_length", c.max_seq_length, "tokens, from 8 to 1048576")
-    _need(1 <= c.micro_batch <= 4096, "micro_batch", c.micro_batch, "a whole number from 1 to 4096")
-    _need(1 <= c.gradient_accumulation <= 65536, "gradient_accumulation", c.gradient_accumulation,
-          "a whole number from 1 to 65536")
-    _need(math.isfinite(c.learning_rate) and 0 < c.learning_rate <= 1, "learning_rate", c.learning_rate,
-          "a number in (0, 1], e.g. 2e-4")
-    _need(math.isfinite(c.epochs) and 0 < c.epochs <= MAX_EPOCHS, "epochs", c.epochs,
-          f"a number of passes > 0 and at most {MAX_EPOCHS} (e.g. 3); use max_steps for a fixed step count")
-    _need(c.max_steps == -1 or 1 <= c.max_steps <= MAX_STEPS, "max_steps", c.max_steps,
-          f"-1 (use epochs) or a step count from 1 to {MAX_STEPS}")
-    _need(0 <= c.warmup_ratio < 1, "warmup_ratio", c.warmup_ratio, "a fraction in [0, 1)")
-    _need(math.isfinite(c.weight_decay) and 0 <= c.weight_decay <= 10, "weight_decay", c.weight_decay,
-          "a number from 0 to 10 (0.01 typical)")
-    for name in ("eval_steps", "logging_steps", "save_steps"):
-        _need(1 <= getattr(c, name) <= MAX_STEPS, name, getattr(c, name), f"a step count from 1 to {MAX_STEPS}")
-    _need(1 <= c.save_total_limit <= 100_000, "save_total_limit", c.save_total_limit,
-          "from 1 (resume needs a checkpoint) to 100000")
-    _need(0 <= c.seed <= 2**32 - 1, "seed", c.seed, f"a whole number from 0 to {2**32 - 1}")
-    _need(len(c.split) == 3 and all(0 <= x <= 1 for x in c.split) and abs(sum(c.split) - 1) < 1e-6 and c.split[0] > 0,
-          "split", c.split, "three fractions train, validation, test that sum to 1, e.g. [0.8, 0.1, 0.1]")
-    _need(math.isfinite(c.dpo_beta) and 0 < c.dpo_beta <= 100, "dpo_beta", c.dpo_beta,
-          "a number in (0, 100] (0.1 is typical)")
-    _need(1 <= c.num_gpus <= 64, "num_gpus", c.num_gpus, "a whole number from 1 to 64")
+    """Every field's own rule, then the rules between fields."""
+    for f in fields(c):
+        rule = f.metadata.get("rule")
+        value = getattr(c, f.name)
+        if rule is not None and (problem := rule.problem(value)) is not None:
+            raise ConfigError(f.name, value, rule.allowed, reason=problem)
     _check_objectives(c)
     _check_portable(c)
-    _need(0 <= c.preflight_steps <= 100, "preflight_steps", c.preflight_steps, "0 (off) to 100")
-    _need(c.estimate_gib is None or 0 <= c.estimate_gib <= 1e6, "estimate_gib", c.estimate_gib, "0 to 1000000 GiB")
-    _need(c.estimate_hours is None or 0 <= c.estimate_hours <= 1e6, "estimate_hours", c.estimate_hours,
-          "0 to 1000000 hours")
-    _need(0 <= c.debug_sleep_per_step <= 3600, "debug_sleep_per_step", c.debug_sleep_per_step, "0 to 3600 seconds")
-    for name in ("debug_inject_nan_at_step", "debug_disk_full_at_step"):
-        v = getattr(c, name)
-        _need(v is None or 1 <= v <= MAX_STEPS, name, v, f"empty, or a step from 1 to {MAX_STEPS}")
-    _need(c.chat_template in ("auto", "chatml") or c.chat_template.endswith((".jinja", ".j2", ".txt")),
-          "chat_template", c.chat_template, "auto, chatml, or the path of a .jinja template file")
-    if c.data_format is not None:
-        _need(bool(c.data_format.strip()), "data_format", c.data_format, "a dataset family name, or leave it out")
 
 
 def _check_objectives(c: RunConfig) -> None:
-    """The fields of the objectives' own knobs (which trainer reads which: core/trainers.py)."""
-    for name in ("kto_desirable_weight", "kto_undesirable_weight"):
-        _need(0 < getattr(c, name) <= 1000, name, getattr(c, name), "a weight in (0, 1000] (1.0 typical)")
-    _need(0 <= c.simpo_gamma <= 100, "simpo_gamma", c.simpo_gamma, "a margin from 0 to 100 (0.5 typical)")
-    _need(2 <= c.grpo_num_generations <= 64, "grpo_num_generations", c.grpo_num_generations,
-          "2 to 64 completions per prompt (8 typical)")
-    _need(1 <= c.grpo_max_completion_length <= 32768, "grpo_max_completion_length", c.grpo_max_completion_length,
-          "tokens, from 1 to 32768")
-    _need(bool(c.grpo_rewards) and all(r.strip() for r in c.grpo_rewards), "grpo_rewards", c.grpo_rewards,
-          "at least one reward: exact_match, char_match, format, regex:PATTERN, length_penalty or file.py:function")
-    _need(0 <= c.grpo_kl_beta <= 100, "grpo_kl_beta", c.grpo_kl_beta, "a number from 0 (no KL penalty) to 100")
-    _need(0 < c.grpo_temperature <= 100, "grpo_temperature", c.grpo_temperature,
-          "a temperature in (0, 100] (1.0 typical)")
-    _need(1 <= c.grpo_reward_timeout <= 86400, "grpo_reward_timeout", c.grpo_reward_timeout,
-          "seconds from 1 to 86400 (60 default)")
-    _need(0 <= c.gkd_lmbda <= 1, "gkd_lmbda", c.gkd_lmbda, "a fraction in [0, 1]")
+    """The rules between an objective's knobs and the batch (which trainer reads which field: core/trainers.py)."""
     divisor = spec.batch_divisor if (spec := TRAINERS.get(c.trainer)) else ""
     if divisor:  # the generation-based RL trainers: each prompt's completions are scored together, in one batch
         batch = c.micro_batch * c.gradient_accumulation * c.num_gpus
@@ -453,18 +590,12 @@ def _check_objectives(c: RunConfig) -> None:
 def _check_portable(c: RunConfig) -> None:
     """Trackers, the Hub, pass-through TRL fields, your own accelerate/DeepSpeed config (what can be checked from
     the config alone; `config_load.check_environment` adds what this machine must have)."""
-    import re
-
     from ftwizard.core.run.trl_import import TRACKERS, trainer_args_problem
 
-    _need(1 <= c.virtual_tokens <= 512, "virtual_tokens", c.virtual_tokens, "1 to 512 virtual tokens (20 typical)")
     for name in c.report_to:
         _need(name in TRACKERS, "report_to", name, "tensorboard, wandb, trackio or mlflow")
     if c.push_to_hub:
         _need(bool(c.hub_model_id), "hub_model_id", c.hub_model_id, "the Hub repository to push to, e.g. me/my-model")
-    if c.hub_model_id is not None:
-        _need(re.fullmatch(r"[\w.-]+(/[\w.-]+)?", c.hub_model_id) is not None, "hub_model_id", c.hub_model_id,
-              "`name` or `owner/name` (letters, digits, - _ .)")
     problem = trainer_args_problem(c.trainer, c.trainer_args)
     _need(problem is None, "trainer_args", sorted(c.trainer_args), problem or "")
     _need(not (c.accelerate_config and c.deepspeed_config), "deepspeed_config", c.deepspeed_config,

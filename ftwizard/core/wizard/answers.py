@@ -11,34 +11,38 @@ from typing import Any
 import yaml
 
 from ftwizard.core.plan.hardware import KNOWN_GPUS
+from ftwizard.core.run.config import ConfigError, check_value, field_type
 from ftwizard.core.trainers import TRAINERS
 from ftwizard.core.yamlsafe import load_yaml
 
-METHODS = ("lora", "qlora", "dora", "full")
+# the form's menus: the common names first (a value the config accepts outside them, from a preset, is added to its
+# menu; what is accepted is the run config's rule, not these lists)
+METHODS = ("lora", "qlora", "dora", "full", "prefix", "prompt", "ia3")
 OPTIMIZERS = ("adamw_torch_fused", "adamw_torch", "adamw_bnb_8bit", "paged_adamw_8bit", "adafactor")
 PRECISIONS = ("bf16", "fp16", "fp32")
 SCHEDULERS = ("cosine", "linear", "constant_with_warmup")
 
-# The plan's editable fields: name → (type, label). Order = display order.
-FIELDS: dict[str, tuple[type, str]] = {
-    "teacher_model": (str, "Teacher model"),
-    "method": (str, "Method"),
-    "rank": (int, "LoRA rank"),
-    "alpha": (int, "LoRA alpha"),
-    "dropout": (float, "LoRA dropout"),
-    "target_modules": (list, "Target modules"),
-    "max_seq_length": (int, "Max sequence length"),
-    "micro_batch": (int, "Micro-batch (per GPU)"),
-    "gradient_accumulation": (int, "Gradient accumulation"),
-    "learning_rate": (float, "Learning rate"),
-    "epochs": (float, "Epochs"),
-    "eval_steps": (int, "Evaluate every (steps)"),
-    "gradient_checkpointing": (bool, "Gradient checkpointing"),
-    "optimizer": (str, "Optimizer"),
-    "precision": (str, "Precision"),
-    "warmup_ratio": (float, "Warmup ratio"),
-    "lr_scheduler": (str, "LR schedule"),
-    "weight_decay": (float, "Weight decay"),
+# The plan's editable fields: RunConfig field → the label the form shows, in display order. What a field takes (type,
+# range, names, help) is the run config's (`check_value`), not repeated here.
+FIELDS: dict[str, str] = {
+    "teacher_model": "Teacher model",
+    "method": "Method",
+    "rank": "LoRA rank",
+    "alpha": "LoRA alpha",
+    "dropout": "LoRA dropout",
+    "target_modules": "Target modules",
+    "max_seq_length": "Max sequence length",
+    "micro_batch": "Micro-batch (per GPU)",
+    "gradient_accumulation": "Gradient accumulation",
+    "learning_rate": "Learning rate",
+    "epochs": "Epochs",
+    "eval_steps": "Evaluate every (steps)",
+    "gradient_checkpointing": "Gradient checkpointing",
+    "optimizer": "Optimizer",
+    "precision": "Precision",
+    "warmup_ratio": "Warmup ratio",
+    "lr_scheduler": "LR schedule",
+    "weight_decay": "Weight decay",
 }
 CHOICES: dict[str, tuple[str, ...]] = {"method": METHODS, "optimizer": OPTIMIZERS, "precision": PRECISIONS,
                                         "lr_scheduler": SCHEDULERS}
@@ -218,55 +222,26 @@ def load_autosave() -> Answers | None:
     return None if ans.is_blank() else ans
 
 
+def is_switch(key: str) -> bool:
+    """True for an on/off plan field (the form shows on/off)."""
+    return field_type(key) is bool
+
+
+def menu(key: str, current: Any = None) -> tuple[str, ...]:
+    """The form's menu for a named-choice field, with `current` added when a preset set a name outside it."""
+    names = CHOICES[key]
+    return names if current is None or current in names else (*names, str(current))
+
+
 def parse_value(key: str, value: Any) -> Any:
-    """Parse a typed plan value from text (or pass a typed one through); ValueError in plain words."""
+    """A plan field's value from a form's text (or a preset's typed value), read and checked by the run config's own
+    rule for that field (`check_value`: the one validator); ValueError naming the field's label, in plain words."""
     if key not in FIELDS:
         raise ValueError(f"'{key}' is not a plan setting")
-    typ, label = FIELDS[key]
-    if typ is bool:
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in ("1", "true", "yes", "on"):
-            return True
-        if text in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(f"{label}: say yes or no")
-    if typ is list:
-        if isinstance(value, list | tuple):
-            items = [str(v).strip() for v in value]
-        else:
-            text = str(value).strip()
-            if text in ("all-linear", "minimal", "attention"):
-                return text
-            items = [t.strip() for t in text.replace(" ", ",").split(",")]
-        items = [t for t in items if t]
-        if not items:
-            raise ValueError(f"{label}: name at least one module, or all-linear")
-        return items
-    if typ is str:
-        text = str(value).strip()
-        allowed = CHOICES.get(key)
-        if allowed and text not in allowed:
-            raise ValueError(f"{label}: choose one of {', '.join(allowed)}")
-        return text
     try:
-        num = typ(value) if not isinstance(value, str) else (int(value.strip()) if typ is int else float(value.strip()))
-    except (TypeError, ValueError):
-        raise ValueError(f"{label}: '{value}' is not a {'whole ' if typ is int else ''}number") from None
-    if typ is int and num < 1:
-        raise ValueError(f"{label}: must be at least 1")
-    if typ is float and (num < 0 or num != num):
-        raise ValueError(f"{label}: must be zero or more")
-    if key == "dropout" and num >= 1:
-        raise ValueError(f"{label}: must be below 1")
-    if key == "learning_rate" and not 0 < num < 1:
-        raise ValueError(f"{label}: a fine-tuning learning rate is between 0 and 1 (e.g. 2e-4)")
-    if key == "warmup_ratio" and num >= 1:
-        raise ValueError(f"{label}: a ratio of the steps, below 1 (e.g. 0.03)")
-    if key == "epochs" and num <= 0:
-        raise ValueError(f"{label}: must be more than 0")
-    return num
+        return check_value(key, value.strip() if isinstance(value, str) else value)
+    except ConfigError as exc:
+        raise ValueError(f"{FIELDS[key]}: {exc.short()}") from None
 
 
 def tokenizer_source(model: str) -> str | None:

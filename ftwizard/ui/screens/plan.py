@@ -27,6 +27,8 @@ from ftwizard.core.wizard import (
     PlanView,
     apply_fix,
     auto_fit,
+    is_switch,
+    menu,
     parse_value,
     set_override,
 )
@@ -79,6 +81,7 @@ class PlanScreen(StepScreen):
         self.view: PlanView | None = None
         self._syncing = False
         self._recounting: str | None = None  # the tokenizer a recount of the data runs with
+        self._menus: dict[str, tuple[str, ...]] = {}  # a menu that holds a preset's name outside CHOICES
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="plan-top"):
@@ -93,13 +96,13 @@ class PlanScreen(StepScreen):
                 yield Select([(n, n) for n in TRAINERS], id="f-trainer",
                              allow_blank=False, classes="plan-input", compact=True)
                 yield Static(id="why-trainer", classes="plan-why")
-            for key, (typ, label) in FIELDS.items():
+            for key, label in FIELDS.items():
                 with Horizontal(classes="plan-row", id=f"row-{key}"):
                     yield Label(label, classes="plan-label")
                     if key in CHOICES:
                         yield Select([(c, c) for c in CHOICES[key]], id=f"f-{key}", allow_blank=False,
                                      classes="plan-input", compact=True)
-                    elif typ is bool:
+                    elif is_switch(key):
                         yield Select([("on", True), ("off", False)], id=f"f-{key}", allow_blank=False,
                                      classes="plan-input", compact=True)
                     else:
@@ -211,7 +214,7 @@ class PlanScreen(StepScreen):
             help_box.update("" if self.view is None else
                             "[dim]Tab moves between settings; the focused one's reason shows here.[/dim]")
             return
-        label = FIELDS[key][1] if key in FIELDS else "Trainer"
+        label = FIELDS.get(key, "Trainer")
         why = self.query_one(f"#why-{key}", Static).render()
         help_box.update(f"[b]{escape(label)}[/b]: {escape(str(why))}")
 
@@ -243,7 +246,11 @@ class PlanScreen(StepScreen):
                 val = self.view.values.get(key)
                 w = self.query_one(f"#f-{key}")
                 if isinstance(w, Select) and key in CHOICES:
-                    if val in CHOICES[key] and w.value != val:
+                    names = menu(key, val)
+                    if names != self._menus.get(key, CHOICES[key]):  # a preset's name outside the menu
+                        self._menus[key] = names
+                        w.set_options([(c, c) for c in names])
+                    if val is not None and w.value != val:
                         w.value = val
                 elif isinstance(w, Select):
                     if w.value != bool(val):
