@@ -42,7 +42,9 @@ def config_value(name: str) -> Any:
         try:
             return check_value(name, text)
         except ConfigError as exc:
-            raise argparse.ArgumentTypeError(exc.short()) from None
+            out_of_range = exc.reason.startswith("must be")  # the same words `bounded` flags use
+            raise argparse.ArgumentTypeError(f"{text} is out of range: {exc.short()}" if out_of_range
+                                             else exc.short()) from None
 
     parse.__name__ = name
     return parse
