@@ -8,7 +8,9 @@ by the field's type. `ftwizard train --check CONFIG` runs exactly these checks.
 
 from __future__ import annotations
 
+import difflib
 import math
+import re
 import types
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
@@ -105,7 +107,7 @@ class Rule:
 
     def problem(self, value: Any) -> str | None:
         """None when `value` is allowed, else the short complaint."""
-        if value in self.also or (value is None and None in self.also):
+        if value in self.also:
             return None
         if self.choices is not None and value not in self.choices:
             return "choose one of " + ", ".join(self.choices) if len(self.choices) <= 12 else \
@@ -148,8 +150,6 @@ def _template_ok(v: str) -> bool:
 
 
 def _hub_id_ok(v: str | None) -> bool:
-    import re
-
     return v is None or re.fullmatch(r"[\w.-]+(/[\w.-]+)?", v) is not None
 
 
@@ -308,11 +308,8 @@ class RunConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            import difflib
-
             key = unknown[0]
-            near = difflib.get_close_matches(key, sorted(known), n=1)
-            hint = f"did you mean `{near[0]}`? " if near else ""
+            hint = _did_you_mean(key, known)
             more = f" (and {', '.join(unknown[1:])})" if len(unknown) > 1 else ""
             raise ConfigError(key, d[key], "a known key", f"unknown key `{key}`{more}: {hint}"
                               "`ftwizard train --help-config` lists the known keys")
@@ -343,6 +340,12 @@ class RunConfig:
     @property
     def is_adapter(self) -> bool:
         return self.method in ADAPTER_METHODS
+
+
+def _did_you_mean(key: str, names: Any) -> str:
+    """"did you mean `x`? " for the nearest of `names`, or "" (an unknown key and a misspelt nested setting)."""
+    near = difflib.get_close_matches(key, sorted(names), n=1)
+    return f"did you mean `{near[0]}`? " if near else ""
 
 
 # ---- a trainer's own settings, nested under its name --------------------------------------------------------
@@ -384,12 +387,9 @@ def _unnest(d: dict[Any, Any]) -> dict[Any, Any]:
                                  f", and {name} has none: its TRL fields go in trainer_args"))
         for key, value in block.items():
             if key not in knobs:
-                import difflib
-
-                near = difflib.get_close_matches(str(key), list(knobs), n=1)
-                hint = f"did you mean `{near[0]}`? " if near else ""
                 raise ConfigError(f"{name}.{key}", value, "one of its settings",
-                                  f"`{name}.{key}` is not one of {name}'s own settings: {hint}it takes "
+                                  f"`{name}.{key}` is not one of {name}'s own settings: "
+                                  f"{_did_you_mean(str(key), knobs)}it takes "
                                   f"{', '.join(short_knobs(name))}; any other TRL field goes in trainer_args")
             flat = knobs[key]
             if flat in out and out[flat] != value:
@@ -540,32 +540,36 @@ def field_type(name: str) -> Any:
     return _hints()[name]
 
 
-def field_rule(name: str) -> Rule | None:
-    """The field's Rule (its range, names or test), None for a field its type says all about."""
-    for f in fields(RunConfig):
-        if f.name == name:
-            return f.metadata.get("rule")
-    raise KeyError(name)
+_RULES: dict[str, Rule] | None = None
+
+
+def _rules() -> dict[str, Rule]:
+    """Field name → its Rule, in field order (fields whose type says all about them have none)."""
+    global _RULES
+    if _RULES is None:
+        _RULES = {f.name: f.metadata["rule"] for f in fields(RunConfig) if "rule" in f.metadata}
+    return _RULES
+
+
+def _apply_rule(name: str, value: Any) -> None:
+    """ConfigError (with `.reason` for a form) when `value` breaks the field's rule."""
+    rule = _rules().get(name)
+    if rule is not None and (problem := rule.problem(value)) is not None:
+        raise ConfigError(name, value, rule.allowed, reason=problem)
 
 
 def check_value(name: str, value: Any) -> Any:
     """`value` (YAML, a form's text, a CLI flag) read as the field's type and checked against its rule: the one
     validator of a single field. ConfigError (with `.reason` for a form) when it cannot run."""
     out = _coerce_one(name, value, _hints()[name])
-    rule = field_rule(name)
-    problem = rule.problem(out) if rule is not None else None
-    if problem is not None:
-        raise ConfigError(name, out, rule.allowed if rule else "", reason=problem)
+    _apply_rule(name, out)
     return out
 
 
 def _check(c: RunConfig) -> None:
     """Every field's own rule, then the rules between fields."""
-    for f in fields(c):
-        rule = f.metadata.get("rule")
-        value = getattr(c, f.name)
-        if rule is not None and (problem := rule.problem(value)) is not None:
-            raise ConfigError(f.name, value, rule.allowed, reason=problem)
+    for name in _rules():
+        _apply_rule(name, getattr(c, name))
     _check_objectives(c)
     _check_portable(c)
 
