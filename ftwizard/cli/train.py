@@ -39,14 +39,25 @@ def load_config(path: str) -> Any:
         raise CliError(f"{path}: {exc}") from None
 
 
-def preflight(cfg: Any, source: str, run: Path | None = None) -> None:
-    """The model and data checks that need no model loaded (core/run/source_checks.py): CliError on the first."""
-    from ftwizard.core.run.source_checks import check_before_launch
+def preflight(cfg: Any, source: str, run: Path | None = None, run_dir: Path | None = None) -> None:
+    """Every check before launch that needs no model loaded (core/run/before_launch.py): the model, target modules
+    and data of the config, and, with `run_dir` (a launch, not --check), this machine's RAM and disk. CliError on
+    the first blocking one; the others are printed as warnings."""
+    from ftwizard.core.run.before_launch import before_launch, machine_problems_for
 
-    problems = check_before_launch(cfg, run=run)
-    if problems:
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise CliError(f"{source}: {problems[0].message}{more}", problems[0].fix)
+    machine: list = []
+    if run_dir is not None:
+        from ftwizard.core.plan.hardware import default_probe
+
+        machine = machine_problems_for(cfg, run_dir, default_probe().probe().count)
+    problems = before_launch(cfg, machine=machine, run=run)
+    blocking = [p for p in problems if p.blocking]
+    for p in problems:
+        if not p.blocking:
+            console.print("[yellow]warning:[/] " + esc(str(p)), highlight=False)
+    if blocking:
+        more = f" (and {len(blocking) - 1} more)" if len(blocking) > 1 else ""
+        raise CliError(f"{source}: {blocking[0].message}{more}", blocking[0].fix)
 
 
 def _launch(run: Path, **kw: Any) -> Any:
@@ -83,18 +94,18 @@ def cmd_train(args: argparse.Namespace) -> int:
             cfg = check_resumable(run)
         except (RunError, RunLocked, ValueError) as exc:
             raise CliError(str(exc)) from None
-        preflight(cfg, str(run), run)  # the model (or data) may have moved since the run started
+        preflight(cfg, str(run), run, run_dir=run)  # the model (or data) may have moved since the run started
         proc = _launch(run, resume=True, num_gpus=cfg.num_gpus)
     else:
         if not args.config:
             raise CliError("give a config.yaml, or --resume RUN", "ftwizard train CONFIG.yaml [--out RUN]")
         cfg = load_config(args.config)
-        preflight(cfg, args.config)
+        run = Path(args.out) if args.out else new_run_dir()
+        preflight(cfg, args.config, run_dir=None if args.check else run)
         if args.check:
             console.print("[green]ok:[/] " + esc(f"{args.config} is a valid run config ({cfg.trainer}, {cfg.method}, "
                           f"model {cfg.model or '?'}, data {cfg.data or '?'})"), highlight=False)
             return 0
-        run = Path(args.out) if args.out else new_run_dir()
         try:
             check_free(run)
             create_run(run, cfg, on_progress=lambda line: console.print(line, markup=False, highlight=False))

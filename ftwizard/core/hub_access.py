@@ -1,8 +1,8 @@
 """What a launch needs to know about the Hugging Face Hub without touching it (pure): which files make a model
 folder, which repositories are gated, whether a token is configured (the token itself is never read) and whether
-downloads are off. Both pre-launch checks read these: the app's Launch step (core/plan/launch_checks.py: this
-machine's GPU, RAM, disk and downloads) and `ftwizard train` (core/run/source_checks.py: the config's model, data
-and target modules)."""
+downloads are off. Both halves of the checks before launch read these: this machine's GPU, RAM, disk and downloads
+(core/plan/launch_checks.py) and the config's model, data and target modules (core/run/source_checks.py), merged
+into one list by core/run/before_launch.py for the app's Launch step and `ftwizard train` alike."""
 
 from __future__ import annotations
 

@@ -57,3 +57,23 @@ def test_local_folder_without_weights(tmp_path):
     assert ids(probs) == ["weights"] and "no weight files" in probs[0].message
     (tmp_path / "model.safetensors").write_bytes(b"x")
     assert weights_cached(str(tmp_path))
+
+
+def test_one_list_for_the_cli_and_the_app(tmp_path, monkeypatch):
+    """core/run/before_launch.py: the config's source problems and the machine's, one per cause, blocking first."""
+    from ftwizard.core.plan.launch_checks import LaunchProblem
+    from ftwizard.core.run.before_launch import before_launch, machine_problems_for
+    from ftwizard.core.run.config import RunConfig
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    cfg = RunConfig(model="someorg/not-cached-model", data=str(tmp_path / "gone.jsonl"))
+    machine = [LaunchProblem("weights", "the weights of someorg/not-cached-model are not in the local cache", "fetch"),
+               LaunchProblem("disk", "checkpoints need ~9 GiB", "free some space")]
+    probs = before_launch(cfg, machine=machine, offline=True)
+    assert [p.id for p in probs] == ["weights", "data", "disk"]  # the uncached model once, from the source check
+    assert probs[0].field == "model" and "HF_HUB_OFFLINE" in probs[0].message and str(probs[1]).endswith("(data:)")
+    # the CLI's own machine checks come from the config alone: disk for the checkpoints of a full fine-tune
+    full = RunConfig(model="llama-3.2-1b", method="full", save_total_limit=2)
+    disk = machine_problems_for(full, tmp_path / "run", local_gpus=1, disk_gib=1.0)
+    assert [p.id for p in disk] == ["disk"] and "1.0 GiB is free" in disk[0].message
+    assert machine_problems_for(full, tmp_path / "run", local_gpus=1, disk_gib=10_000) == []

@@ -267,3 +267,27 @@ async def test_stop_and_resume_buttons_drive_a_real_run(tmp_path, tiny_files):
         await _wait(pilot, lambda: app.run_status.get("state") == "done", timeout=180)
         assert app.run_state.step == 60 > stopped_at
     assert (rd.path / "adapter").exists()
+
+
+async def test_launch_runs_the_same_source_checks_as_the_cli(tmp_path, tiny_files):
+    """The Launch step checks the config's sources like `ftwizard train` does: a dataset moved away after the Data
+    step, or a target module the model does not have, blocks Launch with the fix instead of failing after load."""
+    model, data, _ = tiny_files
+    moved = tmp_path / "dates.jsonl"
+    moved.write_text(data.read_text())
+    ans = Answers(model=str(model), data=str(moved), data_format="openai", rows=300, data_errors=0)
+    app = make_app(FakeProbe.of("4090"), answers=ans, start="launch", runs_root=tmp_path / "runs")
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.pause()
+        assert not app.screen.query_one("#launch").disabled, str(app.screen.query_one("#blockers").render())
+        moved.unlink()
+        app.screen.refresh_from_answers()
+        await pilot.pause()
+        text = str(app.screen.query_one("#blockers").render())
+        assert app.screen.query_one("#launch").disabled and f"data: {moved} does not exist" in text
+        moved.write_text(data.read_text())
+        app.answers.overrides["target_modules"] = ["q_proj", "vv_proj"]
+        app.screen.refresh_from_answers()
+        await pilot.pause()
+        text = str(app.screen.query_one("#blockers").render())
+        assert app.screen.query_one("#launch").disabled and "vv_proj" in text and "q_proj" in text  # and its names

@@ -19,10 +19,14 @@ GiB = 2**30
 
 @dataclass(frozen=True)
 class LaunchProblem:
-    id: str  # no_gpu, weights, ram, disk, gated
+    id: str  # no_gpu, weights, ram, disk, gated; from the config's sources: model, data, targets, model_config …
     message: str  # what is wrong, in one line
     fix: str  # what to do about it
     blocking: bool = True
+    field: str = ""  # the config field to change (model, data, target_modules), when the config is the cause
+
+    def __str__(self) -> str:
+        return f"{self.message}; {self.fix}"
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Before launch: is the model loadable at all? Pure file checks (no torch, no network) that `ftwizard train`
-and the app's Launch step run, so a bad model path is one line with the fix instead of "unexpected error" a
-minute after launch. What slips through (a corrupt weight file) is named by the trainer's diagnosis.
+and the app's Launch step run (through core/run/before_launch.py, with the machine checks), so a bad model path
+is one line with the fix instead of "unexpected error" a minute after launch. What slips through (a corrupt weight
+file) is named by the trainer's diagnosis.
 
 A Hub id is looked up in the local Hugging Face cache only (`huggingface_hub.try_to_load_from_cache`).
 """

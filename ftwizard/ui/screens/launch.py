@@ -21,8 +21,9 @@ from ftwizard.core.plan.launch_checks import (
     weights_cached,
 )
 from ftwizard.core.plan.model_facts import ModelFactsError
+from ftwizard.core.run.before_launch import before_launch
 from ftwizard.core.trainers import trainer_spec
-from ftwizard.core.wizard import TRAINER_FIELDS, PlanView, planning_probe
+from ftwizard.core.wizard import TRAINER_FIELDS, PlanView, planning_probe, to_run_config
 from ftwizard.ui.screens.base import StepScreen
 
 
@@ -86,6 +87,8 @@ class LaunchScreen(StepScreen):
         return out
 
     def machine_problems(self, view: PlanView) -> list[LaunchProblem]:
+        """Every check before launch (core/run/before_launch.py): this machine's (GPU, weights, RAM, disk) and the
+        config's sources (the model folder, target modules, the data file) — the same checks `ftwizard train` runs."""
         ans = self.wizard.answers
         facts = self.wizard.model_facts()
         if facts is None:
@@ -97,7 +100,12 @@ class LaunchScreen(StepScreen):
             param_count=facts.param_count, trainable_params=view.estimate.trainable_params,
             method=str(view.values["method"]), run_dir=self.query_one("#run-dir", Input).value,
             allow_download=ans.allow_download)
-        return check_launch(ctx)
+        machine = check_launch(ctx)
+        try:
+            cfg = to_run_config(ans, view, facts)
+        except ValueError:  # the Plan step shows what is wrong with its values
+            return machine
+        return before_launch(cfg, machine=machine, offline=not ans.allow_download)
 
     def refresh_from_answers(self) -> None:
         try:

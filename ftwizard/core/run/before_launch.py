@@ -1,0 +1,79 @@
+"""Every check before a launch, in one list, for `ftwizard train` and the app's Launch step alike.
+
+Two kinds of checks, each kept where it belongs and merged here:
+- the config's sources (core/run/source_checks.py): the model folder or file, explicit target modules, the data;
+- this machine (core/plan/launch_checks.py): a GPU plan without a GPU, weights not cached, RAM, disk.
+
+A cause found by both (weights not cached, a gated model) is reported once. Blocking problems come first.
+Pure and fast: no torch, no network, no model loaded (a GGUF file is not converted here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from ftwizard.core.plan.launch_checks import LaunchContext, LaunchProblem, check_launch
+from ftwizard.core.run.config import RunConfig
+from ftwizard.core.run.source_checks import SourceProblem, check_before_launch
+
+# a source problem's id: the machine check's id where both name the same cause
+_SOURCE_IDS = {"offline": "weights", "weights": "weights", "gated": "gated", "targets": "targets",
+               "tokenizer": "tokenizer", "config": "model_config"}
+
+
+def as_launch_problem(p: SourceProblem) -> LaunchProblem:
+    """A config-source problem in the Launch step's shape (always blocking)."""
+    pid = _SOURCE_IDS.get(p.kind, p.field)  # missing / unreadable: the field (model, data)
+    return LaunchProblem(pid, p.message, p.fix, blocking=True, field=p.field)
+
+
+def machine_context(cfg: RunConfig, run_dir: str | Path, local_gpus: int) -> LaunchContext | None:
+    """What the machine checks need, read from a config alone (the CLI has no plan on screen): None when the model's
+    size cannot be read without loading or converting it."""
+    from ftwizard.core.plan.model_facts import ModelFactsError, load_model_facts
+
+    if cfg.model.lower().endswith(".gguf") or not cfg.model.strip():
+        return None
+    try:
+        facts = load_model_facts(cfg.model, exact=False)
+    except (ModelFactsError, OSError, ValueError):
+        return None
+    if cfg.method == "full":
+        trainable = facts.param_count
+    elif cfg.method in ("lora", "qlora", "dora"):
+        try:
+            trainable = facts.lora_params(cfg.rank, facts.resolve_targets(cfg.target_modules),
+                                          dora=cfg.method == "dora")
+        except (KeyError, ValueError):
+            trainable = 0
+    else:
+        trainable = 0
+    return LaunchContext(
+        model=cfg.model, planned_gpus=local_gpus, local_gpus=local_gpus, planned_gpu_name=None,
+        peak_gib=(cfg.estimate_gib or 0.0) if local_gpus == 0 else 0.0, param_count=facts.param_count,
+        trainable_params=trainable, method=cfg.method, run_dir=str(run_dir), allow_download=True,
+        save_total_limit=cfg.save_total_limit)
+
+
+def machine_problems_for(cfg: RunConfig, run_dir: str | Path, local_gpus: int, *, ram_gib: float | None = None,
+                         disk_gib: float | None = None) -> list[LaunchProblem]:
+    """The machine checks a config alone can answer: RAM (a CPU run) and disk for the checkpoints. Whether the
+    weights are here is the source checks' question (online, the trainer downloads them)."""
+    ctx = machine_context(cfg, run_dir, local_gpus)
+    if ctx is None:
+        return []
+    return [p for p in check_launch(ctx, ram_gib=ram_gib, disk_gib=disk_gib, cached=True) if p.id in ("ram", "disk")]
+
+
+def before_launch(cfg: RunConfig, *, machine: Sequence[LaunchProblem] = (), offline: bool | None = None,
+                  run: str | Path | None = None) -> list[LaunchProblem]:
+    """The config's source problems, then the machine's (given by the caller: the app's Launch step from its plan,
+    the CLI from `machine_problems_for`), one per cause, blocking first. `run`: a resume (its own data split)."""
+    out = [as_launch_problem(p) for p in check_before_launch(cfg, offline=offline, run=run)]
+    seen = {p.id for p in out}
+    out += [p for p in machine if p.id not in seen]
+    return sorted(out, key=lambda p: not p.blocking)
+
+
+__all__ = ["as_launch_problem", "before_launch", "machine_context", "machine_problems_for"]
