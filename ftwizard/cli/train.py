@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,8 @@ def preflight(cfg: Any, source: str, run: Path | None = None, run_dir: Path | No
         from ftwizard.core.plan.hardware import default_probe
 
         machine = machine_problems_for(cfg, run_dir, default_probe().probe().count)
+        if run is not None:  # a resume: the checkpoints it has already count in the need, so say it, do not refuse
+            machine = [replace(p, blocking=False) for p in machine]
     problems = before_launch(cfg, machine=machine, run=run)
     blocking = [p for p in problems if p.blocking]
     for p in problems:
