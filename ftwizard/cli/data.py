@@ -173,8 +173,10 @@ def _print(rep: Any, out: dict[str, Any], args: argparse.Namespace) -> None:
     from ftwizard.cli._common import esc
 
     console = Console(soft_wrap=True, emoji=False)  # rows and paths print as typed: no `:100:` → emoji
-    console.print(f"[b]{esc(args.path)}[/]: format [cyan]{esc(rep.format)}[/] (family {esc(rep.family)}), "
-                  f"{rep.rows:,} usable rows", highlight=False)
+    fmt = f"format [cyan]{esc(rep.format)}[/] (family {esc(rep.family)})" if rep.format else \
+        f"format not usable (family {esc(rep.family)})" if rep.family else "format not recognised"
+    console.print(f"[b]{esc(args.path)}[/]: {fmt}, {rep.rows:,} usable row{'s' if rep.rows != 1 else ''}",
+                  highlight=False)
     if rep.errors:
         console.print(f"[red]{len(rep.errors)} problem(s):[/]")
         for e in rep.errors[:30]:

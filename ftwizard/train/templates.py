@@ -109,9 +109,10 @@ def plan_sft(tok: Any, columns: list[str], want_assistant_only: bool, added: str
                                               "conversation."), False
     if has_tool_fields(columns, first_row):  # TRL would render them from Arrow rows: ftwizard renders them itself
         return TemplatePlan(src, "assistant_only",
-                            "Tool calls in the data: ftwizard renders each conversation itself (tool calls and tool "
-                            "schemas exactly as written) and marks each assistant turn; the loss is computed on every "
-                            "assistant answer and tool call, each with its end-of-turn token."), True
+                            "Tool calls in the data: ftwizard renders each conversation itself with the chat "
+                            "template (tool calls and tool schemas as the template writes them) and marks each "
+                            "assistant turn; the loss is computed on every assistant answer and tool call, each with "
+                            "its end-of-turn token (a tool call the template does not write is not trained)."), True
     if has_turn_weights(first_row):  # TRL trains every assistant turn: ftwizard honours weight 0 itself
         return TemplatePlan(src, "assistant_only",
                             "Turn weights in the data: ftwizard marks each assistant turn itself; turns with weight 0 "

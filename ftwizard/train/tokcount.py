@@ -68,8 +68,9 @@ def default_system(tok: Any) -> str | None:
 
 
 def renders(tok: Any) -> dict[str, bool]:
-    """Whether the chat template writes an assistant turn's `reasoning_content` and `tool_calls` into the text."""
-    out = {"reasoning_content": False, "tool_calls": False}
+    """Whether the chat template writes an assistant turn's `reasoning_content` and `tool_calls`, and a row's `tools`
+    schemas, into the text."""
+    out = {"reasoning_content": False, "tool_calls": False, "tools": False}
     if not tok.chat_template:
         return out
     call = {"type": "function", "function": {"name": "ftwizard_tool_probe", "arguments": {}}}
@@ -79,8 +80,15 @@ def renders(tok: Any) -> dict[str, bool]:
     try:
         text = _render(tok, convo)
     except Exception:  # noqa: BLE001 - a template that rejects them renders neither
-        return out
-    return {"reasoning_content": "ftwizard-reasoning-probe" in text, "tool_calls": "ftwizard_tool_probe" in text}
+        text = ""
+    schema = {"type": "function", "function": {"name": "ftwizard_schema_probe", "description": "",
+                                               "parameters": {"type": "object", "properties": {}}}}
+    try:
+        with_tools = tok.apply_chat_template(convo[:1], tools=[schema], tokenize=False)
+    except Exception:  # noqa: BLE001 - a template that rejects tools writes none
+        with_tools = ""
+    return {"reasoning_content": "ftwizard-reasoning-probe" in text, "tool_calls": "ftwizard_tool_probe" in text,
+            "tools": "ftwizard_schema_probe" in with_tools}
 
 
 def main(argv: list[str]) -> int:

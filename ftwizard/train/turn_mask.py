@@ -128,6 +128,17 @@ def _content(m: dict[str, Any]) -> str:
     return str(c or "").strip()
 
 
+def _writes_turn(m: dict[str, Any], span: str) -> bool:
+    """Whether the template wrote anything of an assistant turn: its text, or — for a turn with no text — one of its
+    tool calls or its reasoning. A template that drops tool calls or reasoning leaves only the end-of-turn token,
+    and training that would teach the model to answer with nothing."""
+    if _content(m):
+        return True
+    names = [str((c.get("function") or c).get("name") or "") for c in m.get("tool_calls") or [] if isinstance(c, dict)]
+    reasoning = str(m.get("reasoning_content") or "").strip()
+    return any(n and n in span for n in names) or bool(reasoning and reasoning[:40] in span)
+
+
 def turn_segments(tok: Any, messages: list[dict[str, Any]], tools: Any = None, **template_kwargs: Any
                   ) -> tuple[str, list[Segment], list[str]]:
     """(the whole rendering, its segments in order, fallbacks used): every message's span, and inside each assistant
@@ -175,7 +186,8 @@ def turn_segments(tok: Any, messages: list[dict[str, Any]], tools: Any = None, *
         if start > cursor:
             segments.append(Segment(cursor, start, label, False, i))
         if answer_end > start:  # weight 0 (OpenAI's key; LLaMA-Factory's loss_weight 0): shown, not trained
-            segments.append(Segment(start, answer_end, label, m.get("weight") != 0, i))
+            trained = m.get("weight") != 0 and _writes_turn(m, full[start:answer_end])
+            segments.append(Segment(start, answer_end, label, trained, i))
         if end > answer_end:
             segments.append(Segment(answer_end, end, label, False, i))
         cursor = max(end, start)

@@ -161,3 +161,32 @@ def test_sft_trains_on_sharegpt_rows_with_tools(tmp_path, tiny_model):
     assert st["state"] == "done", (run / "stdout.log").read_text()[-3000:]
     train = [json.loads(x) for x in RunDir(run).split_file("train").read_text().splitlines()]
     assert all(isinstance(r["tools"], str) and json.loads(r["tools"]) in tools for r in train)
+
+
+def test_a_json_file_of_one_conversation_is_one_row(tmp_path):
+    """A .json file holding one object: a conversation (`messages`, axolotl's `conversations`) is one row, not a
+    file whose rows are its turns; rows wrapped under one key (`{"data": [...]}`) are still the rows."""
+    one = tmp_path / "one.json"
+    one.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}))
+    rep = analyze(one)
+    assert (rep.family, rep.rows) == ("openai", 1)
+    ax = tmp_path / "ax.json"
+    ax.write_text(json.dumps({"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "yo"}]}))
+    assert (analyze(ax).family, analyze(ax).rows) == ("sharegpt", 1)
+    wrapped = tmp_path / "wrapped.json"
+    wrapped.write_text(json.dumps({"data": [{"instruction": f"q{i}", "output": f"a{i}"} for i in range(3)]}))
+    assert (analyze(wrapped).family, analyze(wrapped).rows) == ("alpaca", 3)
+
+
+def test_stepwise_supervision_is_named_not_read_as_prompts(tmp_path):
+    path = tmp_path / "prm.jsonl"
+    path.write_text(json.dumps({"prompt": "2+2?", "completions": ["2+2 is 4.", "So 4."], "labels": [True, True]}) + "\n")
+    rep = analyze(path)
+    assert rep.rows == 0 and "stepwise-supervision" in rep.errors[0].message and "PRMTrainer" in rep.errors[0].message
+
+
+def test_json_error_wording(tmp_path):
+    path = tmp_path / "cut.jsonl"
+    path.write_text('{"text": "ok"}\n{"text": "unterminated\n')
+    msgs = [e.message for e in analyze(path).errors]
+    assert any("Unterminated string starting at column" in m for m in msgs), msgs

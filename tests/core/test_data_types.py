@@ -100,12 +100,27 @@ def test_missing_field_is_named_not_called_another_format():
 
 
 def test_alpaca_becomes_conversational_prompt_completion():
-    row = {"system": "s", "history": [["q0", "a0"]], "instruction": "Classify.", "input": "Great!", "output": "Pos"}
+    row = {"system": "s", "instruction": "Classify.", "input": "Great!", "output": "Pos"}
     out = formats.to_trl("alpaca", row)
-    assert out == {"prompt": [{"role": "system", "content": "s"}, {"role": "user", "content": "q0"},
-                              {"role": "assistant", "content": "a0"}, {"role": "user", "content": "Classify.\n\nGreat!"}],
+    assert out == {"prompt": [{"role": "system", "content": "s"}, {"role": "user", "content": "Classify.\n\nGreat!"}],
                    "completion": [{"role": "assistant", "content": "Pos"}]}
     assert formats.as_messages(out)[-1] == {"role": "assistant", "content": "Pos"}
+
+
+def test_alpaca_history_answers_are_trained_like_llamafactory_does():
+    """LLaMA-Factory trains the answers of an Alpaca row's `history` (mask_history is off by default): the row becomes
+    a conversation, and so does every other row of the file (one dataset has one set of columns)."""
+    hist = {"system": "s", "history": [["q0", "a0"]], "instruction": "Classify.", "input": "Great!", "output": "Pos"}
+    out = formats.to_trl("alpaca", hist)
+    assert out == {"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "q0"},
+                                {"role": "assistant", "content": "a0"},
+                                {"role": "user", "content": "Classify.\n\nGreat!"},
+                                {"role": "assistant", "content": "Pos"}]}
+    plain = {"instruction": "Say hi.", "output": "hi", "history": []}
+    rows = formats.to_trl_rows("alpaca", [hist, plain])
+    assert rows[0] == out and rows[1] == {"messages": [{"role": "user", "content": "Say hi."},
+                                                       {"role": "assistant", "content": "hi"}]}
+    assert formats.to_trl_rows("alpaca", [plain]) == [formats.to_trl("alpaca", plain)]  # no history: unchanged
 
 
 def test_registry_unknown_name_lists_known_and_one_line_registers(tmp_path):

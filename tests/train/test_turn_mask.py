@@ -277,3 +277,54 @@ def test_weight_zero_turns_are_context_not_trained(tok):
     assert runs == ["second<|im_end|>"], runs
     plan, per_turn = plan_sft(tok, ["messages"], True, first_row=row)
     assert per_turn and "weight 0" in plan.message
+
+
+def test_a_tool_call_the_template_drops_is_not_trained(tok):
+    """The tiny ChatML template writes no tool calls: the turn would render as an empty answer, and training its
+    end-of-turn token would teach the model to answer a question with nothing. It is masked; the final answer is
+    trained. (A template that writes the calls trains them: test_tool_calls_trained_observations_not.)"""
+    from ftwizard.train.turn_mask import mask_conversation
+
+    msgs = [{"role": "user", "content": "weather in paris"},
+            {"role": "assistant", "content": "", "tool_calls": [
+                {"type": "function", "function": {"name": "weather", "arguments": {"city": "paris"}}}]},
+            {"role": "tool", "name": "weather", "content": "sunny twenty"},
+            {"role": "assistant", "content": "it is sunny"}]
+    tm = mask_conversation(tok, msgs)
+    assert [tok.decode(r) for r in _runs(tm)] == ["it is sunny<|im_end|>"]
+    assert tm.counts()["trained"].get("tool call", 0) == 0 and tm.trained_turns == 1
+    reasoning_only = [{"role": "user", "content": "why"},
+                      {"role": "assistant", "content": "", "reasoning_content": "because the sky is blue"}]
+    assert not any(mask_conversation(tok, reasoning_only).assistant_masks)
+
+
+def test_axolotl_per_turn_train_flags_are_honoured(tok):
+    """axolotl's `"train": false` on a turn (ShareGPT from/value, or role/content) is context, like OpenAI's
+    weight 0; a row whose every answer is off has nothing to learn and is refused with its line."""
+    from ftwizard.core.data import formats
+    from ftwizard.train.turn_mask import mask_row
+
+    rec = {"conversations": [{"from": "human", "value": "q one", "train": False},
+                             {"from": "gpt", "value": "a draft", "train": False},
+                             {"from": "human", "value": "q two"},
+                             {"from": "gpt", "value": "a final", "train": True}]}
+    assert formats.validate("sharegpt", rec) == []
+    tm = mask_row(tok, formats.to_trl("sharegpt", rec))
+    assert [tok.decode(r) for r in _runs(tm)] == ["a final<|im_end|>"]
+    off = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a", "train": False}]}
+    assert "has weight 0: there is nothing to learn from" in formats.validate("openai", off)[0]
+    assert "weight 0" in formats.validate("openai", {"messages": [{"role": "user", "content": "q"},
+                                                                  {"role": "assistant", "content": "a",
+                                                                   "weight": 0}]})[0]
+
+
+def test_the_data_check_knows_whether_the_template_writes_tool_schemas(tok):
+    """`tools` schemas a template does not write are worth a warning (the model would not see the tools): the
+    probe that decides it, on a template without tools and one with them."""
+    from ftwizard.train.tokcount import renders
+
+    assert renders(tok)["tools"] is False
+    tok.chat_template = ("{% if tools %}<|im_start|>system\n{% for t in tools %}{{ t['function']['name'] }}"
+                         "{% endfor %}<|im_end|>\n{% endif %}{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
+                         "{{ m['content'] }}<|im_end|>\n{% endfor %}")
+    assert renders(tok)["tools"] is True

@@ -159,7 +159,7 @@ def _read_jsonl(path: Path, res: ReadResult) -> None:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            res.problems.append(DataProblem(name, i, f"invalid JSON: {exc.msg} at column {exc.colno}"))
+            res.problems.append(DataProblem(name, i, _json_error(exc)))
             continue
         except RecursionError:
             res.problems.append(DataProblem(name, i, TOO_DEEP))
@@ -182,17 +182,13 @@ def _read_json(path: Path, res: ReadResult) -> None:
         if text.lstrip().startswith("{") and "\n{" in text:
             _read_jsonl(path, res)
             return
-        res.problems.append(DataProblem(name, exc.lineno, f"invalid JSON: {exc.msg} at column {exc.colno}"))
+        res.problems.append(DataProblem(name, exc.lineno, _json_error(exc)))
         return
     except RecursionError:
         res.problems.append(DataProblem(name, None, TOO_DEEP))
         return
     if isinstance(obj, dict):
-        lists = [v for v in obj.values() if isinstance(v, list) and v and isinstance(v[0], dict)]
-        if len(lists) == 1:
-            obj = lists[0]
-        else:
-            obj = [obj]
+        obj = _rows_of_object(obj)
     if not isinstance(obj, list):
         res.problems.append(DataProblem(name, None, "expected a JSON array of objects"))
         return
@@ -203,6 +199,24 @@ def _read_json(path: Path, res: ReadResult) -> None:
             res.problems.append(DataProblem(name, i, f"expected an object, got {type(item).__name__}", "record"))
             continue
         res.records.append(Record(name, i, item, "record"))
+
+
+def _json_error(exc: json.JSONDecodeError) -> str:
+    """json's message with its column ("Unterminated string starting at" already ends with "at")."""
+    return f"invalid JSON: {exc.msg.removesuffix(' at')} at column {exc.colno}"
+
+
+_TURN_KEYS = ("role", "from")  # a list of these is one conversation, not a list of rows
+
+
+def _rows_of_object(obj: dict[str, Any]) -> list[Any]:
+    """A JSON file holding one object: rows wrapped under one key (`{"data": [{...}, ...]}`) → those rows; one
+    conversation (`{"messages": [{"role": ...}, ...]}`, axolotl's `{"conversations": [{"from": ...}]}`) or any other
+    single example → a file of one row."""
+    lists = [v for v in obj.values() if isinstance(v, list) and v and isinstance(v[0], dict)]
+    if len(lists) == 1 and not any(k in lists[0][0] for k in _TURN_KEYS):
+        return lists[0]
+    return [obj]
 
 
 def _delimiter(path: Path, text: str) -> str:
@@ -304,8 +318,9 @@ class DatasetChoiceError(DataError):
         self.names = names
 
 
-def _split_ref(source: str) -> tuple[str, str | None]:
+def _split_ref(source: str | Path) -> tuple[str, str | None]:
     """`data/dataset_info.json#identity` → (the path, the dataset name); other sources are returned as they are."""
+    source = str(source)
     if "#" in source and not Path(source).expanduser().exists():
         base, _, name = source.rpartition("#")
         if name and Path(base).expanduser().exists():

@@ -190,7 +190,7 @@ def analyze(
     rep.valid = valid
     rep.rows = len(valid)
     rep.format = formats.format_name(family, valid[0].data) if valid else family
-    rows = [formats.to_trl(family, r.data) for r in valid]
+    rows = formats.to_trl_rows(family, [r.data for r in valid])
     pairs = [formats.row_texts(t) for t in rows]
     measured = _lengths(rows, pairs, count_tokens, tokenizer, tokenizer_name, rep.warnings)
     lengths, target_lens, method = measured.full, measured.target, measured.method
@@ -247,7 +247,7 @@ def analyze(
     unique = len(valid) - dup_exact
     if split_ratios is not None and 0 < unique < rows_needed(check_ratios(split_ratios)):
         dup = f" ({dup_exact} duplicates left out)" if dup_exact else ""
-        rep.errors.append(DataProblem(source, None, f"only {unique} usable unique rows{dup}: "
+        rep.errors.append(DataProblem(source, None, f"only {unique} usable unique row{'s' if unique != 1 else ''}{dup}: "
                                   f"{describe_need(check_ratios(split_ratios))}; add rows "
                                   f"(about {want:,} are suggested for this kind of data)"))
     elif 0 < len(valid) < want:
@@ -390,6 +390,11 @@ def _template_findings(rows: list[dict[str, Any]], tc: TokenCounts | None, token
         rep.warnings.append(f"{calls:,} rows have tool calls that the chat template of {tokenizer} does not write: "
                             "they would not be trained on — write the calls into the assistant's text or use a "
                             "model whose template supports tools")
+    schemas = sum(1 for r in rows if r.get("tools"))
+    if schemas and not tc.renders.get("tools", True):
+        rep.warnings.append(f"{schemas:,} rows have tool schemas (tools) that the chat template of {tokenizer} does "
+                            "not write: the model would not see which tools exist — describe them in a system "
+                            "message or use a model whose template supports tools")
     bare = sum(1 for r in rows if _no_system(r))
     if tc.default_system and bare:
         stats["default_system_prompt"] = {"text": tc.default_system, "rows": bare}
@@ -454,7 +459,7 @@ def make_split(rep: DatasetReport, ratios: tuple[float, float, float] = DEFAULT_
     if rep.family is None:
         raise SplitError("cannot split a dataset whose format was not recognised")
     r = check_ratios(ratios)
-    rows = [formats.to_trl(rep.family, rec.data) for rec in rep.valid]
+    rows = formats.to_trl_rows(rep.family, [rec.data for rec in rep.valid])
     keep = unique_indices(rows)
     unique = [rows[i] for i in keep]
     if len(unique) < rows_needed(r):

@@ -40,7 +40,7 @@ def _probe_answers(ctx: Context) -> dict[str, Any]:
 
 
 def run(ctx: Context) -> dict[str, Any]:
-    from ftwizard.core.data.formats import to_trl
+    from ftwizard.core.data.formats import to_trl_rows
     from ftwizard.core.data.report import analyze
 
     out: dict[str, Any] = {"questions": _probe_answers(ctx)}
@@ -54,7 +54,7 @@ def run(ctx: Context) -> dict[str, Any]:
     if not rep.usable:
         out["file_skipped"] = f"the general set has errors: {rep.errors[0]}"
         return _done(out)
-    rows = [to_trl(rep.family, r.data) for r in rep.valid][: ctx.options.limit]  # type: ignore[arg-type]
+    rows = to_trl_rows(rep.family, [r.data for r in rep.valid])[: ctx.options.limit]  # type: ignore[arg-type]
     rows = [r for r in rows if "messages" in r]
     out.update({"file": src, "n": len(rows)})
     for name, model in ctx.base_then_tuned():

@@ -99,6 +99,22 @@ def to_trl(family: str, rec: dict[str, Any]) -> dict[str, Any]:
     return get_family(family).convert(rec)
 
 
+def to_trl_rows(family: str, recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Valid records → TRL rows of one shape. A family that gives some rows as a conversation (`messages`: Alpaca with
+    `history`, whose earlier answers are trained too, as LLaMA-Factory does) and others as conversational
+    prompt/completion makes every row a conversation, since one dataset has one set of columns."""
+    rows = [to_trl(family, r) for r in recs]
+    if any("messages" in r for r in rows) and any("completion" in r and "messages" not in r for r in rows):
+        rows = [r if "messages" in r or not is_conversational(r) else _as_conversation(r) for r in rows]
+    return rows
+
+
+def _as_conversation(row: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in row.items() if k not in ("prompt", "completion")}
+    out["messages"] = as_messages(row)
+    return out
+
+
 def trl_type(row: dict[str, Any]) -> str:
     """TRL's dataset type of a converted row: language_modeling, prompt_only, prompt_completion,
     preference or unpaired_preference."""
@@ -158,6 +174,6 @@ def as_messages(row: dict[str, Any]) -> list[dict[str, Any]] | None:
     return [*p, *a]
 
 
-__all__ = ["FAMILIES", "OPENAI_ROLES", "SHAREGPT_ROLES", "Family", "UnknownFormatError", "as_messages",
+__all__ = ["FAMILIES", "OPENAI_ROLES", "SHAREGPT_ROLES", "Family", "UnknownFormatError", "as_messages", "to_trl_rows",
            "detect_family", "family_of", "format_name", "get_family", "is_conversational", "register_family",
            "row_texts", "texts", "to_trl", "trl_type", "validate"]

@@ -1,7 +1,8 @@
 """Alpaca: {"instruction", "input"?, "output" | "response", "system"?, "history"?}.
 
-Converted to TRL's *conversational prompt-completion* (prompt = [system?, history…, user],
-completion = [assistant]) so the trainer masks the prompt whatever the chat template supports.
+Converted to TRL's *conversational prompt-completion* (prompt = [system?, user], completion = [assistant]) so the
+trainer masks the prompt whatever the chat template supports; a row with a `history` becomes a conversation
+(`messages`) whose every answer is trained, and then every row of the file does (`formats.to_trl_rows`).
 """
 
 from __future__ import annotations
@@ -29,16 +30,21 @@ def validate(rec: Row) -> list[str]:
 
 
 def convert(rec: Row) -> Row:
+    """A prompt/completion conversation; with a `history`, the whole conversation (`messages`), so that the history's
+    answers are trained too, as LLaMA-Factory trains them (its `mask_history` is off by default)."""
     prompt: list[dict[str, str]] = []
     if nonempty_str(rec.get("system")):
         prompt.append({"role": "system", "content": rec["system"]})
-    for q, a in rec.get("history") or []:
+    history = rec.get("history") or []
+    for q, a in history:
         prompt += [{"role": "user", "content": str(q)}, {"role": "assistant", "content": str(a)}]
     user = rec["instruction"].strip()
     if nonempty_str(rec.get("input")):
         user = f"{user}\n\n{rec['input'].strip()}"
     prompt.append({"role": "user", "content": user})
     answer = rec["output"] if "output" in rec else rec["response"]
+    if history:
+        return {"messages": [*prompt, {"role": "assistant", "content": answer}]}
     return {"prompt": prompt, "completion": [{"role": "assistant", "content": answer}]}
 
 

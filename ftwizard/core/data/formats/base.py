@@ -126,9 +126,15 @@ def check_messages(msgs: Any, field: str, errors: list[str], role_key: str = "ro
     if need_assistant and "assistant" not in convo:
         errors.append(f"'{field}' has no assistant turn: there is nothing to learn from")
         return
+    answers = [m for m, r in zip(msgs, norm, strict=False) if r == "assistant" and isinstance(m, dict)]
+    if need_assistant and answers and all(m.get("weight") == 0 or m.get("loss_weight") == 0 or m.get("train") is False
+                                          for m in answers):
+        errors.append(f"every assistant message in '{field}' has weight 0: there is nothing to learn from "
+                      "(give the answers to learn weight 1)")
+        return
     first_non_system = next((r for r in norm if r != "system"), None)
     if first_non_system not in ("user", None) and need_assistant and start_user:
-        errors.append(f"'{field}' starts with a {first_non_system} turn; a conversation should start with the user")
+        errors.append(f"'{field}' starts with {_a(first_non_system)} turn; a conversation should start with the user")
         return
     if "system" in norm[1:] and norm[0] != "system":
         errors.append(f"'{field}' has a system message after the conversation started")
@@ -320,9 +326,15 @@ def parts_problem(parts: list[Any], role: str) -> str | None:
     return None
 
 
+def _a(word: str) -> str:
+    """'a user', 'an assistant'."""
+    return ("an " if word[:1].lower() in "aeiou" else "a ") + word
+
+
 def normalize_message(m: dict[str, Any]) -> dict[str, Any]:
     """One message as the chat templates take it: content parts → text `content` (+ `reasoning_content`,
-    `tool_calls`), `developer` → system, LLaMA-Factory's `loss_weight: 0` on an assistant turn → `weight: 0`
+    `tool_calls`), `developer` → system, LLaMA-Factory's `loss_weight: 0` (axolotl's `train: false`) on an assistant
+    turn → `weight: 0`
     (other roles are never trained on anyway). Other keys (`tool_calls`, `name`, `tool_call_id`, `weight`,
     `reasoning_content`) are kept."""
     role = "system" if m.get("role") == "developer" else m.get("role")
@@ -342,7 +354,7 @@ def normalize_message(m: dict[str, Any]) -> dict[str, Any]:
             out[k] = m[k]
     if m.get("weight") is not None:
         out["weight"] = m["weight"]
-    elif role == "assistant" and m.get("loss_weight") == 0:
+    elif role == "assistant" and (m.get("loss_weight") == 0 or m.get("train") is False):  # axolotl: "train": false
         out["weight"] = 0
     return out
 

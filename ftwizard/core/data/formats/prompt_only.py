@@ -12,6 +12,10 @@ def detect(rec: Row) -> bool:
 
 def validate(rec: Row) -> list[str]:
     errors: list[str] = []
+    if isinstance(rec.get("completions"), list) and isinstance(rec.get("labels"), list):
+        return ["a stepwise-supervision row (prompt, completions, labels: a label per reasoning step, for TRL's "
+                "PRMTrainer): ftwizard trains no process reward model — train it with TRL's PRMTrainer, or keep "
+                "the steps whose labels are all true as prompt/completion rows for SFT"]
     check_text_or_messages(rec, "prompt", errors, "prompt")
     return errors
 

@@ -13,8 +13,18 @@ SHAREGPT_ROLES = {
 }
 
 
-def sharegpt_messages(conv: list[dict[str, Any]]) -> list[dict[str, str]]:
-    return [{"role": SHAREGPT_ROLES[str(m["from"]).lower()], "content": str(m.get("value", ""))} for m in conv]
+def sharegpt_messages(conv: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The turns as role/content messages; a turn's own training flag is kept as `weight` (axolotl's per-turn
+    `"train": false`, or a `weight` 0/1), so a turn given as context only is not trained."""
+    out: list[dict[str, Any]] = []
+    for m in conv:
+        msg: dict[str, Any] = {"role": SHAREGPT_ROLES[str(m["from"]).lower()], "content": str(m.get("value", ""))}
+        if isinstance(m.get("train"), bool):
+            msg["weight"] = int(m["train"])
+        elif m.get("weight") in (0, 1):
+            msg["weight"] = m["weight"]
+        out.append(msg)
+    return out
 
 
 def detect(rec: Row) -> bool:
