@@ -109,7 +109,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         t.add_row(k, f"{v:.2f}")
     t.add_row("[b]peak (per GPU)[/]", f"[b]{out['peak_gib']:.2f}[/]")
     console.print(t)
-    console.print(f"{est.params / 1e9:.2f}B parameters, {est.trainable_params:,} trainable "
+    active = f" ({est.active_params / 1e9:.2f}B active per token)" if est.active_params else ""
+    console.print(f"{est.params / 1e9:.2f}B parameters{active}, {est.trainable_params:,} trainable "
                   f"({out['trainable_pct']}%). Predicts nvidia-smi's peak; "
                   f"torch max_memory_allocated ≈ {out['peak_allocated_gib']:.2f} GiB. Range "
                   f"{out['low_gib']:.1f}–{out['high_gib']:.1f} GiB: 'fits' checks the top ({est.margin:.0%} margin).")

@@ -74,25 +74,30 @@ def count(cfg_dict: dict[str, Any]) -> dict[str, Any]:
 
 
 def _block_linears(model: Any, layer_class: str | None) -> list[dict[str, Any]]:
-    """The linear layers of the first decoder block: name, shape, bias, part (attn | mlp | router)."""
+    """The linear layers of the decoder blocks: name, shape, bias, part (attn | mlp | router) and in how many blocks
+    each one is (`layers`): a hybrid model (Mamba blocks with a few attention blocks, Granite 4.0-H, Jamba) or one
+    with dense and MoE blocks has different layers in different blocks."""
     import torch
 
-    first = next((m for m in model.modules() if type(m).__name__ == layer_class), None) if layer_class else None
-    if first is None:
-        return []
-    out = []
-    for name, mod in first.named_modules():
-        kind = type(mod).__name__
-        if not (isinstance(mod, torch.nn.Linear) or kind == "Conv1D"):
-            continue
-        w = mod.weight
-        fin, fout = (w.shape[1], w.shape[0]) if isinstance(mod, torch.nn.Linear) else (w.shape[0], w.shape[1])
-        low = name.lower()
-        part = ("router" if "router" in low or low.endswith(".gate") or low == "gate"
-                else "attn" if "attn" in low or "attention" in low else "mlp")
-        out.append({"name": name.split(".")[-1], "path": name, "in": int(fin), "out": int(fout),
-                    "bias": mod.bias is not None, "part": part})
-    return out
+    blocks = [m for m in model.modules() if type(m).__name__ == layer_class] if layer_class else []
+    seen: dict[tuple[str, int, int, bool], dict[str, Any]] = {}
+    for block in blocks:
+        for name, mod in block.named_modules():
+            kind = type(mod).__name__
+            if not (isinstance(mod, torch.nn.Linear) or kind == "Conv1D"):
+                continue
+            w = mod.weight
+            fin, fout = (w.shape[1], w.shape[0]) if isinstance(mod, torch.nn.Linear) else (w.shape[0], w.shape[1])
+            key = (name, int(fin), int(fout), mod.bias is not None)
+            if key in seen:
+                seen[key]["layers"] += 1
+                continue
+            low = name.lower()
+            part = ("router" if "router" in low or low.endswith(".gate") or low == "gate"
+                    else "attn" if "attn" in low or "attention" in low else "mlp")
+            seen[key] = {"name": name.split(".")[-1], "path": name, "in": int(fin), "out": int(fout),
+                         "bias": mod.bias is not None, "part": part, "layers": 1}
+    return list(seen.values())
 
 
 def main(argv: list[str] | None = None) -> int:

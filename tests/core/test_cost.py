@@ -121,3 +121,23 @@ def test_planned_time_goes_into_the_run_config_and_the_card_line():
     assert cfg.estimate_hours and cfg.estimate_hours > 0
     line = time_line({"started": 0.0, "ended": 7200.0}, [], {}, cfg.estimate_hours)
     assert "planned" in line and "before launch" in line
+
+
+def test_a_mixture_of_experts_trains_at_the_speed_of_its_active_parameters():
+    """Qwen3-30B-A3B multiplies each token through ~3.3B parameters, not 30.5B: its time is below a dense 8B's, and
+    its memory still holds all 30.5B."""
+    import json
+    from pathlib import Path
+
+    from ftwizard.core.plan.model_facts import facts_from_config
+
+    configs = Path(__file__).parent / "configs"
+    moe, dense = (facts_from_config(json.loads((configs / f"{n}.json").read_text())) for n in ("qwen3-30b-a3b",
+                                                                                               "qwen3-8b"))
+    inp = EstimateInput(method="qlora", rank=16, batch=1, seq=1024)
+    e_moe, e_dense = estimate(moe, inp), estimate(dense, inp)
+    assert e_moe.params > 3 * e_dense.params and abs(e_moe.compute_params / 3.35e9 - 1) < 0.05
+    assert e_dense.compute_params == e_dense.params and e_moe.to_dict()["active_params"] == e_moe.active_params
+    t_moe = plan_cost(e_moe, rows=1000, tokens_per_row=600, epochs=1, gpu="RTX 4090").hours
+    t_dense = plan_cost(e_dense, rows=1000, tokens_per_row=600, epochs=1, gpu="RTX 4090").hours
+    assert t_moe < t_dense, (t_moe, t_dense)

@@ -70,8 +70,11 @@ def test_one_list_for_the_cli_and_the_app(tmp_path, monkeypatch):
     machine = [LaunchProblem("weights", "the weights of someorg/not-cached-model are not in the local cache", "fetch"),
                LaunchProblem("disk", "checkpoints need ~9 GiB", "free some space")]
     probs = before_launch(cfg, machine=machine, offline=True)
-    assert [p.id for p in probs] == ["weights", "data", "disk"]  # the uncached model once, from the source check
-    assert probs[0].field == "model" and "HF_HUB_OFFLINE" in probs[0].message and str(probs[1]).endswith("(data:)")
+    assert [p.id for p in probs] == ["data", "weights", "disk"]  # the uncached model once, in the caller's words
+    assert probs[1].message.startswith("the weights of") and str(probs[0]).endswith("(data:)")
+    alone = before_launch(cfg, offline=True)  # the CLI's case: the source check's own words
+    assert [p.id for p in alone] == ["weights", "data"] and "HF_HUB_OFFLINE" in alone[0].message
+    assert alone[0].field == "model"
     # the CLI's own machine checks come from the config alone: disk for the checkpoints of a full fine-tune
     full = RunConfig(model="llama-3.2-1b", method="full", save_total_limit=2)
     disk = machine_problems_for(full, tmp_path / "run", local_gpus=1, disk_gib=1.0)

@@ -72,8 +72,8 @@ def test_count_within_1pct_of_meta_device(path, meta_counts):
     if facts.family == "generic":  # not in the table: ftwizard uses the meta-device layout
         facts = with_exact_count(facts, res)
         assert facts.count_source == "meta-device"
-    true = res["total_params"]
-    assert abs(facts.param_count - true) / true < 0.01, (facts.param_count, true)
+    true = res["total_params"]  # the counter builds the language model of a multimodal one
+    assert abs(facts.language_param_count - true) / true < 0.01, (facts.language_param_count, true)
     real = set(res["linear_names"])
     assert set(facts.resolve_targets("all-linear")) <= real, (facts.resolve_targets("all-linear"), real)
     assert set(facts.resolve_targets("minimal")) <= real
@@ -92,7 +92,7 @@ def test_table_families_are_exact(meta_counts):
         if "error" in res or facts.family == "generic":
             continue
         seen.add(facts.model_type)
-        assert abs(facts.param_count - res["total_params"]) / res["total_params"] < 1e-4, path.stem
+        assert abs(facts.language_param_count - res["total_params"]) / res["total_params"] < 1e-4, path.stem
     assert len(seen) >= 35 and seen <= set(FAMILIES)
 
 
@@ -290,3 +290,41 @@ def test_hub_summary_shows_size_gate_and_token_state():
     s = HubModel("meta-llama/Llama-3.1-8B", 16_060_000_000, gated=True, has_token=False).summary()
     assert s == ("meta-llama/Llama-3.1-8B on the Hub: 16.1 GB of weights, gated (licence must be accepted on "
                  "the Hub), no Hugging Face token set")
+
+
+def test_new_architectures_as_published():
+    """Configs as the Hub publishes them: Gemma 3's text_config without heads/head_dim/vocab (transformers' defaults
+    fill them), its vision tower counted, ERNIE 4.5's moe_* keys, DeepSeek's MLA head size."""
+    g = facts_from_config(_cfg("gemma-3-4b-it-hub"))
+    assert (g.heads, g.kv_heads, g.head_dim, g.vocab_size) == (8, 4, 256, 262208)
+    assert abs(g.params_b - 4.3) < 0.02 and abs(g.language_param_count / 3.88e9 - 1) < 0.01  # 4.3B with SigLIP
+    assert g.active_param_count == g.language_param_count and any("vision tower (~0.41B" in n for n in g.notes)
+    e = facts_from_config(_cfg("ernie-4.5-21b-a3b"))
+    assert (e.num_experts, e.experts_per_token) == (64, 6) and abs(e.active_param_count / 3.0e9 - 1) < 0.15
+    assert facts_from_config(_cfg("deepseek-v3")).head_dim == 192  # q·k: 128 nope + 64 rope
+
+
+def test_a_hybrid_mamba_models_real_layers(meta_counts):
+    """Granite 4.0-H: 36 Mamba blocks and 4 attention blocks. Its targets and LoRA count come from every block built
+    on the meta device (q/k/v/o are in 4 blocks, not 40)."""
+    res = meta_counts["granite-4.0-h-tiny"]
+    if "error" in res:
+        pytest.skip(res["error"][:80])
+    f = with_exact_count(facts_from_config(_cfg("granite-4.0-h-tiny")), res)
+    assert {"in_proj", "out_proj", "q_proj", "input_linear"} <= set(f.resolve_targets("all-linear"))
+    assert f.lora_params(16, ["q_proj", "k_proj", "v_proj", "o_proj"]) == 655_360  # 16 × (in+out) × 4 blocks
+    assert f.lora_params(16, f.resolve_targets("all-linear")) == 11_840_512
+
+
+def test_a_multimodal_model_transformers_cannot_load_as_causal_lm_is_refused_before_launch(tmp_path):
+    """Mistral Small 3.1 (mistral3): AutoModelForCausalLM refuses it, so `train` refuses it before loading."""
+    pytest.importorskip("transformers")
+    from ftwizard.core.run.source_checks import folder_problems
+
+    (tmp_path / "config.json").write_text(json.dumps(_cfg("mistral-small-3.1-24b")))
+    probs = folder_problems(tmp_path)
+    assert len(probs) == 1 and "'mistral3', a multimodal model" in probs[0].message
+    f = load_model_facts(str(tmp_path))
+    assert "cannot load 'mistral3' as a causal LM" in f.notes[0] and abs(f.params_b - 24.0) < 0.2
+    (tmp_path / "config.json").write_text(json.dumps(_cfg("gemma-3-4b-it-hub")))  # gemma3 loads: no refusal
+    assert not any("causal LM" in p.message for p in folder_problems(tmp_path))

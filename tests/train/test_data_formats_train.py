@@ -62,7 +62,7 @@ def test_default_system_prompt_and_what_the_template_writes(tok_dir, template, e
     tok = AutoTokenizer.from_pretrained(tok_dir)
     tok.chat_template = template
     assert default_system(tok) == expected
-    assert renders(tok) == {"reasoning_content": reasoning, "tool_calls": tools}
+    assert renders(tok) == {"reasoning_content": reasoning, "tool_calls": tools, "tools": False}  # none writes schemas
 
 
 def test_data_reports_the_default_system_prompt_with_the_model(tmp_path, tok_dir):

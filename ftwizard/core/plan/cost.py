@@ -199,7 +199,7 @@ def estimate_cost(*, params: float, trainable: float, method: str, tokens: float
 def plan_cost(est: Any, *, rows: int, tokens_per_row: float, epochs: float, gpu: str | None, gpus: int = 1,
               tables: dict[str, Any] | None = None) -> CostEstimate:
     """Time and cost for a memory `Estimate` (core/plan/memory.py) and the data: what Plan/Launch show."""
-    return estimate_cost(params=est.params, trainable=est.trainable_params, method=est.inp.method,
+    return estimate_cost(params=est.compute_params, trainable=est.trainable_params, method=est.inp.method,
                          tokens=training_tokens(rows, tokens_per_row, epochs), gpu=gpu, gpus=gpus,
                          grad_ckpt=est.inp.grad_ckpt, peak_gib=est.high_gib, tables=tables)
 

@@ -94,6 +94,11 @@ def checkpoint_gib(ctx: LaunchContext) -> float:
     return per * (ctx.save_total_limit + 1)
 
 
+def _size(gib: float) -> str:
+    """1.5 GiB, 24 MiB: a tiny model's checkpoints are not "0.0 GiB"."""
+    return f"{gib:.1f} GiB" if gib >= 1 else f"{max(gib * 1024, 1):.0f} MiB"
+
+
 def check_launch(ctx: LaunchContext, ram_gib: float | None = None, disk_gib: float | None = None,
                  cached: bool | None = None, token: bool | None = None) -> list[LaunchProblem]:
     """Every problem found, blocking ones first. The optional arguments override the machine probes (tests)."""
@@ -137,8 +142,9 @@ def check_launch(ctx: LaunchContext, ram_gib: float | None = None, disk_gib: flo
     if not cached and ctx.allow_download:
         need += download_gib(ctx.param_count)
     if disk is not None and need > disk:
+        full = "the disk is full where the run goes" if disk < 0.01 else f"{_size(disk)} is free where the run goes"
         out.append(LaunchProblem(
-            "disk", f"checkpoints need ~{need:.1f} GiB of disk; {disk:.1f} GiB is free where the run goes",
+            "disk", f"checkpoints need ~{_size(need)} of disk; {full}",
             "free some space, or choose a run directory on a bigger disk"))
     return sorted(out, key=lambda p: not p.blocking)
 

@@ -102,6 +102,14 @@ class Estimate:
     notes: list[str] = field(default_factory=list)
     margin: float = BASE_MARGIN  # "fits" means peak × (1 + margin) ≤ the card
     under: float = 0.25  # the measurement may be this fraction below the central estimate
+    active_params: int | None = None  # MoE, multimodal: the parameters a text token goes through (compute, time)
+
+    @property
+    def compute_params(self) -> int:
+        """The parameters a text token's forward and backward pass multiply through: all of them, or a mixture of
+        experts' active ones, or a multimodal model's language part (idle experts and encoders take memory, not
+        time)."""
+        return self.active_params or self.params
 
     @property
     def peak_allocated_bytes(self) -> float:
@@ -141,6 +149,7 @@ class Estimate:
         return {
             "model": self.model,
             "params": self.params,
+            **({"active_params": self.active_params} if self.active_params else {}),
             "trainable_params": self.trainable_params,
             "trainable_pct": round(100.0 * self.trainable_params / max(self.params, 1), 4),
             "parts_gib": {k: round(v / GIB, 3) for k, v in self.parts_bytes.items()},
@@ -349,8 +358,9 @@ def estimate(facts: ModelFacts, inp: EstimateInput) -> Estimate:
             "a fused loss (use_liger_kernel) or a shorter sequence cuts this"
         )
     margin = uncertainty(inp)
+    active = facts.active_param_count if facts.active_param_count != P else None
     return Estimate(inp=inp, model=facts.name, params=P, trainable_params=trainable, parts_bytes=parts,
-                    notes=notes, margin=margin, under=UNDER)
+                    notes=notes, margin=margin, under=UNDER, active_params=active)
 
 
 def autocast_loss(inp: EstimateInput, engine: str) -> bool:

@@ -20,6 +20,7 @@ from typing import Any
 from ftwizard.core.workers import job_command
 
 TIMEOUT_S = 120
+SCHEMA = "2"  # what a cached answer holds: 2 = block linears of every block, with the number of blocks each is in
 
 
 def cache_dir() -> Path:
@@ -37,7 +38,7 @@ def _transformers_version() -> str:
 def config_key(cfg: dict[str, Any]) -> str:
     """Cache key: the config (without bookkeeping keys such as _name_or_path) and the transformers version."""
     body = {k: v for k, v in cfg.items() if not k.startswith("_")}
-    text = json.dumps(body, sort_keys=True, default=str) + "|" + _transformers_version()
+    text = json.dumps(body, sort_keys=True, default=str) + "|" + _transformers_version() + "|" + SCHEMA
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

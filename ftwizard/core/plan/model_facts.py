@@ -64,6 +64,7 @@ class ModelFacts:
     parallel_block: bool = False  # attention and MLP read the same normed input (phi, falcon, cohere)
     upcasts_logits: bool = True  # transformers' loss upcasts logits to fp32; some remote code does not
     extra_params: int = 0  # final norm, position embeddings, routers, lm_head bias …
+    tower_params: int = 0  # a multimodal model's vision/audio encoder: loaded (frozen) with the language model
     has_chat_template: bool | None = None
     source: str = ""
     num_experts: int = 1
@@ -99,7 +100,12 @@ class ModelFacts:
     @property
     def param_count(self) -> int:
         return (self.embedding_params + self.lm_head_params + self.block_linear_params + self.expert_params
-                + self.layers * self.norm_params_per_layer + self.extra_params)
+                + self.layers * self.norm_params_per_layer + self.extra_params + self.tower_params)
+
+    @property
+    def language_param_count(self) -> int:
+        """The language model's parameters (a multimodal model's encoder left out): what `text_config` describes."""
+        return self.param_count - self.tower_params
 
     @property
     def params_b(self) -> float:
@@ -107,12 +113,13 @@ class ModelFacts:
 
     @property
     def active_param_count(self) -> int:
-        """Parameters one token goes through: all but the experts it is not routed to."""
+        """Parameters one text token goes through: all of the language model's but the experts it is not routed to
+        (a multimodal model's vision/audio encoder sees images and sound, not text)."""
         idle = 0
         if self.num_experts > 1:
             idle_share = 1 - self.experts_per_token / self.num_experts
             idle = sum(int(lin.params * self._n(lin) * idle_share) for lin in self.linears if lin.part == "expert")
-        return self.param_count - idle
+        return self.language_param_count - idle
 
     def module_names(self) -> list[str]:
         """Names of the nn.Linear modules PEFT can wrap (3-D expert weights excluded)."""
@@ -199,8 +206,40 @@ def _text_config(cfg: dict[str, Any]) -> dict[str, Any]:
         merged.setdefault("_name_or_path", cfg.get("_name_or_path"))
         merged["_wrapper"] = cfg.get("model_type")
         merged["_towers"] = [k.removesuffix("_config") for k in ("vision_config", "audio_config") if cfg.get(k)]
+        merged["_tower_params"] = sum(_tower_params(cfg.get(k)) for k in ("vision_config", "audio_config"))
         return merged
     return cfg
+
+
+def _tower_params(tower: Any) -> int:
+    """A vision/audio encoder's parameters from its config (a ViT-style stack: attention 4h², MLP 2·h·i per layer),
+    plus its projection into the language model; 0 when the config does not give its sizes."""
+    if not isinstance(tower, dict):
+        return 0
+    h = int(_get(tower, "hidden_size", "embed_dim", "d_model", "width", default=0) or 0)
+    layers = int(_get(tower, "num_hidden_layers", "depth", "num_layers", "encoder_layers", default=0) or 0)
+    inter = int(_get(tower, "intermediate_size", "encoder_ffn_dim", default=4 * h) or 4 * h)
+    if not h or not layers:
+        return 0
+    patch = int(tower.get("patch_size") or 0)
+    return layers * (4 * h * h + 2 * h * inter) + 3 * patch * patch * h
+
+
+def _with_class_defaults(cfg: dict[str, Any]) -> dict[str, Any]:
+    """A config.json that leaves out sizes its transformers config class has as defaults (Gemma 3's `text_config`
+    omits the heads, head_dim and vocabulary): those defaults filled in, as transformers does when it loads it.
+    Only for a multimodal model's language part (a whole config.json without its sizes is broken, not brief), and
+    only when a size is missing, since it imports transformers (seconds)."""
+    if not cfg.get("_wrapper") or all(_get(cfg, *keys) is not None for _, keys in _SIZE_KEYS):
+        return cfg
+    try:
+        from transformers import CONFIG_MAPPING
+
+        defaults = CONFIG_MAPPING[str(cfg.get("model_type") or "")]().to_dict()
+    except Exception:  # noqa: BLE001 - an unknown model type (or no transformers): the missing size is reported
+        return cfg
+    plain = {k: v for k, v in defaults.items() if isinstance(v, int | float | str | bool) and not k.startswith("_")}
+    return {**plain, **cfg}
 
 
 def refusal(cfg: dict[str, Any]) -> str | None:
@@ -237,7 +276,8 @@ def dims_from_config(cfg: dict[str, Any], model_type: str = "") -> dict[str, int
     """The dimensions the families table's expressions use, read from standard config field names."""
     h = int(_get(cfg, "hidden_size", "n_embd", "d_model", "n_embed", "dim"))
     heads = int(_get(cfg, "num_attention_heads", "n_head", "n_heads", "num_heads"))
-    hd = int(_get(cfg, "head_dim", default=0) or h // heads)
+    mla_qk = int(_get(cfg, "qk_nope_head_dim", default=0) or 0) + int(_get(cfg, "qk_rope_head_dim", default=0) or 0)
+    hd = int(_get(cfg, "head_dim", default=0) or mla_qk or h // heads)  # MLA (DeepSeek): q·k heads are nope + rope
     kvh = int(_get(cfg, "num_key_value_heads", "num_kv_heads", "multi_query_group_num", default=heads))
     if model_type == "falcon":
         kvh = int(_get(cfg, "num_kv_heads", default=heads)) if cfg.get("new_decoder_architecture") else (
@@ -254,9 +294,9 @@ def dims_from_config(cfg: dict[str, Any], model_type: str = "") -> dict[str, int
     inter = int(inter)
     if model_type == "qwen":  # Qwen (v1): intermediate_size counts w1 and w2 together
         inter //= 2
-    experts = int(_get(cfg, "num_local_experts", "num_experts", "n_routed_experts", default=1) or 1)
+    experts = int(_get(cfg, "num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts", default=1) or 1)
     ei = int(_get(cfg, "moe_intermediate_size", default=inter))
-    shared = int(_get(cfg, "n_shared_experts", "num_shared_experts", default=1) or 1)
+    shared = int(_get(cfg, "n_shared_experts", "num_shared_experts", "moe_num_shared_experts", default=1) or 1)
     si = int(_get(cfg, "shared_expert_intermediate_size", default=ei * shared))
     pos = int(_get(cfg, "max_position_embeddings", "n_positions", "max_seq_len", "seq_length", default=0) or 0)
     if model_type == "opt":
@@ -280,6 +320,11 @@ def _moe_layer_count(cfg: dict[str, Any], layers: int) -> int:
         k = int(cfg["first_k_dense_replace"])
         freq = int(cfg.get("moe_layer_freq") or 1)
         return sum(1 for i in range(layers) if i >= k and i % freq == 0)
+    if cfg.get("moe_layer_start_index") is not None:  # ERNIE 4.5: experts from this block on, every `interval`
+        start, every = int(cfg["moe_layer_start_index"]), int(cfg.get("moe_layer_interval") or 1)
+        end = cfg.get("moe_layer_end_index")
+        last = layers - 1 if end is None or int(end) < 0 else int(end)
+        return sum(1 for i in range(start, min(last, layers - 1) + 1) if (i - start) % every == 0)
     if cfg.get("interleave_moe_layer_step"):
         step = int(cfg["interleave_moe_layer_step"])
         return len(range(step - 1, layers, step))
@@ -303,7 +348,8 @@ def _bias(spec: bool | str, cfg: dict[str, Any]) -> bool:
 def _generic_family(cfg: dict[str, Any], arch: str, experts: int) -> ArchFamily:
     cls = arch.replace("ForCausalLM", "DecoderLayer") if arch.endswith("ForCausalLM") else None
     if experts > 1:
-        shared = fam_table.gated_mlp(False, "si") if _get(cfg, "n_shared_experts", "shared_expert_intermediate_size") else ()
+        shared = fam_table.gated_mlp(False, "si") if _get(cfg, "n_shared_experts", "shared_expert_intermediate_size",
+                                                           "moe_num_shared_experts") else ()
         return ArchFamily(Layout(LLAMA.attn, ()), cls or "", moe=MoE(shared=shared))
     return ArchFamily(LLAMA, cls or "")
 
@@ -339,7 +385,7 @@ def facts_from_config(cfg: dict[str, Any], name: str = "", source: str = "") -> 
     no = refusal(cfg)
     if no:
         raise ModelFactsError(no)
-    cfg = _text_config(cfg)
+    cfg = _with_class_defaults(_text_config(cfg))
     towers = [k.removesuffix("_config") for k in ("vision_config", "audio_config") if cfg.get(k)]
     if towers and "_towers" not in cfg:  # a flat multimodal config (older Qwen2-VL exports)
         cfg = {**cfg, "_towers": towers, "_wrapper": cfg.get("model_type")}
@@ -369,7 +415,8 @@ def facts_from_config(cfg: dict[str, Any], name: str = "", source: str = "") -> 
             raise ModelFactsError(f"{where}: {key} is {value!r}; the {what} must be a whole number ≥ 1")
     dims = dims_from_config(cfg, model_type)
     layers = int(_get(cfg, "num_hidden_layers", "n_layer", "num_layers", "n_layers"))
-    experts, topk = dims["E"], int(_get(cfg, "num_experts_per_tok", "experts_per_token", "moe_topk", default=1) or 1)
+    experts, topk = dims["E"], int(_get(cfg, "num_experts_per_tok", "experts_per_token", "moe_topk", "moe_k",
+                                        default=1) or 1)
     notes: list[str] = []
     fam = fam_table.family(model_type)
     family_name = (fam.style if fam else "") or model_type
@@ -411,8 +458,10 @@ def facts_from_config(cfg: dict[str, Any], name: str = "", source: str = "") -> 
     notes.extend(fam.notes)
     if cfg.get("_towers"):
         tower_text = " and ".join(f"{t} tower" for t in cfg["_towers"])
-        notes.append(f"'{cfg['_wrapper']}' is multimodal: these numbers are its language model's; the {tower_text} "
-                     "is loaded too (more memory), and LoRA targets by name (all-linear, q_proj …) reach it too")
+        tower = int(cfg.get("_tower_params") or 0)
+        size = f" (~{tower / 1e9:.2f}B parameters, counted in the weights)" if tower else ""
+        notes.append(f"'{cfg['_wrapper']}' is multimodal: the layers shown are its language model's; the {tower_text}"
+                     f"{size} is loaded too, and LoRA targets by name (all-linear, q_proj …) reach it too")
     quant = cfg.get("quantization_config")
     if isinstance(quant, dict) and quant.get("quant_method"):
         notes.append(_prequantized_note(quant))
@@ -433,7 +482,8 @@ def facts_from_config(cfg: dict[str, Any], name: str = "", source: str = "") -> 
         intermediate_size=inter, heads=dims["nh"], kv_heads=dims["kvh"], head_dim=dims["hd"], vocab_size=dims["V"],
         tied_embeddings=tied, max_positions=int(max_pos) if max_pos else None, gated_mlp=gated,
         norm_params_per_layer=_norms(lay, cfg, dims), extra_params=extra, source=source,
-        parallel_block=parallel, upcasts_logits=fam.upcasts_logits,
+        tower_params=int(cfg.get("_tower_params") or 0) if cfg.get("_towers") else 0, parallel_block=parallel,
+        upcasts_logits=fam.upcasts_logits,
         num_experts=experts, experts_per_token=topk, linears=tuple(linears),
         layer_class=fam.layer_class or None, notes=tuple(notes), target_sets=target_sets,
     )
@@ -441,14 +491,18 @@ def facts_from_config(cfg: dict[str, Any], name: str = "", source: str = "") -> 
 
 def with_exact_count(facts: ModelFacts, meta: dict[str, Any]) -> ModelFacts:
     """Apply a meta-device count (see `meta.exact_count`): the exact total, and for a family ftwizard does
-    not know, the real linear layers of one decoder block (names, shapes) and the real layer class."""
+    not know, the real linear layers of its decoder blocks (names, shapes, in how many blocks) and the layer class."""
     if not meta or "total_params" not in meta:
         return facts
     out = facts
     block = meta.get("block_linears") or []
-    if facts.family == "generic" and block and facts.num_experts <= 1:
-        lins = tuple(Linear(b["name"], int(b["in"]), int(b["out"]), bool(b["bias"]), b["part"]) for b in block)
-        names = list(dict.fromkeys(lin.name for lin in lins if lin.part != "router"))
+    if facts.family == "generic" and block:
+        # the real nn.Linear layers of the blocks, each in as many blocks as it is (hybrid and dense/MoE stacks); a
+        # mixture's 3-D expert weights are not nn.Linear: the formula's experts stay (memory, active parameters)
+        lins = tuple(Linear(b["name"], int(b["in"]), int(b["out"]), bool(b["bias"]), b["part"], 1,
+                            int(b["layers"]) if b.get("layers") else None) for b in block)
+        lins += tuple(lin for lin in facts.linears if lin.part == "expert")
+        names = list(dict.fromkeys(lin.name for lin in lins if lin.part not in ("router", "expert")))
         attn = tuple(dict.fromkeys(lin.name for lin in lins if lin.part == "attn"))
         sets = {"all-linear": tuple(names), "attention": attn or tuple(names),
                 "minimal": tuple(n for n in ("q_proj", "v_proj") if n in names) or (attn or tuple(names))[:1]}
@@ -456,7 +510,7 @@ def with_exact_count(facts: ModelFacts, meta: dict[str, Any]) -> ModelFacts:
     if meta.get("tied") is not None:
         out = replace(out, tied_embeddings=bool(meta["tied"]))
     out = replace(out, layer_class=meta.get("layer_class") or out.layer_class)
-    diff = int(meta["total_params"]) - out.param_count
+    diff = int(meta["total_params"]) - out.language_param_count  # the counter builds the language model alone
     notes = [n for n in out.notes if "not in ftwizard's family table" not in n]
     if facts.family == "generic":
         notes.insert(0, f"'{facts.model_type}' is not in ftwizard's family table: layers and count read from the "
@@ -516,19 +570,38 @@ def preset_facts(key: str) -> ModelFacts:
     return replace(facts, has_chat_template=entry.get("chat_template"))
 
 
+NOT_CAUSAL_NOTE = ("transformers cannot load '{}' as a causal LM (AutoModelForCausalLM), so ftwizard cannot train it: "
+                   "pick the text model it is built on, or a model that loads that way")
+
+
+def loads_as_causal_lm(cfg: dict[str, Any]) -> bool | None:
+    """Whether AutoModelForCausalLM takes a multimodal wrapper's config (Gemma 3 and Llama 4 do; Mistral 3 and
+    Qwen2.5-VL do not), from transformers' own table; None when that cannot be told (remote code, no transformers).
+    Imports transformers (seconds): called for configs with a vision or audio tower only."""
+    model_type = str(cfg.get("model_type") or "")
+    if not model_type or cfg.get("auto_map"):
+        return None
+    try:
+        from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+    except ImportError:
+        return None
+    return model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+
 def _facts_from_file(cfg_path: Path, name: str, source: str, exact: bool | None) -> ModelFacts:
     cfg = _read_config_file(cfg_path)
     facts = facts_from_config(cfg, name=name, source=source)
+    if any(isinstance(cfg.get(k), dict) for k in ("vision_config", "audio_config")) and \
+            loads_as_causal_lm(cfg) is False:
+        return replace(facts, notes=(NOT_CAUSAL_NOTE.format(cfg.get("model_type")), *facts.notes),
+                       has_chat_template=_has_chat_template(cfg_path.parent))
     if exact or (exact is None and facts.family == "generic"):
         from ftwizard.core.plan.meta import count_error, exact_count
 
         facts = with_exact_count(facts, exact_count(cfg))
         why = count_error(cfg) if facts.count_source != "meta-device" else None
         if why and "cannot build this as a causal LM" in why and not cfg.get("auto_map"):
-            facts = replace(facts, notes=(
-                f"transformers cannot load '{facts.model_type}' as a causal LM (AutoModelForCausalLM), so "
-                "ftwizard cannot train it: pick the text model it is built on, or a model that loads that way",
-                *facts.notes))
+            facts = replace(facts, notes=(NOT_CAUSAL_NOTE.format(facts.model_type), *facts.notes))
     return replace(facts, has_chat_template=_has_chat_template(cfg_path.parent))
 
 

@@ -116,7 +116,7 @@ def rent_shape(facts: ModelFacts, inp: EstimateInput, tokens: float, *, tables: 
                     if eng == "ddp" and n > 1:
                         break  # DDP does not shard: more GPUs never fit
                     continue
-                cst = estimate_cost(params=e.params, trainable=e.trainable_params, method=inp.method, tokens=tokens,
+                cst = estimate_cost(params=e.compute_params, trainable=e.trainable_params, method=inp.method, tokens=tokens,
                                   gpu=spec, gpus=n, grad_ckpt=ckpt, tables=t)
                 if not cst.hours:
                     break

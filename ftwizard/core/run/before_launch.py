@@ -69,11 +69,13 @@ def machine_problems_for(cfg: RunConfig, run_dir: str | Path, local_gpus: int, *
 def before_launch(cfg: RunConfig, *, machine: Sequence[LaunchProblem] = (), offline: bool | None = None,
                   run: str | Path | None = None) -> list[LaunchProblem]:
     """The config's source problems, then the machine's (given by the caller: the app's Launch step from its plan,
-    the CLI from `machine_problems_for`), one per cause, blocking first. `run`: a resume (its own data split)."""
-    out = [as_launch_problem(p) for p in check_before_launch(cfg, offline=offline, run=run)]
-    seen = {p.id for p in out}
-    out += [p for p in machine if p.id not in seen]
-    return sorted(out, key=lambda p: not p.blocking)
+    the CLI from `machine_problems_for`), one per cause, blocking first: where both name a cause (weights not here,
+    a gated model), the caller's words are kept, since they name its own switches. `run`: a resume (its own data
+    split)."""
+    mine = {p.id for p in machine}
+    out = [p for p in (as_launch_problem(s) for s in check_before_launch(cfg, offline=offline, run=run))
+           if p.id not in mine]
+    return sorted([*out, *machine], key=lambda p: not p.blocking)
 
 
 __all__ = ["as_launch_problem", "before_launch", "machine_context", "machine_problems_for"]

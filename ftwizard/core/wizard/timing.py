@@ -30,7 +30,7 @@ def plan_workload(ans: Answers, view: PlanView, cadence: dict[str, Any] | None =
     per_row = ans.tokens_per_row or (ans.seq_p99 or v["max_seq_length"]) / 2
     quantiles = {k: float(q) for k, q in (("p50", ans.seq_p50), ("p90", ans.seq_p90), ("p99", ans.seq_p99),
                                           ("max", ans.seq_max)) if q}
-    return Workload(params=float(est.params), trainable=float(est.trainable_params), method=str(v["method"]),
+    return Workload(params=float(est.compute_params), trainable=float(est.trainable_params), method=str(v["method"]),
                     grad_ckpt=bool(v["gradient_checkpointing"]), model_bytes=float(est.parts_bytes.get("weights", 0)),
                     rows=int(ans.rows or 1000), tokens_per_row=float(per_row), seq_quantiles=quantiles,
                     max_seq_length=int(v["max_seq_length"]), micro_batch=int(v["micro_batch"]),

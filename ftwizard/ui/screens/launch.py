@@ -105,7 +105,8 @@ class LaunchScreen(StepScreen):
             cfg = to_run_config(ans, view, facts)
         except ValueError:  # the Plan step shows what is wrong with its values
             return machine
-        return before_launch(cfg, machine=machine, offline=not ans.allow_download)
+        found = before_launch(cfg, machine=machine, offline=not ans.allow_download)
+        return [p for p in found if ans.data or p.field != "data"]  # "no dataset chosen" says it already
 
     def refresh_from_answers(self) -> None:
         try:
