@@ -93,6 +93,7 @@ class WizardApp(App[None]):
         self.last_report: dict[str, Any] | None = None
         self.start_mode = start
         self.offer = offer  # autosaved answers to offer on start ("continue where you left off?")
+        self.offer_live_runs = False  # on start, offer to watch a run still training (run_app: a plain start)
         self.save_answers = save_answers
         self.keep_alive_on_error = False  # run_app turns it on; tests keep it off so a bug fails loudly
         self._facts_cache: tuple[str, ModelFacts] | None = None
@@ -116,7 +117,7 @@ class WizardApp(App[None]):
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.switch_mode(self.start_mode)
         self.set_interval(1.0, self.autosave_now)
-        if self.offer is not None:
+        if self.offer is not None or (self.offer_live_runs and self._running_run() is not None):
             self.call_after_refresh(self._offer_continue)
 
     def _theme_changed(self, theme: Theme) -> None:
@@ -220,23 +221,48 @@ class WizardApp(App[None]):
             autosave(self.answers)
             self._autosaved = text
 
+    def _running_run(self) -> Any:
+        """The newest run under the runs folder whose trainer is alive (it went on after the app closed), or None."""
+        from ftwizard.core.run.state import list_runs
+
+        try:
+            runs = list_runs(self.runs_root, limit=20)
+        except OSError:
+            return None
+        return next((r for r in runs if r.state in ("starting", "running") and r.liveness is None), None)
+
     def _offer_continue(self) -> None:
+        """On start: a run still training (it survived the app closing) can be watched again, and the autosaved
+        answers can be continued."""
         from ftwizard.ui.modals.choice import ChoiceModal
 
         ans = self.offer
-        if ans is None:
+        live = self._running_run() if self.offer_live_runs else None
+        if ans is None and live is None:
             return
-        what = ", ".join(x for x in (ans.model and f"model {ans.model}", ans.data and f"data {ans.data}",
-                                     f"at the {ans.step.title()} step") if x)
+        lines = []
+        if live is not None:
+            of = f"/{live.max_steps}" if live.max_steps else ""
+            lines.append(f"still training: {live.path} ({live.trainer}, {live.model}, step {live.step}{of})")
+        if ans is not None:
+            lines.append(", ".join(x for x in (ans.model and f"model {ans.model}", ans.data and f"data {ans.data}",
+                                               f"at the {ans.step.title()} step") if x))
+        choices = ([("watch", "Watch the run", "w")] if live is not None else []) + (
+            [("continue", "Continue", "c"), ("new", "Start over", "n")] if ans is not None else [("new", "Not now",
+                                                                                                 "n")])
 
         def chosen(choice: str | None) -> None:
-            if choice == "continue":
+            if choice == "continue" and ans is not None:
                 self.use_answers(ans)
                 self.notify("Continuing where you left off.", timeout=3)
+            elif choice == "watch" and live is not None:
+                if ans is not None:
+                    self.use_answers(ans)
+                self.open_run(live.path)
             self.offer = None
 
-        self.push_screen(ChoiceModal("Continue where you left off?", escape(what),
-                                     [("continue", "Continue", "c"), ("new", "Start over", "n")]), chosen)
+        title = "Continue where you left off?" if ans is not None else "A run is still training"
+        self.push_screen(ChoiceModal(title, escape("\n".join(lines)), choices), chosen)
 
     def use_answers(self, ans: Answers) -> None:
         """Take loaded answers (a preset or the autosave) and open the step they were at."""
@@ -502,6 +528,7 @@ def run_app(fake_gpus: str | None = None, demo: bool = False, monitor: str | Non
     start = answers.step if answers is not None else "decide"
     app = make_app(default_probe(fake_gpus), answers=answers, start=start, offer=offer)
     app.keep_alive_on_error = True
+    app.offer_live_runs = not (monitor or demo or preset or answers)
     if monitor:
         app.start_mode = "monitor"
         app.call_later(app.open_run, Path(monitor))

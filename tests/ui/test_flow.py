@@ -291,3 +291,95 @@ async def test_launch_runs_the_same_source_checks_as_the_cli(tmp_path, tiny_file
         await pilot.pause()
         text = str(app.screen.query_one("#blockers").render())
         assert app.screen.query_one("#launch").disabled and "vv_proj" in text and "q_proj" in text  # and its names
+
+
+async def test_a_run_still_training_when_the_app_starts_is_offered(tmp_path, tiny_files):
+    """The run survived the app closing: the next start says so and `w` watches it (not only Runs → Enter)."""
+    model, data, _ = tiny_files
+    rd = RunDir(tmp_path / "runs" / "live").create(RunConfig(model=str(model), data=str(data)))
+    rd.write_status(state="running", pid=os.getpid(), last_step=3, max_steps=10)
+    app = make_app(FakeProbe.of("4090"), runs_root=tmp_path / "runs",
+                   offer=Answers(model=str(model), data=str(data), step="plan"))
+    app.offer_live_runs = True  # what `ftwizard` (run_app) sets on a plain start
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        text = " ".join(str(w.render()) for w in app.screen.query("Static"))
+        labels = [str(b.label) for b in app.screen.query("Button")]
+        assert "still training" in text and "step 3/10" in text and any("Watch the run" in b for b in labels), text
+        await pilot.press("w")
+        await pilot.pause()
+        assert app.current_mode == "monitor" and app.active_run == rd.path
+        assert app.answers.model == str(model)  # the answers are taken too
+
+
+async def test_launch_proposes_a_fresh_run_directory(tmp_path, tiny_files):
+    """Back on Launch after a run, or after choosing another model, the proposed folder is a new one that follows
+    the model; a folder typed by hand that holds a run blocks Launch with what to do."""
+    model, data, _ = tiny_files
+    ans = Answers(model=str(model), data=str(data), data_format="openai", rows=300, data_errors=0)
+    app = make_app(FakeProbe.of("4090"), answers=ans, start="launch", runs_root=tmp_path / "runs")
+    stamps = iter(f"s{i}" for i in range(100))
+    app.stamp = lambda: next(stamps)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.pause()
+        box = app.screen.query_one("#run-dir")
+        first = box.value
+        RunDir(first).create(RunConfig(model=str(model), data=str(data)))  # a run was launched there
+        app.screen.refresh_from_answers()
+        await pilot.pause()
+        assert box.value != first and Path(box.value).name.startswith(f"{Path(str(model)).name}-")
+        assert not app.screen.query_one("#launch").disabled
+        box.value = first  # typed by hand
+        await pilot.pause()
+        assert app.screen.query_one("#launch").disabled
+        assert "already holds a run" in str(app.screen.query_one("#blockers").render())
+
+
+async def test_a_typed_model_replaces_the_preset_and_invalid_numbers_hold_next(tmp_path, tiny_files):
+    """Model: a path typed after picking a preset clears the preset box (one model is chosen). Plan: a number box
+    holding text that is not a value keeps its error and Next waits; Task: the same for the examples count."""
+    model, data, _ = tiny_files
+    app = make_app(FakeProbe.of("4090"), answers=Answers(model="llama-3.2-1b"), start="model",
+                   runs_root=tmp_path / "runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app.screen.query_one("#model-path").value = str(model)
+        await pilot.pause()
+        assert app.answers.model == str(model) and app.screen.query_one("#preset").is_blank()
+        app.switch_mode("plan")
+        await pilot.pause()
+        app.screen.query_one("#f-learning_rate").value = "fast"
+        await pilot.pause()
+        app.screen.query_one("#f-epochs").value = "2"  # another edit recomputes the plan: the error stays
+        await pilot.pause()
+        assert "not a" in str(app.screen.query_one("#why-learning_rate").render())
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert app.current_mode == "plan"
+        app.screen.query_one("#f-learning_rate").value = "3e-4"
+        await pilot.pause()
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert app.current_mode == "launch" and app.answers.overrides["learning_rate"] == 3e-4
+        app.switch_mode("task")
+        await pilot.pause()
+        app.screen.query_one("#rows").value = "lots"
+        await pilot.pause()
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert app.current_mode == "task"
+
+
+async def test_the_estimator_opens_on_the_plans_values():
+    """`e` from a plan that chose QLoRA for a 70B model on a 24 GB card opens on QLoRA and the plan's batch and
+    length, so the two screens show the same peak."""
+    app = make_app(FakeProbe.of("4090"), answers=Answers(model="llama-3.1-70b", rows=2000), start="plan")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        plan = app.plan_view()
+        assert plan.values["method"] == "qlora"
+        await pilot.press("e")
+        await pilot.pause()
+        assert app.screen.query_one("#method").value == "qlora"
+        assert app.screen.query_one("#seq").value == str(plan.values["max_seq_length"])
+        assert app.screen.query_one("#batch").value == str(plan.values["micro_batch"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rich.markup import escape
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Footer, Header, Input, Label, Select, Static
 
 from ftwizard.core.plan.catalog import load_catalog
@@ -56,7 +56,16 @@ class EstimatorScreen(AppScreen):
             gpu_default = LOCAL_GPU
         if ans.gpu in KNOWN_GPUS:
             gpu_default = ans.gpu
-        method = str(ans.overrides.get("method") or "lora")
+        start = dict(ans.overrides)  # the plan's own values (its method, batch, length), else what was typed
+        try:
+            view = self.wizard.plan_view() if ans.model else None  # type: ignore[attr-defined]
+        except (ModelFactsError, ValueError):
+            view = None
+        if view is not None:
+            start = {**view.values, **start}
+        method = str(start.get("method") or "lora")
+        if method not in ("lora", "qlora", "dora", "full"):
+            method = "lora"
         with Horizontal():
             with VerticalScroll(id="estimator-form"):
                 yield Label("Model")
@@ -65,17 +74,17 @@ class EstimatorScreen(AppScreen):
                 yield Select([(m, m) for m in ("lora", "qlora", "dora", "full")], value=method, id="method",
                              allow_blank=False, compact=True)
                 yield Label("LoRA rank")
-                yield Input(str(ans.overrides.get("rank", 16)), id="rank", type="integer", compact=True)
+                yield Input(str(start.get("rank", 16)), id="rank", type="integer", compact=True)
                 yield Label("Micro-batch")
-                yield Input(str(ans.overrides.get("micro_batch", 1)), id="batch", type="integer", compact=True)
+                yield Input(str(start.get("micro_batch", 1)), id="batch", type="integer", compact=True)
                 yield Label("Sequence length (tokens)")
-                yield Input(str(ans.overrides.get("max_seq_length", 2048)), id="seq", type="integer", compact=True)
+                yield Input(str(start.get("max_seq_length", 2048)), id="seq", type="integer", compact=True)
                 yield Label("Gradient checkpointing")
-                yield Select([("on", True), ("off", False)], value=bool(ans.overrides.get("gradient_checkpointing", True)),
+                yield Select([("on", True), ("off", False)], value=bool(start.get("gradient_checkpointing", True)),
                              id="ckpt", allow_blank=False, compact=True)
                 yield Label("GPU")
                 yield Select(gpus, value=gpu_default, id="gpu", allow_blank=False, compact=True)
-            with Vertical(id="estimator-result"):
+            with VerticalScroll(id="estimator-result"):
                 yield Static(id="summary")
                 yield Static(id="bar")
                 yield Static(id="parts")

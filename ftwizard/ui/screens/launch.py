@@ -22,6 +22,7 @@ from ftwizard.core.plan.launch_checks import (
 )
 from ftwizard.core.plan.model_facts import ModelFactsError
 from ftwizard.core.run.before_launch import before_launch
+from ftwizard.core.run.layout import RunDir
 from ftwizard.core.trainers import trainer_spec
 from ftwizard.core.wizard import TRAINER_FIELDS, PlanView, planning_probe, to_run_config
 from ftwizard.ui.screens.base import StepScreen
@@ -46,9 +47,22 @@ class LaunchScreen(StepScreen):
                 yield Button("Save answers (ctrl+s)", id="save", compact=True)
             yield Static(id="cli", classes="why")
 
+    _auto_dir = ""  # the run directory this screen proposed (a name the person typed is kept as typed)
+
     def default_run_dir(self) -> str:
         name = Path(self.wizard.answers.model or "run").name.replace("/", "-").removesuffix(".gguf") or "run"
-        return str(self.wizard.runs_root / f"{name}-{self.wizard.stamp()}")
+        self._auto_dir = str(self.wizard.runs_root / f"{name}-{self.wizard.stamp()}")
+        return self._auto_dir
+
+    def _fresh_run_dir(self) -> None:
+        """A proposed run directory follows the model (chosen again on the Model step) and is never one that
+        already holds a run (the one just launched, back on this step)."""
+        box = self.query_one("#run-dir", Input)
+        if box.value != self._auto_dir:
+            return
+        name = Path(self.wizard.answers.model or "run").name.replace("/", "-").removesuffix(".gguf") or "run"
+        if not Path(box.value).name.startswith(f"{name}-") or RunDir(box.value).config_path.exists():
+            box.value = self.default_run_dir()
 
     def on_mount(self) -> None:
         self.refresh_from_answers()
@@ -116,7 +130,12 @@ class LaunchScreen(StepScreen):
 
     def _refresh(self) -> None:
         ans = self.wizard.answers
+        self._fresh_run_dir()
         blockers = [(b, "") for b in self.answer_blockers()]
+        typed = self.query_one("#run-dir", Input).value.strip()
+        if typed and RunDir(typed).config_path.exists():
+            blockers.append((f"{typed} already holds a run",
+                             "type another run directory, or open that run from Runs (l) to watch or resume it"))
         plan_ok = not blockers
         notes: list[LaunchProblem] = []
         view = None
@@ -149,7 +168,9 @@ class LaunchScreen(StepScreen):
                 what += f"\ntime and cost unavailable: {escape(str(exc))}"
             summary.update(what)
             if not view.fits:
-                blockers.append(("the plan does not fit the GPU", "Plan step (Esc) → ctrl+f makes it fit"))
+                blockers.append(("the plan does not fit the GPU",
+                                 "Plan step (Esc) → ctrl+f makes it fit when it can; when it cannot, pick a "
+                                 "smaller model (Model step) or more GPUs (Hardware step)"))
             needs = trainer_spec(view.trainer).needs
             if needs and not str(view.values.get(needs) or "").strip():
                 blockers.append((f"{view.trainer.upper()} needs its {needs.replace('_', ' ')}",
@@ -211,4 +232,6 @@ class LaunchScreen(StepScreen):
             self.wizard.action_save_preset()
 
     def can_leave(self) -> str | None:
+        if self.query_one("#launch", Button).disabled:
+            return "This is the last step, and Launch waits for the fixes listed above it."
         return "This is the last step: press Launch training."

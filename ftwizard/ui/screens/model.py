@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.markup import escape
+from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Input, Label, Select, Static, Switch
 
 from ftwizard.core.plan.catalog import load_catalog
+from ftwizard.core.plan.gguf import find_converted, is_gguf
 from ftwizard.core.plan.model_facts import ModelFacts, ModelFactsError, load_model_facts
 from ftwizard.ui.screens.base import StepScreen
 from ftwizard.ui.widgets.bars import fmt_count
@@ -40,8 +44,8 @@ class ModelScreen(StepScreen):
             preset = ans.model if ans.model in cat else Select.NULL
             yield Select([(f"{k}  ({p.published_params_b:g}B)", k) for k, p in cat.items()], value=preset, id="preset",
                          prompt="pick a preset", compact=True)
-            yield Label("…or a local folder with config.json, or a Hub id in your local cache")
-            yield Input("" if ans.model in cat else ans.model, placeholder="./my-model or org/name", id="model-path",
+            yield Label("…or a local folder with config.json, a .gguf file, or a Hub id in your local cache")
+            yield Input("" if ans.model in cat else ans.model, placeholder="./my-model, model.gguf or org/name", id="model-path",
                         compact=True)
             with Horizontal(classes="row"):
                 yield Switch(value=ans.allow_download, id="allow-download")
@@ -68,6 +72,11 @@ class ModelScreen(StepScreen):
         if not model:
             box.update("[dim]No model chosen yet.[/dim]")
             return
+        if is_gguf(model) and Path(model).expanduser().is_file() and find_converted(model) is None:
+            box.update(f"[b]Converting {escape(Path(model).name)}[/b] to a Hugging Face checkpoint (once; up to a "
+                       "minute on a CPU). You can keep using the app.")
+            self.convert_gguf(model)
+            return
         try:
             facts = self.wizard.model_facts()
         except ModelFactsError as exc:
@@ -76,6 +85,26 @@ class ModelScreen(StepScreen):
             return
         if facts is not None:
             box.update(facts_text(facts))
+
+    @work(thread=True, exclusive=True, group="gguf", exit_on_error=False, name="converting the GGUF file")
+    def convert_gguf(self, model: str) -> None:
+        """The conversion runs beside the app (seconds to a minute); the facts show when it is done."""
+        from ftwizard.core.plan.gguf import GGUFError, convert
+
+        error = None
+        try:
+            convert(model)
+        except GGUFError as exc:
+            error = str(exc)
+        self.app.call_from_thread(self._converted, model, error)
+
+    def _converted(self, model: str, error: str | None) -> None:
+        if model != self.wizard.answers.model or not self.is_mounted:
+            return
+        if error:
+            self.query_one("#facts", Static).update(f"[b $error]Cannot read this model[/]: {escape(error)}")
+            return
+        self.show_facts()
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "preset" and event.value is not Select.NULL:
@@ -95,6 +124,10 @@ class ModelScreen(StepScreen):
         if not text:
             return
         self.wizard.answers.model = text
+        preset = self.query_one("#preset", Select)
+        if preset.value is not Select.NULL and preset.value != text:  # the typed model is the one chosen now
+            with preset.prevent(Select.Changed):
+                preset.clear()
         self.show_facts()
 
     def on_switch_changed(self, event: Switch.Changed) -> None:
@@ -105,8 +138,11 @@ class ModelScreen(StepScreen):
             self.show_facts()
 
     def can_leave(self) -> str | None:
-        if not self.wizard.answers.model:
+        model = self.wizard.answers.model
+        if not model:
             return "Choose a model first."
+        if is_gguf(model) and Path(model).expanduser().is_file() and find_converted(model) is None:
+            return "The GGUF file is still being converted (once, up to a minute): Next works when it is done."
         try:
             self.wizard.model_facts()
         except ModelFactsError as exc:

@@ -82,6 +82,7 @@ class PlanScreen(StepScreen):
         self._syncing = False
         self._recounting: str | None = None  # the tokenizer a recount of the data runs with
         self._menus: dict[str, tuple[str, ...]] = {}  # a menu that holds a preset's name outside CHOICES
+        self._invalid: dict[str, str] = {}  # field → why its box's text is not a value (Next waits for a fix)
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="plan-top"):
@@ -129,6 +130,8 @@ class PlanScreen(StepScreen):
             return f"[$warning]time and cost unavailable: {escape(str(exc))}[/]"
 
     def recompute(self, sync_widgets: bool = False) -> None:
+        if sync_widgets:  # every box is rewritten from the plan: none holds a typo any more
+            self._invalid.clear()
         summary = self.query_one("#plan-summary", Static)
         self.query_one("#plan-form").display = True
         try:
@@ -156,7 +159,8 @@ class PlanScreen(StepScreen):
                                                      v.is_adapter or key not in ADAPTER_ONLY)
             why = v.reasons.get(key, "")
             mark = "[b $accent]✎[/] " if key in v.edited and key not in self.wizard.answers.fixed else ""
-            self.query_one(f"#why-{key}", Static).update(mark + escape(why))
+            bad = self._invalid.get(key)
+            self.query_one(f"#why-{key}", Static).update(f"[b $error]{escape(bad)}[/]" if bad else mark + escape(why))
         auto = self.wizard.answers.trainer is None
         self.query_one("#why-trainer", Static).update(
             escape(f"{'from your data' if auto else 'you chose this'}: {trainer_spec(v.trainer).why}"))
@@ -277,8 +281,12 @@ class PlanScreen(StepScreen):
         try:
             value = parse_value(key, raw)
         except ValueError as exc:
+            self._invalid[key] = str(exc)
             self.query_one(f"#why-{key}", Static).update(f"[b $error]{escape(str(exc))}[/]")
+            self._show_help()
             return
+        if self._invalid.pop(key, None) is not None:
+            self.recompute()  # the reason comes back in place of the error
         if value == self.view.values.get(key):
             return
         set_override(self.wizard.answers, key, value)
@@ -336,7 +344,12 @@ class PlanScreen(StepScreen):
             self.recompute(sync_widgets=True)
 
     def can_leave(self) -> str | None:
-        return "Choose a model first." if self.view is None else None
+        if self.view is None:
+            return "Choose a model first."
+        for key, why in self._invalid.items():
+            if self.query_one(f"#row-{key}").display:
+                return f"{FIELDS.get(key, key)}: {why} — type a valid value (the plan still uses the last one)."
+        return None
 
 
 def _rent_line(view: PlanView, wizard: object, tokens: float) -> str:

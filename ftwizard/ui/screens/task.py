@@ -81,11 +81,20 @@ class TaskScreen(StepScreen):
             self.wizard.answers.task_kind = event.pressed.id.removeprefix("kind-")
             self.update_expectation()
 
+    rows_error: str | None = None  # the rows box holds text that is not a count: Next waits for a fix
+
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "rows":
             try:
                 self.wizard.answers.rows = parse_count(event.value)
             except ValueError as exc:
+                self.rows_error = str(exc)
                 self.query_one("#expect", Static).update(f"[b $error]{escape(str(exc))}[/]")
                 return
+            self.rows_error = None
             self.update_expectation()
+
+    def can_leave(self) -> str | None:
+        if self.rows_error:
+            return f"Examples: {self.rows_error} — type a number (or clear the box)."
+        return None
