@@ -194,7 +194,8 @@ def _print(rep: Any, out: dict[str, Any], args: argparse.Namespace) -> None:
         console.print(t)
         peak = max((b["count"] for b in tk["histogram"]), default=1) or 1
         for b in tk["histogram"]:
-            console.print(f"  {b['from']:>6}–{b['to']:<6} {'█' * round(30 * b['count'] / peak)} {b['count']}")
+            span = f"{b['from']:>6}–{b['to']:<6}" if b["to"] > b["from"] else f"{b['from']:>6} {'':<6}"
+            console.print(f"  {span} {'█' * round(30 * b['count'] / peak)} {b['count']}")
         console.print(f"TRL type: {st['trl']['type']} ({'conversational' if st['trl']['conversational'] else 'standard'})"
                       f"; duplicates: {st['duplicates']['exact']} exact (left out of the split), "
                       f"{st['duplicates']['near']} near; short answers: {st['short_outputs']['count']}; "

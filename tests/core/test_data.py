@@ -145,7 +145,7 @@ def test_conversation_errors(tmp_path):
     errs = dict(_errs(rep))
     assert "no assistant turn" in errs[2]
     assert "two user turns in a row" in errs[3]
-    assert "starts with a assistant turn" in errs[4]
+    assert "starts with an assistant turn" in errs[4]
     assert "unknown role 'robot'" in errs[5]
     assert "empty content" in errs[6]
     assert "should be a list of messages" in errs[7]

@@ -190,3 +190,15 @@ def test_json_error_wording(tmp_path):
     path.write_text('{"text": "ok"}\n{"text": "unterminated\n')
     msgs = [e.message for e in analyze(path).errors]
     assert any("Unterminated string starting at column" in m for m in msgs), msgs
+
+
+def test_a_row_with_every_answer_at_weight_0_is_named(tmp_path):
+    """Nothing in it is trained (and OpenAI's upload refuses it): a warning with the row, not a silent no-op."""
+    rows = [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]}
+            for i in range(20)]
+    rows[7]["messages"][1]["weight"] = 0
+    path = tmp_path / "w.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    rep = analyze(str(path))
+    assert rep.rows == 20 and any("every answer at weight 0" in w and "w.jsonl:8" in w for w in rep.warnings), \
+        rep.warnings

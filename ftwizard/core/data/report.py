@@ -275,6 +275,11 @@ def analyze(
     if weight0:
         rep.notes.append(f"{weight0:,} rows have assistant turns with weight 0 (or loss_weight 0): they are context "
                          "only, not trained (locally and in the OpenAI export)")
+    idle = [r.where for r, t in zip(valid, rows, strict=True) if _nothing_trained(t)]
+    if idle:
+        rep.warnings.append(f"{len(idle):,} row(s) have every answer at weight 0 (e.g. {idle[0]}): nothing in them is "
+                            "trained, and the OpenAI export refuses them — give the answers to learn weight 1, or "
+                            "remove those rows")
     fractional = sum(1 for r in valid if _fractional_loss_weight(r.data))
     if fractional:
         rep.warnings.append(f"{fractional:,} rows have a loss_weight between 0 and 1 or above 1: ftwizard trains those "
@@ -441,15 +446,25 @@ def _drop_other_formats(family: str, records: list[Record], rep: DatasetReport) 
     return keep
 
 
+def _nothing_trained(row: dict[str, Any]) -> bool:
+    """A conversation whose every assistant turn is context only (weight 0)."""
+    answers = [m for m in row.get("messages") or () if isinstance(m, dict) and m.get("role") == "assistant"]
+    return bool(answers) and all(m.get("weight") == 0 for m in answers)
+
+
 def _histogram(sorted_lens: list[int], bins: int = 10) -> list[dict[str, int]]:
+    """At most `bins` equal ranges from the shortest row to the longest; none past the longest (a narrow spread of
+    lengths gets fewer, one length wide)."""
     if not sorted_lens:
         return []
     lo, hi = sorted_lens[0], sorted_lens[-1]
     width = max(1, (hi - lo + bins) // bins)
+    bins = min(bins, (hi - lo) // width + 1)
     counts = [0] * bins
     for x in sorted_lens:
         counts[min(bins - 1, (x - lo) // width)] += 1
-    return [{"from": lo + i * width, "to": lo + (i + 1) * width - 1, "count": c} for i, c in enumerate(counts)]
+    return [{"from": lo + i * width, "to": min(hi, lo + (i + 1) * width - 1), "count": c}
+            for i, c in enumerate(counts)]
 
 
 # ---- split --------------------------------------------------------------------------------------------------

@@ -20,8 +20,10 @@ def histogram_text(hist: list[dict[str, int]], width: int = 30) -> str:
     if not hist:
         return ""
     top = max(h["count"] for h in hist) or 1
-    return "\n".join(f"{h['from']:>6}–{h['to']:<6} {usage_bar(h['count'] / top, width).replace('░', ' ')} {h['count']}"
-                     for h in hist)
+    def span(h: dict[str, int]) -> str:
+        return f"{h['from']:>6}–{h['to']:<6}" if h["to"] > h["from"] else f"{h['from']:>6} {'':<6}"
+
+    return "\n".join(f"{span(h)} {usage_bar(h['count'] / top, width).replace('░', ' ')} {h['count']}" for h in hist)
 
 
 def _clip(text: Any, n: int = 300) -> str:
@@ -60,15 +62,19 @@ def preview_text(sample: list[dict[str, Any]]) -> str:
 
 
 def report_text(rep: dict[str, Any]) -> str:
-    lines = [f"[b]{escape(str(rep['path']))}[/b]: format [b]{escape(str(rep.get('format') or 'unknown'))}[/b], "
-             f"{rep['rows']:,} usable rows"]
+    rows = rep["rows"]
+    fmt = (f"format [b]{escape(str(rep['format']))}[/b]" if rep.get("format") else
+           "format not usable" if rep.get("family") else "format not recognised")
+    lines = [f"[b]{escape(str(rep['path']))}[/b]: {fmt}, {rows:,} usable row{'s' if rows != 1 else ''}"]
     n_err = rep.get("error_count", len(rep.get("errors", [])))
     if n_err:
         lines.append(f"[b $error]{n_err} problem(s) — fix them before training:[/]")
         for e in rep["errors"][:15]:
             where = e["file"] + (f":{e['line']}" if e.get("line") is not None and "location" not in e else
                                  (f" {e['location']}" if e.get("location") else ""))
-            lines.append(f"  {escape(where)}: {escape(str(e['message']))}")
+            msg = str(e["message"])
+            msg = msg.removeprefix(f"{where}: ")  # a message that already names the file (a path that is not there)
+            lines.append(f"  {escape(where)}: {escape(msg)}")
         if n_err > 15:
             lines.append(f"  … and {n_err - 15} more (`ftwizard data {escape(str(rep['path']))}` lists them)")
     st = rep.get("stats") or {}

@@ -126,12 +126,6 @@ def check_messages(msgs: Any, field: str, errors: list[str], role_key: str = "ro
     if need_assistant and "assistant" not in convo:
         errors.append(f"'{field}' has no assistant turn: there is nothing to learn from")
         return
-    answers = [m for m, r in zip(msgs, norm, strict=False) if r == "assistant" and isinstance(m, dict)]
-    if need_assistant and answers and all(m.get("weight") == 0 or m.get("loss_weight") == 0 or m.get("train") is False
-                                          for m in answers):
-        errors.append(f"every assistant message in '{field}' has weight 0: there is nothing to learn from "
-                      "(give the answers to learn weight 1)")
-        return
     first_non_system = next((r for r in norm if r != "system"), None)
     if first_non_system not in ("user", None) and need_assistant and start_user:
         errors.append(f"'{field}' starts with {_a(first_non_system)} turn; a conversation should start with the user")
