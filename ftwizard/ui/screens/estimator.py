@@ -58,7 +58,7 @@ class EstimatorScreen(AppScreen):
             gpu_default = ans.gpu
         start = dict(ans.overrides)  # the plan's own values (its method, batch, length), else what was typed
         try:
-            view = self.wizard.plan_view() if ans.model else None  # type: ignore[attr-defined]
+            view = self.wizard.plan_view() if ans.model else None
         except (ModelFactsError, ValueError):
             view = None
         if view is not None:
