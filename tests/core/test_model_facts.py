@@ -328,3 +328,27 @@ def test_a_multimodal_model_transformers_cannot_load_as_causal_lm_is_refused_bef
     assert "cannot load 'mistral3' as a causal LM" in f.notes[0] and abs(f.params_b - 24.0) < 0.2
     (tmp_path / "config.json").write_text(json.dumps(_cfg("gemma-3-4b-it-hub")))  # gemma3 loads: no refusal
     assert not any("causal LM" in p.message for p in folder_problems(tmp_path))
+
+
+def test_a_checkpoint_quantized_another_way_is_not_planned_as_qlora(tmp_path):
+    """gpt-oss ships mxfp4 weights: transformers keeps that quantization (dequantized to 16-bit for training) and
+    ignores bitsandbytes', so a QLoRA plan would not be the run that happens. The planner and its fixes never pick
+    QLoRA for it, and `method: qlora` is refused before launch."""
+    from ftwizard.core.plan.hardware import FakeProbe
+    from ftwizard.core.plan.recommend import recommend
+    from ftwizard.core.run.config import RunConfig
+    from ftwizard.core.run.source_checks import quant_problems
+    from ftwizard.core.wizard import Answers, make_plan
+
+    cfg = {**_cfg("gpt-oss-20b"), "quantization_config": {"quant_method": "mxfp4"}}
+    f = facts_from_config(cfg)
+    assert f.prequantized == "mxfp4" and not f.requantizable and any("dequantized to 16-bit" in n for n in f.notes)
+    probe = FakeProbe.of("4090").probe()
+    assert recommend(f, probe, rows=1000).choices["method"].value != "qlora"
+    view = make_plan(Answers(model="x", rows=1000), f, probe)
+    assert not view.fits and not any("QLoRA" in fx.label for fx in view.fixes), [fx.label for fx in view.fixes]
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    probs = quant_problems(RunConfig(model=str(tmp_path), method="qlora"))
+    assert len(probs) == 1 and "already quantized (mxfp4)" in probs[0].message and "method: lora" in probs[0].fix
+    assert quant_problems(RunConfig(model=str(tmp_path), method="lora")) == []
+    assert facts_from_config(_cfg("gpt-oss-20b")).requantizable  # the same model in 16-bit

@@ -496,6 +496,8 @@ def fit_advice(facts: ModelFacts, inp: EstimateInput, gpu_gib: float) -> FitAdvi
             break
         if r.id == "smaller_batch":
             ch = remedies.smaller_batch(values, to=1)
+        elif r.id == "qlora" and not facts.requantizable:
+            ch = None  # its own quantization stays: bitsandbytes cannot take over
         else:
             ch = r.changes(values, vocab)
         if not ch:

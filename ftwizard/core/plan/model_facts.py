@@ -65,6 +65,7 @@ class ModelFacts:
     upcasts_logits: bool = True  # transformers' loss upcasts logits to fp32; some remote code does not
     extra_params: int = 0  # final norm, position embeddings, routers, lm_head bias …
     tower_params: int = 0  # a multimodal model's vision/audio encoder: loaded (frozen) with the language model
+    prequantized: str | None = None  # the checkpoint's own quant_method (mxfp4, fp8, gptq, bitsandbytes …), if any
     has_chat_template: bool | None = None
     source: str = ""
     num_experts: int = 1
@@ -101,6 +102,12 @@ class ModelFacts:
     def param_count(self) -> int:
         return (self.embedding_params + self.lm_head_params + self.block_linear_params + self.expert_params
                 + self.layers * self.norm_params_per_layer + self.extra_params + self.tower_params)
+
+    @property
+    def requantizable(self) -> bool:
+        """Whether QLoRA's bitsandbytes 4-bit can load it: a 16-bit checkpoint (or a bitsandbytes one). A checkpoint
+        already quantized another way (gpt-oss's mxfp4, fp8, GPTQ, AWQ) keeps its own quantization_config."""
+        return self.prequantized in (None, "bitsandbytes")
 
     @property
     def language_param_count(self) -> int:
@@ -373,6 +380,9 @@ def _prequantized_note(quant: dict[str, Any]) -> str:
     what = f"{method}" + (f", {bits}-bit" if bits else "")
     if method == "bitsandbytes" and bits == 4:
         how = "train it with qlora (LoRA on the 4-bit weights); full fine-tuning is not possible"
+    elif method == "mxfp4":
+        how = ("transformers loads it dequantized to 16-bit (as the gpt-oss fine-tuning recipe does), so LoRA needs "
+               "the 16-bit model's memory; QLoRA's bitsandbytes cannot re-quantize it")
     else:
         how = ("LoRA can train adapters on them when the matching kernels are installed; full fine-tuning is "
                "not possible — for the best results start from the original 16-bit model")
@@ -463,8 +473,10 @@ def facts_from_config(cfg: dict[str, Any], name: str = "", source: str = "") -> 
         notes.append(f"'{cfg['_wrapper']}' is multimodal: the layers shown are its language model's; the {tower_text}"
                      f"{size} is loaded too, and LoRA targets by name (all-linear, q_proj …) reach it too")
     quant = cfg.get("quantization_config")
+    prequantized = None
     if isinstance(quant, dict) and quant.get("quant_method"):
         notes.append(_prequantized_note(quant))
+        prequantized = str(quant["quant_method"]).lower()
 
     all_linear = [n for n in dict.fromkeys(lin.name for lin in linears) if
                   all(x.part not in ("expert", "router") for x in linears if x.name == n)]
@@ -482,7 +494,8 @@ def facts_from_config(cfg: dict[str, Any], name: str = "", source: str = "") -> 
         intermediate_size=inter, heads=dims["nh"], kv_heads=dims["kvh"], head_dim=dims["hd"], vocab_size=dims["V"],
         tied_embeddings=tied, max_positions=int(max_pos) if max_pos else None, gated_mlp=gated,
         norm_params_per_layer=_norms(lay, cfg, dims), extra_params=extra, source=source,
-        tower_params=int(cfg.get("_tower_params") or 0) if cfg.get("_towers") else 0, parallel_block=parallel,
+        tower_params=int(cfg.get("_tower_params") or 0) if cfg.get("_towers") else 0, prequantized=prequantized,
+        parallel_block=parallel,
         upcasts_logits=fam.upcasts_logits,
         num_experts=experts, experts_per_token=topk, linears=tuple(linears),
         layer_class=fam.layer_class or None, notes=tuple(notes), target_sets=target_sets,

@@ -188,6 +188,8 @@ def recommend(
                                   "in quality"}
         values = values_from_input(base)
         for r in remedies.LADDER:
+            if r.id == "qlora" and not facts.requantizable:
+                continue  # its own quantization stays: bitsandbytes cannot take over (core/run/source_checks.py)
             ch = r.changes(values, facts.vocab_size) if r.id in why_by_remedy else None
             if ch:
                 values = {**values, **ch}

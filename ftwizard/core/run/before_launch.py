@@ -19,7 +19,7 @@ from ftwizard.core.run.source_checks import SourceProblem, check_before_launch
 
 # a source problem's id: the machine check's id where both name the same cause
 _SOURCE_IDS = {"offline": "weights", "weights": "weights", "gated": "gated", "targets": "targets",
-               "tokenizer": "tokenizer", "config": "model_config"}
+               "tokenizer": "tokenizer", "config": "model_config", "quantized": "quantized"}
 
 
 def as_launch_problem(p: SourceProblem) -> LaunchProblem:

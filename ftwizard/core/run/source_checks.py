@@ -32,7 +32,7 @@ class SourceProblem:
     field: str  # model | data | target_modules
     message: str
     fix: str
-    kind: str = "missing"  # missing | config | weights | tokenizer | gated | offline | unreadable | targets
+    kind: str = "missing"  # missing | config | weights | tokenizer | gated | offline | unreadable | targets | quantized
 
     def __str__(self) -> str:
         return f"{self.message}; {self.fix}"
@@ -183,6 +183,26 @@ def target_problems(cfg: RunConfig) -> list[SourceProblem]:
                           "use names from that list, or all-linear / attention / minimal", "targets")]
 
 
+def quant_problems(cfg: RunConfig) -> list[SourceProblem]:
+    """`method: qlora` on a checkpoint already quantized another way (gpt-oss's mxfp4, fp8, GPTQ, AWQ): transformers
+    keeps the checkpoint's own quantization and ignores bitsandbytes', so the run would not be the QLoRA planned
+    (and not fit the memory planned for it)."""
+    if cfg.method != "qlora" or cfg.init_from:
+        return []
+    from ftwizard.core.plan.model_facts import ModelFactsError, load_model_facts
+
+    try:
+        facts = load_model_facts(cfg.model, exact=False)
+    except (ModelFactsError, OSError, ValueError):
+        return []
+    if facts.requantizable:
+        return []
+    return [SourceProblem("method", f"method: qlora cannot load {cfg.model}: its weights are already quantized "
+                          f"({facts.prequantized}), and transformers keeps that instead of bitsandbytes' 4-bit",
+                          "use method: lora (see `ftwizard plan` for the memory it needs), or start from the "
+                          "16-bit model", "quantized")]
+
+
 def check_before_launch(cfg: RunConfig, offline: bool | None = None, run: str | Path | None = None) -> list[SourceProblem]:
     """Model, target-module and data problems of a config, model first. Empty: nothing found that would stop the
     trainer early. With `run` (a resume): the data is not checked once the run has its own split in <run>/data."""
@@ -190,4 +210,5 @@ def check_before_launch(cfg: RunConfig, offline: bool | None = None, run: str | 
 
     has_split = run is not None and RunDir(run).split_file("train").exists()
     model = model_problems(cfg.model, offline=offline)
-    return model + ([] if model else target_problems(cfg)) + ([] if has_split else data_problems(cfg.data))
+    return (model + ([] if model else target_problems(cfg) + quant_problems(cfg))
+            + ([] if has_split else data_problems(cfg.data)))

@@ -157,8 +157,8 @@ def fit_fixes(facts: ModelFacts, v: dict[str, Any], inp: EstimateInput, gpu_gib:
 
     scored = []
     for r, ch in remedies.applicable(v, facts.vocab_size):
-        if r.id == "more_gpus":
-            continue  # hardware, not a setting: fit_advice names it
+        if r.id == "more_gpus" or (r.id == "qlora" and not facts.requantizable):
+            continue  # hardware, not a setting: fit_advice names it; a checkpoint quantized another way
         if r.id == "smaller_batch":
             if largest_batch is None:
                 largest_batch = max_micro_batch(facts, inp, gpu_gib)
