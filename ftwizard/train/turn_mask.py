@@ -264,9 +264,37 @@ def plain_message(m: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_WRITES_CALLS: dict[tuple[int, str], bool] = {}
+
+
+def writes_tool_calls(tok: Any) -> bool:
+    """Whether the tokenizer's chat template writes `tool_calls` (probed once per tokenizer and template)."""
+    key = (id(tok), str(getattr(tok, "chat_template", None)))
+    if key not in _WRITES_CALLS:
+        from ftwizard.train.tokcount import renders
+
+        _WRITES_CALLS[key] = renders(tok)["tool_calls"]
+    return _WRITES_CALLS[key]
+
+
+def calls_as_text(m: dict[str, Any]) -> dict[str, Any]:
+    """An assistant turn's tool calls written into its text, one JSON object per call ({"name", "arguments"}), for a
+    chat template that has no tool-call syntax: the call is then trained as the answer it is."""
+    calls = [c.get("function") or c for c in m.get("tool_calls") or [] if isinstance(c, dict)]
+    text = "\n".join(json.dumps({"name": c.get("name"), "arguments": c.get("arguments", {})}, ensure_ascii=False)
+                     for c in calls)
+    content = str(m.get("content") or "").strip()
+    out = {k: v for k, v in m.items() if k != "tool_calls"}
+    out["content"] = f"{content}\n{text}" if content else text
+    return out
+
+
 def mask_row(tok: Any, row: dict[str, Any]) -> TurnMask:
-    """`mask_conversation` for a TRL conversational row ({"messages", "tools"?, "chat_template_kwargs"?})."""
+    """`mask_conversation` for a TRL conversational row ({"messages", "tools"?, "chat_template_kwargs"?}). Tool calls
+    a template cannot write are written into the turn's text (`calls_as_text`) so that they are still trained."""
     msgs = [plain_message(m) if isinstance(m, dict) else m for m in row["messages"]]
+    if any(isinstance(m, dict) and m.get("tool_calls") for m in msgs) and not writes_tool_calls(tok):
+        msgs = [calls_as_text(m) if isinstance(m, dict) and m.get("tool_calls") else m for m in msgs]
     return mask_conversation(tok, msgs, _tools(row), **(row.get("chat_template_kwargs") or {}))
 
 

@@ -279,11 +279,12 @@ def test_weight_zero_turns_are_context_not_trained(tok):
     assert per_turn and "weight 0" in plan.message
 
 
-def test_a_tool_call_the_template_drops_is_not_trained(tok):
-    """The tiny ChatML template writes no tool calls: the turn would render as an empty answer, and training its
-    end-of-turn token would teach the model to answer a question with nothing. It is masked; the final answer is
-    trained. (A template that writes the calls trains them: test_tool_calls_trained_observations_not.)"""
-    from ftwizard.train.turn_mask import mask_conversation
+def test_a_tool_call_the_template_cannot_write_is_trained_as_text(tok):
+    """The tiny ChatML template has no tool-call syntax. The trainer's rows (`mask_row`) get the call written into
+    the turn as JSON, trained; rendered as they are (`mask_conversation`), the turn would be an empty answer, and
+    training its end-of-turn token would teach the model to answer with nothing: such a turn is masked. (A template
+    that writes the calls trains them its way: test_tool_calls_trained_observations_not.)"""
+    from ftwizard.train.turn_mask import mask_conversation, mask_row
 
     msgs = [{"role": "user", "content": "weather in paris"},
             {"role": "assistant", "content": "", "tool_calls": [
@@ -293,6 +294,10 @@ def test_a_tool_call_the_template_drops_is_not_trained(tok):
     tm = mask_conversation(tok, msgs)
     assert [tok.decode(r) for r in _runs(tm)] == ["it is sunny<|im_end|>"]
     assert tm.counts()["trained"].get("tool call", 0) == 0 and tm.trained_turns == 1
+    tm = mask_row(tok, {"messages": msgs})
+    runs = [tok.decode(r) for r in _runs(tm)]  # the tiny tokenizer has no braces: <unk>
+    assert len(runs) == 2 and '"name": "weather", "arguments":' in runs[0] and '"city": "paris"' in runs[0]
+    assert runs[1] == "it is sunny<|im_end|>" and tm.counts()["trained"]["tool call"] > 0
     reasoning_only = [{"role": "user", "content": "why"},
                       {"role": "assistant", "content": "", "reasoning_content": "because the sky is blue"}]
     assert not any(mask_conversation(tok, reasoning_only).assistant_masks)

@@ -392,9 +392,10 @@ def _template_findings(rows: list[dict[str, Any]], tc: TokenCounts | None, token
                             f"{tokenizer} does not write: it would not be trained on — put it in the answer text "
                             "(e.g. <think>…</think>) or use a model whose template writes it")
     if calls and not tc.renders.get("tool_calls"):
-        rep.warnings.append(f"{calls:,} rows have tool calls that the chat template of {tokenizer} does not write: "
-                            "they would not be trained on — write the calls into the assistant's text or use a "
-                            "model whose template supports tools")
+        rep.warnings.append(f"{calls:,} rows have tool calls, and the chat template of {tokenizer} has no tool-call "
+                            "syntax: ftwizard writes each call into the answer as JSON ({\"name\", \"arguments\"}) "
+                            "and trains it — a model whose template supports tools (Qwen2.5/3, Llama 3.1+) learns "
+                            "its own tool-call format instead")
     schemas = sum(1 for r in rows if r.get("tools"))
     if schemas and not tc.renders.get("tools", True):
         rep.warnings.append(f"{schemas:,} rows have tool schemas (tools) that the chat template of {tokenizer} does "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ftwizard.core.data.formats.base import Family, Row, check_messages, check_tools, tools_json
+from ftwizard.core.data.formats.base import Family, Row, check_messages, check_tools, tool_call_of, tools_json
 
 SHAREGPT_ROLES = {
     "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "chatgpt": "assistant",
@@ -14,11 +14,15 @@ SHAREGPT_ROLES = {
 
 
 def sharegpt_messages(conv: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The turns as role/content messages; a turn's own training flag is kept as `weight` (axolotl's per-turn
-    `"train": false`, or a `weight` 0/1), so a turn given as context only is not trained."""
+    """The turns as role/content messages; a `function_call` turn holding {"name", "arguments"} (LLaMA-Factory's
+    tool calls) becomes an OpenAI/transformers `tool_calls` message; a turn's own training flag is kept as `weight`
+    (axolotl's per-turn `"train": false`, or a `weight` 0/1), so a turn given as context only is not trained."""
     out: list[dict[str, Any]] = []
     for m in conv:
         msg: dict[str, Any] = {"role": SHAREGPT_ROLES[str(m["from"]).lower()], "content": str(m.get("value", ""))}
+        call = tool_call_of(msg["content"]) if str(m["from"]).lower() == "function_call" else None
+        if call is not None:  # LLaMA-Factory's {"name", "arguments"}: a tool call the chat template writes its way
+            msg = {"role": "assistant", "content": "", "tool_calls": [call]}
         if isinstance(m.get("train"), bool):
             msg["weight"] = int(m["train"])
         elif m.get("weight") in (0, 1):
