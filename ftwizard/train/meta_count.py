@@ -1,6 +1,7 @@
 """Exact parameter count of a causal LM, built from its config on the meta device (no weights, no memory).
 
     python -m ftwizard.train.meta_count CONFIG [CONFIG ...]
+    python -m ftwizard.train.meta_count --type MODEL_TYPE   # {"defaults": config class defaults, "causal_lm": bool}
 
 CONFIG is a model folder (with config.json) or a config.json file. Prints one JSON object per line:
 {"config": CONFIG, "model_type", "total_params", "linear_names" (suffixes of the real nn.Linear/Conv1D
@@ -100,14 +101,33 @@ def _block_linears(model: Any, layer_class: str | None) -> list[dict[str, Any]]:
     return list(seen.values())
 
 
+def type_info(model_type: str) -> dict[str, Any]:
+    """What transformers knows of a model type without a config: its config class's defaults (scalars) and whether
+    AutoModelForCausalLM builds it (Gemma 3 and Llama 4 yes; Mistral 3 and Qwen2.5-VL no)."""
+    from transformers import CONFIG_MAPPING
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    out: dict[str, Any] = {"model_type": model_type, "causal_lm": model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES}
+    try:
+        defaults = CONFIG_MAPPING[model_type]().to_dict()
+    except Exception:  # noqa: BLE001 - an unknown type, or a class that needs arguments
+        defaults = {}
+    out["defaults"] = {k: v for k, v in defaults.items()
+                       if isinstance(v, int | float | str | bool) and not k.startswith("_")}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if not args:
-        print("usage: python -m ftwizard.train.meta_count CONFIG [CONFIG ...]", file=sys.stderr)
+        print("usage: python -m ftwizard.train.meta_count CONFIG [CONFIG ...] | --type MODEL_TYPE", file=sys.stderr)
         return 2
     import transformers
 
     transformers.logging.set_verbosity_error()
+    if args[0] == "--type":
+        print(json.dumps(type_info(args[1] if len(args) > 1 else "")), flush=True)
+        return 0
     rc = 0
     for path in args:
         try:

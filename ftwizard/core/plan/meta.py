@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import tempfile
 from importlib import metadata
@@ -96,3 +97,30 @@ def count_error(cfg: dict[str, Any]) -> str | None:
     except (OSError, ValueError):
         return None
     return str(hit["error"]) if isinstance(hit, dict) and "error" in hit else None
+
+
+def type_info(model_type: str) -> dict[str, Any]:
+    """What the installed transformers knows of a model type (ftwizard.train.meta_count --type): its config class's
+    scalar defaults and whether AutoModelForCausalLM builds it; {} when that cannot be told. Cached per type and
+    transformers version."""
+    version = _transformers_version()
+    if not model_type or not version or not re.fullmatch(r"[\w.-]+", model_type):
+        return {}
+    cached = cache_dir() / f"type-{model_type}-{version}-{SCHEMA}.json"
+    try:
+        return dict(json.loads(cached.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        pass
+    try:
+        proc = subprocess.run(job_command("meta_count", "--type", model_type), capture_output=True, text=True,
+                              timeout=TIMEOUT_S, check=False)
+        res = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 and proc.stdout.strip() else {}
+    except (subprocess.TimeoutExpired, ValueError, IndexError):
+        return {}
+    if isinstance(res, dict) and res:
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            cached.write_text(json.dumps(res), encoding="utf-8")
+        except OSError:
+            pass
+    return res if isinstance(res, dict) else {}

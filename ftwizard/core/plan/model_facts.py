@@ -236,17 +236,13 @@ def _with_class_defaults(cfg: dict[str, Any]) -> dict[str, Any]:
     """A config.json that leaves out sizes its transformers config class has as defaults (Gemma 3's `text_config`
     omits the heads, head_dim and vocabulary): those defaults filled in, as transformers does when it loads it.
     Only for a multimodal model's language part (a whole config.json without its sizes is broken, not brief), and
-    only when a size is missing, since it imports transformers (seconds)."""
+    only when a size is missing, since it asks transformers in a subprocess (seconds, then cached)."""
     if not cfg.get("_wrapper") or all(_get(cfg, *keys) is not None for _, keys in _SIZE_KEYS):
         return cfg
-    try:
-        from transformers import CONFIG_MAPPING
+    from ftwizard.core.plan.meta import type_info  # a subprocess, cached: core does not import transformers
 
-        defaults = CONFIG_MAPPING[str(cfg.get("model_type") or "")]().to_dict()
-    except Exception:  # noqa: BLE001 - an unknown model type (or no transformers): the missing size is reported
-        return cfg
-    plain = {k: v for k, v in defaults.items() if isinstance(v, int | float | str | bool) and not k.startswith("_")}
-    return {**plain, **cfg}
+    defaults = type_info(str(cfg.get("model_type") or "")).get("defaults") or {}
+    return {**defaults, **cfg}  # an unknown model type: the missing size is reported as before
 
 
 def refusal(cfg: dict[str, Any]) -> str | None:
@@ -590,15 +586,14 @@ NOT_CAUSAL_NOTE = ("transformers cannot load '{}' as a causal LM (AutoModelForCa
 def loads_as_causal_lm(cfg: dict[str, Any]) -> bool | None:
     """Whether AutoModelForCausalLM takes a multimodal wrapper's config (Gemma 3 and Llama 4 do; Mistral 3 and
     Qwen2.5-VL do not), from transformers' own table; None when that cannot be told (remote code, no transformers).
-    Imports transformers (seconds): called for configs with a vision or audio tower only."""
+    Asks a subprocess once per model type (seconds, then cached): called for configs with a vision or audio tower."""
     model_type = str(cfg.get("model_type") or "")
     if not model_type or cfg.get("auto_map"):
         return None
-    try:
-        from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
-    except ImportError:
-        return None
-    return model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+    from ftwizard.core.plan.meta import type_info  # a subprocess, cached: core does not import transformers
+
+    causal = type_info(model_type).get("causal_lm")
+    return causal if isinstance(causal, bool) else None
 
 
 def _facts_from_file(cfg_path: Path, name: str, source: str, exact: bool | None) -> ModelFacts:
