@@ -101,7 +101,7 @@ class MonitorScreen(AppScreen):
         Binding("c", "checklist", "Checklist", id="monitor.checklist", priority=True, show=False),
         Binding("l", "runs", "Runs", id="monitor.runs", priority=True, show=False),
         Binding("p", "cycle_plots", "Plots", id="monitor.plots", priority=True),
-        Binding("t", "try_it", "Try it", id="monitor.try", priority=True),
+        Binding("t", "try_it", "Try it", id="monitor.try", priority=True, show=False),  # its button says it
     ]
 
     def __init__(self) -> None:
