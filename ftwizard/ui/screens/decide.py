@@ -81,6 +81,7 @@ class DecideScreen(StepScreen):
                 self.walk.answer(yes)
 
     def refresh_node(self) -> None:
+        self.refresh_bindings()
         node = self.walk.node
         q = self.query_one("#question", Static)
         why = self.query_one("#why", Static)
@@ -139,6 +140,15 @@ class DecideScreen(StepScreen):
     def action_back(self) -> None:
         self.walk.back()
         self.refresh_node()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The footer shows only the keys that do something here: Undo once a question was answered, Yes/No on a
+        question (not on the result card)."""
+        if action == "back" and not self.walk.answers:
+            return False
+        if action == "answer" and not isinstance(self.walk.node, Question):
+            return False
+        return super().check_action(action, parameters)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         match event.button.id:
