@@ -147,8 +147,9 @@ def recommend(
         precision = "fp32"
         C["precision"] = Choice("fp32", "no GPU: the CPU trains in fp32 (practical for models up to ~0.5B)")
         if facts.params_b > 1:
-            warnings.append(f"No GPU found: a {facts.params_b:.1f}B model trains far too slowly on a CPU; this plan is "
-                            "for a GPU machine (Launch can write the run folder to take there).")
+            warnings.append(f"No GPU found: a {facts.params_b:.1f}B model trains slowly on a CPU (the time line says "
+                            "how slowly for your data); for more than a little data, take this plan to a GPU machine "
+                            "(Launch can write the run folder to take there).")
     elif probe.bf16:
         precision = "bf16"
         C["precision"] = Choice("bf16", f"{gpu.name} supports bf16: same range as fp32, no loss scaling")  # type: ignore[union-attr]
