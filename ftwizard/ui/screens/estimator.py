@@ -141,6 +141,8 @@ class EstimatorScreen(AppScreen):
         fits = est.fits(gib)
         mb = max_micro_batch(facts, inp, gib)
         verdict = "[b $success]fits[/]" if fits else "[b $error]does not fit[/]"
+        if not fits and est.peak_gib <= gib:  # under the card, over it with the estimate's own uncertainty
+            verdict += f" (up to {est.high_gib:.1f} GiB with its {est.margin:.0%} margin)"
         summary.update(
             f"[b]{escape(facts.name)}[/b] · {inp.method} · peak [b]{est.peak_gib:.1f} GiB[/b] of {gib:.0f} GiB on "
             f"{escape(name)}: {verdict}\n" + (f"largest micro-batch that fits: {mb}" if mb else
