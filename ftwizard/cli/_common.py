@@ -199,7 +199,9 @@ def follow(run: Path, proc: Any = None, quiet: bool = False) -> dict:
                     return st
                 time.sleep(0.3)
     except KeyboardInterrupt:
-        console.print(f"\nDetached. Training continues; reattach with: ftwizard monitor {esc(run)}")
+        console.print(f"\nDetached: training goes on in the background (ctrl+c leaves the run alone).\n"
+                      f"  watch it:  ftwizard monitor {esc(run)}\n"
+                      f"  stop it:   ftwizard stop {esc(run)}  (a checkpoint is saved; --resume continues it)")
         raise SystemExit(0) from None
 
 
@@ -282,6 +284,19 @@ def note_text(ev: dict) -> str:
     return msg
 
 
+def fill_in(text: str, run: Path) -> str:
+    """A diagnosis's `<run>` and `<path>` with this run's directory and data (the diagnosis is written without them)."""
+    text = text.replace("<run>", str(run))
+    if "<path>" in text:
+        try:
+            from ftwizard.core.run.layout import RunDir
+
+            text = text.replace("<path>", RunDir(run).config().data or "<path>")
+        except (OSError, ValueError, TypeError):
+            pass
+    return text
+
+
 def report_end(st: dict, run: Path) -> int:
     state = st.get("state")
     if state == "done":
@@ -291,7 +306,7 @@ def report_end(st: dict, run: Path) -> int:
         console.print(f"[yellow]stopped[/] with a checkpoint. Resume: ftwizard train --resume {esc(run)}")
         return 0
     d = st.get("diagnosis") or {}
-    console.print(f"[red]failed:[/] {esc(d.get('summary'))}\n[b]Try:[/] {esc(d.get('fix'))}\n"
+    console.print(f"[red]failed:[/] {esc(d.get('summary'))}\n[b]Try:[/] {esc(fill_in(str(d.get('fix')), run))}\n"
                   f"Log: {esc(run / 'stdout.log')}")
     if st.get("unsaved"):
         console.print("[dim](status.json could not be updated — the disk is full; the last saved status is kept)[/]")

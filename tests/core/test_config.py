@@ -146,3 +146,11 @@ def test_a_wrong_nested_setting_is_one_line(tmp_path, text, words):
     with pytest.raises(ConfigError) as err:
         RunConfig.load(f)
     assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_trainer_and_a_data_format_that_do_not_go_together_are_refused_by_check():
+    """`trainer: dpo` on chat data passed --check, then failed after the model loaded."""
+    with pytest.raises(ConfigError, match=r"trainer: 'dpo' .*a trainer for openai data \(data_format\): sft"):
+        RunConfig(model="m", data="d.jsonl", data_format="openai", trainer="dpo")
+    RunConfig(model="m", data="d.jsonl", data_format="preference", trainer="dpo")
+    RunConfig(model="m", data="d.jsonl", trainer="dpo")  # no format given: the data step decides

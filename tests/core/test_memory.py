@@ -99,10 +99,13 @@ def test_estimator_error_never_under_at_the_top_of_the_range(capsys):
 
 def test_cpu_threads(monkeypatch):
     monkeypatch.delenv("FTWIZARD_CPU_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert pick_cpu_threads(load=0.0, cores=2) == 2
     assert pick_cpu_threads(load=1.8, cores=2) == 1  # busy box: one thread, no spin-wait collapse
     assert pick_cpu_threads(load=9.0, cores=2) == 1
-    monkeypatch.setenv("FTWIZARD_CPU_THREADS", "3")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # what people already export for this
+    assert pick_cpu_threads(load=0.0, cores=2) == 1
+    monkeypatch.setenv("FTWIZARD_CPU_THREADS", "3")  # ftwizard's own setting wins
     assert pick_cpu_threads(load=9.0, cores=2) == 3
 
 
@@ -209,3 +212,19 @@ def test_multi_query_attention_saves_one_kv_head():
 def _apply(remedy_id: str, values: dict, vocab_size: int = 0) -> dict:
     """`values` with one remedy of the ladder applied (unchanged when it does not apply)."""
     return {**values, **(remedies.get(remedy_id).changes(values, vocab_size) or {})}
+
+
+def test_a_dataset_error_in_the_trainers_own_words_reaches_the_person(tmp_path):
+    """The trainer's 'dataset error: X — Y' is the diagnosis (was "The dataset has problems. Run ftwizard data <path>"
+    for data that had none), and the CLI fills in <run> and <path>."""
+    from ftwizard.cli._common import fill_in
+    from ftwizard.core.run.config import RunConfig
+    from ftwizard.core.run.diagnosis import diagnose
+    from ftwizard.core.run.layout import RunDir
+
+    d = diagnose("ValueError: dataset error: DPO needs preference pairs (chosen and rejected answers); this data has "
+                 "columns messages — use trainer: sft for chat data")
+    assert d.kind == "bad_data" and "DPO needs preference pairs" in d.summary and d.fix == "Use trainer: sft for chat data"
+    rd = RunDir(tmp_path / "run").create(RunConfig(model="m", data="/data/x.jsonl"))
+    assert fill_in("ftwizard data <path>; ftwizard train --resume <run>", rd.path) == \
+        f"ftwizard data /data/x.jsonl; ftwizard train --resume {rd.path}"

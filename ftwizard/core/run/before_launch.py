@@ -30,13 +30,21 @@ def as_launch_problem(p: SourceProblem) -> LaunchProblem:
 
 def machine_context(cfg: RunConfig, run_dir: str | Path, local_gpus: int) -> LaunchContext | None:
     """What the machine checks need, read from a config alone (the CLI has no plan on screen): None when the model's
-    size cannot be read without loading or converting it."""
+    size cannot be read without loading or converting it (a GGUF file not converted yet)."""
     from ftwizard.core.plan.model_facts import ModelFactsError, load_model_facts
 
-    if cfg.model.lower().endswith(".gguf") or not cfg.model.strip():
+    model = cfg.model.strip()
+    if not model:
         return None
+    if model.lower().endswith(".gguf"):  # its converted checkpoint, once converted (not converted here)
+        from ftwizard.core.plan.gguf import find_converted
+
+        folder = find_converted(model)
+        if folder is None:
+            return None
+        model = str(folder)
     try:
-        facts = load_model_facts(cfg.model, exact=False)
+        facts = load_model_facts(model, exact=False)
     except (ModelFactsError, OSError, ValueError):
         return None
     if cfg.method == "full":

@@ -585,6 +585,12 @@ def _check_objectives(c: RunConfig) -> None:
     if spec is not None and spec.min_micro_batch[0] > 1:
         least, why = spec.min_micro_batch
         _need(c.micro_batch >= least, "micro_batch", c.micro_batch, f"at least {least} for {c.trainer.upper()} ({why})")
+    from ftwizard.core.data.formats import FAMILIES
+
+    if spec is not None and c.data_format in FAMILIES and c.data_format not in spec.families:
+        takers = [t.name for t in TRAINERS.values() if c.data_format in t.families]
+        _need(False, "trainer", c.trainer, f"a trainer for {c.data_format} data (data_format): {', '.join(takers)} — "
+              f"{c.trainer.upper()} trains on {' or '.join(spec.families)} data")
     if spec is not None and spec.needs:  # a field the objective cannot run without (its TrainerSpec says which)
         value = getattr(c, spec.needs)
         _need(bool(str(value or "").strip()), spec.needs, value,

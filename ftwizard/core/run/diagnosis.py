@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,12 @@ def diagnose(exc_text: str, cfg: dict[str, Any] | None = None, estimate_gib: flo
         return Diagnosis("bad_model", "The model could not be loaded.",
                          "Check the model path or Hub id; a Hub model must be downloaded first (or allow downloads).",
                          exc_text[-2000:])
+    said = re.search(r"dataset error: ([^\n]+)", exc_text)
+    if said:  # the trainer's own words: what does not fit and, after the dash, what to do
+        what, _, todo = said.group(1).strip().partition(" — ")
+        return Diagnosis("bad_data", f"The dataset does not suit this run: {what.rstrip('.')}.",
+                         (todo[:1].upper() + todo[1:]) if todo else
+                         "Run `ftwizard data <path>` and fix the listed lines.", exc_text[-2000:])
     if "dataset" in t and ("error" in t or "invalid" in t) or "datasetproblem" in t:
         return Diagnosis("bad_data", "The dataset has problems.",
                          "Run `ftwizard data <path>` and fix the listed lines.", exc_text[-2000:])
