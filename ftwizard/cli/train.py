@@ -27,6 +27,10 @@ def load_config(path: str) -> Any:
     from ftwizard.core.run.config_load import check_environment, load_any
 
     try:
+        if not Path(path).read_text(encoding="utf-8", errors="replace").strip():
+            raise CliError(f"{path}: the file is empty",
+                           f"write one with `ftwizard plan MODEL --data DATA --save-config {path}`, or see "
+                           "`ftwizard train --help-config` for its keys")
         cfg, mapped = load_any(path)
         if mapped is not None:
             console.print(f"{path}: a TRL config, read as:\n  " + "\n  ".join(mapped), markup=False,
@@ -58,9 +62,9 @@ def preflight(cfg: Any, source: str, run: Path | None = None, run_dir: Path | No
     for p in problems:
         if not p.blocking:
             console.print("[yellow]warning:[/] " + esc(str(p)), highlight=False)
-    if blocking:
-        more = f" (and {len(blocking) - 1} more)" if len(blocking) > 1 else ""
-        raise CliError(f"{source}: {blocking[0].message}{more}", blocking[0].fix)
+    if blocking:  # the first in the error line, every other one on its own line after the hint
+        more = "".join(f"\nalso: {p.message}; {p.fix}" for p in blocking[1:])
+        raise CliError(f"{source}: {blocking[0].message}", blocking[0].fix + more)
 
 
 def _launch(run: Path, **kw: Any) -> Any:

@@ -139,3 +139,18 @@ def test_train_check_names_markup_paths_verbatim(tmp_path):
     assert out.returncode == 0, out.stderr
     assert f"ok: {cfg} is a valid run config" in out.stdout
     assert str(d) in out.stdout and str(data) in out.stdout and "💯" not in out.stdout
+
+
+def test_train_check_names_every_problem_and_an_empty_file(tmp_path):
+    """Every problem found before launch is printed (the first in the error line, the others on `also:` lines), and
+    an empty config file says so instead of 'model: not set'."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: /nonexistent-model\ndata: nowhere.jsonl\n")
+    res = subprocess.run([sys.executable, "-m", "ftwizard", "train", str(cfg), "--check"], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 2 and "model: /nonexistent-model does not exist" in res.stderr
+    assert "also: data: nowhere.jsonl does not exist" in res.stderr, res.stderr
+    cfg.write_text("\n")
+    res = subprocess.run([sys.executable, "-m", "ftwizard", "train", str(cfg), "--check"], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 2 and "the file is empty" in res.stderr and "--save-config" in res.stderr
