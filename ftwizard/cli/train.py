@@ -62,9 +62,10 @@ def preflight(cfg: Any, source: str, run: Path | None = None, run_dir: Path | No
     for p in problems:
         if not p.blocking:
             console.print("[yellow]warning:[/] " + esc(str(p)), highlight=False)
-    if blocking:  # the first in the error line, every other one on its own line after the hint
-        more = "".join(f"\nalso: {p.message}; {p.fix}" for p in blocking[1:])
-        raise CliError(f"{source}: {blocking[0].message}", blocking[0].fix + more)
+    if blocking:  # one line (the first problem) and its fix; the count of the others, and where they are named
+        more = f" (and {len(blocking) - 1} more: {', '.join(p.field or p.id for p in blocking[1:])})" \
+            if len(blocking) > 1 else ""
+        raise CliError(f"{source}: {blocking[0].message}{more}", blocking[0].fix)
 
 
 def _launch(run: Path, **kw: Any) -> Any:
