@@ -48,15 +48,13 @@ def preflight(cfg: Any, source: str, run: Path | None = None, run_dir: Path | No
     """Every check before launch that needs no model loaded (core/run/before_launch.py): the model, target modules
     and data of the config, and, with `run_dir` (a launch, not --check), this machine's RAM and disk. CliError on
     the first blocking one; the others are printed as warnings."""
-    from ftwizard.core.run.before_launch import before_launch, machine_problems_for
+    from ftwizard.core.plan.hardware import default_probe
+    from ftwizard.core.run.before_launch import before_launch, cpu_notes, machine_problems_for
 
-    machine: list = []
-    if run_dir is not None:
-        from ftwizard.core.plan.hardware import default_probe
-
-        machine = machine_problems_for(cfg, run_dir, default_probe().probe().count)
-        if run is not None:  # a resume: the checkpoints it has already count in the need, so say it, do not refuse
-            machine = [replace(p, blocking=False) for p in machine]
+    gpus = default_probe().probe().count
+    machine = machine_problems_for(cfg, run_dir, gpus) if run_dir is not None else cpu_notes(cfg) if gpus == 0 else []
+    if run is not None:  # a resume: the checkpoints it has already count in the need, so say it, do not refuse
+        machine = [replace(p, blocking=False) for p in machine]
     problems = before_launch(cfg, machine=machine, run=run)
     blocking = [p for p in problems if p.blocking]
     for p in problems:

@@ -154,3 +154,21 @@ def test_train_check_names_every_problem_and_an_empty_file(tmp_path):
     res = subprocess.run([sys.executable, "-m", "ftwizard", "train", str(cfg), "--check"], capture_output=True,
                          text=True, timeout=120)
     assert res.returncode == 2 and "the file is empty" in res.stderr and "--save-config" in res.stderr
+
+
+def test_gpu_only_settings_on_a_machine_without_a_gpu_are_warned_about(tmp_path):
+    """`method: qlora` and `precision: bf16` run on a CPU, but not as their names suggest: --check says so (a
+    warning, exit 0), on a machine whose probe finds no GPU."""
+    nogpu = tmp_path / "nogpu.yaml"
+    nogpu.write_text("gpus: []\nreason: no GPU in this test\n")
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"q{i}"},
+                                                     {"role": "assistant", "content": f"a{i}"}]}) + "\n"
+                            for i in range(20)))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"model: llama-3.2-1b\ndata: {data}\nmethod: qlora\nprecision: bf16\n")
+    res = subprocess.run([sys.executable, "-m", "ftwizard", "train", str(cfg), "--check"], capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "FTWIZARD_FAKE_GPUS": str(nogpu)})
+    out = " ".join((res.stdout + res.stderr).split())
+    assert res.returncode == 0 and "method: qlora on a machine without a GPU" in out, out
+    assert "precision: bf16 on a machine without a GPU" in out and "valid run config" in out

@@ -68,10 +68,28 @@ def machine_problems_for(cfg: RunConfig, run_dir: str | Path, local_gpus: int, *
                          disk_gib: float | None = None) -> list[LaunchProblem]:
     """The machine checks a config alone can answer: RAM (a CPU run) and disk for the checkpoints. Whether the
     weights are here is the source checks' question (online, the trainer downloads them)."""
+    notes = cpu_notes(cfg) if local_gpus == 0 else []
     ctx = machine_context(cfg, run_dir, local_gpus)
     if ctx is None:
-        return []
-    return [p for p in check_launch(ctx, ram_gib=ram_gib, disk_gib=disk_gib, cached=True) if p.id in ("ram", "disk")]
+        return notes
+    found = [p for p in check_launch(ctx, ram_gib=ram_gib, disk_gib=disk_gib, cached=True) if p.id in ("ram", "disk")]
+    return found + notes
+
+
+def cpu_notes(cfg: RunConfig) -> list[LaunchProblem]:
+    """Settings that run on a machine without a GPU, but not as their name suggests (warnings, not refusals)."""
+    out = []
+    if cfg.method == "qlora":
+        out.append(LaunchProblem("cpu_qlora", "method: qlora on a machine without a GPU: bitsandbytes' 4-bit runs on "
+                                 "the CPU, slower than 16-bit and with a kernel warning in the log",
+                                 "on a CPU, method: lora on a small model (under ~0.5B) is faster", blocking=False,
+                                 field="method"))
+    if cfg.precision in ("bf16", "fp16"):
+        out.append(LaunchProblem("cpu_precision", f"precision: {cfg.precision} on a machine without a GPU: the CPU "
+                                 "computes it slowly unless it has native 16-bit units",
+                                 "precision: auto (fp32 on the CPU) is the safe choice here", blocking=False,
+                                 field="precision"))
+    return out
 
 
 def before_launch(cfg: RunConfig, *, machine: Sequence[LaunchProblem] = (), offline: bool | None = None,
@@ -86,4 +104,4 @@ def before_launch(cfg: RunConfig, *, machine: Sequence[LaunchProblem] = (), offl
     return sorted([*out, *machine], key=lambda p: not p.blocking)
 
 
-__all__ = ["as_launch_problem", "before_launch", "machine_context", "machine_problems_for"]
+__all__ = ["as_launch_problem", "before_launch", "cpu_notes", "machine_context", "machine_problems_for"]
