@@ -117,8 +117,9 @@ class WizardApp(App[None]):
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.switch_mode(self.start_mode)
         self.set_interval(1.0, self.autosave_now)
-        if self.offer is not None or (self.offer_live_runs and self._running_run() is not None):
-            self.call_after_refresh(self._offer_continue)
+        live = self._running_run() if self.offer_live_runs else None
+        if self.offer is not None or live is not None:
+            self.call_after_refresh(self._offer_continue, live)
 
     def _theme_changed(self, theme: Theme) -> None:
         """Remember a theme the person picked; applying the remembered one on start writes nothing."""
@@ -231,13 +232,12 @@ class WizardApp(App[None]):
             return None
         return next((r for r in runs if r.state in ("starting", "running") and r.liveness is None), None)
 
-    def _offer_continue(self) -> None:
-        """On start: a run still training (it survived the app closing) can be watched again, and the autosaved
-        answers can be continued."""
+    def _offer_continue(self, live: Any = None) -> None:
+        """On start: a run still training (`live`: it survived the app closing) can be watched again, and the
+        autosaved answers can be continued."""
         from ftwizard.ui.modals.choice import ChoiceModal
 
         ans = self.offer
-        live = self._running_run() if self.offer_live_runs else None
         if ans is None and live is None:
             return
         lines = []

@@ -27,6 +27,15 @@ def _conversation(i: int | str = "") -> list[dict]:
     return msgs
 
 
+def _weather_call() -> list[dict]:
+    """A user question, an OpenAI-style tool call, its result and the answer."""
+    return [{"role": "user", "content": "weather in paris"},
+            {"role": "assistant", "content": "", "tool_calls": [
+                {"type": "function", "function": {"name": "weather", "arguments": {"city": "paris"}}}]},
+            {"role": "tool", "name": "weather", "content": "sunny twenty"},
+            {"role": "assistant", "content": "it is sunny"}]
+
+
 def _runs(tm) -> list[list[int]]:
     """The trained token ids, as runs of consecutive trained tokens."""
     runs, prev = [], 0
@@ -109,11 +118,7 @@ def test_tool_calls_trained_observations_not(tok):
         "{% for c in m.get('tool_calls') or [] %}<tool_call>{{ c['function']['name'] }} "
         "{{ c['function']['arguments']['city'] }}</tool_call>{% endfor %}<|im_end|>\n{% endfor %}"
         "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
-    msgs = [{"role": "user", "content": "weather in paris"},
-            {"role": "assistant", "content": "", "tool_calls": [
-                {"type": "function", "function": {"name": "weather", "arguments": {"city": "paris"}}}]},
-            {"role": "tool", "name": "weather", "content": "sunny twenty"},
-            {"role": "assistant", "content": "it is sunny"}]
+    msgs = _weather_call()
     tm = mask_conversation(tok, msgs)
     runs = [tok.decode(r) for r in _runs(tm)]
     assert runs == ["<tool_call>weather paris</tool_call><|im_end|>", "it is sunny<|im_end|>"], runs
@@ -286,11 +291,7 @@ def test_a_tool_call_the_template_cannot_write_is_trained_as_text(tok):
     that writes the calls trains them its way: test_tool_calls_trained_observations_not.)"""
     from ftwizard.train.turn_mask import mask_conversation, mask_row
 
-    msgs = [{"role": "user", "content": "weather in paris"},
-            {"role": "assistant", "content": "", "tool_calls": [
-                {"type": "function", "function": {"name": "weather", "arguments": {"city": "paris"}}}]},
-            {"role": "tool", "name": "weather", "content": "sunny twenty"},
-            {"role": "assistant", "content": "it is sunny"}]
+    msgs = _weather_call()
     tm = mask_conversation(tok, msgs)
     assert [tok.decode(r) for r in _runs(tm)] == ["it is sunny<|im_end|>"]
     assert tm.counts()["trained"].get("tool call", 0) == 0 and tm.trained_turns == 1

@@ -266,15 +266,10 @@ def estimate(facts: ModelFacts, inp: EstimateInput) -> Estimate:
         weights = P * wb
 
     # ---- trainable -------------------------------------------------------------------------------
+    trainable = trainable_count(facts, inp.method, inp.rank, inp.targets, inp.virtual_tokens)
     if inp.method == "full":
-        trainable = P
         tb = wb
-    elif inp.method in VECTOR_METHODS:
-        trainable = vector_params(facts, inp.method, inp.virtual_tokens)
-        tb = 4 if inp.adapter_dtype == "fp32" else wb
-        weights += trainable * tb
-    else:
-        trainable = facts.lora_params(inp.rank, list(inp.targets), dora=inp.method == "dora")
+    else:  # adapters and vectors: their own weights, beside the frozen base
         tb = 4 if inp.adapter_dtype == "fp32" else wb
         weights += trainable * tb
     grads: float = trainable * tb
@@ -361,6 +356,17 @@ def estimate(facts: ModelFacts, inp: EstimateInput) -> Estimate:
     active = facts.active_param_count if facts.active_param_count != P else None
     return Estimate(inp=inp, model=facts.name, params=P, trainable_params=trainable, parts_bytes=parts,
                     notes=notes, margin=margin, under=UNDER, active_params=active)
+
+
+def trainable_count(facts: ModelFacts, method: str, rank: int, targets: tuple[str, ...] | list[str],
+                    virtual_tokens: int = 20) -> int:
+    """Parameters a method trains: all of them (full), the PEFT vectors (prefix/prompt/IA3) or the LoRA/DoRA
+    matrices on `targets` (resolved module names)."""
+    if method == "full":
+        return facts.param_count
+    if method in VECTOR_METHODS:
+        return vector_params(facts, method, virtual_tokens)
+    return facts.lora_params(rank, list(targets), dora=method == "dora")
 
 
 def autocast_loss(inp: EstimateInput, engine: str) -> bool:

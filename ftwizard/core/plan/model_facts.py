@@ -586,9 +586,11 @@ NOT_CAUSAL_NOTE = ("transformers cannot load '{}' as a causal LM (AutoModelForCa
 def loads_as_causal_lm(cfg: dict[str, Any]) -> bool | None:
     """Whether AutoModelForCausalLM takes a multimodal wrapper's config (Gemma 3 and Llama 4 do; Mistral 3 and
     Qwen2.5-VL do not), from transformers' own table; None when that cannot be told (remote code, no transformers).
-    Asks a subprocess once per model type (seconds, then cached): called for configs with a vision or audio tower."""
+    Asks a subprocess once per model type (seconds, then cached), for configs with a vision or audio tower only: a
+    text model's config says None (not asked)."""
     model_type = str(cfg.get("model_type") or "")
-    if not model_type or cfg.get("auto_map"):
+    towers = any(isinstance(cfg.get(k), dict) for k in ("vision_config", "audio_config"))
+    if not towers or not model_type or cfg.get("auto_map"):
         return None
     from ftwizard.core.plan.meta import type_info  # a subprocess, cached: core does not import transformers
 
@@ -599,11 +601,9 @@ def loads_as_causal_lm(cfg: dict[str, Any]) -> bool | None:
 def _facts_from_file(cfg_path: Path, name: str, source: str, exact: bool | None) -> ModelFacts:
     cfg = _read_config_file(cfg_path)
     facts = facts_from_config(cfg, name=name, source=source)
-    if any(isinstance(cfg.get(k), dict) for k in ("vision_config", "audio_config")) and \
-            loads_as_causal_lm(cfg) is False:
-        return replace(facts, notes=(NOT_CAUSAL_NOTE.format(cfg.get("model_type")), *facts.notes),
-                       has_chat_template=_has_chat_template(cfg_path.parent))
-    if exact or (exact is None and facts.family == "generic"):
+    if loads_as_causal_lm(cfg) is False:
+        facts = replace(facts, notes=(NOT_CAUSAL_NOTE.format(cfg.get("model_type")), *facts.notes))
+    elif exact or (exact is None and facts.family == "generic"):
         from ftwizard.core.plan.meta import count_error, exact_count
 
         facts = with_exact_count(facts, exact_count(cfg))

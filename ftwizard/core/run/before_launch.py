@@ -31,6 +31,7 @@ def as_launch_problem(p: SourceProblem) -> LaunchProblem:
 def machine_context(cfg: RunConfig, run_dir: str | Path, local_gpus: int) -> LaunchContext | None:
     """What the machine checks need, read from a config alone (the CLI has no plan on screen): None when the model's
     size cannot be read without loading or converting it (a GGUF file not converted yet)."""
+    from ftwizard.core.plan.memory import trainable_count
     from ftwizard.core.plan.model_facts import ModelFactsError, load_model_facts
 
     model = cfg.model.strip()
@@ -47,15 +48,10 @@ def machine_context(cfg: RunConfig, run_dir: str | Path, local_gpus: int) -> Lau
         facts = load_model_facts(model, exact=False)
     except (ModelFactsError, OSError, ValueError):
         return None
-    if cfg.method == "full":
-        trainable = facts.param_count
-    elif cfg.method in ("lora", "qlora", "dora"):
-        try:
-            trainable = facts.lora_params(cfg.rank, facts.resolve_targets(cfg.target_modules),
-                                          dora=cfg.method == "dora")
-        except (KeyError, ValueError):
-            trainable = 0
-    else:
+    try:
+        trainable = trainable_count(facts, cfg.method, cfg.rank, facts.resolve_targets(cfg.target_modules),
+                                    cfg.virtual_tokens)
+    except (KeyError, ValueError):  # target names the model does not have: the source checks name them
         trainable = 0
     return LaunchContext(
         model=cfg.model, planned_gpus=local_gpus, local_gpus=local_gpus, planned_gpu_name=None,

@@ -55,14 +55,13 @@ def folder_problems(folder: Path) -> list[SourceProblem]:
     except ValueError as exc:
         return [SourceProblem("model", f"model: {cfg} is not valid JSON ({exc})",
                         "restore config.json from the original model (it was cut off or edited by hand)", "config")]
-    if any(isinstance(data.get(k), dict) for k in ("vision_config", "audio_config")):
-        from ftwizard.core.plan.model_facts import loads_as_causal_lm
+    from ftwizard.core.plan.model_facts import loads_as_causal_lm
 
-        if loads_as_causal_lm(data) is False:
-            return [SourceProblem("model", f"model: {folder} is '{data.get('model_type')}', a multimodal model that "
-                                  "transformers does not load as a causal LM (AutoModelForCausalLM)",
-                                  "pick the text model it is built on, or a model that loads that way "
-                                  "(ftwizard trains text decoders)", "config")]
+    if loads_as_causal_lm(data) is False:  # a multimodal wrapper AutoModelForCausalLM refuses (None: text models)
+        return [SourceProblem("model", f"model: {folder} is '{data.get('model_type')}', a multimodal model that "
+                              "transformers does not load as a causal LM (AutoModelForCausalLM)",
+                              "pick the text model it is built on, or a model that loads that way "
+                              "(ftwizard trains text decoders)", "config")]
     if not any(any(folder.glob(g)) for g in WEIGHT_GLOBS):
         out.append(SourceProblem("model", f"model: {folder} has a config.json but no weight files (*.safetensors)",
                            "copy the weights into the folder, or point model: at a folder that has them", "weights"))

@@ -49,9 +49,12 @@ class LaunchScreen(StepScreen):
 
     _auto_dir = ""  # the run directory this screen proposed (a name the person typed is kept as typed)
 
+    def _run_name(self) -> str:
+        """The model's name as the start of a run directory's name."""
+        return Path(self.wizard.answers.model or "run").name.replace("/", "-").removesuffix(".gguf") or "run"
+
     def default_run_dir(self) -> str:
-        name = Path(self.wizard.answers.model or "run").name.replace("/", "-").removesuffix(".gguf") or "run"
-        self._auto_dir = str(self.wizard.runs_root / f"{name}-{self.wizard.stamp()}")
+        self._auto_dir = str(self.wizard.runs_root / f"{self._run_name()}-{self.wizard.stamp()}")
         return self._auto_dir
 
     def _fresh_run_dir(self) -> None:
@@ -60,8 +63,7 @@ class LaunchScreen(StepScreen):
         box = self.query_one("#run-dir", Input)
         if box.value != self._auto_dir:
             return
-        name = Path(self.wizard.answers.model or "run").name.replace("/", "-").removesuffix(".gguf") or "run"
-        if not Path(box.value).name.startswith(f"{name}-") or RunDir(box.value).config_path.exists():
+        if not Path(box.value).name.startswith(f"{self._run_name()}-") or RunDir(box.value).config_path.exists():
             box.value = self.default_run_dir()
 
     def on_mount(self) -> None:
