@@ -157,10 +157,17 @@ def follow(run: Path, proc: Any = None, quiet: bool = False) -> dict:
                         TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True, disable=not live)
     task = progress.add_task("train", total=None, info="")
 
+    held: list[dict] = []  # a `failed` event: said by report_end at the end, unless the run goes on (resumed)
+
     def show(events: list[dict]) -> None:
         for ev in events:
             if not quiet:
-                print_event(ev, progress.console)
+                if held:
+                    print_event(held.pop(), progress.console)
+                if ev.get("type") == "failed":
+                    held.append(ev)
+                else:
+                    print_event(ev, progress.console)
             if ev.get("max_steps"):
                 progress.update(task, total=ev["max_steps"])
             if isinstance(ev.get("step"), int) and ev.get("type") in ("log", "eval", "checkpoint"):
@@ -196,6 +203,8 @@ def follow(run: Path, proc: Any = None, quiet: bool = False) -> dict:
                 st = current_status(run, proc)
                 if st.get("state") in TERMINAL and (proc is None or proc.poll() is not None):
                     show(tail.poll())
+                    if held and not quiet and (st.get("state") != "failed" or not (st.get("diagnosis") or {}).get("summary")):
+                        print_event(held.pop(), progress.console)
                     return st
                 time.sleep(0.3)
     except KeyboardInterrupt:
@@ -250,9 +259,42 @@ def print_event(ev: dict, out: Any = None) -> None:
     elif t == "resume" and "from_step" in ev:
         where = f" ({Path(ev['checkpoint']).name})" if ev.get("checkpoint") else " (no checkpoint: from the start)"
         out.print(f"[dim]resume from step {ev['from_step']}{esc(where)}[/]")
-    elif t in ("checkpoint", "done", "resume", "train_begin"):
-        body = json.dumps({k: v for k, v in ev.items() if k not in ("type", "time")}, ensure_ascii=False)[:150]
-        out.print(f"[dim]{t}: {esc(body)}[/]")
+    elif t == "train_begin":
+        out.print(f"[dim]{esc(begin_text(ev))}[/]")
+    elif t == "checkpoint":
+        where = f" ({Path(str(ev['path'])).name})" if ev.get("path") else ""
+        out.print(f"[dim]checkpoint saved at step {ev.get('step')}{esc(where)}[/]")
+    elif t == "done":
+        out.print(esc(done_text(ev)))
+
+
+def begin_text(ev: dict) -> str:
+    """`train_begin` in words: how many steps, from where, on how many CPU threads."""
+    steps, step = ev.get("max_steps"), ev.get("step") or 0
+    text = f"training: {steps} steps" if not step else f"training on from step {step} of {steps}"
+    if isinstance(ev.get("epochs"), int | float) and not step:
+        text += f" ({ev['epochs']:g} epoch{'s' if ev['epochs'] != 1 else ''})"
+    if ev.get("cpu_threads"):
+        text += f" on the CPU, {ev['cpu_threads']} thread{'s' if ev['cpu_threads'] != 1 else ''}"
+    return text
+
+
+def done_text(ev: dict) -> str:
+    """`done` in words: the step reached, the run's training loss and time, where the weights went."""
+    text = f"finished at step {ev.get('step')}"
+    if isinstance(ev.get("train_loss"), int | float):
+        text += f": training loss {ev['train_loss']:.4f}"
+    if isinstance(ev.get("train_runtime"), int | float):
+        text += f", {duration(float(ev['train_runtime']))} of training"
+    return text + (f"; saved to {ev['output']}" if ev.get("output") else "")
+
+
+def duration(seconds: float) -> str:
+    """12.3 s, 4 min 05 s, 2 h 03 min."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m} min {s:02d} s" if m < 60 else f"{m // 60} h {m % 60:02d} min"
 
 
 _VERDICT = {"fits": "[green]fits[/]", "out_of_memory": "[red]out of memory[/]",
@@ -300,7 +342,8 @@ def fill_in(text: str, run: Path) -> str:
 def report_end(st: dict, run: Path) -> int:
     state = st.get("state")
     if state == "done":
-        console.print(f"[green]done.[/] Output in {esc(run)}")
+        console.print(f"[green]done.[/] Output in {esc(run)}\n"
+                      f"Next: ftwizard check {esc(run)}  (base vs tuned on the test split: did it learn the task?)")
         return 0
     if state == "stopped":
         console.print(f"[yellow]stopped[/] with a checkpoint. Resume: ftwizard train --resume {esc(run)}")

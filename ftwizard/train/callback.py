@@ -11,7 +11,7 @@ from typing import Any
 
 from ftwizard.core.run.config import RunConfig
 from ftwizard.core.run.layout import RunDir
-from ftwizard.core.run.watch import TrainingWatch
+from ftwizard.core.run.watch import RunSetup, TrainingWatch
 from ftwizard.train.heartbeat import BEAT
 
 IS_MAIN = int(os.environ.get("RANK", "0")) == 0
@@ -66,6 +66,23 @@ def apply_resumed_args(args: Any, state: Any, optimizer: Any, scheduler: Any) ->
     return notes
 
 
+def run_setup(cfg: RunConfig, max_steps: int, model: Any) -> RunSetup:
+    """The settings the watch's advice compares against: the config's, and the base model's parameter count."""
+    params = None
+    if model is not None:
+        try:
+            base = model.get_base_model() if hasattr(model, "get_base_model") else model
+            # a 4-bit weight packs two parameters per element
+            params = sum(p.numel() * (2 if type(p).__name__ == "Params4bit" else 1)
+                         for n, p in base.named_parameters() if "lora_" not in n) or None
+        except (AttributeError, RuntimeError):
+            params = None
+    targets = cfg.target_modules
+    all_linear = targets in ("all-linear", "all_linear") if isinstance(targets, str) else None
+    return RunSetup(method=cfg.method, learning_rate=cfg.learning_rate, rank=cfg.rank, all_linear=all_linear,
+                    steps=max_steps or None, params=params, data=cfg.data or None)
+
+
 def make_callback(rd: RunDir, cfg: RunConfig, torch: Any) -> Any:
     from transformers import TrainerCallback
 
@@ -86,6 +103,7 @@ def make_callback(rd: RunDir, cfg: RunConfig, torch: Any) -> Any:
             if state.global_step > 0:  # resumed: this config's values, not the checkpoint's (core/run/fingerprint.py)
                 for note in apply_resumed_args(args, state, kw.get("optimizer"), kw.get("lr_scheduler")):
                     self._emit(type="note", kind="resume", step=state.global_step, message=note)
+            self.watch.setup = run_setup(cfg, state.max_steps, kw.get("model"))
             cpu = {} if torch.cuda.is_available() else {"cpu_threads": torch.get_num_threads()}  # in effect, not asked
             self._emit(type="train_begin", step=state.global_step, max_steps=state.max_steps,
                        epochs=args.num_train_epochs, **cpu, **gpu_mem(torch))

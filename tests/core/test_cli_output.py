@@ -172,3 +172,42 @@ def test_gpu_only_settings_on_a_machine_without_a_gpu_are_warned_about(tmp_path)
     out = " ".join((res.stdout + res.stderr).split())
     assert res.returncode == 0 and "method: qlora on a machine without a GPU" in out, out
     assert "precision: bf16 on a machine without a GPU" in out and "valid run config" in out
+
+
+def test_run_events_print_in_words_not_json():
+    """train_begin, checkpoint and done read as sentences (they were raw JSON cut at 150 characters)."""
+    begin = _event_line({"type": "train_begin", "step": 0, "max_steps": 60, "epochs": 3.0, "cpu_threads": 1})
+    assert begin == "training: 60 steps (3 epochs) on the CPU, 1 thread"
+    assert _event_line({"type": "train_begin", "step": 30, "max_steps": 60, "epochs": 3.0}) == \
+        "training on from step 30 of 60"
+    ck = _event_line({"type": "checkpoint", "step": 15, "path": "runs/x/checkpoints/checkpoint-15"})
+    assert ck == "checkpoint saved at step 15 (checkpoint-15)"
+    done = _event_line({"type": "done", "step": 60, "output": "runs/x/adapter", "train_runtime": 125.4,
+                        "train_loss": 1.23456, "train_samples_per_second": 3.2})
+    assert done == "finished at step 60: training loss 1.2346, 2 min 05 s of training; saved to runs/x/adapter"
+    assert "{" not in begin + ck + done
+
+
+def test_a_failure_is_said_once_by_the_end_report(tmp_path, monkeypatch):
+    """The stream holds back the run's last `failed` event: the end report says it, with the fix and the log.
+    A failure the run went on from (resumed) is still shown where it happened."""
+    import json
+
+    from ftwizard.cli import _common
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("model: m\n", encoding="utf-8")
+    events = [{"type": "log", "step": 1, "loss": 2.0, "max_steps": 9},
+              {"type": "failed", "message": "disk full at step 1", "fix": "free space"},
+              {"type": "resume", "checkpoint": None, "from_step": 0},
+              {"type": "failed", "message": "the loss became NaN", "fix": "halve the learning rate"}]
+    (run / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    (run / "status.json").write_text(json.dumps({"state": "failed", "pid": None, "diagnosis": {
+        "summary": "the loss became NaN", "fix": "halve the learning rate"}}), encoding="utf-8")
+    buf = io.StringIO()
+    monkeypatch.setattr(_common, "console", Console(file=buf, width=250, emoji=False, color_system=None))
+    assert _common.report_end(_common.follow(run), run) == 1
+    out = buf.getvalue()
+    assert out.count("disk full") == 1 and out.count("the loss became NaN") == 1, out
+    assert out.index("disk full") < out.index("resume") < out.index("the loss became NaN")

@@ -13,7 +13,7 @@ from ftwizard.core.run.checklist import ITEMS, load_state, mark
 from ftwizard.core.run.config import RunConfig
 from ftwizard.core.run.layout import RunDir
 from ftwizard.core.run.state import RunState, Series, downsample, ema, list_runs
-from ftwizard.core.run.watch import TrainingWatch
+from ftwizard.core.run.watch import RunSetup, TrainingWatch
 from ftwizard.core.wizard import Answers, apply_fix, auto_fit, make_plan, parse_value, planning_probe, to_run_config
 
 LLAMA8 = find_preset("llama-3.1-8b")
@@ -186,3 +186,21 @@ def test_watch_barely_learning_matches_the_real_failed_run():
     assert [x for loss in good for x in w.on_log(loss, 1.0, progress=1.0)] == []
     w = TrainingWatch(trainer="dpo")
     assert [x for loss in failed for x in w.on_log(loss, 1.0, progress=1.0)] == []
+
+
+def test_barely_learning_names_only_what_would_change():
+    """The fix compares with the run's own settings: a 135M LoRA run at 2e-4, rank 8, 14 steps is told 1e-3, rank
+    16 and more steps; a run already at 1e-3, rank 16 on all linear layers, 60 steps is pointed at its data."""
+    failed = [2.47, 2.45, 2.44, 2.40, 2.41, 2.38, 2.36, 2.33, 2.32, 2.30, 2.27, 2.26, 2.24, 2.25]
+
+    def fix(setup: RunSetup) -> str:
+        w = TrainingWatch(setup=setup)
+        return next(x for loss in failed for x in w.on_log(loss, 1.0, progress=1.0)).fix
+
+    low = fix(RunSetup(method="lora", learning_rate=2e-4, rank=8, all_linear=False, steps=14, params=135_000_000))
+    assert "learning rate 0.001 (now 0.0002)" in low and "now rank 8" in low and "now 14" in low
+    usual = fix(RunSetup(method="lora", learning_rate=1e-3, rank=16, all_linear=True, steps=60,
+                         params=135_000_000, data="mine.jsonl"))
+    assert "learning rate" not in usual and "rank" not in usual and "ftwizard data mine.jsonl" in usual
+    big = fix(RunSetup(method="lora", learning_rate=2e-4, rank=16, all_linear=True, steps=200, params=7_000_000_000))
+    assert "learning rate" not in big and "look at the data" in big

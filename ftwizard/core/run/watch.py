@@ -23,6 +23,18 @@ class Warning_:
         return {"type": "warning", "kind": self.kind, "message": self.message, "fix": self.fix}
 
 
+@dataclass(frozen=True)
+class RunSetup:
+    """What the run is doing, so a fix names only what would change (None: not known)."""
+    method: str | None = None
+    learning_rate: float | None = None
+    rank: int | None = None
+    all_linear: bool | None = None
+    steps: int | None = None  # optimizer steps planned
+    params: int | None = None  # the base model's parameters
+    data: str | None = None  # the dataset's path or Hub id
+
+
 @dataclass
 class TrainingWatch:
     losses: list[float] = field(default_factory=list)
@@ -31,6 +43,7 @@ class TrainingWatch:
     warned: set[str] = field(default_factory=set)
     trainer: str = "sft"  # the objective: GRPO's loss is not a learning signal, its reward is
     series: dict[str, list[float]] = field(default_factory=dict)  # reward, kl, rewards/margins as logged
+    setup: RunSetup = field(default_factory=RunSetup)
 
     def _once(self, w: Warning_) -> list[Warning_]:
         if w.kind in self.warned:
@@ -78,8 +91,32 @@ class TrainingWatch:
             "barely_learning", f"The loss has fallen only {100 * (first - last) / first:.0f}% ({first:.2f} → "
                                f"{last:.2f}): the model is barely learning, and will probably not do what the "
                                "data shows.",
-            "Stop and retry with a higher learning rate (LoRA: 1e-3 below 0.5B parameters, 5e-4 below 3B, 2e-4 "
-            "above), LoRA rank 16 on all linear layers, and at least 40 optimizer steps (more epochs)."))
+            self._barely_fix()))
+
+    def _barely_fix(self) -> str:
+        """What to change, leaving out what the run already does: a learning rate for the model's size, rank 16
+        on all linear layers, 40+ optimizer steps; when it does all that, the data or the model is the suspect."""
+        from ftwizard.core.plan.recommend import adapter_lr
+
+        su = self.setup
+        adapter = su.method not in (None, "full")
+        changes: list[str] = []
+        if su.learning_rate is None or su.params is None:
+            changes.append("a higher learning rate (LoRA: 1e-3 below 0.5B parameters, 5e-4 below 3B, 2e-4 above)")
+        elif adapter and su.learning_rate < 0.99 * (lr := adapter_lr(su.params / 1e9)[0]):
+            changes.append(f"learning rate {lr:g} (now {su.learning_rate:g}) for a model of this size")
+        if adapter and (su.rank is None or su.all_linear is None):
+            changes.append("LoRA rank 16 on all linear layers")
+        elif adapter and ((su.rank or 0) < 16 or not su.all_linear):
+            changes.append("LoRA rank 16 on all linear layers"
+                           + (f" (now rank {su.rank}" + ("" if su.all_linear else ", fewer layers") + ")"))
+        if su.steps is None or su.steps < 40:
+            changes.append("at least 40 optimizer steps (more epochs" + (f"; now {su.steps}" if su.steps else "") + ")")
+        if changes:
+            return "Stop and retry with " + ", ".join(changes) + "."
+        return ("The usual settings are already in use, so look at the data: are the answers consistent, and is "
+                f"there enough of it (ftwizard data {su.data or '<your data>'})? Then try more epochs, or a larger "
+                "model.")
 
     def on_metrics(self, logs: dict[str, object]) -> list[Warning_]:
         """The objective's own numbers: GRPO's reward, the KL to the reference, preference margins."""
