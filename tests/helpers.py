@@ -6,13 +6,13 @@ import time
 from collections.abc import Callable
 
 
-def wait_for(pred: Callable[[], object], timeout: float = 240.0) -> bool:
-    """Poll `pred` every 0.2 s until it is true (True) or `timeout` seconds pass (False)."""
+def wait_for(pred: Callable[[], object], timeout: float = 240.0, interval: float = 0.2) -> bool:
+    """Poll `pred` every `interval` seconds until it is true (True) or `timeout` seconds pass (False)."""
     t = time.time()
     while time.time() - t < timeout:
         if pred():
             return True
-        time.sleep(0.2)
+        time.sleep(interval)
     return False
 
 

@@ -266,6 +266,8 @@ def print_event(ev: dict, out: Any = None) -> None:
         out.print(f"[dim]checkpoint saved at step {ev.get('step')}{esc(where)}[/]")
     elif t == "done":
         out.print(esc(done_text(ev)))
+    elif t == "stopped":
+        out.print(f"[yellow]{esc(ev.get('message'))}[/]")
 
 
 def begin_text(ev: dict) -> str:
@@ -344,6 +346,10 @@ def report_end(st: dict, run: Path) -> int:
     if state == "done":
         console.print(f"[green]done.[/] Output in {esc(run)}\n"
                       f"Next: ftwizard check {esc(run)}  (base vs tuned on the test split: did it learn the task?)")
+        return 0
+    if state == "stopped" and not isinstance(st.get("last_step"), int):
+        console.print(f"[yellow]stopped[/] before training began (nothing to save). "
+                      f"Start it again: ftwizard train --resume {esc(run)}")
         return 0
     if state == "stopped":
         console.print(f"[yellow]stopped[/] with a checkpoint. Resume: ftwizard train --resume {esc(run)}")

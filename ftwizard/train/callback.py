@@ -18,9 +18,15 @@ IS_MAIN = int(os.environ.get("RANK", "0")) == 0
 
 
 class StopFlag:
-    """Set by the SIGTERM/SIGINT handler; the callback turns it into save + stop at the end of the step."""
+    """Set by the SIGTERM/SIGINT handler; the callback turns it into save + stop at the end of the step.
+    `training`: the Trainer has begun (before that a stop has nothing to save and ends the process at once)."""
 
     requested = False
+    training = False
+
+
+class StopBeforeTraining(BaseException):  # noqa: N818 - a stop, not an error; BaseException: no `except Exception` eats it
+    """A stop asked while the model loads or the preflight runs: nothing is saved because nothing was trained."""
 
 
 def gpu_mem(torch: Any) -> dict[str, float]:
@@ -103,6 +109,7 @@ def make_callback(rd: RunDir, cfg: RunConfig, torch: Any) -> Any:
             if state.global_step > 0:  # resumed: this config's values, not the checkpoint's (core/run/fingerprint.py)
                 for note in apply_resumed_args(args, state, kw.get("optimizer"), kw.get("lr_scheduler")):
                     self._emit(type="note", kind="resume", step=state.global_step, message=note)
+            StopFlag.training = True
             self.watch.setup = run_setup(cfg, state.max_steps, kw.get("model"))
             cpu = {} if torch.cuda.is_available() else {"cpu_threads": torch.get_num_threads()}  # in effect, not asked
             self._emit(type="train_begin", step=state.global_step, max_steps=state.max_steps,

@@ -19,7 +19,7 @@ from typing import Any
 from ftwizard.core.run.config import RunConfig
 from ftwizard.core.run.diagnosis import diagnose
 from ftwizard.core.run.layout import RunDir
-from ftwizard.train.callback import IS_MAIN, StopFlag, make_callback
+from ftwizard.train.callback import IS_MAIN, StopBeforeTraining, StopFlag, make_callback
 from ftwizard.train.heartbeat import BEAT
 
 _IMPORTED = time.time()
@@ -30,6 +30,8 @@ def _install_signals(rd: RunDir) -> None:
         if not StopFlag.requested and IS_MAIN:
             rd.try_write_status(state="stopping", stop_signal=signal.Signals(signum).name)
         StopFlag.requested = True
+        if not StopFlag.training:  # loading or preflight: nothing to save, so stop now, not after minutes of loading
+            raise StopBeforeTraining
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
@@ -322,6 +324,12 @@ def main(argv: list[str]) -> int:
         state = train(cfg, rd, resume)
         if IS_MAIN:
             rd.write_status(state=state, ended=time.time(), exit_code=0)
+        return 0
+    except StopBeforeTraining:
+        if IS_MAIN:
+            rd.append_event({"type": "stopped", "before_training": True,
+                             "message": "stopped before training began: nothing was trained, so nothing was saved"})
+            rd.try_write_status(state="stopped", ended=time.time(), exit_code=0)
         return 0
     except BaseException as exc:  # noqa: BLE001 - every failure must end in a diagnosis
         if IS_MAIN:

@@ -468,6 +468,24 @@ def test_a_stalled_trainer_is_named_and_stop_kills_it(tmp_path, tiny):
     assert list(state.loss.xs) == list(range(1, last + 3)) and rd.status()["state"] == "done"
 
 
+def test_stop_while_loading_stops_at_once_and_resumes(tmp_path, tiny):
+    """`ftwizard stop --wait 1` while the trainer loads the model or runs the preflight: the trainer ends at once as
+    `stopped` (nothing was trained, nothing to save), not killed as "no progress"; --resume then trains it."""
+    rd = RunDir(tmp_path / "run").create(tiny_cfg(tiny, max_steps=4))
+    proc = launch(rd.path)
+    assert wait_for(lambda: rd.status().get("state") == "starting", timeout=120, interval=0.02)
+    res = cli("stop", str(rd.path), "--wait", "1")
+    no_traceback(res)
+    assert res.returncode == 0 and "stopped before training began (nothing to save)" in res.stdout, res.stdout
+    assert "SIGKILL" not in res.stdout and proc.wait(timeout=60) == 0
+    st = rd.status()
+    assert st["state"] == "stopped" and st.get("diagnosis") is None, st
+    assert [e for e in rd.read_events() if e["type"] == "stopped"][0]["before_training"] is True
+    res = cli("train", "--resume", str(rd.path))
+    assert res.returncode == 0, res.stdout[-3000:] + rd.stdout_path.read_text()[-3000:]
+    assert rd.status()["state"] == "done"
+
+
 @pytest.mark.slow
 def test_resume_applies_allowed_edits_for_real_and_refuses_others(tmp_path, tiny):
     """Edits before `--resume`: a new learning rate reaches the optimizer (the logged LR after the resume is the new

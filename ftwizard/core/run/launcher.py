@@ -251,8 +251,10 @@ def stop_or_kill(run: str | Path, wait_s: float = STOP_WAIT_S,
         if end.get("state") in ACTIVE:  # it died without writing its end (not our child: reattached)
             end = reconcile(run)
         state = end.get("state")
+        if state == "stopped" and not isinstance(end.get("last_step"), int):
+            return True, f"stopped before training began (nothing to save); start it again: ftwizard train --resume {run}"
         if state == "stopped":
-            return True, f"stopped at step {end.get('last_step', '?')} with a checkpoint; resume: ftwizard train --resume {run}"
+            return True, f"stopped at step {end['last_step']} with a checkpoint; resume: ftwizard train --resume {run}"
         return True, f"the trainer exited (state: {state})"
     idle = int(time.time() - last_progress)
     say(f"no progress for {idle} s since SIGTERM: killing the trainer's process group (SIGKILL)")
