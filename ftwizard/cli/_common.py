@@ -142,9 +142,21 @@ def gpu_gib(args: argparse.Namespace) -> tuple[str | None, float | None, int]:
     return None, None, args.gpus or 1
 
 
-def follow(run: Path, proc: Any = None, quiet: bool = False) -> dict:
-    """Print events as they arrive (with a live progress bar on a terminal) until the run ends.
-    Ctrl-C detaches: training continues."""
+def events_end(run: Path) -> int:
+    """The byte offset after the last whole event written so far: a resume follows from there (its history is the
+    earlier segments', shown by `ftwizard monitor`)."""
+    from ftwizard.core.run.layout import RunDir
+
+    try:
+        data = RunDir(run).events_path.read_bytes()
+    except OSError:
+        return 0
+    return data.rfind(b"\n") + 1
+
+
+def follow(run: Path, proc: Any = None, quiet: bool = False, since: int = 0) -> dict:
+    """Print events as they arrive (with a live progress bar on a terminal) until the run ends; `since`: start at
+    this byte offset of events.jsonl. Ctrl-C detaches: training continues."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from ftwizard.core.run.events import TERMINAL, EventTail
@@ -152,6 +164,7 @@ def follow(run: Path, proc: Any = None, quiet: bool = False) -> dict:
     from ftwizard.core.run.layout import RunDir
 
     tail = EventTail(RunDir(run).events_path)
+    tail.offset = since
     live = console.is_terminal and not quiet
     progress = Progress(TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                         TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True, disable=not live)

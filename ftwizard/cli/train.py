@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ftwizard.cli._common import CliError, console, esc, follow, report_end
+from ftwizard.cli._common import CliError, console, esc, events_end, follow, report_end
 
 
 def register(sub: Any) -> None:
@@ -49,12 +49,14 @@ def preflight(cfg: Any, source: str, run: Path | None = None, run_dir: Path | No
     and data of the config, and, with `run_dir` (a launch, not --check), this machine's RAM and disk. CliError on
     the first blocking one; the others are printed as warnings."""
     from ftwizard.core.plan.hardware import default_probe
-    from ftwizard.core.run.before_launch import before_launch, cpu_notes, machine_problems_for
+    from ftwizard.core.run.before_launch import before_launch, cpu_notes, machine_problems_for, resume_disk_problem
 
     gpus = default_probe().probe().count
     machine = machine_problems_for(cfg, run_dir, gpus) if run_dir is not None else cpu_notes(cfg) if gpus == 0 else []
     if run is not None:  # a resume: the checkpoints it has already count in the need, so say it, do not refuse
         machine = [replace(p, blocking=False) for p in machine]
+        if (full := resume_disk_problem(run)) is not None:  # … unless not even its next checkpoint fits
+            machine = [full, *(p for p in machine if p.id != "disk")]
     problems = before_launch(cfg, machine=machine, run=run)
     blocking = [p for p in problems if p.blocking]
     for p in problems:
@@ -94,6 +96,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 console.print(f"  [b]{name}:[/] " + ", ".join(f"{k} ({knobs[k]})" for k in short), highlight=False,
                               soft_wrap=True)
         return 0
+    since = 0  # a resume follows from the end of the events already written
     if args.resume:
         run = Path(args.resume)
         try:
@@ -101,6 +104,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         except (RunError, RunLocked, ValueError) as exc:
             raise CliError(str(exc)) from None
         preflight(cfg, str(run), run, run_dir=run)  # the model (or data) may have moved since the run started
+        from ftwizard.core.run.layout import RunDir
+
+        since = events_end(run)
+        if since:
+            last = RunDir(run).status().get("last_step")
+            console.print(f"resuming {run}" + (f" (it reached step {last})" if isinstance(last, int) else "")
+                          + f"; its earlier events: ftwizard monitor {run}", markup=False, highlight=False)
         proc = _launch(run, resume=True, num_gpus=cfg.num_gpus)
     else:
         if not args.config:
@@ -121,4 +131,4 @@ def cmd_train(args: argparse.Namespace) -> int:
     console.print(f"run directory: {run}  (pid {proc.pid}; `ftwizard monitor {run}` to reattach)", markup=False)
     if args.detach:
         return 0
-    return report_end(follow(run, proc), run)
+    return report_end(follow(run, proc, since=since), run)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +111,7 @@ def make_callback(rd: RunDir, cfg: RunConfig, torch: Any) -> Any:
                 for note in apply_resumed_args(args, state, kw.get("optimizer"), kw.get("lr_scheduler")):
                     self._emit(type="note", kind="resume", step=state.global_step, message=note)
             StopFlag.training = True
-            self.watch.setup = run_setup(cfg, state.max_steps, kw.get("model"))
+            self.watch.setup = replace(run_setup(cfg, state.max_steps, kw.get("model")), resumed=state.global_step > 0)
             cpu = {} if torch.cuda.is_available() else {"cpu_threads": torch.get_num_threads()}  # in effect, not asked
             self._emit(type="train_begin", step=state.global_step, max_steps=state.max_steps,
                        epochs=args.num_train_epochs, **cpu, **gpu_mem(torch))

@@ -80,3 +80,21 @@ def test_one_list_for_the_cli_and_the_app(tmp_path, monkeypatch):
     disk = machine_problems_for(full, tmp_path / "run", local_gpus=1, disk_gib=1.0)
     assert [p.id for p in disk] == ["disk"] and "1.0 GiB is free" in disk[0].message
     assert machine_problems_for(full, tmp_path / "run", local_gpus=1, disk_gib=10_000) == []
+
+
+def test_a_resume_without_room_for_its_next_checkpoint_is_refused(tmp_path):
+    """The newest checkpoint's size is what the next save needs: with less free, the resume would train to its next
+    save and fail there again, so it is refused before it starts; with room, nothing is said (the whole run's
+    figure stays a warning on a resume)."""
+    from ftwizard.core.run.before_launch import resume_disk_problem
+
+    ck = tmp_path / "run" / "checkpoints" / "checkpoint-30"
+    ck.mkdir(parents=True)
+    (ck / "adapter_model.safetensors").write_bytes(b"0" * 3 * 2**20)
+    full = resume_disk_problem(tmp_path / "run", disk_gib=0.0)
+    assert full is not None and full.blocking and full.id == "disk"
+    assert full.message.startswith("the disk is still full where the run is: the next checkpoint needs ~5 MiB")
+    low = resume_disk_problem(tmp_path / "run", disk_gib=4 / 1024)
+    assert low is not None and low.message.startswith("only 4 MiB is free")
+    assert resume_disk_problem(tmp_path / "run", disk_gib=1.0) is None
+    assert resume_disk_problem(tmp_path / "fresh", disk_gib=0.0) is None  # nothing saved yet: nothing to measure

@@ -368,9 +368,9 @@ def test_disk_full_mid_run_is_diagnosed_and_resumable(tmp_path, tiny):
         res = cli("monitor", str(rd.path), "--once")
         no_traceback(res)
         assert res.returncode == 0 and "disk_full" in res.stdout
-        res = cli("train", "--resume", str(rd.path))  # still full: refused at launch, or the trainer fails again
+        res = cli("train", "--resume", str(rd.path))  # still full: refused before launch, in one line
         no_traceback(res)
-        assert res.returncode != 0 and "disk is full" in (res.stdout + res.stderr).lower(), res.stdout + res.stderr
+        assert res.returncode == 2 and "the disk is still full where the run is" in res.stderr, res.stdout + res.stderr
         assert rd.status()["state"] == "failed"
         new_cfg = tmp_path / "c.yaml"
         new_cfg.write_text(tiny_cfg(tiny).to_yaml())
@@ -383,6 +383,7 @@ def test_disk_full_mid_run_is_diagnosed_and_resumable(tmp_path, tiny):
         res = cli("train", "--resume", str(rd.path))
         assert res.returncode == 0, res.stdout[-3000:] + rd.stdout_path.read_text()[-3000:]
         assert rd.status()["state"] == "done" and rd.adapter.exists()
+        assert "resuming " in res.stdout and "failed" not in res.stdout, res.stdout  # the old failure is not replayed
         state = RunState()
         state.add_many(rd.read_events())
         assert list(state.loss.xs) == list(range(1, 9))

@@ -72,6 +72,29 @@ def machine_problems_for(cfg: RunConfig, run_dir: str | Path, local_gpus: int, *
     return found + notes
 
 
+def resume_disk_problem(run: str | Path, disk_gib: float | None = None) -> LaunchProblem | None:
+    """A resume onto a disk without room for one more checkpoint (the size of the newest one the run wrote): it would
+    train up to its next save and fail there again, so it is refused before it starts. The checkpoints already
+    written count in the whole run's need, which is why that figure is only a warning on a resume."""
+    from ftwizard.core.plan.launch_checks import GiB, _size, free_disk_gib
+    from ftwizard.core.run.layout import RunDir
+
+    rd = RunDir(run)
+    try:
+        newest = max(rd.checkpoints.glob("checkpoint-*"), key=lambda p: p.stat().st_mtime, default=None)
+        size = sum(f.stat().st_size for f in newest.rglob("*") if f.is_file()) / GiB if newest else 0.0
+    except OSError:
+        return None
+    free = free_disk_gib(str(rd.path)) if disk_gib is None else disk_gib
+    need = size * 1.05 + 2 / 1024  # the next checkpoint, and a little for the logs and events
+    if not size or free is None or free >= need:
+        return None
+    full = "the disk is still full" if free < 0.001 else f"only {_size(free)} is free"
+    return LaunchProblem("disk", f"{full} where the run is: the next checkpoint needs ~{_size(need)}, so the resumed "
+                                 "run would fail at its next save",
+                         "free some space (this run's checkpoints and logs are kept), then resume again")
+
+
 def cpu_notes(cfg: RunConfig) -> list[LaunchProblem]:
     """Settings that run on a machine without a GPU, but not as their name suggests (warnings, not refusals)."""
     out = []
@@ -100,4 +123,5 @@ def before_launch(cfg: RunConfig, *, machine: Sequence[LaunchProblem] = (), offl
     return sorted([*out, *machine], key=lambda p: not p.blocking)
 
 
-__all__ = ["as_launch_problem", "before_launch", "cpu_notes", "machine_context", "machine_problems_for"]
+__all__ = ["as_launch_problem", "before_launch", "cpu_notes", "machine_context", "machine_problems_for",
+           "resume_disk_problem"]

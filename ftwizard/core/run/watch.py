@@ -33,6 +33,7 @@ class RunSetup:
     steps: int | None = None  # optimizer steps planned
     params: int | None = None  # the base model's parameters
     data: str | None = None  # the dataset's path or Hub id
+    resumed: bool = False  # a resumed segment starts where the loss has already fallen: "not learning" is not judged
 
 
 @dataclass
@@ -58,11 +59,9 @@ class TrainingWatch:
         if loss is not None and math.isfinite(loss):
             self.losses.append(loss)
             ls = self.losses
-            if len(ls) >= 8 and min(ls[-4:]) >= 0.99 * min(ls[:4]) and _loss_learns(self.trainer):
-                out += self._once(Warning_(
-                    "not_learning", "The loss is not going down.",
-                    "Raise the learning rate (e.g. 2e-4 for LoRA), check that the answers are in the data, "
-                    "or train longer."))
+            if (len(ls) >= 8 and min(ls[-4:]) >= 0.99 * min(ls[:4]) and _loss_learns(self.trainer)
+                    and not self.setup.resumed):
+                out += self._once(Warning_("not_learning", "The loss is not going down.", self._barely_fix()))
             out += self._barely_learning(progress)
             if len(ls) >= 3 and ls[-1] > 3 * sorted(ls[:-1])[(len(ls) - 1) // 2]:
                 out += self._once(Warning_(
@@ -80,7 +79,7 @@ class TrainingWatch:
     def _barely_learning(self, progress: float | None) -> list[Warning_]:
         """SFT: by half-way (or after 12 logs when the plan is unknown) the loss fell less than 15%."""
         ls = self.losses
-        if self.trainer != "sft" or len(ls) < 12 or "not_learning" in self.warned:
+        if self.trainer != "sft" or len(ls) < 12 or "not_learning" in self.warned or self.setup.resumed:
             return []
         if progress is not None and progress < 0.5:
             return []
