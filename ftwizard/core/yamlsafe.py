@@ -32,3 +32,21 @@ class _NoAliasLoader(yaml.SafeLoader):
 def load_yaml(text: str) -> Any:
     """Safe YAML without aliases. YamlAliasError (a yaml.YAMLError) for an alias, yaml.YAMLError for invalid YAML."""
     return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """Where YAML broke, in the user's line numbers: an unclosed bracket or quote is named at the line it opened on
+    (the parser only notices it lines later, where the next key appears)."""
+    mark, opened = getattr(exc, "problem_mark", None), getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = str(getattr(exc, "context", "") or "")
+    if opened is not None and mark is not None and opened.line < mark.line:
+        what = ("a quote" if "quoted" in context else "a [" if "sequence" in context else "a {" if "mapping" in context
+                and "flow" in context else None)
+        if what:
+            return f"invalid YAML at line {opened.line + 1}: {what} opened there is not closed ({problem} at line " \
+                   f"{mark.line + 1})"
+    where = f" at line {mark.line + 1}" if mark is not None else ""
+    if problem.startswith("mapping values are not allowed"):
+        problem += " (a line indented by mistake, or a ':' inside a value: put the value in quotes)"
+    return f"invalid YAML{where}: {problem}"

@@ -188,3 +188,16 @@ def test_resume_after_the_model_moved_is_one_line(tmp_path, fake_model, data_fil
     fake_model.rename(tmp_path / "elsewhere")
     one_line(cli("train", "--resume", str(rd.path)), "does not exist")
     assert rd.status()["state"] == "stopped"  # nothing launched
+
+
+@pytest.mark.parametrize("text, words", [
+    ("model: m\nrank: [16\nepochs: 2\n", "invalid YAML at line 2: a [ opened there is not closed"),
+    ('model: m\ndata: "d.jsonl\nrank: 16\n', "invalid YAML at line 2: a quote opened there is not closed"),
+    ("model: m\n  rank: 16\n", "invalid YAML at line 2: mapping values are not allowed here (a line indented"),
+])
+def test_a_yaml_mistake_is_named_at_the_line_it_was_made(tmp_path, text, words):
+    """PyYAML notices an unclosed bracket or quote where the next key appears; the message names the line that
+    opened it (the one to fix), and what the parser saw where."""
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    one_line(cli("train", str(path), "--check"), words)

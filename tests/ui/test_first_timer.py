@@ -80,7 +80,7 @@ async def test_preset_with_method_override_opens_at_its_step(tmp_path):
 # ---- presets that cannot be used: a line, never a crash or a traceback --------------------------------
 @pytest.mark.parametrize("content, words", [
     (None, "no such file"),
-    ("model: [unclosed\n", "not valid YAML"),
+    ("model: [unclosed\n", "invalid YAML at line 1: a [ opened there is not closed"),
     ("overrides: {micro_batch: -5}\n", "Micro-batch (per GPU): must be at least 1"),
     ("- a list\n", "YAML mapping"),
     ("colour: blue\n", "unknown preset keys: colour"),
@@ -105,7 +105,7 @@ async def test_ctrl_l_with_a_malformed_preset_is_a_notification(tmp_path):
         await pilot.press("enter")
         await pilot.pause()
         assert app.is_running and app.answers.model == "llama-3.2-1b"
-        assert any("not valid YAML" in str(n.message) for n in app._notifications)
+        assert any("invalid YAML at line 1" in str(n.message) for n in app._notifications)
 
 
 # ---- autosave, continue, quit ------------------------------------------------------------------------

@@ -321,10 +321,9 @@ class RunConfig:
         try:
             raw = load_yaml(text)
         except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark is not None else ""
-            raise ConfigError("config", Path(path).name, "valid YAML",
-                              f"invalid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+            from ftwizard.core.yamlsafe import yaml_problem
+
+            raise ConfigError("config", Path(path).name, "valid YAML", yaml_problem(exc)) from None
         return cls.from_dict(raw if raw is not None else {})
 
     @classmethod

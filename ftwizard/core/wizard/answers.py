@@ -13,7 +13,7 @@ import yaml
 from ftwizard.core.plan.hardware import KNOWN_GPUS
 from ftwizard.core.run.config import ConfigError, check_value, field_type
 from ftwizard.core.trainers import TRAINERS
-from ftwizard.core.yamlsafe import load_yaml
+from ftwizard.core.yamlsafe import load_yaml, yaml_problem
 
 # the form's menus: the common names first (a value the config accepts outside them, from a preset, is added to its
 # menu; what is accepted is the run config's rule, not these lists)
@@ -126,9 +126,7 @@ class Answers:
         try:
             raw = load_yaml(text) or {}
         except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark is not None else ""
-            raise PresetError(f"not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+            raise PresetError(yaml_problem(exc)) from None
         if not isinstance(raw, dict):
             raise PresetError("a preset must be a YAML mapping (key: value lines)")
         raw.pop("ftwizard_answers", None)
