@@ -47,6 +47,9 @@ def register(sub: Any) -> None:
     p.add_argument("--gpu", help="plan for this GPU instead of the local one (`cpu`: this machine's CPU)")
     p.add_argument("--gpus", type=bounded(int, 1, 4096, "a number of GPUs"))
     p.add_argument("--fake", help="fake GPU description file")
+    p.add_argument("--fit", action="store_true",
+                   help="when the plan does not fit the GPU, apply the fixes it lists, best first, until it fits "
+                        "(the app's ctrl+f)")
     p.add_argument("--save-config", metavar="CONFIG.yaml", help="write the plan as a run config for `ftwizard train`")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_plan)
@@ -94,7 +97,15 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     facts = load_facts(args.model, args.allow_download)
     ans = _answers(args, facts)
-    view = make_plan(ans, facts, default_probe(args.fake).probe())
+    probe = default_probe(args.fake).probe()
+    view = make_plan(ans, facts, probe)
+    applied: list[str] = []
+    fit_failed = False
+    if args.fit and not view.fits:
+        from ftwizard.core.wizard.plan_view import fit_steps
+
+        view, applied = fit_steps(ans, facts, probe)  # the app's ctrl+f: nothing changed when nothing fits
+        fit_failed = not view.fits
     cost = plan_cost(ans, view)
     timing = plan_time(ans, view)
     from ftwizard.core.plan.rent import plan_rent_shape
@@ -117,7 +128,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
                     "tokens_per_row": ans.tokens_per_row, "memory": view.estimate.to_dict(), "fits": view.fits,
                     "warnings": view.warnings, "cost": cost.to_dict(),
                     "time": timing.to_dict() if timing is not None else None, "saved_config": args.save_config,
-                    "rent_shape": shape.to_dict() if shape else None})
+                    "rent_shape": shape.to_dict() if shape else None, "fixes_applied": applied,
+                    "fixes": [{"label": f.label, "changes": f.changes, "peak_gib": f.peak_gib,
+                               "fits": f.peak_gib * (1 + view.estimate.margin) <= (view.gpu_gib or 0)}
+                              for f in view.fixes]})
         return 0
     where = f"{view.gpus}× {view.gpu_name}" if view.gpu_name else "this CPU (no GPU)"
     t = Table(title=esc(f"Plan for {facts.name} on {where}"))
@@ -146,8 +160,24 @@ def cmd_plan(args: argparse.Namespace) -> int:
     console.print(f"[b]Time and cost[/] ({esc(rows)}): {esc(cost_line(cost, timing))}", highlight=False)
     for line in cost.lines():
         console.print(f"  {esc(line)}", highlight=False)
+    for label in applied:
+        console.print(f"[green]fixed:[/] {esc(label)}", highlight=False)
     for w in [*view.warnings, *filter(None, [seq_warning(facts, ans.seq_p99)])]:
         console.print(f"[yellow]warning:[/] {esc(w)}")
+    if fit_failed:
+        console.print("[yellow]--fit:[/] no combination of the fixes below fits this GPU, so the plan is unchanged "
+                      "(cutting the data and still running out of memory helps nobody).", highlight=False)
+    if view.fixes and not view.fits:
+        console.print("[b]Fixes[/] (each on its own, best first; `--fit` applies them until the plan fits, or set the "
+                      "values in the saved config):", highlight=False)
+        for f in view.fixes:
+            ok = f.peak_gib * (1 + view.estimate.margin) <= (view.gpu_gib or 0)
+            keys = ", ".join(f"{k}: {v}" for k, v in f.changes.items())
+            console.print(f"  {f.key}. {esc(f.label)} → {f.peak_gib:.1f} GiB "
+                          f"({'fits' if ok else 'still too big'}) [dim]({esc(keys)})[/]", highlight=False)
+    elif not view.fits and view.gpu_gib:
+        console.print("No setting makes it fit this GPU: pick a smaller model or a bigger GPU (see Rent instead).",
+                      highlight=False)
     if shape:
         console.print(f"[b]Rent instead:[/] {esc(shape.line(view.gpu_name, args.save_config or 'RUN'))}", highlight=False)
     if args.save_config:

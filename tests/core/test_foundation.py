@@ -303,3 +303,38 @@ def test_estimate_cli_json():
 def test_gpu_from_name_unknown():
     with pytest.raises(ValueError):
         gpu_from_name("voodoo 5")
+
+
+@pytest.mark.parametrize("asked, card, gib", [
+    ("4090", "NVIDIA GeForce RTX 4090", 24.0),
+    ("4070", "NVIDIA GeForce RTX 4070", 12.0),  # not the 4070 Ti: the fewest extra words win
+    ("rtx 4070 ti super", "NVIDIA GeForce RTX 4070 Ti SUPER", 16.0),
+    ("RTX 4060 Ti 8GB", "NVIDIA GeForce RTX 4060 Ti", 8.0),  # a size in the name sets the memory
+    ("RTX 4060 Ti 16 GB", "NVIDIA GeForce RTX 4060 Ti", 16.0),
+    ("A100 80GB", "NVIDIA A100-SXM4-80GB", 80.0),
+    ("A100-80", "NVIDIA A100-SXM4-80GB", 80.0),
+    ("a100", "NVIDIA A100-SXM4-40GB", 40.0),
+    ("H100", "NVIDIA H100 80GB HBM3", 79.6),
+    ("h100 pcie", "NVIDIA H100 PCIe", 79.6),
+    ("T4", "Tesla T4", 15.0),
+    ("L40S", "NVIDIA L40S", 45.0),
+])
+def test_gpu_from_name_matches_the_card_people_mean(asked: str, card: str, gib: float) -> None:
+    gpu = gpu_from_name(asked)
+    assert gpu.name == card and abs(gpu.total_bytes / 2**30 - gib) < 0.01
+
+
+def test_an_unknown_card_with_its_memory_is_planned_for_and_one_without_is_refused_with_the_way_out() -> None:
+    gpu = gpu_from_name("MI300X 192GB")
+    assert gpu.total_bytes == 192 * 2**30 and "MI300X" in gpu.name
+    with pytest.raises(ValueError, match="give its memory"):
+        gpu_from_name("voodoo 5")
+
+
+def test_short_gpu_keeps_the_words_that_tell_cards_apart() -> None:
+    from ftwizard.core.plan.rent import short_gpu
+
+    assert short_gpu("NVIDIA GeForce RTX 4070 Ti SUPER") == "RTX 4070 Ti SUPER"
+    assert short_gpu("NVIDIA GeForce RTX 4060 Ti") == "RTX 4060 Ti"
+    assert short_gpu("NVIDIA H100 80GB HBM3") == "H100 80GB"
+    assert short_gpu("NVIDIA RTX 6000 Ada Generation") == "RTX 6000 Ada"

@@ -163,3 +163,25 @@ def test_plan_prints_the_rented_shape(capsys: pytest.CaptureFixture[str]) -> Non
 
 def test_a_plan_that_fits_proposes_nothing(capsys: pytest.CaptureFixture[str]) -> None:
     assert _plan("qwen2.5-0.5b", "--gpu", "RTX 4090", capsys=capsys)["rent_shape"] is None
+
+
+def test_plan_lists_its_fixes_and_fit_applies_them(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "llama-3.1-8b", "--method", "lora", "--gpu", "RTX 4060 Ti"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "Fixes" in out and "QLoRA" in out and "(fits)" in out
+    plan = _plan("llama-3.1-8b", "--method", "lora", "--gpu", "RTX 4060 Ti", "--fit", capsys=capsys)
+    assert plan["fits"] is True and plan["fixes_applied"] == ["QLoRA: the base model in 4-bit"]
+    assert plan["choices"]["method"] == {"value": "qlora", "reason": "set by a fix to make it fit"}
+    assert main(["plan", "llama-3.1-8b", "--method", "lora", "--gpu", "RTX 4060 Ti", "--fit"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "fixed: QLoRA: the base model in 4-bit" in out and "Fixes" not in out
+
+
+def test_fit_changes_nothing_when_no_combination_fits(capsys: pytest.CaptureFixture[str]) -> None:
+    before = _plan("llama-3.1-8b", "--method", "lora", "--gpu", "RTX 3080", capsys=capsys)
+    after = _plan("llama-3.1-8b", "--method", "lora", "--gpu", "RTX 3080", "--fit", capsys=capsys)
+    assert after["fits"] is False and after["fixes_applied"] == []
+    assert after["memory"]["peak_gib"] == before["memory"]["peak_gib"]
+    assert main(["plan", "llama-3.1-8b", "--method", "lora", "--gpu", "RTX 3080", "--fit"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "the plan is unchanged" in out and "still too big" in out

@@ -165,36 +165,93 @@ def _no_driver_reason(exc: Exception) -> str:
 
 # ---- fake backend ----------------------------------------------------------------------------------
 
-# Known cards: name → (total GiB, compute capability)
+# Known cards: name (as NVML reports it) → (total GiB, compute capability). A card sold with two memory sizes is
+# listed at the size people fine-tune on; "RTX 4060 Ti 8GB" (a size in the name) overrides it.
 KNOWN_GPUS: dict[str, tuple[float, tuple[int, int]]] = {
+    "NVIDIA GeForce RTX 2080 Ti": (11.0, (7, 5)),
     "NVIDIA GeForce RTX 3060": (12.0, (8, 6)),
+    "NVIDIA GeForce RTX 3070": (8.0, (8, 6)),
+    "NVIDIA GeForce RTX 3080": (10.0, (8, 6)),
     "NVIDIA GeForce RTX 3090": (24.0, (8, 6)),
+    "NVIDIA GeForce RTX 3090 Ti": (24.0, (8, 6)),
+    "NVIDIA GeForce RTX 4060": (8.0, (8, 9)),
+    "NVIDIA GeForce RTX 4060 Ti": (16.0, (8, 9)),
     "NVIDIA GeForce RTX 4070": (12.0, (8, 9)),
+    "NVIDIA GeForce RTX 4070 SUPER": (12.0, (8, 9)),
+    "NVIDIA GeForce RTX 4070 Ti": (12.0, (8, 9)),
+    "NVIDIA GeForce RTX 4070 Ti SUPER": (16.0, (8, 9)),
     "NVIDIA GeForce RTX 4080": (16.0, (8, 9)),
+    "NVIDIA GeForce RTX 4080 SUPER": (16.0, (8, 9)),
     "NVIDIA GeForce RTX 4090": (24.0, (8, 9)),
+    "NVIDIA GeForce RTX 5060 Ti": (16.0, (12, 0)),
+    "NVIDIA GeForce RTX 5070 Ti": (16.0, (12, 0)),
+    "NVIDIA GeForce RTX 5080": (16.0, (12, 0)),
     "NVIDIA GeForce RTX 5090": (32.0, (12, 0)),
+    "NVIDIA RTX A4000": (16.0, (8, 6)),
+    "NVIDIA RTX A5000": (24.0, (8, 6)),
     "NVIDIA RTX A6000": (48.0, (8, 6)),
+    "NVIDIA RTX 6000 Ada Generation": (48.0, (8, 9)),
     "NVIDIA L4": (22.5, (8, 9)),
+    "NVIDIA A10": (22.5, (8, 6)),
     "NVIDIA A10G": (22.5, (8, 6)),
+    "NVIDIA A40": (45.0, (8, 6)),
+    "NVIDIA L40": (45.0, (8, 9)),
     "NVIDIA L40S": (45.0, (8, 9)),
     "Tesla T4": (15.0, (7, 5)),
     "Tesla V100-SXM2-16GB": (16.0, (7, 0)),
+    "Tesla V100-SXM2-32GB": (32.0, (7, 0)),
     "NVIDIA A100-SXM4-40GB": (40.0, (8, 0)),
     "NVIDIA A100-SXM4-80GB": (80.0, (8, 0)),
+    "NVIDIA A100 80GB PCIe": (80.0, (8, 0)),
     "NVIDIA H100 80GB HBM3": (79.6, (9, 0)),
+    "NVIDIA H100 PCIe": (79.6, (9, 0)),
+    "NVIDIA H100 NVL": (93.6, (9, 0)),
     "NVIDIA H200": (140.0, (9, 0)),
+    "NVIDIA B200": (179.0, (10, 0)),
 }
+_PLAIN = {"nvidia", "geforce", "tesla", "rtx", "sxm2", "sxm4", "hbm3", "pcie", "generation"}
+_MEMORY = re.compile(r"^(\d+(?:\.\d+)?)\s*(?:gb|gib|g)$", re.IGNORECASE)
 
 
 def gpu_from_name(name: str, index: int = 0) -> GPU:
-    """A fake GPU for 'plan for this GPU': matches a known card by substring (e.g. '4090', 'A100-80')."""
-    tokens = [t for t in re.split(r"[^a-z0-9]+", name.lower()) if t]
-    for full, (gib, cc) in KNOWN_GPUS.items():
-        if tokens and all(t in full.lower() for t in tokens):
-            total = int(gib * GIB)
-            return GPU(index=index, name=full, total_bytes=total, free_bytes=total, used_bytes=0,
-                       compute_capability=cc)
-    raise ValueError(f"unknown GPU '{name}'; known: {', '.join(KNOWN_GPUS)}")
+    """A fake GPU for 'plan for this GPU': a known card matched by its words (e.g. '4090', 'A100-80', '4070 ti
+    super'; the card with the fewest extra words wins), a size in the name sets its memory ('RTX 4060 Ti 8GB'), and
+    a card not in the table is accepted with its size ('MI300X 192GB'; compute capability 8.0 is assumed)."""
+    words = [t for t in re.split(r"[^a-z0-9.]+", name.lower()) if t]
+    sizes = [float(m.group(1)) for t in words if (m := _MEMORY.match(t))]
+    size = sizes[-1] if sizes else None
+    if size is None:  # "16 GB": the number and the unit as two words
+        for a, b in zip(words, words[1:], strict=False):
+            if b in ("gb", "gib", "g") and re.fullmatch(r"\d+(?:\.\d+)?", a):
+                size = float(a)
+    tokens = [t for t in re.split(r"[^a-z0-9]+", name.lower())
+              if t and not _MEMORY.match(t) and t not in ("gb", "gib") and not (size and t == f"{size:g}")]
+    found = [full for full in KNOWN_GPUS if tokens and all(t in _words(full) for t in tokens)]
+    if not found:  # a word inside a name ('a100' in 'A100-SXM4-80GB', '80' in it too)
+        found = [full for full in KNOWN_GPUS if tokens and all(t in full.lower() for t in tokens)]
+    if found:
+        # the card with the fewest words beyond those asked wins ('4070' is the RTX 4070, not the 4070 Ti), the
+        # vendor, form factor and size not counted; ties go to the first in the table ('H100' is the SXM card)
+        full = min(found, key=lambda f: (size is not None and abs(KNOWN_GPUS[f][0] - size) > 0.6,
+                                         sum(w not in tokens and w not in _PLAIN and not w.endswith("gb")
+                                             for w in _words(f)), list(KNOWN_GPUS).index(f)))
+        gib, cc = KNOWN_GPUS[full]
+        if size is not None and abs(size - gib) > 0.6:
+            gib = size
+        total = int(gib * GIB)
+        return GPU(index=index, name=full, total_bytes=total, free_bytes=total, used_bytes=0, compute_capability=cc)
+    if size is not None and 1 <= size <= 4096:
+        label = " ".join(w for w in name.split() if not _MEMORY.match(w.lower())).strip() or "GPU"
+        total = int(size * GIB)
+        return GPU(index=index, name=f"{label} ({size:g} GiB)", total_bytes=total, free_bytes=total, used_bytes=0,
+                   compute_capability=(8, 0))
+    raise ValueError(f"unknown GPU '{name}'; give its memory to plan for it anyway ('{name} 24GB'), or one of: "
+                     f"{', '.join(KNOWN_GPUS)}")
+
+
+def _words(full: str) -> list[str]:
+    """A card's name as words: 'NVIDIA A100-SXM4-80GB' → nvidia, a100, sxm4, 80gb."""
+    return [t for t in re.split(r"[^a-z0-9]+", full.lower()) if t]
 
 
 class FakeProbe:

@@ -28,7 +28,9 @@ SKY_NAMES: dict[str, str] = {
     "NVIDIA GeForce RTX 4080": "RTX4080", "NVIDIA GeForce RTX 4090": "RTX4090", "NVIDIA GeForce RTX 5090": "RTX5090",
     "NVIDIA RTX A6000": "A6000", "NVIDIA L4": "L4", "NVIDIA A10G": "A10G", "NVIDIA L40S": "L40S", "Tesla T4": "T4",
     "Tesla V100-SXM2-16GB": "V100", "NVIDIA A100-SXM4-40GB": "A100", "NVIDIA A100-SXM4-80GB": "A100-80GB",
-    "NVIDIA H100 80GB HBM3": "H100", "NVIDIA H200": "H200",
+    "NVIDIA H100 80GB HBM3": "H100", "NVIDIA H200": "H200", "NVIDIA RTX A4000": "A4000", "NVIDIA RTX A5000": "A5000",
+    "NVIDIA A10": "A10", "NVIDIA A40": "A40", "NVIDIA L40": "L40", "Tesla V100-SXM2-32GB": "V100-32GB",
+    "NVIDIA A100 80GB PCIe": "A100-80GB", "NVIDIA H100 PCIe": "H100", "NVIDIA B200": "B200",
 }
 
 
@@ -85,8 +87,13 @@ class RentShape:
 
 
 def short_gpu(name: str) -> str:
+    """'NVIDIA GeForce RTX 4070 Ti SUPER' → 'RTX 4070 Ti SUPER', 'NVIDIA H100 80GB HBM3' → 'H100 80GB': the words
+    that tell the card apart, without the vendor and the form factor."""
     words = str(name).removeprefix("NVIDIA ").removeprefix("GeForce ").split()
-    return " ".join(words[:2] if words and words[0] in ("RTX", "Tesla") else words[:2])
+    keep = [w for w in words if w not in ("HBM3", "Generation")]
+    if keep and keep[0] == "RTX":  # RTX 4060 Ti, RTX 4070 Ti SUPER, RTX 6000 Ada, RTX A6000
+        return " ".join(keep[:4])
+    return " ".join(keep[:2])
 
 
 def shard_engine(method: str, gpus: int) -> str:

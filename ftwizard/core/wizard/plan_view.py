@@ -100,8 +100,10 @@ def make_plan(ans: Answers, facts: ModelFacts, local: ProbeResult) -> PlanView:
             if values.get(key) != val:
                 edited.add(key)
             values[key] = val
-            if key in edited:
-                reasons[key] = "set by a fix to make it fit" if key in ans.fixed else "you set this"
+            if key in ans.fixed:  # also when the recommender was already asked for it ('you chose qlora')
+                reasons[key] = "set by a fix to make it fit"
+            elif key in edited:
+                reasons[key] = "you set this"
     if "micro_batch" in edited and "gradient_accumulation" not in ans.overrides:
         rec_eff = int(rec.value("micro_batch")) * int(rec.value("gradient_accumulation"))
         values["gradient_accumulation"] = max(1, -(-rec_eff // int(values["micro_batch"])))
@@ -211,11 +213,24 @@ def run_cadence(view: PlanView) -> dict[str, Any]:
 
 
 def auto_fit(ans: Answers, facts: ModelFacts, local: ProbeResult, max_steps: int = 8) -> PlanView:
-    """Apply the best fix, re-plan, repeat until the plan fits (or nothing more helps)."""
+    """Apply the best fix, re-plan, repeat until the plan fits. When no combination fits, nothing is changed: the
+    fixes cost quality (shorter sequences cut the data), and a plan that cuts them and still runs out of memory is
+    worse than the one the person had. `fit_steps(...)` gives the labels of the fixes applied."""
+    return fit_steps(ans, facts, local, max_steps)[0]
+
+
+def fit_steps(ans: Answers, facts: ModelFacts, local: ProbeResult, max_steps: int = 8) -> tuple[PlanView, list[str]]:
+    """auto_fit, with the label of each fix it applied (empty when it changed nothing)."""
     view = make_plan(ans, facts, local)
+    before = (dict(ans.overrides), list(ans.fixed))
+    applied: list[str] = []
     for _ in range(max_steps):
         if view.fits or not view.fixes:
             break
+        applied.append(view.fixes[0].label)
         apply_fix(ans, view.fixes[0])
         view = make_plan(ans, facts, local)
-    return view
+    if applied and not view.fits:
+        ans.overrides, ans.fixed = before
+        return make_plan(ans, facts, local), []
+    return view, applied

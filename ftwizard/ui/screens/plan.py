@@ -333,7 +333,8 @@ class PlanScreen(StepScreen):
         auto_fit(self.wizard.answers, facts, self.wizard.probe_result)
         self.recompute(sync_widgets=True)
         ok = self.view is not None and self.view.fits
-        self.notify("Fits now." if ok else "Still too big: pick a smaller model or more GPUs.",
+        self.notify("Fits now." if ok else "Still too big with every fix, so nothing was changed: pick a smaller "
+                    "model or more GPUs.",
                     severity="information" if ok else "warning")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
