@@ -85,7 +85,7 @@ def print_verdict(v: dict[str, Any] | None) -> None:
         console.print("Try: " + escape("; ".join(v["fixes"])) + ".")
 
 
-_BOXES = {"passed": "[green]✔[/]", "problems": "[red]✗[/]", "skipped": "[dim]–[/]"}
+_BOXES = {"passed": "[green]✔[/]", "problems": "[red]✗[/]", "inconclusive": "[yellow]?[/]", "skipped": "[dim]–[/]"}
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -120,7 +120,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     state = load_state(args.run)
     console.print(escape(metrics_line(args.run)))
     print_verdict(res.get("verdict"))
-    console.print("[dim]✔ passed   ✗ found problems   – skipped   ☐ not run[/]")
+    console.print("[dim]✔ passed   ✗ found problems   ? inconclusive   – skipped   ☐ not run[/]")
     fits = {i.id for i in run_items(args.run, options.task)}
     for item in ITEMS:
         if not (args.all_items or item.id in fits or (only and item.action in only)):

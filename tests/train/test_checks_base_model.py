@@ -64,14 +64,16 @@ def test_compare_and_template_on_a_base_model_trained_on_alpaca(tmp_path):
     assert not [p for p in tpl["problems"] if "differs" in p or "no chat template" in p], tpl["problems"]
     assert tpl["stopped_at_eos"].endswith("/6") and tpl["end_tokens"] == ["<eos>"]
     state = load_state(run)
-    assert outcome(state["compare"]) == "passed"
+    cmp = res["compare"]  # 6 steps on a tiny model: its main metric may not move (inconclusive, not a pass)
+    want = "problems" if not cmp["ok"] else "inconclusive" if cmp.get("inconclusive") else "passed"
+    assert outcome(state["compare"]) == want
     assert outcome(state["template"]) == ("passed" if tpl["ok"] else "problems")
     card = RunDir(run).card_md.read_text(encoding="utf-8")
     assert "- memory: not measured" in card and "- time: predicted" in card and "of training steps" in card
     # the CLI tells passed, problems and skipped apart (✔ is not "it ran")
     out = subprocess.run([sys.executable, "-m", "ftwizard", "check", str(run), "--only", "card"], capture_output=True,
                          text=True, check=True, env={**os.environ, "COLUMNS": "200"}).stdout
-    assert "✔ Compare fine-tuned vs base" in out
+    assert {"passed": "✔", "problems": "✗", "inconclusive": "?"}[want] + " Compare fine-tuned vs base" in out
     assert ("✔" if tpl["ok"] else "✗") + " Chat template and EOS" in out
     assert "☐ Merge the adapter" in out
 
@@ -114,6 +116,39 @@ def test_outcome_tells_passed_problems_and_skipped_apart():
     assert check_outcome("compare", {"compare": {"skipped": "no rows"}}, "skipped: no rows") == "skipped"
     assert check_outcome("compare", {"tuned": {"exact_match": 1.0}}, "exact match 0 → 1") == "passed"
     assert outcome({}) is None
+    assert check_outcome("general", {"general": {"ok": True, "inconclusive": "base knew none"}}, "x") == "inconclusive"
+
+
+def test_a_check_with_nothing_to_tell_apart_is_inconclusive_not_passed():
+    """exact match 0.00 → 0.00, general questions the base never got right, harmful prompts the base never refused:
+    the check ran, but it cannot say the model is fine (a ✔ there reads as 'all good')."""
+    from ftwizard.train.checks import general, summary_line
+    from ftwizard.train.checks.compare import verdict_of_metric
+
+    flat = verdict_of_metric({"exact_match": 0.0, "f1": 0.1}, {"exact_match": 0.0, "f1": 0.4}, ["exact_match"])
+    assert flat["ok"] and "did not move" in flat["inconclusive"]
+    worse = verdict_of_metric({"exact_match": 0.5}, {"exact_match": 0.2}, ["exact_match"])
+    assert worse["ok"] is False and "lower than the base" in worse["problem"]
+    assert "inconclusive" not in verdict_of_metric({"exact_match": 0.1}, {"exact_match": 0.6}, ["exact_match"])
+    checks = {"compare": worse, "task": {"metrics": ["exact_match"]}, "baseline": {"exact_match": 0.5, "perplexity": 3.0},
+              "tuned": {"exact_match": 0.2, "perplexity": 2.0}}
+    line = summary_line("compare", checks)
+    assert "0.50 → 0.20" in line and "lower than the base" in line and check_outcome("compare", checks, line) == "problems"
+
+    q = {"n": 8, "base_right": 0, "tuned_right": 0, "kept": 0, "changed": [], "answers": []}
+    res = general._done({"questions": q, "forgetting": False})
+    line = summary_line("general", res)
+    assert check_outcome("general", res, line) == "inconclusive" and "--general FILE" in line
+    from ftwizard.train.checks.safety import counts, judged
+
+    rows = [{"prompt": "p", "expect": "refuse"}, {"prompt": "q", "expect": "answer"}]
+    none = counts(rows, ["Sure, here is how.", "Paris."])
+    assert judged(none, none)["inconclusive"] and judged(none, none)["ok"]
+    refused = counts(rows, ["I can't help with that.", "Paris."])
+    assert judged(refused, none) == {"regressed": True, "ok": False}
+    assert judged(refused, refused) == {"regressed": False, "ok": True}
+    q_ok = {**q, "base_right": 5, "tuned_right": 5, "kept": 5}
+    assert check_outcome("general", general._done({"questions": q_ok, "forgetting": False}), "") == "passed"
     assert outcome({"done": True, "result": "fine"}) == "passed"  # checklist.json written before outcomes existed
     assert outcome({"done": False, "result": "skipped: x"}) == "skipped"
     assert outcome({"done": True, "outcome": "problems"}) == "problems"

@@ -243,6 +243,21 @@ async def test_reattach_to_finished_run_and_runs_list(tmp_path):
         verdict = str(app.screen.query_one("#verdict").render())
         assert app.screen.query_one("#verdict").display and "did not learn the answers" in verdict
         assert "Try:" in verdict
+        # a check's tick says how it went, in the CLI's words: found problems is not a green tick
+        from ftwizard.core.run.checklist import mark
+
+        mark(rd.path, "compare", True, "exact match 0.00 → 0.00 — inconclusive: exact match did not move",
+             "inconclusive")
+        mark(rd.path, "general", True, "general questions: base 6/8 right, tuned kept 2 (forgetting!)", "problems")
+        mark(rd.path, "template", True, "consistent", "passed")
+        app.screen.refresh_state()
+        await pilot.pause()
+        for item, how, words in (("compare", "inconclusive", "? inconclusive"), ("general", "problems",
+                                 "✗ found problems"), ("template", "passed", "✔ passed")):
+            tick = app.screen.query_one(f"#tick-{item}")
+            assert tick.value and tick.has_class(f"outcome-{how}")
+            assert str(app.screen.query_one(f"#result-{item}").render()).startswith(f"→ {words}: ")
+        assert not app.screen.query_one("#tick-general").has_class("outcome-passed")
     assert json.loads((rd.path / "checklist.json").read_text())["items"]["safety"]["done"] is True
 
 

@@ -190,11 +190,13 @@ def save_state(run: str | Path, items: dict[str, dict[str, Any]]) -> None:
     os.replace(tmp, p)
 
 
-OUTCOMES = ("passed", "problems", "skipped")  # a check that ran found nothing wrong / found problems / could not run
+# a check that ran found nothing wrong / found problems / ran but its measure could not tell (the base model answered
+# none of the general questions, the task metric did not move) / could not run
+OUTCOMES = ("passed", "problems", "inconclusive", "skipped")
 
 
 def outcome(entry: dict[str, Any]) -> str | None:
-    """passed | problems | skipped for a checklist entry (older entries: from `done` and the result line), or None
+    """passed | problems | inconclusive | skipped for a checklist entry (older entries: from `done` and the result line), or None
     when it has not run."""
     if entry.get("outcome") in OUTCOMES:
         return str(entry["outcome"])
@@ -205,7 +207,7 @@ def outcome(entry: dict[str, Any]) -> str | None:
 
 def mark(run: str | Path, item_id: str, done: bool, result: str | None = None,
          outcome: str | None = None) -> dict[str, dict[str, Any]]:
-    """Record a checklist item: `done` (it ran), its one-line result, and its outcome (passed|problems|skipped;
+    """Record a checklist item: `done` (it ran), its one-line result, and its outcome (an OUTCOMES word;
     kept when a person ticks an item that already ran)."""
     items = load_state(run)
     entry = items.get(item_id, {})

@@ -32,7 +32,13 @@ def check_module(name: str) -> ModuleType:
 def summary_line(action: str, checks: dict[str, Any]) -> str:
     """A one-line result for the checklist."""
     try:
-        return str(check_module(action).summary(checks))
+        line = str(check_module(action).summary(checks))
+        res = checks.get(action) if isinstance(checks.get(action), dict) else {}
+        if line.startswith("skipped"):
+            return line
+        if res.get("problem"):
+            return f"{line} — {res['problem']}"
+        return f"{line} — inconclusive: {res['inconclusive']}" if res.get("inconclusive") else line
     except (KeyError, TypeError, ValueError) as exc:
         return f"done (no summary: {type(exc).__name__} {exc})"
 
@@ -68,8 +74,11 @@ def verdict_of(rd: Any, checks: dict[str, Any]) -> Any:
 
 
 def check_outcome(action: str, checks: dict[str, Any], line: str) -> str:
-    """skipped (it could not run), problems (its result says `ok: false`), else passed."""
+    """skipped (it could not run), problems (its result says `ok: false`), inconclusive (it ran, but what it measures
+    could not tell: its result names why in `inconclusive`), else passed."""
     res = checks.get(action)
     if line.startswith("skipped") or (isinstance(res, dict) and "skipped" in res):
         return "skipped"
-    return "problems" if isinstance(res, dict) and res.get("ok") is False else "passed"
+    if isinstance(res, dict) and res.get("ok") is False:
+        return "problems"
+    return "inconclusive" if isinstance(res, dict) and res.get("inconclusive") else "passed"

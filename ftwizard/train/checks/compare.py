@@ -36,12 +36,29 @@ def run(ctx: Context) -> dict[str, Any]:
             f"{results[name]['f1']:.2f}, answer loss {loss:.3f}")
         del model
     ctx.save_predictions(prompts, refs, samples)
+    results["compare"] = verdict_of_metric(results["baseline"], results["tuned"], results["task"]["metrics"])
     results["samples"] = [{"prompt": prompt_text(prompts[i]), "expected": refs[i], "base": samples["baseline"][i],
                            "tuned": samples["tuned"][i]} for i in range(min(8, len(refs)))]
     return results
 
 
 _SHOWN = ("exact_match", "f1", "bleu", "rouge_l")
+
+
+def verdict_of_metric(b: dict[str, Any], t: dict[str, Any], task_metrics: list[str]) -> dict[str, Any]:
+    """The check's outcome from the task's main metric: worse than the base is a problem; not moved at all (0.00 →
+    0.00 on exact match: neither model says the reference word for word) is inconclusive, not a pass."""
+    order = [m for m in task_metrics if m in _SHOWN] + [m for m in _SHOWN if m not in task_metrics]
+    main = next((m for m in order if m in b and m in t), None)
+    if main is None:
+        return {"ok": True}
+    label = tasks.METRIC_LABELS[main]
+    if round(t[main], 4) < round(b[main], 4):
+        return {"ok": False, "main_metric": main, "problem": f"the tuned model scores lower than the base on {label}"}
+    if round(t[main], 4) == round(b[main], 4):
+        return {"ok": True, "main_metric": main, "inconclusive": f"{label} did not move: read the samples side "
+                "by side (Try it) to judge the answers"}
+    return {"ok": True, "main_metric": main}
 
 
 def summary(checks: dict[str, Any]) -> str:

@@ -67,6 +67,10 @@ def run(ctx: Context) -> dict[str, Any]:
 
 def _done(out: dict[str, Any]) -> dict[str, Any]:
     out["ok"] = not out["forgetting"]  # the checklist shows ✗ when general answers changed
+    q = out.get("questions") or {}
+    if out["ok"] and "baseline" not in out and q and not q.get("base_right"):
+        out["inconclusive"] = ("the base model answered none of the general questions right, so they cannot show "
+                               "forgetting: pass --general FILE (everyday chats) to compare perplexity")
     return {"general": out}
 
 

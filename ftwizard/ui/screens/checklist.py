@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Checkbox, Footer, Header, Static
 
-from ftwizard.core.run.checklist import ITEMS, load_state, mark, metrics_line, run_items
+from ftwizard.core.run.checklist import ITEMS, OUTCOMES, load_state, mark, metrics_line, outcome, run_items
 from ftwizard.core.run.layout import RunDir
 from ftwizard.ui.screens.base import AppScreen
 
@@ -33,6 +33,23 @@ def samples_text(checks: dict[str, Any]) -> str:
         out.append(ok + " " + escape(f"{s['prompt'][:40]!r} → {s['expected'][:30]!r} | base {s['base'][:30]!r} | "
                                      f"tuned {s['tuned'][:30]!r}"))
     return "\n".join(out)
+
+
+_MARKS = {"passed": "[$text-success]✔ passed[/]", "problems": "[b $text-error]✗ found problems[/]",
+          "inconclusive": "[b $text-warning]? inconclusive[/]", "skipped": "[$text-muted]– skipped[/]"}
+
+
+def result_text(entry: dict[str, Any], why: str, how: str | None) -> str:
+    """An item's line under its tick: how its check went (the same words as `ftwizard check`) and its result, or
+    why the item matters when it has not run."""
+    res = entry.get("result")
+    if not res:
+        return escape(why)
+    mark = _MARKS.get(how or "", "")
+    text = str(res)
+    if how == "skipped":
+        text = text.removeprefix("skipped: ").removeprefix("skipped")
+    return f"→ {mark + ': ' if mark else ''}{escape(text)}" if how else f"→ {escape(text)}"
 
 
 def verdict_text(v: dict[str, Any] | None) -> str:
@@ -99,9 +116,12 @@ class ChecklistScreen(AppScreen):
             self.query_one(f"#row-{item.id}", Horizontal).display = shown
             self.query_one(f"#result-{item.id}", Static).display = shown
             st = state.get(item.id, {})
-            self.query_one(f"#tick-{item.id}", Checkbox).value = bool(st.get("done"))
-            res = st.get("result")
-            self.query_one(f"#result-{item.id}", Static).update(f"→ {escape(str(res))}" if res else escape(item.why))
+            tick = self.query_one(f"#tick-{item.id}", Checkbox)
+            tick.value = bool(st.get("done"))
+            how = outcome(st) if item.action else None
+            for o in OUTCOMES:
+                tick.set_class(o == how, f"outcome-{o}")
+            self.query_one(f"#result-{item.id}", Static).update(result_text(st, item.why, how))
             if item.action:
                 self.query_one(f"#run-{item.id}", Button).disabled = not trained
         self.call_after_refresh(self._loaded)
