@@ -11,6 +11,8 @@ from typing import Any, NoReturn
 
 from rich.console import Console
 
+from ftwizard.core.run.diagnosis import fill_in
+
 # emoji off: `:100:` in a row, a path or a model name prints as typed. Markup stays on for our own styling, so
 # every piece of user text that goes into a markup string passes through `esc()` (rich.markup.escape).
 console = Console(emoji=False)
@@ -339,19 +341,6 @@ def note_text(ev: dict) -> str:
         src = f" (chat template: {ev['source']})" if ev.get("source") else ""
         return f"loss on: {on}{src}" + (f" — {msg}" if msg else "")
     return msg
-
-
-def fill_in(text: str, run: Path) -> str:
-    """A diagnosis's `<run>` and `<path>` with this run's directory and data (the diagnosis is written without them)."""
-    text = text.replace("<run>", str(run))
-    if "<path>" in text:
-        try:
-            from ftwizard.core.run.layout import RunDir
-
-            text = text.replace("<path>", RunDir(run).config().data or "<path>")
-        except (OSError, ValueError, TypeError):
-            pass
-    return text
 
 
 def report_end(st: dict, run: Path) -> int:

@@ -129,7 +129,10 @@ class WizardApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Single-key shortcuts are off while a text box has focus: the key is typed there. (Textual already
-        hands a printable key to a focused Input first; this keeps any letter-only action off there too.)"""
+        hands a printable key to a focused Input first; this keeps any letter-only action off there too.)
+        Saving a preset (the wizard's answers) is offered on the wizard's steps, not on Runs, Monitor and after."""
+        if action == "save_preset" and self.current_mode not in STEPS:
+            return False
         return not typed_not_shortcut(self, action)
 
     # ---- navigation: Esc goes back where you came from -----------------------------------------------

@@ -202,6 +202,39 @@ async def test_monitor_follows_a_growing_run(tmp_path):
         assert app.launcher.calls[-1] == (tmp_path / "run-fix", False)
 
 
+async def test_a_failure_without_an_automatic_fix_offers_no_f_and_names_the_run(tmp_path):
+    """The banner offers f only when a fix can be applied; `<run>` in a diagnosis is this run's folder; with no
+    checkpoint saved, r is said to start over (not 'resume from the last checkpoint')."""
+    rd = _fake_run(tmp_path)
+    rd.write_status(state="failed", diagnosis={"kind": "crash", "summary": "The trainer crashed.",
+                                               "fix": "read the log, then: ftwizard train --resume <run>"})
+    app = make_app(FakeProbe.of("4090"), launcher=RecordingLauncher(), runs_root=tmp_path)
+    async with app.run_test(size=(100, 32)) as pilot:
+        app.open_run(rd.path)
+        await _wait(pilot, lambda: app.run_status.get("state") == "failed")
+        await pilot.pause(0.7)
+        banner = " ".join(str(app.screen.query_one("#banner").render()).split())
+        assert "<run>" not in banner and f"--resume {rd.path}" in banner
+        assert "relaunches with this fix" not in banner and "starts it again from the beginning" in banner
+        assert app.screen.check_action("relaunch_fix", ()) is False  # hidden from the footer, and does nothing
+        await pilot.press("f")
+        await pilot.pause()
+        assert not (tmp_path / "run-fix").exists() and app.launcher.calls == []
+        # an OOM has a fix: f is offered, and a saved checkpoint is named for r
+        (rd.path / "checkpoints" / "checkpoint-20").mkdir(parents=True)
+        rd.write_status(state="failed", diagnosis={"kind": "oom", "summary": "The GPU ran out of memory.",
+                                                   "fix": "micro-batch 2"})
+        await _wait(pilot, lambda: (app.run_status.get("diagnosis") or {}).get("kind") == "oom")
+        await pilot.pause(0.7)
+        banner = " ".join(str(app.screen.query_one("#banner").render()).split())
+        assert "f relaunches with this fix" in banner and "r resumes from checkpoint-20" in banner
+        assert app.screen.check_action("relaunch_fix", ()) is True
+    # the preset key is offered on the wizard's steps only
+    app = make_app(FakeProbe.of("4090"), runs_root=tmp_path, start="runs")
+    async with app.run_test(size=(100, 32)) as pilot:
+        assert app.check_action("save_preset", ()) is False
+
+
 async def test_reattach_to_finished_run_and_runs_list(tmp_path):
     rd = _fake_run(tmp_path)
     for s in range(1, 41):

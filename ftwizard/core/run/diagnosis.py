@@ -202,3 +202,16 @@ def fix_changes(kind: str | None, cfg: dict[str, Any]) -> dict[str, Any] | None:
     else:
         return None
     return {k: v for k, v in changes.items() if cfg.get(k) != v} or None
+
+
+def fill_in(text: str, run: str | Path) -> str:
+    """A diagnosis's `<run>` and `<path>` with this run's directory and data (the diagnosis is written without them)."""
+    text = text.replace("<run>", str(run))
+    if "<path>" in text:
+        try:
+            from ftwizard.core.run.layout import RunDir
+
+            text = text.replace("<path>", RunDir(run).config().data or "<path>")
+        except (OSError, ValueError, TypeError):
+            pass
+    return text

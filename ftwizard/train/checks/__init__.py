@@ -33,7 +33,8 @@ def summary_line(action: str, checks: dict[str, Any]) -> str:
     """A one-line result for the checklist."""
     try:
         line = str(check_module(action).summary(checks))
-        res = checks.get(action) if isinstance(checks.get(action), dict) else {}
+        got = checks.get(action)
+        res: dict[str, Any] = got if isinstance(got, dict) else {}
         if line.startswith("skipped"):
             return line
         if res.get("problem"):

@@ -16,6 +16,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Footer, Header, ProgressBar, Static
 
+from ftwizard.core.run.layout import RunDir
 from ftwizard.core.run.state import RunState, fmt_duration
 from ftwizard.ui.screens.base import AppScreen
 from ftwizard.ui.widgets.bars import usage_bar
@@ -26,8 +27,12 @@ def _style(color: str) -> str:
     return color.removeprefix("ansi_") if color else "white"
 
 
-def banner_text(status: dict[str, Any], state: RunState, run: str, method: str | None = None) -> tuple[str, str]:
-    """(markup, css class) for the status banner. User and trainer text is escaped (no markup injection)."""
+def banner_text(status: dict[str, Any], state: RunState, run: str, method: str | None = None,
+                fixable: bool = False, checkpoint: str | None = None) -> tuple[str, str]:
+    """(markup, css class) for the status banner. User and trainer text is escaped (no markup injection).
+    `fixable`: the failure has an automatic fix (f relaunches with it); `checkpoint`: the newest one saved."""
+    from ftwizard.core.run.diagnosis import fill_in
+
     s = status.get("state", "starting")
     run_e = escape(run)
     if s == "failed":
@@ -35,16 +40,21 @@ def banner_text(status: dict[str, Any], state: RunState, run: str, method: str |
         fail = state.failure or {}
         cause = d.get("summary") or fail.get("message") or "the trainer stopped with an error"
         fix = d.get("fix") or fail.get("fix")
-        auto = "press f to relaunch with this fix" if d.get("kind") or fail.get("kind") else "r resumes from the last checkpoint"
+        again = (f"r resumes from {escape(checkpoint)}" if checkpoint else
+                 "r starts it again from the beginning (no checkpoint was saved)")
+        keys = f"f relaunches with this fix (a new run beside it) · {again}" if fixable else f"after the fix: {again}"
         return (f"[b]FAILED[/b] — {escape(str(cause))}\n"
-                + (f"[b]Try:[/b] {escape(str(fix))}\n" if fix else "")
-                + f"Full log: {run_e}/stdout.log · {auto}", "banner-error")
+                + (f"[b]Try:[/b] {escape(fill_in(str(fix), run))}\n" if fix else "")
+                + f"Full log: {run_e}/stdout.log · {keys}", "banner-error")
     if s == "done":
         what = "the fine-tuned model is saved in" if method == "full" else "the adapter is saved in"
         where = f"{run}/model" if method == "full" else f"{run}/adapter"
         return (f"[b]DONE[/b] — {what} {escape(where)}. Press c for the checklist, t to try it.", "banner-ok")
     if s == "stopped":
-        return "[b]STOPPED[/b] — a checkpoint was saved. Press r to resume.", "banner-warn"
+        if not checkpoint:
+            return (f"[b]STOPPED[/b] — {run_e} stopped before it saved a checkpoint. Press r to start it again.",
+                    "banner-warn")
+        return f"[b]STOPPED[/b] — {run_e}: {escape(checkpoint)} saved. Press r to resume from it.", "banner-warn"
     if status.get("liveness_kind") == "remote":  # a folder synced from another machine (core/run/liveness.py)
         return (f"[b]{escape(str(s).upper())} ELSEWHERE[/b] — {escape(str(status['liveness']))}\n"
                 "This screen follows the synced events; stop or resume it on that machine.", "banner-warn")
@@ -177,7 +187,8 @@ class MonitorScreen(AppScreen):
         status: dict[str, Any] = dict(app.run_status)
         with self.app.batch_update():
             method = app.run_config.method if app.run_config else None
-            text, cls = banner_text(status, state, run, method)
+            fixable, ckpt = self._after_failure(run, status.get("state"))
+            text, cls = banner_text(status, state, run, method, fixable, ckpt)
             banner = self.query_one("#banner", Static)
             banner.update(text)
             banner.set_classes(cls)
@@ -195,6 +206,33 @@ class MonitorScreen(AppScreen):
             s = status.get("state")
             self.query_one("#stop", Button).disabled = s not in ("starting", "running")
             self.query_one("#resume", Button).disabled = s not in ("stopped", "failed")
+
+    def _after_failure(self, run: str, state: str | None) -> tuple[bool, str | None]:
+        """For a stopped or failed run: whether its failure has an automatic fix, and its newest checkpoint."""
+        self._fixable = False
+        if state not in ("failed", "stopped"):
+            self.refresh_bindings()
+            return False, None
+        from ftwizard.core.run.service import RunError, fixed_config
+
+        if state == "failed":
+            try:
+                self._fixable = bool(fixed_config(run)[1])
+            except (RunError, OSError, ValueError, TypeError):
+                self._fixable = False
+        self.refresh_bindings()  # f shows only when it would do something
+        ckpt = RunDir(run).last_checkpoint()
+        return self._fixable, ckpt.name if ckpt else None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Footer keys that would do nothing are hidden: f without a fix, smoothing and plots without a run."""
+        if not super().check_action(action, parameters):
+            return False
+        if action == "relaunch_fix":
+            return getattr(self, "_fixable", False)
+        if action in ("toggle_smooth", "cycle_plots"):
+            return self.wizard.active_run is not None
+        return True
 
     def _poll_gpu(self, state: RunState, force: bool = False) -> None:
         now = time.monotonic()
