@@ -152,7 +152,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
                       ", ".join(f"{k} {v / 2**30:.1f}" for k, v in e.parts_bytes.items()) + ")")
         console.print(f"Range {e.low_gib:.1f}–{e.high_gib:.1f} GiB; the plan checks the top ({e.margin:.0%} margin).")
     else:
-        console.print(f"Memory (RAM on the CPU): about {e.peak_allocated_gib:.1f} GiB for weights, adapter, optimizer and "
+        console.print(f"Memory (RAM on the CPU): about {_size(e.peak_allocated_gib)} for weights, adapter, optimizer and "
                       "activations")
     rows = f"{ans.rows:,} rows" if ans.rows else "1,000 rows (assumed: give --data or --rows)"
     if timing is not None:
@@ -184,3 +184,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         console.print(f"wrote {esc(args.save_config)}: train it with `ftwizard train {esc(args.save_config)}`",
                       highlight=False)
     return 0
+
+
+def _size(gib: float) -> str:
+    """12.3 GiB, or 45 MiB for what rounds to 0.0 GiB."""
+    return f"{gib:.1f} GiB" if gib >= 0.1 else f"{max(gib * 1024, 1):.0f} MiB"

@@ -141,3 +141,14 @@ def test_a_mixture_of_experts_trains_at_the_speed_of_its_active_parameters():
     t_moe = plan_cost(e_moe, rows=1000, tokens_per_row=600, epochs=1, gpu="RTX 4090").hours
     t_dense = plan_cost(e_dense, rows=1000, tokens_per_row=600, epochs=1, gpu="RTX 4090").hours
     assert t_moe < t_dense, (t_moe, t_dense)
+
+
+def test_a_time_range_reads_as_one_range() -> None:
+    """'< 1 s–< 1 s of training' and '27.3 min–47.6 min' were printed for tiny and CPU runs."""
+    from ftwizard.core.plan.cost import fmt_hours, span
+    from ftwizard.core.plan.timing import fmt_seconds
+
+    assert span(fmt_hours(1e-5), fmt_hours(2e-5)) == "< 1 s"
+    assert span(fmt_seconds(0.2), fmt_seconds(0.4)) == "< 1 s"
+    assert span("27.3 min", "47.6 min") == "27.3–47.6 min"
+    assert span("< 1 s", "3 s") == "< 1 s–3 s" and span("50 min", "1.2 h") == "50 min–1.2 h"

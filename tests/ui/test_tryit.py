@@ -64,3 +64,35 @@ async def test_try_it_screen_shows_both_answers(finished_run, tmp_path):
         assert "generating" not in base and base == str(app.screen.query_one("#try-tuned").render())
         await pilot.press("escape")
         assert app.current_mode == "monitor"
+
+
+async def test_another_run_clears_the_prompt_and_answers_and_a_late_answer_is_dropped(tmp_path):
+    """Opening another run showed the previous run's prompt and answers as if they were its own."""
+    runs = []
+    for name in ("a", "b"):
+        rd = RunDir(tmp_path / name).create(RunConfig(model="m", data="d", method="full"))
+        rd.full_model.mkdir(parents=True)
+        (rd.full_model / "config.json").write_text("{}")
+        rd.write_status(state="done")
+        runs.append(rd)
+    app = make_app(FakeProbe({"gpus": []}), runs_root=tmp_path, start="tryit")
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_run(runs[0].path)
+        app.switch_mode("tryit")
+        await pilot.pause()
+        screen = app.screen
+        screen.refresh_run()
+        screen.query_one("#try-prompt").value = "hello"
+        screen.show({"base": "", "tuned": "Hi there"}, str(runs[0].path))
+        await pilot.pause()
+        assert "empty answer" in str(screen.query_one("#try-base").render())
+        assert "Hi there" in str(screen.query_one("#try-tuned").render())
+        app.open_run(runs[1].path)
+        app.switch_mode("tryit")
+        await pilot.pause()
+        screen.refresh_run()
+        assert screen.query_one("#try-prompt").value == ""
+        assert str(screen.query_one("#try-tuned").render()) == ""
+        screen.show({"base": "late", "tuned": "late"}, str(runs[0].path))  # run a's answer, after b was opened
+        await pilot.pause()
+        assert "late" not in str(screen.query_one("#try-tuned").render())

@@ -96,12 +96,12 @@ class CostEstimate:
         size = f"{self.tokens / 1e6:,.1f}M" if self.tokens >= 1e5 else f"{self.tokens:,.0f}"
         out = [f"{size} training tokens, {self.flops:.2e} FLOPs"]
         if self.hours and self.gpu == "CPU":
-            out.append(f"this CPU: {fmt_hours(self.hours[0])}–{fmt_hours(self.hours[1])} of training at "
+            out.append(f"this CPU: {span(fmt_hours(self.hours[0]), fmt_hours(self.hours[1]))} of training at "
                        f"{CPU_FLOPS[0] / 1e9:.0f}–{CPU_FLOPS[1] / 1e9:.0f} GFLOP/s per thread")
         elif self.hours:
             lo, hi = self.hours
             own = f"; own card {c} {self.own_cost[0]:.2f}–{self.own_cost[1]:.2f} in power" if self.own_cost else ""
-            out.append(f"{self.gpus}× {self.gpu}: {fmt_hours(lo)}–{fmt_hours(hi)} at "
+            out.append(f"{self.gpus}× {self.gpu}: {span(fmt_hours(lo), fmt_hours(hi))} at "
                        f"{self.utilisation[1]:.0%}–{self.utilisation[0]:.0%} of peak{own} "
                        f"({self.kwh_price:.2f} {c}/kWh)")
         elif self.gpu:
@@ -124,6 +124,16 @@ def about(h: float) -> str:
     """~3 min, or < 1 s (no tilde before a bound)."""
     text = fmt_hours(h)
     return text if text.startswith("<") else f"~{text}"
+
+
+def span(lo: str, hi: str) -> str:
+    """Two formatted bounds as one range: '< 1 s' (not '< 1 s–< 1 s'), '27–48 min' (the unit said once)."""
+    if lo == hi:
+        return lo
+    a, b = lo.rsplit(" ", 1), hi.rsplit(" ", 1)
+    if len(a) == 2 and len(b) == 2 and a[1] == b[1] and not lo.startswith("<"):
+        return f"{a[0]}–{hi}"
+    return f"{lo}–{hi}"
 
 
 def fmt_hours(h: float) -> str:

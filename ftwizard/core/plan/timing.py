@@ -39,6 +39,7 @@ from ftwizard.core.plan.cost import (
     flops_per_token,
     fmt_hours,
     price_tables,
+    span,
 )
 
 CPU_THREAD_SCALING = 0.8  # achieved FLOP/s ∝ threads^0.8 (memory bandwidth and synchronisation)
@@ -77,12 +78,14 @@ class TimeEstimate:
         evals, saves = int(self.parts.get("eval_count", 0)), int(self.parts.get("save_count", 0))
         before = (f"{fmt_seconds(self.parts['so_far'])} so far" if "so_far" in self.parts
                   else "start, load, preflight")
-        return (f"~{fmt_seconds(self.total_seconds)} in all on {self.device} ({fmt_seconds(lo)}–{fmt_seconds(hi)}): "
+        return (f"~{fmt_seconds(self.total_seconds)} in all on {self.device} ({span(fmt_seconds(lo), fmt_seconds(hi))}): "
                 f"training {fmt_seconds(self.train_seconds)} for {self.steps} steps, + {before}, "
                 f"{evals} evaluation{'s' * (evals != 1)}, {saves} save{'s' * (saves != 1)} · {self.basis}")
 
 
 def fmt_seconds(s: float) -> str:
+    if s < 1:
+        return "< 1 s"
     if s < 90:
         return f"{s:.0f} s"
     return fmt_hours(s / 3600) if s >= 3600 else f"{s / 60:.1f} min"

@@ -57,7 +57,7 @@ def plan_time(ans: Answers, view: PlanView) -> Any:
 def cost_line(c: Any, timing: Any = None) -> str:
     """One short line for the Plan step: the time of `ftwizard train` on the planned device (`timing`, from
     plan_time; else the cost's training hours), the cheapest rented card that fits, the cheapest API."""
-    from ftwizard.core.plan.cost import fmt_hours, money
+    from ftwizard.core.plan.cost import fmt_hours, money, span
     from ftwizard.core.plan.timing import fmt_seconds
 
     def short(name: str) -> str:
@@ -68,10 +68,10 @@ def cost_line(c: Any, timing: Any = None) -> str:
     if timing is not None:
         lo, hi = timing.range_seconds
         where = "this CPU" if timing.device.startswith("this CPU") else short(timing.device)
-        bits.append(f"~{fmt_seconds(timing.total_seconds)} on {where} ({fmt_seconds(lo)}–{fmt_seconds(hi)})")
+        bits.append(f"~{fmt_seconds(timing.total_seconds)} on {where} ({span(fmt_seconds(lo), fmt_seconds(hi))})")
     elif c.hours:
         many = f"{c.gpus}× " if c.gpus > 1 else ""
-        bits.append(f"~{fmt_hours(c.hours[0])}–{fmt_hours(c.hours[1])} on {many}{short(c.gpu)}")
+        bits.append(f"{span(fmt_hours(c.hours[0]), fmt_hours(c.hours[1]))} on {many}{short(c.gpu)}")
     rent = [r for r in c.rent if r.fits is not False]
     if rent:
         r = min(rent, key=lambda r: r.cost)

@@ -54,6 +54,7 @@ class TryItScreen(AppScreen):
         self._prompts: list[str] = []
         self._i = -1
         self.busy = False
+        self._shown: Path | None = None  # the run whose prompt and answers are on screen
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -77,6 +78,11 @@ class TryItScreen(AppScreen):
 
     def refresh_run(self) -> None:
         run = self.wizard.active_run
+        if run != self._shown:  # another run: its prompt and answers are not this one's
+            self._shown, self._i = run, -1
+            self.query_one("#try-prompt", Input).value = ""
+            for wid in ("#try-base", "#try-tuned"):
+                self.query_one(wid, Static).update("")
         title = self.query_one("#try-title", Static)
         if run is None or not RunDir(run).has_result():
             title.update("Try it needs a finished run: open one from Runs (l on the monitor) or train one first.")
@@ -122,14 +128,18 @@ class TryItScreen(AppScreen):
                                    else {"error": (proc.stderr.strip() or f"exit {proc.returncode}").splitlines()[-1]})
         except (subprocess.TimeoutExpired, ValueError, IndexError, OSError) as exc:
             res = {"error": f"{exc.__class__.__name__}: {exc}"}
-        self.app.call_from_thread(self.show, res)
+        self.app.call_from_thread(self.show, res, run)
 
-    def show(self, res: dict[str, Any]) -> None:
+    def show(self, res: dict[str, Any], run: str | None = None) -> None:
         self.busy = False
+        if run is not None and str(self.wizard.active_run) != run:
+            return  # the answer of a run that is no longer open
         if "error" in res:
             for wid in ("#try-base", "#try-tuned"):
                 self.query_one(wid, Static).update("")
             self.notify(escape(str(res["error"])), severity="error", timeout=10)
             return
-        self.query_one("#try-base", Static).update(escape(str(res.get("base", ""))))
-        self.query_one("#try-tuned", Static).update(escape(str(res.get("tuned", ""))))
+        for wid, key in (("#try-base", "base"), ("#try-tuned", "tuned")):
+            text = str(res.get(key) or "").strip()
+            self.query_one(wid, Static).update(escape(text) if text else
+                                               "[dim](empty answer: the model ended its reply at once)[/dim]")
