@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from typing import Any
 
@@ -65,12 +66,43 @@ def _options(args: argparse.Namespace) -> Any:
                    allow_unsandboxed_code=args.allow_unsandboxed_code)
 
 
-def _progress_printer() -> Any:
-    """Long checks report each step on stderr ("compare: tuned 8/9 rows"), so --json output stays clean."""
+_COUNT = re.compile(r"^(.*?)(\d+)/(\d+) (\w+)$")  # "compare: tuned 8/189 rows"
+
+
+def _progress_printer(terminal: bool | None = None) -> Any:
+    """Long checks report each step on stderr, so --json output stays clean. A count ("compare: tuned 8/189 rows")
+    updates one line on a terminal, and is printed at each quarter when the output is a file or a pipe (it printed
+    one line per 8 rows: 50 lines for a 189-row test split)."""
     from rich.console import Console
 
     err = Console(stderr=True, highlight=False)
-    return lambda line: err.print(f"[dim]{escape(line)}[/]")
+    tty = err.is_terminal if terminal is None else terminal
+    last: dict[str, Any] = {"prefix": None, "quarter": -1, "open": False}
+
+    def show(line: str) -> None:
+        m = _COUNT.match(line)
+        if not m:
+            if last["open"]:
+                err.file.write("\n")
+                last["open"] = False
+            err.print(f"[dim]{escape(line)}[/]")
+            last["prefix"] = None
+            return
+        prefix, done, total = m.group(1), int(m.group(2)), int(m.group(3))
+        if tty:
+            err.file.write(f"\r\x1b[2K\x1b[2m{line}\x1b[0m")
+            err.file.flush()
+            last["open"] = True
+            if done >= total:
+                err.file.write("\n")
+                last["open"] = False
+            return
+        quarter = 4 * done // max(1, total)
+        if prefix != last["prefix"] or quarter != last["quarter"]:
+            last["prefix"], last["quarter"] = prefix, quarter
+            err.print(f"[dim]{escape(line)}[/]")
+
+    return show
 
 
 def print_verdict(v: dict[str, Any] | None) -> None:

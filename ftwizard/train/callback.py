@@ -142,7 +142,7 @@ def make_callback(rd: RunDir, cfg: RunConfig, torch: Any) -> Any:
                                       progress)
             found += self.watch.on_metrics(logs)
             if "eval_loss" in logs:
-                found += self.watch.on_eval(float(logs["eval_loss"]))
+                found += self.watch.on_eval(float(logs["eval_loss"]), state.global_step)
             for w in found:
                 self._emit(**w.to_event(), step=state.global_step)
 

@@ -211,3 +211,25 @@ def test_a_failure_is_said_once_by_the_end_report(tmp_path, monkeypatch):
     out = buf.getvalue()
     assert out.count("disk full") == 1 and out.count("the loss became NaN") == 1, out
     assert out.index("disk full") < out.index("resume") < out.index("the loss became NaN")
+
+
+def test_check_progress_is_a_few_lines_not_one_per_batch(capsys):
+    """`ftwizard check` printed one line per 8 rows (50 lines for 189 test rows): into a file or a pipe it now says
+    each quarter; on a terminal one line is updated in place."""
+    from ftwizard.cli.check import _progress_printer
+
+    show = _progress_printer(terminal=False)
+    show("compare: 189 test rows, base then tuned")
+    for phase in ("base", "tuned"):
+        for n in [*range(8, 189, 8), 189]:
+            show(f"compare: {phase} {n}/189 rows")
+        show(f"compare: {phase} done — exact match 1.00")
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 + 2 * 6, lines  # the header, and per phase: 4 quarters + the end + "done"
+    assert "compare: base 189/189 rows" in lines and lines[-1].startswith("compare: tuned done")
+    tty = _progress_printer(terminal=True)
+    for n in (8, 16, 24):
+        tty(f"general: base {n}/24 questions")
+    tty("general: done")
+    err = capsys.readouterr().err
+    assert err.count("\n") == 2 and err.count("\r") == 3  # one line rewritten in place, then the next line

@@ -243,6 +243,20 @@ def test_recommender_precision_and_multi_gpu_and_no_gpu():
     assert any("below" in w for w in none.warnings)
 
 
+def test_cpu_plan_keeps_its_memory_within_the_ram():
+    """A CPU plan's micro-batch is bounded by the machine's RAM: in fp32 SmolLM2-135M at 2048 tokens × 4 rows
+    needs ~24 GiB, which a 24 GiB machine cannot give; a plan that cannot fit at all says so."""
+    f, cpu = find_preset("smollm2-135m"), FakeProbe({"gpus": []}).probe()
+    free = recommend(f, cpu, "domain", 100)
+    assert free.value("micro_batch") == 4  # no RAM figure: not bounded
+    plan = recommend(f, cpu, "domain", 100, ram_gib=24)
+    assert plan.value("micro_batch") < 4 and plan.estimate.peak_gib <= 12
+    assert "half of the 24 GiB of RAM" in plan.choices["micro_batch"].reason
+    assert plan.value("gradient_accumulation") * plan.value("micro_batch") >= 4  # same effective batch
+    tight = recommend(find_preset("qwen2.5-0.5b"), cpu, "domain", 100, ram_gib=8)
+    assert tight.value("micro_batch") == 1 and any("GiB of RAM and the machine has 8.0 GiB" in w for w in tight.warnings)
+
+
 # ---- decision tree ------------------------------------------------------------------------------------------
 def test_decision_tree_outcomes():
     assert decision.walk([True]).id == "prompting"

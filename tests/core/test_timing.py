@@ -78,6 +78,19 @@ def test_the_eta_is_shown_from_the_first_step_and_before_it() -> None:
     assert "elapsed 23s" in progress_text(s, {"state": "running"}, now=t0 + 24)  # ticks between events
 
 
+def test_elapsed_counts_loading_too() -> None:
+    """Elapsed is the attempt's wall time (loading and the preflight count), with the training time beside it."""
+    s, t0 = RunState(), 1_000_000.0
+    running = {"state": "running", "started": t0}
+    assert "starting (loading, preflight) 1m30s" in progress_text(s, running, now=t0 + 90)  # it said "elapsed 0s"
+    s.add({"type": "train_begin", "step": 0, "max_steps": 40, "time": t0 + 100})
+    s.beat({"step": 1, "step_s": 2.5})
+    assert "elapsed 2m00s (training 20s)" in progress_text(s, running, now=t0 + 120)
+    done = {"state": "done", "started": t0, "ended": t0 + 300}
+    s.add({"type": "log", "step": 40, "elapsed_s": 190.0, "time": t0 + 290})
+    assert "elapsed 5m00s (training 3m10s)" in progress_text(s, done, now=t0 + 999)  # frozen at the end
+
+
 def test_plan_json_carries_the_time(tmp_path: Path) -> None:
     """`ftwizard plan --json` carries `time` for the device the plan is for (here a fake RTX 4090 and the CPU)."""
     cfg = {"model_type": "llama", "hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": 22,

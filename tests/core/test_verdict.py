@@ -37,6 +37,17 @@ def test_a_run_that_learned_says_so_and_offers_nothing_to_fix():
     v = judge(checks, _logs([2.17, 1.5, 1.0, 0.7, 0.5, 0.36]) + [{"type": "eval", "step": 40}], NEW_PLAN)
     assert v.ok and v.learned == "yes" and v.general == "kept" and v.fixes == []
     assert "exact match 0/9 → 5/9" in v.headline and "General answers kept" in v.lines[0]
+    assert "all 7 of the 8 general questions" in v.lines[0]
+
+
+def test_general_answers_the_base_never_knew_are_not_called_kept():
+    """A tiny model that answers none of the general questions cannot forget them: not 'kept 0 of 8'."""
+    none = {"questions": {"n": 8, "base_right": 0, "tuned_right": 0, "kept": 0, "changed": []}}
+    checks = {"baseline": {"exact_match": 0.0, "f1": 0.0, "n": 9}, "tuned": {"exact_match": 1.0, "f1": 1.0, "n": 9},
+              "general": none}
+    v = judge(checks, _logs([2.17, 1.0, 0.36]), NEW_PLAN)
+    assert v.general == "unknown" and "General answers not measured" in v.lines[0] and "none of the 8" in v.lines[0]
+    assert "kept" not in v.lines[0]
 
 
 def test_memorised_but_not_generalised_and_unknown():

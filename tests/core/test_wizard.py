@@ -95,10 +95,13 @@ def test_planning_probe_and_run_config():
 def test_watch_overfitting():
     w = TrainingWatch()
     found = []
-    for train, ev in [(2.0, 1.9), (1.5, 1.7), (1.0, 1.8), (0.6, 2.0)]:
+    for step, (train, ev) in enumerate([(2.0, 1.9), (1.5, 1.7), (1.0, 1.8), (0.6, 2.0)], 1):
         found += w.on_log(train, 1.0)
-        found += w.on_eval(ev)
+        found += w.on_eval(ev, step * 10)
     assert [x.kind for x in found] == ["overfitting"] and "fewer epochs" in found[0].fix
+    # the lowest point is named, and no "best checkpoint" is promised (checkpoints rotate by age, not by eval loss)
+    assert "lowest, 1.7, was at step 20" in found[0].message and "about 20 steps" in found[0].fix
+    assert "best checkpoint" not in found[0].fix and "ftwizard check <run>" in found[0].fix
     assert w.on_eval(2.5) == []  # said once
 
 

@@ -41,6 +41,20 @@ async def test_estimator_recomputes_on_input():
         assert screen.last_estimate.peak_gib < after
 
 
+async def test_estimator_says_too_tight_in_words():
+    """Under the card but over it with the estimate's margin reads as 'too tight', not 'does not fit (up to …)'."""
+    app = make_app(FakeProbe.of("4090"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("e")
+        screen = app.screen
+        screen.query_one("#method").value = "lora"
+        screen.query_one("#batch").value = "1"
+        await pilot.pause()
+        est, text = screen.last_estimate, str(screen.query_one("#summary").render())
+        assert est.peak_gib <= 24 < est.high_gib, est.peak_gib  # llama-3.1-8b LoRA at 2048 tokens on a 24 GiB card
+        assert "too tight" in text and f"up to {est.high_gib:.1f} GiB" in text and "does not fit" not in text
+
+
 async def test_hardware_with_and_without_gpu():
     app = make_app(FakeProbe.of("A100-80", 2))
     async with app.run_test() as pilot:

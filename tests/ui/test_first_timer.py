@@ -22,6 +22,11 @@ def _text(screen, sel: str) -> str:
     return str(screen.query_one(sel).render())
 
 
+def _flat(screen, sel: str) -> str:
+    """The text with its wrapping undone (Launch wraps its checks to the pane's width with a hanging indent)."""
+    return " ".join(_text(screen, sel).split())
+
+
 # ---- the DuplicateIds crash, three ways ----------------------------------------------------------------
 async def test_typing_a_sequence_length_key_by_key_into_a_plan_that_does_not_fit():
     app = make_app(FakeProbe.of("3060"), answers=Answers(**NO_FIT), start="plan")
@@ -238,8 +243,12 @@ async def test_launch_on_a_machine_without_gpu_names_the_dead_end_and_its_fix(tm
     app = make_app(FakeProbe({"gpus": []}), answers=ans, start="launch", runs_root=tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        text = _text(app.screen, "#blockers")
+        text = _flat(app.screen, "#blockers")
         assert "this machine has no GPU" in text and "fix:" in text
+        # a wrapped line keeps its bullet's indent (it started at the left edge)
+        lines = _text(app.screen, "#blockers").splitlines()
+        assert len(lines) > 4 and all(line.startswith(("  ", "Cannot", "⚠")) for line in lines), lines
+        assert max(map(len, lines)) <= 80
         assert "not in the local Hugging Face cache" in text and "allow download" in text
         assert app.screen.query_one("#launch").disabled
         assert app.screen.query_one("#download-row").display
@@ -247,7 +256,7 @@ async def test_launch_on_a_machine_without_gpu_names_the_dead_end_and_its_fix(tm
         app.screen.query_one("#allow-download").value = True
         await pilot.pause()
         assert app.answers.allow_download
-        assert "not in the local Hugging Face cache" not in _text(app.screen, "#blockers")
+        assert "not in the local Hugging Face cache" not in _flat(app.screen, "#blockers")
         # no GPU here: the run folder can still be written, to run on a GPU machine
         assert not app.screen.query_one("#write").disabled
         run = app.screen.query_one("#run-dir").value
@@ -401,12 +410,12 @@ async def test_gkd_asks_for_its_teacher_and_launch_waits_for_it(tmp_path):
         screen = app.screen
         assert screen.query_one("#row-teacher_model").display and "required" in _text(screen, "#why-teacher_model")
         await pilot.press("ctrl+n")
-        assert app.current_mode == "launch" and "GKD needs its teacher model" in _text(app.screen, "#blockers")
+        assert app.current_mode == "launch" and "GKD needs its teacher model" in _flat(app.screen, "#blockers")
         await pilot.press("escape")
         app.screen.query_one("#f-teacher_model").value = "meta-llama/Llama-3.1-8B-Instruct"
         await pilot.pause()
         await pilot.press("ctrl+n")
-        assert "teacher model" not in _text(app.screen, "#blockers")
+        assert "teacher model" not in _flat(app.screen, "#blockers")
         assert app.answers.overrides.get("teacher_model"), app.answers.overrides
         view = app.screen.wizard.plan_view()
         cfg = to_run_config(app.answers, view, load_model_facts("llama-3.2-1b"))

@@ -127,7 +127,7 @@ async def test_launch_blocked_without_data_and_preset_save_load(tmp_path):
     app = make_app(FakeProbe.of("4090"), answers=Answers(model="llama-3.1-8b"), start="launch")
     async with app.run_test(size=(100, 32)) as pilot:
         assert app.screen.query_one("#launch").disabled
-        assert "no dataset chosen" in str(app.screen.query_one("#blockers").render())
+        assert "no dataset chosen" in " ".join(str(app.screen.query_one("#blockers").render()).split())
         await pilot.press("ctrl+s")
         await pilot.pause()
         inp = app.screen.query_one("#path")
@@ -327,17 +327,17 @@ async def test_launch_runs_the_same_source_checks_as_the_cli(tmp_path, tiny_file
     app = make_app(FakeProbe.of("4090"), answers=ans, start="launch", runs_root=tmp_path / "runs")
     async with app.run_test(size=(100, 32)) as pilot:
         await pilot.pause()
-        assert not app.screen.query_one("#launch").disabled, str(app.screen.query_one("#blockers").render())
+        assert not app.screen.query_one("#launch").disabled, " ".join(str(app.screen.query_one("#blockers").render()).split())
         moved.unlink()
         app.screen.refresh_from_answers()
         await pilot.pause()
-        text = str(app.screen.query_one("#blockers").render())
+        text = " ".join(str(app.screen.query_one("#blockers").render()).split())
         assert app.screen.query_one("#launch").disabled and f"data: {moved} does not exist" in text
         moved.write_text(data.read_text())
         app.answers.overrides["target_modules"] = ["q_proj", "vv_proj"]
         app.screen.refresh_from_answers()
         await pilot.pause()
-        text = str(app.screen.query_one("#blockers").render())
+        text = " ".join(str(app.screen.query_one("#blockers").render()).split())
         assert app.screen.query_one("#launch").disabled and "vv_proj" in text and "q_proj" in text  # and its names
 
 
@@ -380,7 +380,7 @@ async def test_launch_proposes_a_fresh_run_directory(tmp_path, tiny_files):
         box.value = first  # typed by hand
         await pilot.pause()
         assert app.screen.query_one("#launch").disabled
-        assert "already holds a run" in str(app.screen.query_one("#blockers").render())
+        assert "already holds a run" in " ".join(str(app.screen.query_one("#blockers").render()).split())
 
 
 async def test_a_typed_model_replaces_the_preset_and_invalid_numbers_hold_next(tmp_path, tiny_files):

@@ -104,7 +104,12 @@ def _general(checks: dict[str, Any]) -> tuple[str, list[str]]:
         return "changed", [f"General answers changed: {len(q['changed'])} of the {q['base_right']} general questions "
                            f"the base answered right are now wrong{more} — \"{c['prompt']}\" base "
                            f"\"{clip(c['base'])}\" → tuned \"{clip(c['tuned'])}\"."]
-    return "kept", [f"General answers kept: the tuned model still answers the {q['kept']} of {q['n']} general "
+    if not q.get("base_right"):  # nothing the base knew, so nothing that could be forgotten
+        return "unknown", [f"General answers not measured: the base model answered none of the {q['n']} general "
+                           "questions right (common for a small model), so forgetting cannot be seen here; try "
+                           "a few questions of your own side by side."]
+    every = "the one" if q["kept"] == 1 else f"all {q['kept']}"
+    return "kept", [f"General answers kept: the tuned model still answers {every} of the {q['n']} general "
                     "questions the base answered right."]
 
 

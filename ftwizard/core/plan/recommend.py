@@ -116,8 +116,10 @@ def recommend(
     rows: int = 1000,
     seq_len: int | None = None,
     method: str | None = None,
+    ram_gib: float | None = None,
 ) -> Plan:
-    """Recommend a complete training plan. `seq_len` is the data's long tail (e.g. p99 tokens)."""
+    """Recommend a complete training plan. `seq_len` is the data's long tail (e.g. p99 tokens); `ram_gib` is the
+    machine's memory, which bounds a CPU plan's micro-batch (None: not checked)."""
     kind = TASK_KINDS.get(task_kind, TASK_KINDS["domain"])
     warnings: list[str] = []
     gpu = probe.gpus[0] if probe.gpus else None
@@ -209,7 +211,7 @@ def recommend(
 
     # micro-batch: the largest that fits (capped by the tables' 4–8 and by the effective batch)
     cap = min(8 if chosen.method != "full" else 16, eff)
-    micro = 1
+    micro, ram_bound = 1, False
     if has_gpu:
         for b in (8, 4, 2, 1):
             if b > cap:
@@ -218,9 +220,16 @@ def recommend(
                 micro = b
                 break
     elif facts.params_b < 1:
-        micro = _pow2_floor(min(cap, 8 if facts.params_b < 0.05 else 4))  # RAM is not the limit; batching is faster
+        micro = _pow2_floor(min(cap, 8 if facts.params_b < 0.05 else 4))  # batching uses the cores better
+        # ...but in fp32 a long row's activations are large (SmolLM2-135M at 2048 tokens × 4 rows: ~24 GiB): keep
+        # the peak within half the machine's RAM (the rest: the OS, the app, the data)
+        while ram_gib and micro > 1 and estimate(facts, replace(chosen, batch=micro)).peak_gib > ram_gib / 2:
+            micro, ram_bound = micro // 2, True
     chosen = replace(chosen, batch=micro)
     est = estimate(facts, chosen)
+    if not has_gpu and ram_gib and est.peak_gib > ram_gib * 0.9:
+        warnings.append(f"Training on this CPU needs ~{est.peak_gib:.1f} GiB of RAM and the machine has "
+                        f"{ram_gib:.1f} GiB: use shorter sequences (max_seq_length), a smaller model, or a GPU.")
     fits = (not has_gpu) or est.fits(gpu_gib)
     if has_gpu and not fits:
         warnings.append(f"Even {chosen.method} with micro-batch 1 and gradient checkpointing needs "
@@ -242,7 +251,12 @@ def recommend(
             "attention projections are enough for format/tone" if targets_key == "attention"
             else "all linear layers: the most capacity per parameter (QLoRA paper)")
     C["micro_batch"] = Choice(micro, f"the largest that fits your GPU with the estimate's {est.margin:.0%} margin" if has_gpu
-                              else "CPU training: a few rows per pass use the cores better than one")
+                              else f"CPU training: the most rows per pass whose memory stays within half of the "
+                                   f"{ram_gib:.0f} GiB of RAM" if ram_bound and ram_gib and est.peak_gib <= ram_gib / 2
+                              else f"CPU training: one row per pass, the least memory (~{est.peak_gib:.1f} GiB of the "
+                                   f"{ram_gib:.0f} GiB of RAM)" if ram_bound and ram_gib
+                              else "CPU training: a few rows per pass use the cores better than one" if micro > 1
+                              else "CPU training: one row per pass")
     real_eff = micro * accum * max(1, n_gpus)
     C["gradient_accumulation"] = Choice(accum, f"reaches an effective batch of {real_eff}: about 1/16 of your "
                                         f"{sched.train_rows:,} training rows (4–32), so each epoch has "

@@ -41,6 +41,7 @@ class TrainingWatch:
     losses: list[float] = field(default_factory=list)
     grad_norms: list[float] = field(default_factory=list)
     evals: list[tuple[float, float]] = field(default_factory=list)  # (eval loss, train loss at that time)
+    lowest: tuple[float, int | None] | None = None  # (the lowest eval loss, its step)
     warned: set[str] = field(default_factory=set)
     trainer: str = "sft"  # the objective: GRPO's loss is not a learning signal, its reward is
     series: dict[str, list[float]] = field(default_factory=dict)  # reward, kl, rewards/margins as logged
@@ -150,17 +151,26 @@ class TrainingWatch:
                 "are not swapped (chosen must be the better answer)."))
         return out
 
-    def on_eval(self, eval_loss: float) -> list[Warning_]:
+    def on_eval(self, eval_loss: float, step: int | None = None) -> list[Warning_]:
         if not self.losses or not math.isfinite(eval_loss):
             return []
         self.evals.append((eval_loss, self.losses[-1]))
+        if self.lowest is None or eval_loss < self.lowest[0]:
+            self.lowest = (eval_loss, step)
         if len(self.evals) >= 3:
             (e1, t1), (e2, _), (e3, t3) = self.evals[-3:]
             if e3 > e2 > e1 and t3 < t1:
+                low, at = self.lowest
+                where = ("" if at is None else " (it was lowest before training started)" if at == 0
+                         else f" (its lowest, {low:.3g}, was at step {at})")
+                # no "use the best checkpoint": checkpoints are kept by age (save_total_limit), not by eval loss
                 return self._once(Warning_(
-                    "overfitting", "Validation loss is rising while training loss falls: the model is memorizing.",
-                    "Stop now and use the best checkpoint; next time train fewer epochs, add data, "
-                    "or raise dropout / lower the rank."))
+                    "overfitting", f"Validation loss is rising while training loss falls{where}: the model is "
+                                   "starting to memorize its training rows.",
+                    "Check the tuned model on prompts it never saw (`ftwizard check <run>`) before training longer: "
+                    "a rising validation loss does not always mean worse answers. If they are worse, train again "
+                    + (f"for about {at} steps (fewer epochs)" if at else "with fewer epochs, a lower learning rate")
+                    + ", add data, or raise dropout / lower the rank."))
         return []
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ftwizard.core.plan.hardware import GPU, ProbeResult, gpu_from_name
+from ftwizard.core.plan.launch_checks import total_ram_gib
 from ftwizard.core.plan.memory import Estimate, EstimateInput, estimate, estimate_input, max_micro_batch
 from ftwizard.core.plan.model_facts import ModelFacts
 from ftwizard.core.plan.recommend import Plan, recommend
@@ -63,7 +64,7 @@ class PlanView:
 def make_plan(ans: Answers, facts: ModelFacts, local: ProbeResult) -> PlanView:
     probe = planning_probe(ans, local)
     rec = recommend(facts, probe, task_kind=ans.task_kind, rows=ans.rows or 1000, seq_len=ans.seq_p99,
-                    method=ans.overrides.get("method"))
+                    method=ans.overrides.get("method"), ram_gib=None if probe.gpus else total_ram_gib())
     values: dict[str, Any] = {k: c.value for k, c in rec.choices.items()}
     reasons: dict[str, str] = {k: c.reason for k, c in rec.choices.items()}
     # adapter fields exist in the recommendation only for adapter methods: fill them for an edit to full→lora

@@ -45,9 +45,16 @@ def summary_line(action: str, checks: dict[str, Any]) -> str:
 
 
 def _quiet() -> None:
+    """The libraries' own notices (transformers' "friendly reminder" about generation length, deprecations,
+    bitsandbytes on a CPU) are not for the person reading a check's result: errors still show."""
+    import warnings
+
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    for category in (FutureWarning, DeprecationWarning, UserWarning):
+        warnings.filterwarnings("ignore", category=category)
 
 
 def run_checks(run: str | Path, only: list[str] | None = None, general_file: str | None = None,

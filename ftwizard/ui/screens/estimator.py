@@ -140,13 +140,17 @@ class EstimatorScreen(AppScreen):
         parts = {k: v / 2**30 for k, v in est.parts_bytes.items()}
         fits = est.fits(gib)
         mb = max_micro_batch(facts, inp, gib)
-        verdict = "[b $success]fits[/]" if fits else "[b $error]does not fit[/]"
-        if not fits and est.peak_gib <= gib:  # under the card, over it with the estimate's own uncertainty
-            verdict += f" (up to {est.high_gib:.1f} GiB with its {est.margin:.0%} margin)"
+        if fits:
+            verdict = "[b $success]fits[/]"
+        elif est.peak_gib <= gib:  # under the card, over it with the estimate's own uncertainty
+            verdict = (f"[b $warning]too tight[/]: the estimate is ±{est.margin:.0%}, so it may need up to "
+                       f"{est.high_gib:.1f} GiB")
+        else:
+            verdict = "[b $error]does not fit[/]"
         summary.update(
             f"[b]{escape(facts.name)}[/b] · {inp.method} · peak [b]{est.peak_gib:.1f} GiB[/b] of {gib:.0f} GiB on "
             f"{escape(name)}: {verdict}\n" + (f"largest micro-batch that fits: {mb}" if mb else
-                                             "no micro-batch fits: see below"))
+                                             "not even micro-batch 1 fits: see the fixes below"))
         self.query_one("#bar", Static).update(stacked_bar(parts, gib, 30) + f"  {gib:.0f} GiB")
         self.query_one("#parts", Static).update("\n".join(
             f"[{part_style(k)}]■[/] {k:14} {v:7.2f} GiB" for k, v in parts.items() if v >= 0.005))

@@ -4,6 +4,7 @@ allow-download switch (with the download size), the exact CLI equivalent; then s
 from __future__ import annotations
 
 import shlex
+import textwrap
 from pathlib import Path
 
 from rich.markup import escape
@@ -48,6 +49,7 @@ class LaunchScreen(StepScreen):
             yield Static(id="cli", classes="why")
 
     _auto_dir = ""  # the run directory this screen proposed (a name the person typed is kept as typed)
+    _checks: tuple[list[tuple[str, str]], list[tuple[str, str]]] = ([], [])  # (blockers, notes): (message, fix)
 
     def _run_name(self) -> str:
         """The model's name as the start of a run directory's name."""
@@ -196,19 +198,41 @@ class LaunchScreen(StepScreen):
         self.query_one("#cli", Static).update(escape(
             "The same without the app: " + shlex.join(cmd) + " (the config is written at Launch; launch.sh runs "
             "it with TRL alone)"))
+        self._checks = (blockers, [(n.message, n.fix) for n in notes])
+        self._render_checks()
+        self.query_one("#launch", Button).disabled = bool(blockers)
+        # a plan that is right but cannot run *here* (no GPU, no weights yet) can still be written and run elsewhere
+        self.query_one("#write", Button).disabled = not plan_ok or view is None
+
+    def _render_checks(self) -> None:
+        """The blockers and notes, wrapped to the pane's width with a hanging indent (a wrapped line keeps its
+        bullet's indent instead of starting at the left edge)."""
+        blockers, notes = self._checks
+        box = self.query_one("#blockers", Static)
+        width = max(30, (box.content_size.width or 76) - 1)
+
+        def hang(text: str, first: str, rest: str) -> list[str]:
+            return [escape(line) for line in textwrap.wrap(text, width, initial_indent=first, subsequent_indent=rest,
+                                                         break_on_hyphens=False, break_long_words=False)]
+
         lines = []
         if blockers:
             lines.append("[b $error]Cannot launch yet:[/]")
             for b, fix in blockers:
-                lines.append(f"  • {escape(b)}" + (f"\n    [b]fix:[/b] {escape(fix)}" if fix else ""))
-        for n in notes:
-            lines.append(f"[$warning]⚠[/] {escape(n.message)} — {escape(n.fix)}")
+                lines += hang(b, "  • ", "    ")
+                if fix:
+                    fixed = hang(f"fix: {fix}", "    ", "         ")
+                    lines += [fixed[0].replace("fix:", "[b]fix:[/b]", 1), *fixed[1:]]
+        for message, fix in notes:
+            noted = hang(f"{message} — {fix}", "⚠ ", "  ")
+            lines += [noted[0].replace("⚠", "[$warning]⚠[/]", 1), *noted[1:]]
         if not blockers:
             lines.insert(0, "[b $success]Ready: every check before launch passed.[/]")
-        self.query_one("#blockers", Static).update("\n".join(lines))
-        self.query_one("#launch", Button).disabled = bool(blockers)
-        # a plan that is right but cannot run *here* (no GPU, no weights yet) can still be written and run elsewhere
-        self.query_one("#write", Button).disabled = not plan_ok or view is None
+        box.update("\n".join(lines))
+
+    def on_resize(self) -> None:
+        if self._checks != ([], []):
+            self._render_checks()
 
     def on_switch_changed(self, event: Switch.Changed) -> None:
         if event.switch.id == "allow-download" and event.value != self.wizard.answers.allow_download:

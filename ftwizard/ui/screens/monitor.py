@@ -88,7 +88,27 @@ def progress_text(state: RunState, status: dict[str, Any], now: float | None = N
     eta = f" · ETA {fmt_duration(state.eta_s(now))}" if live else ""  # a stopped or failed run has no ETA
     step = max(state.step, state.beat_step) if live else state.step
     return (f" step {step}/{total or '?'} · epoch {state.epoch:.2f}{sps}{tps if live else ''} · "
-            f"elapsed {fmt_duration(state.elapsed_now(now, live))}{eta}")
+            f"{elapsed_text(state, status, now, live)}{eta}")
+
+
+def elapsed_text(state: RunState, status: dict[str, Any], now: float, live: bool) -> str:
+    """The wall time of this attempt (loading and the preflight count: a first-timer watching a model load for two
+    minutes saw "elapsed 0s"), with the training time beside it when they differ."""
+    train = state.elapsed_now(now, live)
+    started, ended = _num(status.get("started")), _num(status.get("ended"))
+    end = now if live else ended
+    if started is None or end is None or end < started:
+        return f"elapsed {fmt_duration(train)}"
+    wall = end - started
+    if live and state.step == 0 and not state.beat_step and train < 1:
+        return f"starting (loading, preflight) {fmt_duration(wall)}"
+    if train > wall + 5:  # a resumed run: earlier attempts trained too
+        return f"elapsed {fmt_duration(wall)} since the resume (training {fmt_duration(train)} in all)"
+    return f"elapsed {fmt_duration(wall)}" + (f" (training {fmt_duration(train)})" if wall - train >= 5 else "")
+
+
+def _num(v: Any) -> float | None:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
 
 def run_on_gpu(state: RunState, machine_has_gpu: bool) -> bool:

@@ -23,7 +23,7 @@ class RunsScreen(AppScreen):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("run", "state", "trainer", "method", "model", "step", "best eval loss")
+        table.add_columns("run", "state", "trainer", "method", "model", "step", "eval loss")  # the lowest
         self.action_reload()
 
     def on_screen_resume(self) -> None:
