@@ -431,3 +431,36 @@ async def test_the_estimator_opens_on_the_plans_values():
         assert app.screen.query_one("#method").value == "qlora"
         assert app.screen.query_one("#seq").value == str(plan.values["max_seq_length"])
         assert app.screen.query_one("#batch").value == str(plan.values["micro_batch"])
+
+
+async def test_the_production_check_asks_for_its_prompts_file(tmp_path, monkeypatch):
+    """The production check needs the person's own inputs: its Run button asks for the file (a missing one is said
+    in words) and passes it on as --prompts; before, it ran and was 'skipped: no prompt file' every time."""
+    from ftwizard.ui.screens.checklist import ChecklistScreen
+
+    rd = _fake_run(tmp_path)
+    rd.write_status(state="done")
+    rd.adapter.mkdir(parents=True)  # a trained result: the Run buttons are enabled
+    ran: list[tuple[str, str, tuple[str, ...]]] = []
+    monkeypatch.setattr(ChecklistScreen, "run_check", lambda self, run, action, extra=(): ran.append((run, action, extra)))
+    prompts = tmp_path / "real.txt"
+    prompts.write_text("How do I reset my password?\n")
+    app = make_app(FakeProbe.of("4090"), runs_root=tmp_path)
+    async with app.run_test(size=(100, 32)) as pilot:
+        app.open_run(rd.path)
+        app.switch_mode("checklist")
+        await pilot.pause()
+        app.screen.query_one("#run-production").press()
+        await pilot.pause()
+        box = app.screen.query_one("#path")  # the PathPrompt
+        box.value = str(tmp_path / "nope.txt")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert ran == [] and "no file at" in str(app.screen.query_one("#result-production").render())
+        app.screen.query_one("#run-production").press()
+        await pilot.pause()
+        app.screen.query_one("#path").value = str(prompts)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert ran == [(str(rd.path), "production", ("--prompts", str(prompts)))]
+        assert app.screen.query_one("#run-production").disabled

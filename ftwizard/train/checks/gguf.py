@@ -14,12 +14,8 @@ from ftwizard.train.checks._base import Context
 
 # True as of llama.cpp 2025–26: the converter is a script in the llama.cpp repository. The `gguf` pip package
 # (gguf-py) only reads/edits GGUF files and `llama-cpp-python` runs them; neither installs convert_hf_to_gguf.py.
-GGUF_HOW = ("no llama.cpp converter found (the pip packages `gguf` and `llama-cpp-python` do not include it). "
-            "Get it: git clone --depth 1 https://github.com/ggml-org/llama.cpp, then in a separate virtual "
-            "environment (its requirements pin their own numpy/transformers) pip install -r "
-            "llama.cpp/requirements/requirements-convert_hf_to_gguf.txt; set LLAMA_CPP_DIR=/path/to/llama.cpp "
-            "and run `ftwizard check RUN --only gguf` again — or run it yourself: python "
-            "llama.cpp/convert_hf_to_gguf.py RUN/merged --outfile RUN/model.gguf --outtype q8_0")
+GGUF_HOW = ("needs llama.cpp's convert_hf_to_gguf.py, which no pip package ships: clone llama.cpp, set "
+            "LLAMA_CPP_DIR to it and run `ftwizard check RUN --only gguf` again (README: 'Export to GGUF')")
 
 
 def find_converter() -> list[str] | None:

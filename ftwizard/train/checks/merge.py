@@ -13,7 +13,7 @@ def run(ctx: Context) -> dict[str, Any]:
 
     rd, cfg = ctx.rd, ctx.cfg
     if not rd.adapter.exists():
-        return {"merged": {"skipped": "full fine-tuning: the model in <run>/model is already merged"}}
+        return {"merged": {"skipped": f"full fine-tuning: the model in {rd.full_model} is already merged"}}
     model = ctx.load(cfg.model, rd.adapter)
     merged = model.merge_and_unload()
     merged.save_pretrained(str(rd.merged))

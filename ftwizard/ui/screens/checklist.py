@@ -121,9 +121,10 @@ class ChecklistScreen(AppScreen):
             how = outcome(st) if item.action else None
             for o in OUTCOMES:
                 tick.set_class(o == how, f"outcome-{o}")
-            self.query_one(f"#result-{item.id}", Static).update(result_text(st, item.why, how))
+            shown_text = self._row_text.get(item.id) or result_text(st, item.why, how)  # a check running, or a problem
+            self.query_one(f"#result-{item.id}", Static).update(shown_text)
             if item.action:
-                self.query_one(f"#run-{item.id}", Button).disabled = not trained
+                self.query_one(f"#run-{item.id}", Button).disabled = not trained or item.id in self._checks_running
         self.call_after_refresh(self._loaded)
         checks_path = RunDir(run).checks_path
         checks: dict[str, Any] = {}
@@ -149,14 +150,50 @@ class ChecklistScreen(AppScreen):
         bid = event.button.id or ""
         if bid.startswith("run-") and self.run is not None:
             action = bid.removeprefix("run-")
-            event.button.disabled = True
-            self.query_one(f"#result-{action}", Static).update("running … (its own process; the app stays responsive)")
-            self.run_check(str(self.run), action)
+            if action == "production":  # the check needs the person's own inputs: ask for the file first
+                self.ask_for_prompts(str(self.run))
+                return
+            self.start_check(str(self.run), action)
+
+    def start_check(self, run: str, action: str, extra: tuple[str, ...] = ()) -> None:
+        self._checks_running.add(action)
+        self._say(action, "running … (its own process; the app stays responsive)")
+        self.query_one(f"#run-{action}", Button).disabled = True
+        self.run_check(run, action, extra)
+
+    def _say(self, action: str, text: str) -> None:
+        """What the row shows instead of its stored result until the check ends (kept across a screen refresh)."""
+        self._row_text[action] = text
+        self.query_one(f"#result-{action}", Static).update(text)
+
+    def ask_for_prompts(self, run: str) -> None:
+        from ftwizard.ui.modals.path_prompt import PathPrompt
+
+        def chosen(path: str | None) -> None:
+            if not path:
+                return
+            full = Path(path).expanduser()
+            if not full.is_file():
+                self._say("production", f"[b $error]no file at {escape(str(full))}[/]: give a JSONL file (a prompt "
+                                        "per row) or a text file with one prompt per line")
+                return
+            self._prompts_file = str(full)
+            self.start_check(run, "production", ("--prompts", str(full)))
+
+        self.app.push_screen(PathPrompt("Your own inputs for base and tuned, side by side: a JSONL file (a prompt per "
+                                        "row) or a text file with one prompt per line", self._prompts_file), chosen)
+
+    _prompts_file = ""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._checks_running: set[str] = set()  # checks whose process runs now
+        self._row_text: dict[str, str] = {}  # row text shown instead of the stored result
 
     @work(thread=True, group="checks", exit_on_error=False)
-    def run_check(self, run: str, action: str) -> None:
+    def run_check(self, run: str, action: str, extra: tuple[str, ...] = ()) -> None:
         """`ftwizard check RUN --only ACTION` in its own process; its progress lines show as they come."""
-        cmd = [sys.executable, "-m", "ftwizard", "check", run, "--only", action]
+        cmd = [sys.executable, "-m", "ftwizard", "check", run, "--only", action, *extra]
         lines: list[str] = []
         with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1) as proc:
             assert proc.stdout is not None
@@ -168,12 +205,14 @@ class ChecklistScreen(AppScreen):
         self.app.call_from_thread(self._check_done, action, rc, "\n".join(lines))
 
     def _check_progress(self, action: str, line: str) -> None:
-        self.query_one(f"#result-{action}", Static).update(f"running … {escape(line)}")
+        self._say(action, f"running … {escape(line)}")
 
     def _check_done(self, action: str, rc: int, output: str) -> None:
+        self._checks_running.discard(action)
+        self._row_text.pop(action, None)
         if rc != 0:
             tail = output.strip().splitlines()[-1] if output.strip() else f"exit {rc}"
-            self.query_one(f"#result-{action}", Static).update(f"[b $error]failed:[/] {escape(tail)}")
+            self._say(action, f"[b $error]failed:[/] {escape(tail)}")
             self.query_one(f"#run-{action}", Button).disabled = False
             return
         self.refresh_state()
