@@ -291,6 +291,8 @@ async def test_reattach_to_finished_run_and_runs_list(tmp_path):
             assert tick.value and tick.has_class(f"outcome-{how}")
             assert str(app.screen.query_one(f"#result-{item}").render()).startswith(f"→ {words}: ")
         assert not app.screen.query_one("#tick-general").has_class("outcome-passed")
+        compare = str(app.screen.query_one("#result-compare").render())
+        assert compare.count("inconclusive") == 1 and "0.00 → 0.00 — exact match did not move" in compare
     assert json.loads((rd.path / "checklist.json").read_text())["items"]["safety"]["done"] is True
 
 

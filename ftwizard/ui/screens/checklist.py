@@ -49,6 +49,8 @@ def result_text(entry: dict[str, Any], why: str, how: str | None) -> str:
     text = str(res)
     if how == "skipped":
         text = text.removeprefix("skipped: ").removeprefix("skipped")
+    elif how == "inconclusive":  # the mark already says it: "? inconclusive: … — inconclusive: …" said it twice
+        text = text.replace(" — inconclusive: ", " — ", 1)
     return f"→ {mark + ': ' if mark else ''}{escape(text)}" if how else f"→ {escape(text)}"
 
 

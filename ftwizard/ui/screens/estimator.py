@@ -82,7 +82,7 @@ class EstimatorScreen(AppScreen):
                 yield Label("Gradient checkpointing")
                 yield Select([("on", True), ("off", False)], value=bool(start.get("gradient_checkpointing", True)),
                              id="ckpt", allow_blank=False, compact=True)
-                yield Label("GPU")
+                yield Label("GPU" if res.gpus else "GPU (none here: the one you would use)")
                 yield Select(gpus, value=gpu_default, id="gpu", allow_blank=False, compact=True)
             with VerticalScroll(id="estimator-result"):
                 yield Static(id="summary")

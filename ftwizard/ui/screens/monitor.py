@@ -107,6 +107,11 @@ def elapsed_text(state: RunState, status: dict[str, Any], now: float, live: bool
     return f"elapsed {fmt_duration(wall)}" + (f" (training {fmt_duration(train)})" if wall - train >= 5 else "")
 
 
+def _size(gib: float) -> str:
+    """0.03 GiB of a tiny model's tensors reads as 31 MiB."""
+    return f"{gib:.2f} GiB" if gib >= 0.1 else f"{max(gib * 1024, 1):.0f} MiB"
+
+
 def _num(v: Any) -> float | None:
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
@@ -266,8 +271,9 @@ class MonitorScreen(AppScreen):
         measured = (state.preflight or {}).get("measured_peak_allocated_gib") or state.gpu.get("gpu_peak_gib")
         gpu_run = run_on_gpu(state, bool(app.probe_result.gpus))
         if est or measured:
-            lines.append(f"peak allocated memory: predicted {f'{est:.2f} GiB' if est is not None else '—'} · measured "
-                         f"{f'{measured:.2f} GiB' if measured is not None else '— (not on a GPU)'}"
+            what = "peak allocated memory" if gpu_run else "peak memory of the tensors (RAM)"
+            lines.append(f"{what}: predicted {_size(est) if est is not None else '—'} · measured "
+                         f"{_size(measured) if measured is not None else '— (not on a GPU)'}"
                          + (" (the Plan adds CUDA's reserve)" if est and gpu_run else ""))
         if state.gpu:
             lines.append(f"trainer: allocated {state.gpu.get('gpu_allocated_gib', 0):.1f} GiB · reserved "
