@@ -299,8 +299,13 @@ def begin_text(ev: dict) -> str:
 def done_text(ev: dict) -> str:
     """`done` in words: the step reached, the run's training loss and time, where the weights went."""
     text = f"finished at step {ev.get('step')}"
-    if isinstance(ev.get("train_loss"), int | float):
-        text += f": training loss {ev['train_loss']:.4f}"
+    first, last = ev.get("loss_first"), ev.get("loss_last")
+    if isinstance(first, int | float) and isinstance(last, int | float):
+        text += f": training loss {first:.3g} → {last:.3g}"  # train_loss is the run's mean, not where it ended
+        if isinstance(ev.get("eval_loss_last"), int | float):
+            text += f", validation loss {ev['eval_loss_last']:.3g}"
+    elif isinstance(ev.get("train_loss"), int | float):
+        text += f": training loss {ev['train_loss']:.4f} (mean over the run)"
     if isinstance(ev.get("train_runtime"), int | float):
         text += f", {duration(float(ev['train_runtime']))} of training"
     return text + (f"; saved to {ev['output']}" if ev.get("output") else "")
@@ -378,6 +383,8 @@ def known_error(exc: BaseException) -> tuple[str, str]:
         return "the disk is full", "free some space (checkpoints and logs already written are kept)"
     if isinstance(exc, OSError):
         return f"{exc.strerror or exc}: {exc.filename or ''}".strip(": "), "check the path and the disk"
+    if isinstance(exc, ValueError) and str(exc).startswith("unknown GPU"):
+        return str(exc), "name the card as nvidia-smi shows it, or add its memory; --help lists the options"
     if isinstance(exc, ValueError):
         return str(exc), "run the command with --help for the allowed values"
     return f"{type(exc).__name__}: {exc}", "run again with --debug for the traceback, and report it"

@@ -5,6 +5,7 @@ reason — the app's Plan step on the command line (the same `wizard.make_plan`,
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from rich.table import Table
@@ -45,7 +46,8 @@ def register(sub: Any) -> None:
     p.add_argument("--method", choices=METHODS)
     p.add_argument("--trainer", choices=list(TRAINERS), help="the objective (default: from the data's format)")
     p.add_argument("--gpu", help="plan for this GPU instead of the local one (`cpu`: this machine's CPU)")
-    p.add_argument("--gpus", type=bounded(int, 1, 4096, "a number of GPUs"))
+    p.add_argument("--gpus", type=bounded(int, 1, 4096, "a number of GPUs"),
+                   help="how many of those GPUs (default: the ones found here, or 1 with --gpu)")
     p.add_argument("--fake", help="fake GPU description file")
     p.add_argument("--fit", action="store_true",
                    help="when the plan does not fit the GPU, apply the fixes it lists, best first, until it fits "
@@ -65,10 +67,21 @@ def _answers(args: argparse.Namespace, facts: Any) -> Any:
                   gpu_count=args.gpus or 1)
     if args.method:
         ans.overrides["method"] = args.method
+    if args.gpu and args.gpu.lower() != "cpu":  # before the data is read: a mistyped card is said at once
+        from ftwizard.core.plan.hardware import gpu_from_name
+
+        try:
+            gpu_from_name(args.gpu)
+        except ValueError as exc:
+            raise CliError(f"--gpu: {exc}", "or --gpu cpu to plan for this machine's CPU") from None
     if args.data:
         from ftwizard.core.data.errors import DataError
         from ftwizard.core.data.report import analyze
 
+        local = args.data.endswith((".jsonl", ".json", ".csv", ".parquet", ".txt", ".yaml", ".yml")) or \
+            args.data.startswith((".", "/", "~"))
+        if local and not os.path.exists(os.path.expanduser(args.data)):  # said before the tokenizer loads
+            raise CliError(f"{args.data}: no such file or folder", "check the path")
         tok = tokenizer_source(args.model)
         if not args.json:
             err_console.print(f"reading {esc(args.data)} (tokens counted with "
@@ -77,7 +90,8 @@ def _answers(args: argparse.Namespace, facts: Any) -> Any:
         try:
             rep = analyze(args.data, task=kind, tokenizer=tok).to_dict()
         except (DataError, ValueError, OSError) as exc:
-            raise CliError(f"{args.data}: {exc}") from None
+            text = str(exc)
+            raise CliError(text if text.startswith(args.data) else f"{args.data}: {text}") from None
         if rep.get("errors"):
             first = rep["errors"][0]
             where = f"{first.get('file') or args.data}:{first['line']}" if first.get("line") else str(first.get("file")
@@ -93,6 +107,7 @@ def _answers(args: argparse.Namespace, facts: Any) -> Any:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from ftwizard.core.plan.hardware import default_probe
+    from ftwizard.core.plan.launch_checks import total_ram_gib
     from ftwizard.core.wizard import cost_line, make_plan, plan_cost, plan_time, to_run_config
 
     facts = load_facts(args.model, args.allow_download)
@@ -152,8 +167,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
                       ", ".join(f"{k} {v / 2**30:.1f}" for k, v in e.parts_bytes.items()) + ")")
         console.print(f"Range {e.low_gib:.1f}–{e.high_gib:.1f} GiB; the plan checks the top ({e.margin:.0%} margin).")
     else:
-        console.print(f"Memory (RAM on the CPU): about {_size(e.peak_allocated_gib)} for weights, adapter, optimizer and "
-                      "activations")
+        ram = total_ram_gib()
+        console.print(f"Memory (RAM on the CPU): about [b]{_size(e.peak_gib)}[/] at its peak"
+                      + (f" of {ram:.0f} GiB" if ram else "") + f": {_size(e.peak_allocated_gib)} of weights, adapter, "
+                      f"optimizer and activations + {_size(e.part_gib('overhead'))} for Python, PyTorch and the "
+                      "libraries")
     rows = f"{ans.rows:,} rows" if ans.rows else "1,000 rows (assumed: give --data or --rows)"
     if timing is not None:
         console.print(f"[b]Time[/]: {esc(timing.line())}", highlight=False)

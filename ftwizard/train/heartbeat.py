@@ -76,7 +76,7 @@ class Heartbeat:
             now = time.time()
             self._last_write = now
             data: dict[str, Any] = {"pid": os.getpid(), "beat": now, "progress": self.progress, "phase": self.phase,
-                                    "step": self.step, "step_s": self.step_s()}
+                                    "step": self.step, "step_s": self.step_s(), "rss_peak_gib": rss_peak_gib()}
             tmp = rd.heartbeat_path.with_name(f"{rd.heartbeat_path.name}.{os.getpid()}.tmp")
             try:
                 tmp.write_text(json.dumps(data), encoding="utf-8")
@@ -86,6 +86,18 @@ class Heartbeat:
                     tmp.unlink()
                 except OSError:
                     pass
+
+
+def rss_peak_gib() -> float | None:
+    """This process's peak resident memory (RAM), GiB: what a CPU run's memory is (ru_maxrss: KiB on Linux)."""
+    try:
+        import resource
+        import sys
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return round(peak / (2**30 if sys.platform == "darwin" else 2**20), 3)
+    except (ImportError, OSError, ValueError):
+        return None
 
 
 BEAT = Heartbeat()  # the trainer process' one heartbeat (started by run.main on the main rank)

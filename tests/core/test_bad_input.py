@@ -201,3 +201,18 @@ def test_a_yaml_mistake_is_named_at_the_line_it_was_made(tmp_path, text, words):
     path = tmp_path / "c.yaml"
     path.write_text(text)
     one_line(cli("train", str(path), "--check"), words)
+
+
+def test_plan_names_a_bad_gpu_a_missing_data_file_or_gguf_in_one_line(tmp_path: Path) -> None:
+    """Said before anything is read, once: a mistyped card (it was said after the tokenizer counted the data, with
+    a hint that --help lists the cards, which it does not), a missing data file ('nofile.jsonl: nofile.jsonl: …'
+    after a 'reading …' line), a missing .gguf file (it said 'no such folder … a model folder holds config.json')."""
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"},
+                                             {"role": "assistant", "content": "hello"}]}) + "\n")
+    line = one_line(cli("plan", "smollm2-135m", "--gpu", "banana", "--data", str(data)), "--gpu cpu")
+    assert "unknown GPU 'banana'" in line and "RTX 4090" in line and "NVIDIA GeForce" not in line
+    line = one_line(cli("plan", "smollm2-135m", "--data", str(tmp_path / "nofile.jsonl")), "check the path")
+    assert line.count("nofile.jsonl") == 1 and "no such file" in line
+    line = one_line(cli("plan", str(tmp_path / "gone.gguf")))
+    assert "no such file" in line and "folder" not in line

@@ -184,7 +184,12 @@ def test_run_events_print_in_words_not_json():
     assert ck == "checkpoint saved at step 15 (checkpoint-15)"
     done = _event_line({"type": "done", "step": 60, "output": "runs/x/adapter", "train_runtime": 125.4,
                         "train_loss": 1.23456, "train_samples_per_second": 3.2})
-    assert done == "finished at step 60: training loss 1.2346, 2 min 05 s of training; saved to runs/x/adapter"
+    assert done == ("finished at step 60: training loss 1.2346 (mean over the run), 2 min 05 s of training; saved "
+                    "to runs/x/adapter")
+    # where the loss started and ended, not the run's mean (0.617 read as "did not learn much" for a run at 0.005)
+    done = _event_line({"type": "done", "step": 40, "output": "runs/x/adapter", "train_runtime": 129.0,
+                        "train_loss": 0.617, "loss_first": 2.4712, "loss_last": 0.00463, "eval_loss_last": 0.041})
+    assert done.startswith("finished at step 40: training loss 2.47 → 0.00463, validation loss 0.041, 2 min 09 s")
     assert "{" not in begin + ck + done
 
 

@@ -228,3 +228,22 @@ def test_a_dataset_error_in_the_trainers_own_words_reaches_the_person(tmp_path):
     rd = RunDir(tmp_path / "run").create(RunConfig(model="m", data="/data/x.jsonl"))
     assert fill_in("ftwizard data <path>; ftwizard train --resume <run>", rd.path) == \
         f"ftwizard data /data/x.jsonl; ftwizard train --resume {rd.path}"
+
+
+def test_a_cpu_estimate_is_the_processes_ram():
+    """On a CPU the overhead is the runtime (Python, PyTorch, the libraries) and the CPU allocator's slack on what
+    training allocates besides the weights — not a CUDA context (bench/cpu_memory.py: SmolLM2-135M, 4 shapes,
+    predicted RAM within -5%..+0% of the measured peak RSS)."""
+    from dataclasses import replace
+
+    from ftwizard.core.plan.catalog import find_preset
+    from ftwizard.core.plan.memory import CPU_DYNAMIC_SLACK, CPU_RUNTIME_GIB, GIB, EstimateInput, estimate
+
+    f = find_preset("smollm2-135m")
+    inp = EstimateInput(method="lora", rank=16, targets=tuple(f.resolve_targets("all-linear")), batch=4, seq=64,
+                        grad_ckpt=False, optim="adamw_torch", precision="fp32", device="cpu")
+    cpu, gpu = estimate(f, inp), estimate(f, replace(inp, device="cuda"))
+    assert cpu.peak_allocated_bytes == gpu.peak_allocated_bytes  # the same tensors
+    dynamic = cpu.peak_allocated_bytes - cpu.parts_bytes["weights"]
+    assert cpu.parts_bytes["overhead"] == pytest.approx(CPU_RUNTIME_GIB * GIB + CPU_DYNAMIC_SLACK * dynamic)
+    assert 1.9 < cpu.peak_gib < 2.5  # measured 2.20 GiB peak RSS for this shape (the short rows, micro-batch 4)

@@ -1,5 +1,7 @@
 """The verdict in words, on the numbers of real SmolLM2 runs (bench/real_sweep.py, the issue-21 runs)."""
 
+import re
+
 from ftwizard.core.eval.verdict import judge, loss_drop
 
 OLD_PLAN = {"method": "lora", "learning_rate": 2e-4, "rank": 8, "target_modules": ["q_proj", "k_proj", "v_proj",
@@ -23,7 +25,7 @@ def test_the_failed_plan_is_called_a_failure_with_the_fixes_that_worked():
     v = judge(checks, _logs([2.47, 2.45, 2.40, 2.33, 2.30, 2.27, 2.26, 2.24]) + [{"type": "eval", "step": 30}], OLD_PLAN)
     assert v.learned == "no" and v.general == "changed" and not v.ok
     assert v.headline.startswith("The model did not learn the answers (exact match 0/9 → 0/9, token F1 0.18 → 0.20")
-    assert "training loss fell only 8%" in v.headline
+    assert re.search(r"training loss 2\.44 → 2\.2\d \(fell only 8%\)", v.headline), v.headline
     assert "capital of France" in v.lines[0] and "Paris" in v.lines[0]
     text = v.text()
     for fix in ("raise the learning rate (now 0.0002", "every linear layer", "rank 16", "at least 40 optimizer steps",
@@ -38,6 +40,20 @@ def test_a_run_that_learned_says_so_and_offers_nothing_to_fix():
     assert v.ok and v.learned == "yes" and v.general == "kept" and v.fixes == []
     assert "exact match 0/9 → 5/9" in v.headline and "General answers kept" in v.lines[0]
     assert "all 7 of the 8 general questions" in v.lines[0]
+    assert "training loss 1.56 → 0.52" in v.headline and "fell" not in v.headline  # first and last 3 logs, not "fell 67%"
+
+
+def test_test_rows_that_ask_a_taught_answer_anew_are_said_to():
+    """Test rows whose answer is also a training answer measure recall asked in new words: the headline says so
+    instead of only "rows it never saw"."""
+    checks = {"baseline": {"exact_match": 0.0, "f1": 0.16, "loss": 4.0, "n": 4},
+              "tuned": {"exact_match": 0.75, "f1": 0.92, "loss": 0.03, "n": 4},
+              "compare": {"ok": True, "answers_seen_in_training": 3}}
+    v = judge(checks, _logs([2.5, 1.0, 0.1, 0.005]), NEW_PLAN)
+    assert "on 4 test rows it never saw, 3 of them asking in new words an answer the training rows hold" in v.headline
+    from ftwizard.core.eval.metrics import answers_seen
+
+    assert answers_seen(["Shakespeare.", "Paris", "42"], ["shakespeare", "Rome", "42 "]) == 2
 
 
 def test_general_answers_the_base_never_knew_are_not_called_kept():

@@ -33,6 +33,13 @@ def normalize_answer(text: str) -> str:
     return " ".join(text.split())
 
 
+def answers_seen(test_refs: Sequence[str], train_refs: Sequence[str]) -> int:
+    """How many test answers are, word for word (normalized), also a training answer: those test rows ask a taught
+    answer in new words (recall of what was taught), not a new answer."""
+    seen = {normalize_answer(r) for r in train_refs}
+    return sum(1 for r in test_refs if normalize_answer(r) in seen)
+
+
 def exact_match(pred: str, ref: str) -> float:
     """1.0 when the answer is exactly the reference (surrounding whitespace ignored)."""
     return float(pred.strip() == ref.strip())

@@ -4,8 +4,8 @@ A run succeeds when the tuned model does what the data shows on rows it never sa
 answered — not when the loss went down. Inputs are plain data (checks.json, the events, the run config), so the
 CLI, the app and the demo print the same sentences:
 
-    The model did not learn the answers (exact match 0/9 → 0/9, token F1 0.18 → 0.20; training loss fell only
-    9%). Try: raise the learning rate (now 0.0002; …)
+    The model did not learn the answers (exact match 0/9 → 0/9, token F1 0.18 → 0.20; training loss 2.6 → 2.4 (fell only
+    9%)). Try: raise the learning rate (now 0.0002; …)
     General answers changed: "What is the capital of France?" base "The capital of France is Paris." → tuned …
 
 Thresholds, calibrated on SmolLM2-135M (bench/real_sweep.py): a run that taught the identity moved token F1 on the
@@ -44,14 +44,33 @@ class Verdict:
         return "\n".join(out)
 
 
-def loss_drop(events: list[dict[str, Any]]) -> float | None:
-    """The training loss's fall, first three logs vs last three (0.09 = fell 9%)."""
+def loss_ends(events: list[dict[str, Any]]) -> tuple[float, float] | None:
+    """The training loss at the start and at the end: the mean of the first three logs and of the last three."""
     ls = [float(e["loss"]) for e in events if e.get("type") == "log" and isinstance(e.get("loss"), int | float)]
     if len(ls) < 4:
         return None
     k = min(3, len(ls) // 2)
-    first, last = sum(ls[:k]) / k, sum(ls[-k:]) / k
+    return sum(ls[:k]) / k, sum(ls[-k:]) / k
+
+
+def loss_drop(events: list[dict[str, Any]]) -> float | None:
+    """The training loss's fall, first three logs vs last three (0.09 = fell 9%)."""
+    ends = loss_ends(events)
+    if ends is None:
+        return None
+    first, last = ends
     return (first - last) / first if first > 0 else None
+
+
+def _loss_words(ends: tuple[float, float] | None, only: bool) -> str:
+    """"training loss 2.47 → 0.0046" (it said "fell 100%", which reads as "fell to zero"); a small fall is named."""
+    if ends is None:
+        return ""
+    first, last = ends
+    text = f"; training loss {first:.3g} → {last:.3g}"
+    if only and first > 0:
+        text += f" (fell only {100 * (first - last) / first:.0f}%)"
+    return text
 
 
 def steps_done(events: list[dict[str, Any]]) -> int:
@@ -62,23 +81,23 @@ def _count(frac: float, n: int) -> str:
     return f"{round(frac * n)}/{n}"
 
 
-def _learned(checks: dict[str, Any], drop: float | None) -> tuple[str, str]:
+def _learned(checks: dict[str, Any], drop: float | None, ends: tuple[float, float] | None = None) -> tuple[str, str]:
     b, t = checks.get("baseline") or {}, checks.get("tuned") or {}
     if "f1" in b and "f1" in t:
         n = int(t.get("n") or b.get("n") or 0)
         em_gain, f1_gain = t["exact_match"] - b["exact_match"], t["f1"] - b["f1"]
         loss_gain = (b["loss"] - t["loss"]) / b["loss"] if b.get("loss") else 0.0
+        seen = int((checks.get("compare") or {}).get("answers_seen_in_training") or 0)
         nums = (f"exact match {_count(b['exact_match'], n)} → {_count(t['exact_match'], n)}, token F1 "
-                f"{b['f1']:.2f} → {t['f1']:.2f} on {n} test rows it never saw")
-        if drop is not None:
-            nums += f"; training loss fell {100 * drop:.0f}%"
+                f"{b['f1']:.2f} → {t['f1']:.2f} on {n} test rows it never saw"
+                + (f", {'all' if seen == n else seen} of them asking in new words an answer the training rows hold"
+                   if seen else ""))
         if em_gain >= YES_EM or f1_gain >= YES_F1:
-            return "yes", f"The model learned the answers ({nums})."
+            return "yes", f"The model learned the answers ({nums}{_loss_words(ends, False)})."
         if f1_gain >= PART_F1 or em_gain > 0 or loss_gain >= PART_LOSS:
-            return "partly", f"The model learned some of it, not all ({nums})."
-        only = " only" if drop is not None and drop < 0.3 else ""
-        nums = nums.replace("; training loss fell", f"; training loss fell{only}")
-        return "no", f"The model did not learn the answers ({nums})."
+            return "partly", f"The model learned some of it, not all ({nums}{_loss_words(ends, False)})."
+        only = drop is not None and drop < 0.3
+        return "no", f"The model did not learn the answers ({nums}{_loss_words(ends, only)})."
     if "preference_accuracy" in t:
         acc_b, acc_t = b.get("preference_accuracy", 0.5), t["preference_accuracy"]
         nums = f"preference accuracy {acc_b:.2f} → {acc_t:.2f} on held-out pairs"
@@ -153,7 +172,7 @@ def _fixes(learned: str, general: str, cfg: dict[str, Any], steps: int, drop: fl
 def judge(checks: dict[str, Any], events: list[dict[str, Any]], cfg: dict[str, Any]) -> Verdict:
     """The verdict for a run: `checks` is checks.json, `events` the run's events, `cfg` its config."""
     drop = loss_drop(events)
-    learned, headline = _learned(checks, drop)
+    learned, headline = _learned(checks, drop, loss_ends(events))
     general, glines = _general(checks)
     n_test = int((checks.get("tuned") or {}).get("n") or 0)
     fixes = _fixes(learned, general, cfg, steps_done(events), drop, n_test)

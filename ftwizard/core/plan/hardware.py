@@ -245,8 +245,13 @@ def gpu_from_name(name: str, index: int = 0) -> GPU:
         total = int(size * GIB)
         return GPU(index=index, name=f"{label} ({size:g} GiB)", total_bytes=total, free_bytes=total, used_bytes=0,
                    compute_capability=(8, 0))
-    raise ValueError(f"unknown GPU '{name}'; give its memory to plan for it anyway ('{name} 24GB'), or one of: "
-                     f"{', '.join(KNOWN_GPUS)}")
+    raise ValueError(f"unknown GPU '{name}': give its memory to plan for it anyway ('{name} 24GB'), or a known "
+                     f"card: {', '.join(short_gpu_names())}")
+
+
+def short_gpu_names() -> list[str]:
+    """The known cards as a person types them: 'RTX 4090', 'A100-SXM4-80GB', 'T4'."""
+    return [re.sub(r"^(NVIDIA |Tesla )?(GeForce )?", "", full) for full in KNOWN_GPUS]
 
 
 def _words(full: str) -> list[str]:

@@ -41,6 +41,13 @@ ATTENTIONS = ("sdpa", "flash", "eager")
 # top; 0.5 → 1.0 moves its median 8.6% → 8.8%), and short LoRA runs read that way were 1.1 GB above the parts.
 CUDA_CONTEXT_GIB = 1.0
 ALLOCATOR_SLACK = 0.08  # reserved-but-unused fraction of the allocator's pool
+# On a CPU the figure that matters is the trainer process's resident memory (RAM), measured as its peak RSS on
+# SmolLM2-135M LoRA in fp32 (bench/cpu_memory.py): Python, PyTorch, transformers, TRL and the data take ~0.55 GiB
+# before the model loads (imports alone: 0.51 GiB), and what training allocates besides the weights (activations,
+# logits, gradients, optimizer states) costs ~1.45× its tensor size in RSS: the CPU allocator keeps freed
+# intermediates (glibc arenas), so the peak is above the saved tensors the estimate counts.
+CPU_RUNTIME_GIB = 0.55
+CPU_DYNAMIC_SLACK = 0.45
 LOGIT_BYTES_FULL_LOSS = 12.0  # bf16 logits + fp32 copy + fp32 log-softmax + fp32 grad (partly overlapping)
 LOGIT_BYTES_NO_UPCAST = 8.0  # 16-bit logits, shifted copy, 16-bit log-softmax and its grad
 LOGIT_BYTES_CHUNKED = 6.0  # chunked CE (LitGPT, torchtune): 16-bit logits + fp32 log-softmax saved per chunk
@@ -90,6 +97,7 @@ class EstimateInput:
     generations: int = 8  # GRPO: completions per prompt
     completion_len: int = 256  # GRPO: longest generated completion (tokens)
     teacher_params: int | None = None  # GKD: the teacher's parameter count (None: same size as the student)
+    device: str = "cuda"  # cuda | cpu: what the overhead is (the CUDA context and pool, or the process's RAM)
 
 
 @dataclass
@@ -335,7 +343,10 @@ def estimate(facts: ModelFacts, inp: EstimateInput) -> Estimate:
     step_extra = max(0.0, step_temp - activations - logits)  # the step's peak above backward's peak
     reference, generation = trainer_terms(facts, inp, P, wb, notes)
     allocated = weights + grads + optimizer + activations + logits + step_extra + reference + generation
-    overhead = CUDA_CONTEXT_GIB * GIB + ALLOCATOR_SLACK * allocated
+    if inp.device == "cpu":  # RAM: the runtime, and the CPU allocator's slack on everything but the weights
+        overhead = CPU_RUNTIME_GIB * GIB + CPU_DYNAMIC_SLACK * max(0.0, allocated - weights)
+    else:
+        overhead = CUDA_CONTEXT_GIB * GIB + ALLOCATOR_SLACK * allocated
     parts = {
         "weights": weights,
         "gradients": grads,
@@ -544,6 +555,7 @@ def estimate_input(facts: ModelFacts, v: dict[str, Any], gpus: int, has_gpu: boo
     return EstimateInput(method=method, rank=int(v.get("rank") or 16), targets=targets, batch=int(v["micro_batch"]),
                          seq=int(v["max_seq_length"]), grad_ckpt=bool(v["gradient_checkpointing"]),
                          optim=str(v["optimizer"]), precision=precision if has_gpu else "fp32",
+                         device="cuda" if has_gpu else "cpu",
                          gpus=max(1, gpus), engine=str(v.get("engine") or "auto"),
                          lora_dropout=float(v.get("dropout") or 0.0), trainer=str(v.get("trainer") or "sft"),
                          virtual_tokens=int(v.get("virtual_tokens") or 20))

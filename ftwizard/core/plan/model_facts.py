@@ -662,6 +662,8 @@ def load_model_facts(model: str, allow_download: bool = False, exact: bool | Non
         if not cfg_path.is_file():
             raise ModelFactsError(_not_a_model_folder(path))
         return _facts_from_file(cfg_path, str(path), f"local: {cfg_path}", exact)
+    if path.suffix.lower() == ".gguf":
+        raise ModelFactsError(f"{model}: no such file — check the path of the .gguf file")
     if _looks_like_path(model):
         raise ModelFactsError(f"{model}: no such folder — check the path (a model folder holds config.json), "
                               "or give a preset name (`ftwizard models`) or a Hub id like org/name")

@@ -172,6 +172,7 @@ def recommend(
     # ---- method + memory: the first candidate that fits --------------------------------------------
     base = EstimateInput(method="lora", rank=rank, targets=targets, batch=1, seq=seq, grad_ckpt=False,
                          optim="adamw_torch_fused" if has_gpu else "adamw_torch", precision=precision,
+                         device="cuda" if has_gpu else "cpu",
                          gpus=max(1, n_gpus), lora_dropout=dropout)
     candidates: list[tuple[EstimateInput, str]] = []
     if method:

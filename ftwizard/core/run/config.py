@@ -276,6 +276,9 @@ class RunConfig:
                            "turn on gradient checkpointing, say so, and go on (off: stop with the fix).", True)
     estimate_gib: float | None = _help("Predicted peak GPU memory (written by the planner).", None,
         rule=_span(0, 1e6, "0 to 1000000 GiB", also=(None,)))
+    estimate_ram_gib: float | None = _help("Predicted peak RAM of the trainer process on a CPU: the tensors plus "
+                                           "Python, PyTorch and the libraries (written by the planner).", None,
+        rule=_span(0, 1e6, "0 to 1000000 GiB", also=(None,)))
     estimate_hours: float | None = _help("Planned training time in hours on the planned GPU (written by the "
                                          "planner; the run card compares it with the real time).", None,
         rule=_span(0, 1e6, "0 to 1000000 hours", also=(None,)))

@@ -82,6 +82,7 @@ class RunState:
     started: float | None = None  # wall time of the first event of this (possibly resumed) run
     last_time: float | None = None
     elapsed_s: float = 0.0  # training time over every attempt (a resume continues the count)
+    ram_peak_gib: float | None = None  # the trainer process's peak RAM (heartbeat, done event)
     _elapsed_base: float = 0.0  # elapsed time of the attempts before the last resume
     gpu: dict[str, float] = field(default_factory=dict)
     preflight: dict[str, Any] | None = None
@@ -143,6 +144,8 @@ class RunState:
             self.failure = ev
         elif t == "done":
             self.done = ev
+            if _num(ev.get("peak_rss_gib")) is not None:
+                self.ram_peak_gib = max(self.ram_peak_gib or 0.0, float(ev["peak_rss_gib"]))
         elif t == "preflight":
             self.preflight = ev
         elif t == "time" and isinstance(now, int | float) and _num(ev.get("total_seconds")) is not None:
@@ -186,6 +189,9 @@ class RunState:
             return False
         step = hb.get("step") if isinstance(hb.get("step"), int) else self.beat_step
         step_s = _num(hb.get("step_s"))
+        rss = _num(hb.get("rss_peak_gib"))
+        if rss is not None and rss > (self.ram_peak_gib or 0.0):
+            self.ram_peak_gib = rss
         changed = (step, step_s) != (self.beat_step, self.beat_step_s)
         self.beat_step, self.beat_step_s = int(step or 0), step_s
         return changed

@@ -33,6 +33,7 @@ def to_run_config(ans: Answers, view: PlanView, facts: ModelFacts) -> RunConfig:
         optimizer=str(v["optimizer"]), precision=cast(Any, str(v.get("precision") or "auto") if view.gpus else "auto"),
         engine=cast(Any, str(v.get("engine") or "auto")), num_gpus=max(1, view.gpus),
         trust_remote_code=ans.trust_remote_code, estimate_gib=round(view.estimate.peak_allocated_gib, 2),
+        estimate_ram_gib=None if view.gpus else round(view.estimate.peak_gib, 2),
         **run_cadence(view), **needed)
     from ftwizard.core.trainers import starting_values
 

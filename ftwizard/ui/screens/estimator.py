@@ -3,6 +3,8 @@ Opens on the wizard's model and GPU; numbers below 1 are refused (with the field
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
@@ -10,13 +12,16 @@ from textual.widgets import Footer, Header, Input, Label, Select, Static
 
 from ftwizard.core.plan.catalog import load_catalog
 from ftwizard.core.plan.hardware import KNOWN_GPUS
+from ftwizard.core.plan.launch_checks import total_ram_gib
 from ftwizard.core.plan.memory import Estimate, EstimateInput, estimate, fit_advice, max_micro_batch
 from ftwizard.core.plan.model_facts import ModelFacts, ModelFactsError
+from ftwizard.core.wizard import planning_probe
 from ftwizard.ui.screens.base import AppScreen
 from ftwizard.ui.widgets.bars import part_style, stacked_bar
 
 WIZARD_MODEL = "__wizard__"
 LOCAL_GPU = "__local__"
+CPU = "__cpu__"
 LIMITS = {"rank": ("LoRA rank", 1024), "batch": ("Micro-batch", 4096), "seq": ("Sequence length", 1_048_576)}
 
 
@@ -51,11 +56,16 @@ class EstimatorScreen(AppScreen):
             model_default = WIZARD_MODEL
         gpus = [(f"{n} ({g:.0f} GiB)", n) for n, (g, _) in KNOWN_GPUS.items()]
         gpu_default = "NVIDIA GeForce RTX 4090"
+        ram = total_ram_gib()
+        if ram:  # a CPU-only plan: its RAM, in fp32
+            gpus.insert(0, (f"no GPU: this CPU's RAM ({ram:.0f} GiB, fp32)", CPU))
         if res.gpus:
             gpus.insert(0, (f"this machine: {res.gpus[0].name} ({res.gpus[0].total_gib:.0f} GiB)", LOCAL_GPU))
             gpu_default = LOCAL_GPU
         if ans.gpu in KNOWN_GPUS:
             gpu_default = ans.gpu
+        elif ram and ans.model and not planning_probe(ans, res).gpus:  # the wizard plans for this CPU
+            gpu_default = CPU
         start = dict(ans.overrides)  # the plan's own values (its method, batch, length), else what was typed
         try:
             view = self.wizard.plan_view() if ans.model else None
@@ -82,7 +92,7 @@ class EstimatorScreen(AppScreen):
                 yield Label("Gradient checkpointing")
                 yield Select([("on", True), ("off", False)], value=bool(start.get("gradient_checkpointing", True)),
                              id="ckpt", allow_blank=False, compact=True)
-                yield Label("GPU" if res.gpus else "GPU (none here: the one you would use)")
+                yield Label("GPU")
                 yield Select(gpus, value=gpu_default, id="gpu", allow_blank=False, compact=True)
             with VerticalScroll(id="estimator-result"):
                 yield Static(id="summary")
@@ -102,6 +112,8 @@ class EstimatorScreen(AppScreen):
 
     def gpu_gib(self) -> tuple[str, float]:
         val = self.query_one("#gpu", Select).value
+        if val == CPU:
+            return "this CPU (RAM)", total_ram_gib() or 0.0
         if val == LOCAL_GPU:
             g = self.wizard.probe_result.gpus[0]
             return g.name, g.total_gib
@@ -124,6 +136,8 @@ class EstimatorScreen(AppScreen):
             method=method, rank=nums["rank"], targets=tuple(facts.resolve_targets("all-linear")) if method != "full" else (),
             batch=nums["batch"], seq=nums["seq"], grad_ckpt=bool(self.query_one("#ckpt", Select).value),
             optim="paged_adamw_8bit" if method == "qlora" else "adamw_torch")
+        if self.query_one("#gpu", Select).value == CPU:
+            inp = replace(inp, precision="fp32", device="cpu")
         return facts, inp
 
     def recompute(self) -> None:

@@ -270,7 +270,13 @@ class MonitorScreen(AppScreen):
         est = getattr(cfg, "estimate_gib", None) if cfg else None
         measured = (state.preflight or {}).get("measured_peak_allocated_gib") or state.gpu.get("gpu_peak_gib")
         gpu_run = run_on_gpu(state, bool(app.probe_result.gpus))
-        if est or measured:
+        ram = getattr(cfg, "estimate_ram_gib", None) if cfg else None
+        if not gpu_run and (ram or state.ram_peak_gib):  # a CPU run: the trainer process's RAM is what runs out
+            lines.append(f"RAM of the trainer: predicted {_size(ram) if ram else '—'} · peak "
+                         f"{_size(state.ram_peak_gib) if state.ram_peak_gib else '—'}"
+                         + (f" (tensors: predicted {_size(est)}, measured {_size(measured)})" if est and measured
+                            else ""))
+        elif est or measured:
             what = "peak allocated memory" if gpu_run else "peak memory of the tensors (RAM)"
             lines.append(f"{what}: predicted {_size(est) if est is not None else '—'} · measured "
                          f"{_size(measured) if measured is not None else '— (not on a GPU)'}"
