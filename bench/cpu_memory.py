@@ -13,10 +13,10 @@ The two constants were fitted on the two short shapes; the long shapes were held
 EPYC, torch 2.13 CPU, one thread per run):
 
     shape        tensors pred/measured   RAM predicted   RSS measured   error
-    short, mb 4      1.29 / 1.10              2.18            2.20        -1%
-    short, mb 1      0.75 / 0.67              1.41            1.43        -1%
-    long,  mb 4      6.04 / 4.92              9.08            9.04        +0%   (held out)
-    long,  mb 1      1.94 / 1.56              3.13            3.30        -5%   (held out)
+    short, mb 4      1.36 / 1.16              2.30            2.30        -0%
+    short, mb 1      0.77 / 0.69              1.44            1.47        -3%
+    long,  mb 4      6.04 / 4.92              9.08            9.01        +1%   (held out)
+    long,  mb 1      1.94 / 1.56              3.13            3.32        -6%   (held out)
 
 Before, the CLI's CPU plan printed the tensors alone (1.3 GiB for the first shape, 2.2 GiB measured) and the app's
 Plan step the tensors plus a CUDA context (2.4 GiB): two figures for one run, neither of them the RAM.

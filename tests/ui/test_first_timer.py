@@ -86,7 +86,7 @@ async def test_preset_with_method_override_opens_at_its_step(tmp_path):
 @pytest.mark.parametrize("content, words", [
     (None, "no such file"),
     ("model: [unclosed\n", "invalid YAML at line 1: a [ opened there is not closed"),
-    ("overrides: {micro_batch: -5}\n", "Micro-batch (per GPU): must be at least 1"),
+    ("overrides: {micro_batch: -5}\n", "Micro-batch: must be at least 1"),
     ("- a list\n", "YAML mapping"),
     ("colour: blue\n", "unknown preset keys: colour"),
 ])

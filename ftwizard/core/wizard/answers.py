@@ -32,7 +32,7 @@ FIELDS: dict[str, str] = {
     "dropout": "LoRA dropout",
     "target_modules": "Target modules",
     "max_seq_length": "Max sequence length",
-    "micro_batch": "Micro-batch (per GPU)",
+    "micro_batch": "Micro-batch",
     "gradient_accumulation": "Gradient accumulation",
     "learning_rate": "Learning rate",
     "epochs": "Epochs",

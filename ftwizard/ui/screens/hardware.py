@@ -33,7 +33,7 @@ def target_text(res: ProbeResult, target: str) -> str:
     """One plain sentence: what the plan is for."""
     if target == "local" and not res.gpus:
         return ("[b]Planning for this machine's CPU.[/b] Only tiny models are practical there, and training is slow. "
-                "To plan for a GPU you will rent or buy, pick it above.")
+                "To plan for a GPU you will rent or buy, choose it in 'Plan for'.")
     if target == "cpu":
         return "[b]Planning for the CPU only.[/b] Only tiny models are practical there, and training is slow."
     if target == "local":
@@ -55,7 +55,7 @@ class HardwareScreen(StepScreen):
             if not res.gpus:
                 yield Static("No GPU found", classes="title")
                 yield Static(f"{escape(str(res.reason))}\n\nThat is fine: the plan is for this machine's CPU (tiny "
-                             "models only). To plan for a GPU you will rent or buy, pick it below. Or watch the "
+                             "models only). To plan for a GPU you will rent or buy, choose it in 'Plan for'. Or watch the "
                              "offline demo train a tiny model on this CPU (a few minutes; it shows every screen after "
                              "the plan).", classes="why")
                 with Horizontal(classes="row"):

@@ -44,7 +44,7 @@ class ModelScreen(StepScreen):
             preset = ans.model if ans.model in cat else Select.NULL
             yield Select([(f"{k}  ({p.published_params_b:g}B)", k) for k, p in cat.items()], value=preset, id="preset",
                          prompt="pick a preset", compact=True)
-            yield Label("…or a local folder with config.json, a .gguf file, or a Hub id in your local cache")
+            yield Label("…or a folder with config.json, a .gguf file, or a Hub id already cached")
             yield Input("" if ans.model in cat else ans.model, placeholder="./my-model, model.gguf or org/name", id="model-path",
                         compact=True)
             with Horizontal(classes="row"):

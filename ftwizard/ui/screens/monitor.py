@@ -229,8 +229,11 @@ class MonitorScreen(AppScreen):
             self.query_one("#plot-lr", CurvePlot).draw([("lr", state.lr, _style(theme.secondary or "green"))])
             self.query_one("#plot-grad", CurvePlot).draw([("grad", state.grad_norm, _style(theme.warning or "yellow"))])
             s = status.get("state")
-            self.query_one("#stop", Button).disabled = s not in ("starting", "running")
-            self.query_one("#resume", Button).disabled = s not in ("stopped", "failed")
+            # a button that would only answer "not now" is not shown: Stop while it runs, Resume once it stopped
+            stop, resume = self.query_one("#stop", Button), self.query_one("#resume", Button)
+            stop.disabled = s not in ("starting", "running")
+            resume.disabled = s not in ("stopped", "failed")
+            stop.display, resume.display = not stop.disabled, not resume.disabled
 
     def _after_failure(self, run: str, state: str | None) -> tuple[bool, str | None]:
         """For a stopped or failed run: whether its failure has an automatic fix, and its newest checkpoint."""

@@ -261,10 +261,19 @@ class PlanScreen(StepScreen):
                         w.value = bool(val)
                 elif isinstance(w, Input):
                     text = _fmt(val)
+                    if key == "target_modules" and isinstance(val, list) and self._all_linear(val):
+                        text = "all-linear"  # seven names do not fit the field at 80 columns; the config says the same
                     if w.value != text:
                         w.value = text
         finally:
             self.call_after_refresh(self._end_sync)
+
+    def _all_linear(self, targets: list[Any]) -> bool:
+        try:
+            facts = self.wizard.model_facts()
+        except (ModelFactsError, ValueError):
+            return False
+        return facts is not None and set(targets) == set(facts.resolve_targets("all-linear"))
 
     def _end_sync(self) -> None:
         self._syncing = False
@@ -287,7 +296,9 @@ class PlanScreen(StepScreen):
             return
         if self._invalid.pop(key, None) is not None:
             self.recompute()  # the reason comes back in place of the error
-        if value == self.view.values.get(key):
+        current = self.view.values.get(key)
+        if value == current or (key == "target_modules" and value == "all-linear" and isinstance(current, list)
+                                and self._all_linear(current)):  # the same modules, shown by their short name
             return
         set_override(self.wizard.answers, key, value)
         self.recompute(sync_widgets=key == "method")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from textual_plot import HiResMode, PlotWidget
+from textual_plot import HiResMode, LegendLocation, PlotWidget
 
 from ftwizard.core.run.state import Series, downsample, ema
 
@@ -18,9 +18,23 @@ class CurvePlot(PlotWidget):
         super().__init__(id=id, allow_pan_and_zoom=True)
         self.title = title
         self.drawn_points = 0
+        self._two_series = False
 
     def on_mount(self) -> None:
         self.set_ylabel(self.title)
+        self.set_xlabel("step")
+        self.show_legend(is_visible=False)  # an empty legend drew a stray box before the first step
+
+    def on_resize(self) -> None:
+        self._place_legend()
+
+    def _place_legend(self) -> None:
+        """The legend in the top-right corner, placed once the plot has its size: placed before layout (width 0)
+        textual-plot moved it to the nearest corner, over the y axis's labels."""
+        if self._two_series and self.size.width > 0:
+            self.show_legend(location=LegendLocation.TOPRIGHT)
+        else:
+            self.show_legend(is_visible=False)
 
     def draw(self, series: list[tuple[str, Series, str]], smooth: bool = False) -> None:
         self.clear()
@@ -48,5 +62,5 @@ class CurvePlot(PlotWidget):
             self.set_xlimits(xs_all[0] - 1, xs_all[0] + 1)
         else:
             self.set_xlimits(None, None)
-        if len(series) > 1:
-            self.show_legend()
+        self._two_series = sum(1 for _l, s, _st in series if len(s)) > 1  # a legend only to tell two curves apart
+        self._place_legend()
