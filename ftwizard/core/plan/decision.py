@@ -67,7 +67,8 @@ def task_kind(name: str | None) -> TaskKind:
 NODES: dict[str, Question | Outcome] = {
     "start": Question(
         "start", "Can you solve the problem with better prompting (clear instructions, a few examples)?",
-        "Prompting costs minutes; fine-tuning costs hours to days (data, training, checks). Always try it first and keep the best prompt as a baseline.",
+        "Prompting costs minutes; fine-tuning costs hours to days (data, training, checks). Always try it first "
+        "and keep the best prompt as a baseline.",
         yes="prompting", no="knowledge"),
     "knowledge": Question(
         "knowledge", "Does the model need external, private or frequently changing knowledge?",
