@@ -62,8 +62,48 @@ async def test_try_it_screen_shows_both_answers(finished_run, tmp_path):
         assert not app.screen.busy
         base = str(app.screen.query_one("#try-base").render())
         assert "generating" not in base and base == str(app.screen.query_one("#try-tuned").render())
+        # the generation process is kept for the next prompt (it reloaded the models for every prompt)
+        server = app.screen._server
+        assert server is not None and server.alive() and server.ready
+        await pilot.press("ctrl+t")
+        assert str(app.screen.query_one("#try-base").render()) == ""  # the old answers are not the new prompt's
+        await pilot.press("enter")
+        t = time.monotonic()
+        while app.screen.busy and time.monotonic() - t < 240:
+            await pilot.pause(0.2)
+        assert app.screen._server is server and server.alive()
+        assert str(app.screen.query_one("#try-base").render()) == base
         await pilot.press("escape")
         assert app.current_mode == "monitor"
+
+
+@pytest.mark.slow
+def test_generate_serves_an_adapter_run_from_one_copy_of_the_weights(tmp_path, tiny_model):
+    """`--serve` loads base + adapter once and answers each JSON line; the base side is the adapter switched off
+    (the same answer as the base model alone), the tuned side the adapter (a non-zero one here: it differs)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    rd = RunDir(tmp_path / "run").create(RunConfig(model=str(tiny_model), data="d"))
+    torch.manual_seed(0)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model),
+                           LoraConfig(r=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    model.save_pretrained(rd.adapter)
+    rd.write_status(state="done")
+    req = "".join(json.dumps({"prompt": p}) + "\n" for p in ("12/03/2024", "01/01/1999"))
+    res = subprocess.run([sys.executable, "-m", "ftwizard.train.generate", str(rd.path), "--serve",
+                          "--max-new-tokens", "6"], input=req + "not json\n", capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr
+    lines = [json.loads(x) for x in res.stdout.strip().splitlines()]
+    assert lines[0]["ready"] is True and [set(x) for x in lines[1:3]] == [{"prompt", "base", "tuned"}] * 2
+    assert lines[3]["error"].startswith("bad request")
+    alone = subprocess.run([sys.executable, "-m", "ftwizard.train.generate", str(rd.path), "--prompt", "12/03/2024",
+                            "--max-new-tokens", "6", "--json"], capture_output=True, text=True, timeout=300)
+    one = json.loads(alone.stdout.strip().splitlines()[-1])
+    assert lines[1]["base"] == one["base"] and lines[1]["tuned"] == one["tuned"]
+    assert lines[1]["base"] != lines[1]["tuned"]
 
 
 async def test_another_run_clears_the_prompt_and_answers_and_a_late_answer_is_dropped(tmp_path):

@@ -164,7 +164,9 @@ class DataScreen(StepScreen):
             return
         ans = self.wizard.answers
         ans.data, ans.data_errors = path, None
-        self.query_one("#report", Static).update(f"Reading {escape(path)} …")
+        counting = ("and counting its tokens with the model's tokenizer and chat template (in its own process: "
+                    "10–20 s the first time) …" if tokenizer_source(ans.model) else "…")
+        self.query_one("#report", Static).update(f"Reading {escape(path)} {counting}")
         self._analyze(path)
 
     @work(thread=True, exclusive=True, group="analyze", exit_on_error=False)

@@ -1,10 +1,14 @@
 """Try it: one prompt to the base model and the trained one, side by side. Generation runs in its own process
-(`python -m ftwizard.train.generate`), so the app stays torch-free; `t` fills in the next test-split prompt."""
+(`python -m ftwizard.train.generate RUN --serve`), so the app stays torch-free; the process is kept while the run
+is open, so the models load once (each prompt reloaded both: 20–25 s a prompt on SmolLM2-135M on a CPU, now
+2–4 s after a first ~12 s). `ctrl+t` fills in the next test-split prompt."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +49,54 @@ def test_prompts(run: Path, limit: int = 50) -> list[str]:
     return out
 
 
+class AnswerServer:
+    """`python -m ftwizard.train.generate RUN --serve`: one JSON line per prompt in and out. Started on the first
+    prompt; closing its stdin ends it (and the app exiting closes its stdin)."""
+
+    def __init__(self, run: str, timeout: float = 600) -> None:
+        self.run, self.timeout = run, timeout
+        self.err = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # a file: a full pipe would block it
+        self.proc = subprocess.Popen(job_command("generate", run, "--serve"), stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self.err, text=True, bufsize=1)
+        self.ready = False
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def _line(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:  # the process ended: its last error line says why
+            code = self.proc.wait()
+            self.err.seek(0)
+            err = [ln for ln in self.err.read().strip().splitlines() if ln.strip()]
+            raise OSError(err[-1] if err else f"the generation process ended (exit {code})")
+        return dict(json.loads(line))
+
+    def ask(self, prompt: str) -> dict[str, Any]:
+        if not self.ready:
+            first = self._line()
+            if "error" in first:
+                return first
+            self.ready = True
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(json.dumps({"prompt": prompt}) + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, ValueError) as exc:
+            raise OSError(f"the generation process ended: {exc}") from None
+        return self._line()
+
+    def close(self) -> None:
+        try:
+            if self.proc.stdin:
+                self.proc.stdin.close()
+            self.proc.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+        self.err.close()
+
+
 class TryItScreen(AppScreen):
     AUTO_FOCUS = "#try-prompt"
     BINDINGS = [Binding("ctrl+t", "next_test_prompt", "Test prompt", id="try.next", priority=True)]
@@ -55,6 +107,8 @@ class TryItScreen(AppScreen):
         self._i = -1
         self.busy = False
         self._shown: Path | None = None  # the run whose prompt and answers are on screen
+        self._server: AnswerServer | None = None  # the generation process, kept while its run is open
+        self._server_lock = threading.Lock()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -80,6 +134,8 @@ class TryItScreen(AppScreen):
         run = self.wizard.active_run
         if run != self._shown:  # another run: its prompt and answers are not this one's
             self._shown, self._i = run, -1
+            if self._server is not None and str(run) != self._server.run:
+                self.close_server()  # its models belong to the run no longer open
             self.query_one("#try-prompt", Input).value = ""
             for wid in ("#try-base", "#try-tuned"):
                 self.query_one(wid, Static).update("")
@@ -100,6 +156,9 @@ class TryItScreen(AppScreen):
         self._i = (self._i + 1) % len(self._prompts)
         inp = self.query_one("#try-prompt", Input)
         inp.value = self._prompts[self._i]
+        if not self.busy:  # the answers on screen were to the previous prompt
+            for wid in ("#try-base", "#try-tuned"):
+                self.query_one(wid, Static).update("")
         inp.focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -116,19 +175,35 @@ class TryItScreen(AppScreen):
             return
         self.busy = True
         for wid in ("#try-base", "#try-tuned"):
-            self.query_one(wid, Static).update("[dim]generating … (loads the model in its own process)[/dim]")
+            self.query_one(wid, Static).update(
+                "[dim]generating …[/dim]" if self._server is not None and self._server.ready else
+                "[dim]loading the models once (in their own process), then generating …[/dim]")
         self.generate(str(run), prompt)
 
     @work(thread=True, exclusive=True, group="generate", exit_on_error=False, name="generation")
     def generate(self, run: str, prompt: str) -> None:
-        cmd = job_command("generate", run, "--prompt", prompt, "--json")
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
-            res: dict[str, Any] = (json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0
-                                   else {"error": (proc.stderr.strip() or f"exit {proc.returncode}").splitlines()[-1]})
-        except (subprocess.TimeoutExpired, ValueError, IndexError, OSError) as exc:
-            res = {"error": f"{exc.__class__.__name__}: {exc}"}
+            res = self._server_for(run).ask(prompt)
+        except (OSError, ValueError) as exc:
+            res = {"error": str(exc)}
         self.app.call_from_thread(self.show, res, run)
+
+    def _server_for(self, run: str) -> AnswerServer:
+        with self._server_lock:
+            if self._server is None or self._server.run != run or not self._server.alive():
+                if self._server is not None:
+                    self._server.close()
+                self._server = AnswerServer(run)
+            return self._server
+
+    def close_server(self) -> None:
+        with self._server_lock:
+            if self._server is not None:
+                self._server.close()
+                self._server = None
+
+    def on_unmount(self) -> None:
+        self.close_server()
 
     def show(self, res: dict[str, Any], run: str | None = None) -> None:
         self.busy = False
