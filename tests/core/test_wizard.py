@@ -158,6 +158,10 @@ def test_runs_list_and_checklist_state(tmp_path):
     st = load_state(tmp_path / "a")
     assert st["safety"]["done"] and st["compare"]["result"].startswith("exact")
     assert {i.id for i in ITEMS} >= {"compare", "merge", "template", "card", "gguf", "general"}
+    # a run of a .gguf file is listed by the file's name, not by its converted folder's hashed name
+    RunDir(tmp_path / "g").create(RunConfig(model="/cache/gguf/SmolLM2-135M-Instruct.Q4_1-b451056b67a5",
+                                            model_gguf="/models/SmolLM2-135M-Instruct.Q4_1.gguf"))
+    assert {r.model for r in list_runs(tmp_path)} == {"m", "SmolLM2-135M-Instruct.Q4_1.gguf"}
 
 
 def test_fix_changes_behind_relaunch():

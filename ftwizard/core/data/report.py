@@ -251,7 +251,9 @@ def analyze(
                                   f"{describe_need(check_ratios(split_ratios))}; add rows "
                                   f"(about {want:,} are suggested for this kind of data)"))
     elif 0 < len(valid) < want:
-        rep.warnings.append(f"{len(valid):,} usable rows; about {want:,}+ is suggested for this kind of data")
+        by_task = "" if task else (f" (by task: {MIN_ROWS['format']}+ to change a format or tone, "
+                                   f"{MIN_ROWS['domain']}+ for a domain; --task KIND says which)")
+        rep.warnings.append(f"{len(valid):,} usable rows; about {want:,}+ is suggested for this kind of data{by_task}")
     if lengths and over == len(lengths):
         i = min(range(len(lengths)), key=lengths.__getitem__)
         r = valid[i]

@@ -338,7 +338,8 @@ def summarize_run(run: str | Path) -> RunSummary | None:
     from ftwizard.core.run.liveness import liveness
 
     lv = liveness(rd.path, st)
-    return RunSummary(str(rd.path), str(st.get("state", "new")), Path(cfg.model).name or cfg.model, cfg.method,
+    shown = cfg.model_gguf or cfg.model  # the .gguf file the person picked, not its converted folder's hashed name
+    return RunSummary(str(rd.path), str(st.get("state", "new")), Path(shown).name or shown, cfg.method,
                       cfg.trainer, int(st.get("last_step") or 0), int(st.get("max_steps") or 0), best,
                       float(st.get("updated") or rd.config_path.stat().st_mtime or time.time()),
                       lv.line if lv is not None and lv.kind != "alive" else None)

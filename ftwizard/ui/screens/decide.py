@@ -52,7 +52,7 @@ class DecideScreen(StepScreen):
             with Horizontal(classes="row", id="decide-buttons"):
                 yield Button("Yes (y)", id="yes", variant="success")
                 yield Button("No (n)", id="no", variant="error")
-                yield Button("Back (b)", id="back")
+                yield Button("Undo (b)", id="back")  # b takes back the last answer; esc is the previous screen
                 yield Button("Continue → (ctrl+n)", id="continue", variant="primary")
                 yield Button("Fine-tune anyway (f)", id="anyway")
                 yield Button("Estimate memory (e)", id="to-estimator")
