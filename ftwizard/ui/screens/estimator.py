@@ -4,6 +4,7 @@ Opens on the wizard's model and GPU; numbers below 1 are refused (with the field
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from rich.markup import escape
 from textual.app import ComposeResult
@@ -161,8 +162,9 @@ class EstimatorScreen(AppScreen):
                        f"{est.high_gib:.1f} GiB")
         else:
             verdict = "[b $error]does not fit[/]"
+        short = Path(facts.name).name or facts.name  # a model's folder or file path wrapped mid-name at 80 columns
         summary.update(
-            f"[b]{escape(facts.name)}[/b] · {inp.method} · peak [b]{est.peak_gib:.1f} GiB[/b] of {gib:.0f} GiB on "
+            f"[b]{escape(short)}[/b] · {inp.method} · peak [b]{est.peak_gib:.1f} GiB[/b] of {gib:.0f} GiB on "
             f"{escape(name)}: {verdict}\n" + (f"largest micro-batch that fits: {mb}" if mb else
                                              "not even micro-batch 1 fits: see the fixes below"))
         self.query_one("#bar", Static).update(stacked_bar(parts, gib, 30) + f"  {gib:.0f} GiB")
