@@ -132,6 +132,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
         cfg = to_run_config(ans, view, facts)
         if not args.data:
             cfg.data = ""
+        # local paths as absolute ones: `ftwizard train C` from another folder found no 'chat.jsonl'
+        for key in ("data", "model", "model_gguf"):
+            value = getattr(cfg, key, None)
+            if value and not Path(value).is_absolute() and Path(value).expanduser().exists():
+                setattr(cfg, key, str(Path(value).expanduser().resolve()))
         try:
             Path(args.save_config).write_text(cfg.to_yaml(), encoding="utf-8")
         except OSError as exc:

@@ -238,3 +238,19 @@ def test_check_progress_is_a_few_lines_not_one_per_batch(capsys):
     tty("general: done")
     err = capsys.readouterr().err
     assert err.count("\n") == 2 and err.count("\r") == 3  # one line rewritten in place, then the next line
+
+
+def test_a_saved_config_trains_from_any_folder(tmp_path):
+    """`plan --data d.jsonl --save-config c.yaml` wrote `data: d.jsonl`: `ftwizard train c.yaml` from another folder
+    did not find it. Local paths are written absolute."""
+    import yaml
+
+    (tmp_path / "d.jsonl").write_text("".join(
+        json.dumps({"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]})
+        + "\n" for i in range(20)))
+    res = subprocess.run([sys.executable, "-m", "ftwizard", "plan", "smollm2-135m", "--data", "d.jsonl", "--gpu", "cpu",
+                          "--save-config", "c.yaml"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    cfg = yaml.safe_load((tmp_path / "c.yaml").read_text())
+    assert cfg["data"] == str((tmp_path / "d.jsonl").resolve())
+    assert cfg["estimate_ram_gib"] > cfg["estimate_gib"] > 0  # a CPU plan: the RAM, the tensors and the runtime
