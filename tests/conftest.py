@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# one torch thread per process: with `-n 2` on two cores, every check, generation and training subprocess at
+# torch's default (one thread per core) fought the other worker's (the brief's "100x slower steps")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
 

@@ -249,7 +249,8 @@ def test_a_saved_config_trains_from_any_folder(tmp_path):
         json.dumps({"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]})
         + "\n" for i in range(20)))
     res = subprocess.run([sys.executable, "-m", "ftwizard", "plan", "smollm2-135m", "--data", "d.jsonl", "--gpu", "cpu",
-                          "--save-config", "c.yaml"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+                          "--save-config", "c.yaml"], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})  # from elsewhere
     assert res.returncode == 0, res.stderr
     cfg = yaml.safe_load((tmp_path / "c.yaml").read_text())
     assert cfg["data"] == str((tmp_path / "d.jsonl").resolve())

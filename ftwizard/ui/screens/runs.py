@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
@@ -37,7 +39,8 @@ class RunsScreen(AppScreen):
         for r in runs:
             best = f"{r.best_eval:.4f}" if r.best_eval is not None else "—"
             state = f"{r.state}: {r.liveness.split(':')[0]}" if r.liveness else r.state  # "running: stalled for 300 s …"
-            cells = (r.path, state, r.trainer, r.method, r.model, f"{r.step}/{r.max_steps or '?'}", best)
+            name = Path(r.path).name if Path(r.path).parent == Path(root) else r.path  # the title names the folder
+            cells = (name, state, r.trainer, r.method, r.model, f"{r.step}/{r.max_steps or '?'}", best)
             table.add_row(*(Text(str(c)) for c in cells), key=r.path)  # Text: names are never read as markup
         self.query_one("#runs-title", Static).update(
             escape(f"Runs in {root}/ — Enter opens one in the monitor · Esc goes back" if runs else
