@@ -37,6 +37,9 @@ class TokenCounts:
 
 def count_with_tokenizer(tokenizer: str, rows: list[dict[str, Any]], timeout_s: float = 600) -> TokenCounts:
     """Count each TRL row with `tokenizer` (a local folder or a cached Hub id) and its chat template."""
+    if tokenizer.startswith(("/", "~", ".")) and not Path(tokenizer).expanduser().exists():
+        # a path that is not here: said at once, not after a process has imported transformers (~5 s)
+        raise TokenCountError(f"cannot use tokenizer {tokenizer}: no such folder")
     with tempfile.TemporaryDirectory(prefix="ftwizard-tok-") as d:
         src, dst = Path(d) / "rows.jsonl", Path(d) / "counts.jsonl"
         with src.open("w", encoding="utf-8") as f:
