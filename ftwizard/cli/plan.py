@@ -211,4 +211,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def _size(gib: float) -> str:
     """12.3 GiB, or 45 MiB for what rounds to 0.0 GiB."""
-    return f"{gib:.1f} GiB" if gib >= 0.1 else f"{max(gib * 1024, 1):.0f} MiB"
+    from ftwizard.core.plan.cost import fmt_size
+
+    return fmt_size(gib)

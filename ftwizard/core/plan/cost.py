@@ -136,6 +136,11 @@ def span(lo: str, hi: str) -> str:
     return f"{lo}–{hi}"
 
 
+def fmt_size(gib: float, digits: int = 1, mib_below: float = 0.1) -> str:
+    """A memory or disk size: GiB, or MiB below `mib_below` GiB (a tiny model's figures are not "0.0 GiB")."""
+    return f"{gib:.{digits}f} GiB" if gib >= mib_below else f"{max(gib * 1024, 1):.0f} MiB"
+
+
 def fmt_hours(h: float) -> str:
     if h * 3600 < 1:
         return "< 1 s"

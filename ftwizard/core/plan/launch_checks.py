@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ftwizard.core.hub_access import has_weights, hf_token_present, is_gated
+from ftwizard.core.plan.cost import fmt_size
 from ftwizard.core.plan.model_facts import find_cached_config
 
 GiB = 2**30
@@ -96,7 +97,7 @@ def checkpoint_gib(ctx: LaunchContext) -> float:
 
 def _size(gib: float) -> str:
     """1.5 GiB, 24 MiB: a tiny model's checkpoints are not "0.0 GiB"."""
-    return f"{gib:.1f} GiB" if gib >= 1 else f"{max(gib * 1024, 1):.0f} MiB"
+    return fmt_size(gib, mib_below=1)
 
 
 def check_launch(ctx: LaunchContext, ram_gib: float | None = None, disk_gib: float | None = None,

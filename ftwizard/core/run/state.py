@@ -121,22 +121,22 @@ class RunState:
             self.gpu.update(gpu)
         if t == "log":
             s = float(ev.get("step", 0))
-            if _num(ev.get("loss")) is not None:
+            if number(ev.get("loss")) is not None:
                 self.loss.add(s, float(ev["loss"]))
-            if _num(ev.get("learning_rate")) is not None:
+            if number(ev.get("learning_rate")) is not None:
                 self.lr.add(s, float(ev["learning_rate"]))
-            if _num(ev.get("grad_norm")) is not None:
+            if number(ev.get("grad_norm")) is not None:
                 self.grad_norm.add(s, float(ev["grad_norm"]))
-            if _num(ev.get("tokens_per_s")) is not None:
+            if number(ev.get("tokens_per_s")) is not None:
                 self.tokens_per_s = float(ev["tokens_per_s"])
             for key in _objective_metrics():
-                if _num(ev.get(key)) is not None:
+                if number(ev.get(key)) is not None:
                     self.metrics.setdefault(key, Series()).add(s, float(ev[key]))
             if isinstance(now, int | float) and isinstance(step, int):
                 self._rate.append((now, step))
                 if len(self._rate) > 20:
                     del self._rate[0]
-        elif t == "eval" and _num(ev.get("eval_loss")) is not None:
+        elif t == "eval" and number(ev.get("eval_loss")) is not None:
             self.eval_loss.add(float(ev.get("step", 0)), float(ev["eval_loss"]))
         elif t == "warning":
             self.warnings.append(ev)
@@ -144,11 +144,11 @@ class RunState:
             self.failure = ev
         elif t == "done":
             self.done = ev
-            if _num(ev.get("peak_rss_gib")) is not None:
+            if number(ev.get("peak_rss_gib")) is not None:
                 self.ram_peak_gib = max(self.ram_peak_gib or 0.0, float(ev["peak_rss_gib"]))
         elif t == "preflight":
             self.preflight = ev
-        elif t == "time" and isinstance(now, int | float) and _num(ev.get("total_seconds")) is not None:
+        elif t == "time" and isinstance(now, int | float) and number(ev.get("total_seconds")) is not None:
             so_far = float((ev.get("parts") or {}).get("so_far") or 0.0)
             self.time_left = (float(now), max(0.0, float(ev["total_seconds"]) - so_far))
         elif t == "train_begin" and isinstance(now, int | float):
@@ -188,8 +188,8 @@ class RunState:
         if not hb:
             return False
         step = hb.get("step") if isinstance(hb.get("step"), int) else self.beat_step
-        step_s = _num(hb.get("step_s"))
-        rss = _num(hb.get("rss_peak_gib"))
+        step_s = number(hb.get("step_s"))
+        rss = number(hb.get("rss_peak_gib"))
         if rss is not None and rss > (self.ram_peak_gib or 0.0):
             self.ram_peak_gib = rss
         changed = (step, step_s) != (self.beat_step, self.beat_step_s)
@@ -265,7 +265,7 @@ def whole_run_loss(events: list[dict[str, Any]]) -> float | None:
             continue
         if ev.get("type") != "log" or not isinstance(ev.get("step"), int):
             continue
-        loss = _num(ev.get("loss"))
+        loss = number(ev.get("loss"))
         if loss is None or not math.isfinite(loss):
             continue
         w = max(1, ev["step"] - prev)
@@ -275,7 +275,8 @@ def whole_run_loss(events: list[dict[str, Any]]) -> float | None:
     return total / weight if weight else None
 
 
-def _num(v: Any) -> float | None:
+def number(v: Any) -> float | None:
+    """A JSON value as a float when it is a number (not a bool), else None."""
     if isinstance(v, bool) or not isinstance(v, int | float):
         return None
     return float(v)

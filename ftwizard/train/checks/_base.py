@@ -140,14 +140,18 @@ class Context:
         return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
 
     def test_chat(self, limit: int | None = None) -> tuple[list[dict], list[Any], list[str]]:
-        """Rows of the test split with an answer, whatever their family (messages, prompt/completion, Alpaca,
+        """Rows of the test split with an answer (at most `limit`, else the options' limit): see `chat_rows`."""
+        return self.chat_rows("test", limit or self.options.limit)
+
+    def chat_rows(self, which: str, limit: int | None = None) -> tuple[list[dict], list[Any], list[str]]:
+        """Rows of a split with an answer, whatever their family (messages, prompt/completion, Alpaca,
         preference's chosen answer): (rows as {"messages": conversation up to its last answer}, prompts = every
         turn before that answer — earlier assistant turns included —, reference answers). Plain-text
         prompt/completion rows were trained without a template: their prompt stays a string, used as is."""
         rows: list[dict] = []
         prompts: list[Any] = []
         refs: list[str] = []
-        for row in self.split_rows("test")[: limit or self.options.limit]:
+        for row in self.split_rows(which)[:limit]:
             if isinstance(row.get("prompt"), str) and isinstance(row.get("completion"), str):
                 rows.append({"prompt": row["prompt"], "completion": row["completion"]})
                 prompts.append(row["prompt"])

@@ -7,15 +7,7 @@ from typing import Any
 
 from ftwizard.core.eval import metrics, tasks
 from ftwizard.core.run.checklist import run_task
-from ftwizard.train.checks._base import (
-    Context,
-    answer_loss,
-    batch_size,
-    generate,
-    max_new_tokens,
-    prompt_text,
-    split_last_answer,
-)
+from ftwizard.train.checks._base import Context, answer_loss, batch_size, generate, max_new_tokens, prompt_text
 
 
 def run(ctx: Context) -> dict[str, Any]:
@@ -45,12 +37,7 @@ def run(ctx: Context) -> dict[str, Any]:
         del model
     ctx.save_predictions(prompts, refs, samples)
     results["compare"] = verdict_of_metric(results["baseline"], results["tuned"], results["task"]["metrics"])
-    train_refs: list[str] = []  # the training rows' answers: a test row whose answer is among them asks it anew
-    for row in ctx.split_rows("train"):
-        if isinstance(row.get("completion"), str):
-            train_refs.append(row["completion"])
-        elif (split := split_last_answer(row)) is not None:
-            train_refs.append(str(split[1].get("content") or ""))
+    _rows, _prompts, train_refs = ctx.chat_rows("train")  # a test row whose answer is among them asks it anew
     results["compare"]["answers_seen_in_training"] = metrics.answers_seen(refs, train_refs)
     results["samples"] = [{"prompt": prompt_text(prompts[i]), "expected": refs[i], "base": samples["baseline"][i],
                            "tuned": samples["tuned"][i]} for i in range(min(8, len(refs)))]

@@ -16,8 +16,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Footer, Header, ProgressBar, Static
 
+from ftwizard.core.plan.cost import fmt_size
 from ftwizard.core.run.layout import RunDir
-from ftwizard.core.run.state import RunState, fmt_duration
+from ftwizard.core.run.state import RunState, fmt_duration, number
 from ftwizard.ui.screens.base import AppScreen
 from ftwizard.ui.widgets.bars import usage_bar
 from ftwizard.ui.widgets.plots import CurvePlot
@@ -95,7 +96,7 @@ def elapsed_text(state: RunState, status: dict[str, Any], now: float, live: bool
     """The wall time of this attempt (loading and the preflight count: a first-timer watching a model load for two
     minutes saw "elapsed 0s"), with the training time beside it when they differ."""
     train = state.elapsed_now(now, live)
-    started, ended = _num(status.get("started")), _num(status.get("ended"))
+    started, ended = number(status.get("started")), number(status.get("ended"))
     end = now if live else ended
     if started is None or end is None or end < started:
         return f"elapsed {fmt_duration(train)}"
@@ -109,11 +110,7 @@ def elapsed_text(state: RunState, status: dict[str, Any], now: float, live: bool
 
 def _size(gib: float) -> str:
     """0.03 GiB of a tiny model's tensors reads as 31 MiB."""
-    return f"{gib:.2f} GiB" if gib >= 0.1 else f"{max(gib * 1024, 1):.0f} MiB"
-
-
-def _num(v: Any) -> float | None:
-    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+    return fmt_size(gib, digits=2)
 
 
 def run_on_gpu(state: RunState, machine_has_gpu: bool) -> bool:
